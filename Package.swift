@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "fleet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fleet", targets: ["fleet"]),
+        .library(name: "AMQPClient", targets: ["AMQPClient"]),
+        .library(name: "FleetRuntime", targets: ["FleetRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    ],
+    targets: [
+        // C libraries, through system library targets with a shim header.
+        .systemLibrary(
+            name: "CRabbitMQ", path: "Sources/CRabbitMQ", pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        // The platform.
+        .target(
+            name: "AMQPClient",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "FleetStore",
+            dependencies: ["CSQLite", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "FleetCore",
+            dependencies: ["AMQPClient"],
+            swiftSettings: strict),
+        .target(
+            name: "FleetRuntime",
+            dependencies: [
+                "AMQPClient", "FleetCore", "FleetStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "fleet",
+            dependencies: [
+                "AMQPClient", "FleetCore", "FleetRuntime", "FleetStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+
+        // Tests: unit tests, and integration tests against a real RabbitMQ and a real SQLite file.
+        .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
+        .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
+        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: strict),
+        .testTarget(
+            name: "FleetRuntimeTests",
+            dependencies: ["FleetRuntime", "FleetCore", "AMQPClient", "FleetStore"],
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
