@@ -75,4 +75,28 @@ static inline int fleet_amqp_send_connection_close_ok(amqp_connection_state_t st
 static inline amqp_table_t fleet_amqp_empty_table(void) { return amqp_empty_table; }
 static inline amqp_bytes_t fleet_amqp_empty_bytes(void) { return amqp_empty_bytes; }
 
+// Method ids are macros with casts, which Swift does not import: re-export them as constants.
+static const amqp_method_number_t fleet_basic_deliver_method = AMQP_BASIC_DELIVER_METHOD;
+static const amqp_method_number_t fleet_basic_ack_method = AMQP_BASIC_ACK_METHOD;
+static const amqp_method_number_t fleet_basic_nack_method = AMQP_BASIC_NACK_METHOD;
+static const amqp_method_number_t fleet_basic_return_method = AMQP_BASIC_RETURN_METHOD;
+static const amqp_method_number_t fleet_basic_cancel_method = AMQP_BASIC_CANCEL_METHOD;
+static const amqp_method_number_t fleet_channel_close_method = AMQP_CHANNEL_CLOSE_METHOD;
+static const amqp_method_number_t fleet_connection_close_method = AMQP_CONNECTION_CLOSE_METHOD;
+static const amqp_method_number_t fleet_connection_blocked_method = AMQP_CONNECTION_BLOCKED_METHOD;
+static const amqp_method_number_t fleet_connection_unblocked_method = AMQP_CONNECTION_UNBLOCKED_METHOD;
+
+static const amqp_flags_t fleet_flag_content_type = AMQP_BASIC_CONTENT_TYPE_FLAG;
+static const amqp_flags_t fleet_flag_content_encoding = AMQP_BASIC_CONTENT_ENCODING_FLAG;
+static const amqp_flags_t fleet_flag_headers = AMQP_BASIC_HEADERS_FLAG;
+static const amqp_flags_t fleet_flag_delivery_mode = AMQP_BASIC_DELIVERY_MODE_FLAG;
+static const amqp_flags_t fleet_flag_priority = AMQP_BASIC_PRIORITY_FLAG;
+static const amqp_flags_t fleet_flag_correlation_id = AMQP_BASIC_CORRELATION_ID_FLAG;
+static const amqp_flags_t fleet_flag_reply_to = AMQP_BASIC_REPLY_TO_FLAG;
+static const amqp_flags_t fleet_flag_expiration = AMQP_BASIC_EXPIRATION_FLAG;
+static const amqp_flags_t fleet_flag_message_id = AMQP_BASIC_MESSAGE_ID_FLAG;
+static const amqp_flags_t fleet_flag_timestamp = AMQP_BASIC_TIMESTAMP_FLAG;
+static const amqp_flags_t fleet_flag_type = AMQP_BASIC_TYPE_FLAG;
+static const amqp_flags_t fleet_flag_app_id = AMQP_BASIC_APP_ID_FLAG;
+
 #endif

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs what the project needs on Debian 12, idempotently: does nothing (and no `apt-get update`)
+# when every package is already installed.
+#
+#   bash Ops/scripts/install-deps.sh
+#
+# Packages: rabbitmq-server (a private node is started by broker.sh), librabbitmq-dev and
+# libsqlite3-dev (the C libraries, found through pkg-config), amqp-tools (amqp-publish/amqp-get),
+# python3-aiosmtpd (the SMTP sink for tests), pkg-config, procps (ps, used by broker.sh).
+#
+# Installing rabbitmq-server runs its init script, which would start the default node `rabbit` on
+# port 5672. We never use that node: while installing, a policy-rc.d that denies service starts is
+# put in place (unless the machine already has one), and a default node found running afterwards
+# is stopped.
+set -euo pipefail
+
+PROG="install-deps.sh"
+PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps)
+POLICY=/usr/sbin/policy-rc.d
+POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
+
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+
+if [[ ! -r /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
+  die "this script supports Debian (12) with apt-get only"
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true) != installed ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  say "all packages present: ${PACKAGES[*]}"
+  exit 0
+fi
+
+SUDO=()
+if [[ $EUID -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+  else
+    die "missing packages: ${missing[*]}; run this script as root (or with passwordless sudo)"
+  fi
+fi
+
+LOG=$(mktemp "${TMPDIR:-/tmp}/fleet-install-deps.XXXXXX.log")
+added_policy=0
+cleanup() {
+  if ((added_policy)) && grep -qsF "$POLICY_MARK" "$POLICY"; then
+    "${SUDO[@]}" rm -f "$POLICY"
+  fi
+  rm -f "$LOG"
+}
+trap cleanup EXIT
+
+run_logged() { # runs a command quietly; on failure shows its output and stops
+  if ! "$@" >>"$LOG" 2>&1; then
+    tail -n 40 "$LOG" >&2
+    die "failed: $*"
+  fi
+}
+
+installing_rabbitmq=0
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
+  installing_rabbitmq=1
+  if [[ ! -e $POLICY ]]; then
+    # 101 = "action forbidden": invoke-rc.d then skips starting the system broker.
+    printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_MARK" | "${SUDO[@]}" tee "$POLICY" >/dev/null
+    "${SUDO[@]}" chmod 755 "$POLICY"
+    added_policy=1
+  fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+say "installing: ${missing[*]}"
+t0=$SECONDS
+run_logged "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+run_logged "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
+say "installed in $((SECONDS - t0)) s"
+
+# A system broker (default node rabbit@<host>) started by the package would hold 5672: stop it.
+if ((installing_rabbitmq)); then
+  host=$(uname -n | cut -d. -f1)
+  if "${SUDO[@]}" /usr/sbin/rabbitmqctl -n "rabbit@$host" -q ping >/dev/null 2>&1; then
+    say "stopping the system RabbitMQ node rabbit@$host started by the package (we never use it)"
+    "${SUDO[@]}" /usr/sbin/rabbitmqctl -n "rabbit@$host" -q stop >/dev/null 2>&1 ||
+      "${SUDO[@]}" /etc/init.d/rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+fi

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The test command: bash Ops/scripts/test.sh [extra `swift test` arguments, e.g. --filter AMQPClientTests]
+#
+# 1. installs the Debian packages (Ops/scripts/install-deps.sh; a no-op when present),
+# 2. starts a private RabbitMQ node in a temp dir of its own (never the demo broker), while
+# 3. `swift build --build-tests` builds everything (debug),
+# 4. runs `swift test --skip-build "$@"` with, in the environment:
+#      FLEET_TEST_AMQP_URL     amqp://guest:guest@127.0.0.1:<port>/%2F of that node
+#      FLEET_TEST_BROKER_CTL   rabbitmqctl command line for that node (append stop_app, start_app,
+#                              import_definitions FILE, list_queues ...)
+#      FLEET_TEST_BROKER_NODE  its Erlang node name; FLEET_TEST_BROKER_PORT its AMQP port
+#      FLEET_BIN               the built `fleet` executable
+#      FLEET_REPO              the repository root
+# 5. stops the node and deletes the temp dir on exit; exits with swift test's status.
+#
+# Tests run with swift test's default parallelism (no --no-parallel) and all share the one node.
+# Optional: FLEET_SCRATCH_PATH=<dir> builds in that dir instead of .build; FLEET_TEST_KEEP=1 keeps
+# the temp dir and the broker's logs.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PROG="test.sh"
+BROKER="$REPO_ROOT/Ops/scripts/broker.sh"
+
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+
+cd "$REPO_ROOT"
+command -v swift >/dev/null 2>&1 || die "swift is not on PATH"
+
+SWIFT_FLAGS=()
+if [[ -n ${FLEET_SCRATCH_PATH:-} ]]; then SWIFT_FLAGS+=(--scratch-path "$FLEET_SCRATCH_PATH"); fi
+
+bash "$REPO_ROOT/Ops/scripts/install-deps.sh"
+
+echo "== fleet tests"
+echo "   swift:           $(swift --version 2>&1 | grep -m1 -o 'Swift version [^ ]*' || echo unknown)"
+echo "   rabbitmq-server: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
+echo "   erlang:          $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)"
+echo "   librabbitmq:     $(pkg-config --modversion librabbitmq 2>/dev/null || echo unknown)"
+echo "   sqlite3:         $(pkg-config --modversion sqlite3 2>/dev/null || echo unknown)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/fleet-test.XXXXXX")
+chmod 755 "$WORK" # the broker may run as the rabbitmq user, which must reach its dir
+# Passed explicitly to every broker.sh call (never exported): the demo broker is never touched.
+TEST_BROKER_DIR="$WORK/broker"
+broker() { FLEET_BROKER_DIR="$TEST_BROKER_DIR" bash "$BROKER" "$@"; }
+broker_pid=""
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+  local rc=$? node_dir
+  trap - EXIT INT TERM
+  # A broker still starting finishes first (it ignores SIGINT as a background job), then stops.
+  if [[ -n $broker_pid ]]; then wait "$broker_pid" 2>/dev/null || true; fi
+  if [[ ${FLEET_TEST_KEEP:-0} == 1 ]]; then
+    node_dir=$(sed -n 's/^NODE_DIR=//p' "$TEST_BROKER_DIR/node.state" 2>/dev/null || true)
+    broker stop --keep >/dev/null 2>&1 || true
+    say "kept $WORK; broker logs in ${node_dir:-$TEST_BROKER_DIR/node}/log"
+  else
+    broker stop >/dev/null 2>&1 || say "could not stop the test broker in $TEST_BROKER_DIR"
+    rm -rf -- "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The broker boots (~5-10 s) while Swift builds.
+say "starting a private broker (state in $TEST_BROKER_DIR)"
+broker start >"$WORK/broker-start.log" 2>&1 &
+broker_pid=$!
+
+say "swift build --build-tests ${SWIFT_FLAGS[*]}"
+build_rc=0
+swift build --build-tests "${SWIFT_FLAGS[@]}" || build_rc=$?
+
+broker_rc=0
+wait "$broker_pid" || broker_rc=$?
+broker_pid=""
+if ((broker_rc != 0)); then
+  cat "$WORK/broker-start.log" >&2
+  die "the test broker did not start"
+fi
+((build_rc == 0)) || die "swift build --build-tests failed (exit $build_rc)"
+
+# shellcheck source=/dev/null
+source "$TEST_BROKER_DIR/broker.env"
+BIN_DIR=$(swift build --show-bin-path "${SWIFT_FLAGS[@]}")
+[[ -x $BIN_DIR/fleet ]] || die "no fleet executable in $BIN_DIR"
+
+export FLEET_TEST_AMQP_URL="$FLEET_AMQP_URL"
+export FLEET_TEST_BROKER_CTL="$FLEET_BROKER_CTL"
+export FLEET_TEST_BROKER_NODE="$FLEET_BROKER_NODE"
+export FLEET_TEST_BROKER_PORT="$FLEET_BROKER_PORT"
+export FLEET_BIN="$BIN_DIR/fleet"
+export FLEET_REPO="$REPO_ROOT"
+# Tests must not pick up a developer's demo settings by accident.
+unset FLEET_AMQP_URL FLEET_BROKER_CTL FLEET_BROKER_NODE FLEET_BROKER_PORT FLEET_BROKER_LOG FLEET_BROKER_DIR FLEET_STORE
+
+echo "   broker:          $FLEET_TEST_BROKER_NODE at $FLEET_TEST_AMQP_URL"
+echo "   fleet binary:    $FLEET_BIN"
+
+say "swift test --skip-build ${SWIFT_FLAGS[*]} $*"
+test_rc=0
+swift test --skip-build "${SWIFT_FLAGS[@]}" "$@" || test_rc=$?
+if ((test_rc == 0)); then say "tests passed"; else say "tests FAILED (exit $test_rc)"; fi
+exit "$test_rc"

@@ -1,0 +1,789 @@
+import CRabbitMQ
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thread that owns one rabbitmq-c connection.
+///
+/// rabbitmq-c is not thread-safe, so every C call on the connection happens here. Other threads and tasks
+/// hand work over through ``submit(_:)``: a locked mailbox plus an eventfd that wakes the thread from
+/// `poll()` on the socket. The thread services deliveries, publisher confirms, returns and heartbeats, and
+/// reconnects with capped exponential backoff when the connection dies. No blocking C call ever runs on
+/// Swift's cooperative pool.
+///
+/// Channel 1 carries consumers and confirmed publishes; channel 2 carries synchronous calls (declares,
+/// passive declares, purges) so that a failed declare cannot close the data channel.
+final class AMQPIOLoop: @unchecked Sendable {
+    enum Command {
+        case publish(Publish)
+        case ack(tag: UInt64, generation: UInt64)
+        case reject(tag: UInt64, generation: UInt64, requeue: Bool)
+        case perform(@Sendable (AMQPIOLoop) -> Void)
+    }
+
+    struct Publish {
+        var exchange: String
+        var routingKey: String
+        var body: [UInt8]
+        var properties: AMQPProperties
+        var mandatory: Bool
+        var continuation: CheckedContinuation<AMQPPublishConfirm, any Error>
+    }
+
+    private struct Mailbox {
+        var commands: [Command] = []
+        var sleeping = false
+        var stopping = false
+    }
+
+    private struct PendingPublish {
+        var messageID: String?
+        var mandatory: Bool
+        var returned: (UInt16, String)?
+        var continuation: CheckedContinuation<AMQPPublishConfirm, any Error>
+    }
+
+    struct Consumer {
+        var queue: String
+        var tag: String
+        var prefetch: UInt16
+        var continuation: AsyncStream<AMQPDelivery>.Continuation
+    }
+
+    let configuration: AMQPConfiguration
+    let logger: Logger
+    private let mailbox = Mutex(Mailbox())
+    private let wakeFD: Int32
+    private let eventContinuation: AsyncStream<AMQPConnectionEvent>.Continuation
+    private let generationBox = Atomic<UInt64>(0)
+    private let firstConnect: Mutex<CheckedContinuation<Void, any Error>?>
+    private let retryFirstConnect: Bool
+
+    // State below is confined to the I/O thread.
+    private var connection: amqp_connection_state_t?
+    private var generation: UInt64 = 0
+    private var controlChannelOpen = false
+    private var nextPublishSeq: UInt64 = 1
+    private var pending: [PendingPublish?] = []
+    private var pendingBase: UInt64 = 1
+    private var pendingHead = 0
+    private(set) var consumers: [String: Consumer] = [:]
+    private var declarations: [AMQPDeclaration] = []
+    private var blocked = false
+    private var held: [Publish] = []
+    private var consumerCounter = 0
+    private var stopped = false
+    private var closeContinuations: [CheckedContinuation<Void, Never>] = []
+
+    init(configuration: AMQPConfiguration, logger: Logger,
+         events: AsyncStream<AMQPConnectionEvent>.Continuation,
+         retryFirstConnect: Bool, firstConnect: CheckedContinuation<Void, any Error>) {
+        self.configuration = configuration
+        self.logger = logger
+        self.eventContinuation = events
+        self.retryFirstConnect = retryFirstConnect
+        self.firstConnect = Mutex(firstConnect)
+        self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    }
+
+    deinit { close(wakeFD) }
+
+    /// The generation of the live connection (0 before the first one).
+    var currentGeneration: UInt64 { generationBox.load(ordering: .acquiring) }
+
+    /// Starts the I/O thread.
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "fleet.amqp.io"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Hands a command to the I/O thread; wakes it if it sleeps. Returns false after shutdown.
+    @discardableResult
+    func submit(_ command: Command) -> Bool {
+        let wake: Bool? = mailbox.withLock { box in
+            if box.stopping { return nil }
+            box.commands.append(command)
+            let wake = box.sleeping
+            box.sleeping = false
+            return wake
+        }
+        guard let wake else { return false }
+        if wake { signal() }
+        return true
+    }
+
+    /// Asks the thread to close the connection and exit; resumes once it did.
+    func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let accepted = submit(.perform { loop in
+                loop.closeContinuations.append(continuation)
+                loop.stopped = true
+            })
+            if !accepted { continuation.resume() }
+        }
+    }
+
+    private func signal() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    private func drainWake() {
+        var value: UInt64 = 0
+        _ = read(wakeFD, &value, 8)
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        var attempt = 0
+        while !stopped {
+            if connection == nil {
+                do {
+                    try establish()
+                    attempt = 0
+                    resolveFirstConnect(nil)
+                } catch {
+                    let first = generation == 0
+                    logger.warning(
+                        "amqp connect failed",
+                        metadata: ["amqp.error": "\(error)", "amqp.url": "\(configuration.redactedURL)"])
+                    if first && !retryFirstConnect {
+                        resolveFirstConnect(error)
+                        stopped = true
+                        break
+                    }
+                    attempt += 1
+                    waitBeforeReconnect(attempt: attempt)
+                    continue
+                }
+            }
+            processCommands()
+            if stopped || connection == nil { continue }
+            serviceSocket()
+        }
+        finish()
+    }
+
+    private func resolveFirstConnect(_ error: (any Error)?) {
+        let continuation = firstConnect.withLock { c -> CheckedContinuation<Void, any Error>? in
+            defer { c = nil }
+            return c
+        }
+        if let error { continuation?.resume(throwing: error) } else { continuation?.resume() }
+    }
+
+    /// Sleeps the backoff delay while still answering commands (publishes fail fast while disconnected).
+    private func waitBeforeReconnect(attempt: Int) {
+        let initial = configuration.reconnectInitialDelay.milliseconds
+        let cap = configuration.reconnectMaxDelay.milliseconds
+        let exponential = min(Double(cap), Double(initial) * pow(2, Double(min(attempt - 1, 30))))
+        // Equal jitter: half fixed, half random, so a fleet does not reconnect in lock step.
+        let delay = exponential / 2 + Double.random(in: 0...(exponential / 2))
+        let deadline = ContinuousClock.now + .milliseconds(Int(delay))
+        logger.info("amqp reconnecting", metadata: ["amqp.attempt": "\(attempt)", "amqp.delay_ms": "\(Int(delay))"])
+        while !stopped {
+            processCommands()
+            let left = ContinuousClock.now.duration(to: deadline).milliseconds
+            if left <= 0 || stopped { break }
+            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            if !prepareToSleep() { continue }
+            _ = poll(&fds, 1, Int32(min(left, 1000)))
+            wokeUp()
+            drainWake()
+        }
+    }
+
+    /// Marks the loop as sleeping unless commands are waiting. Returns false if it should not sleep.
+    private func prepareToSleep() -> Bool {
+        mailbox.withLock { box in
+            if !box.commands.isEmpty { return false }
+            box.sleeping = true
+            return true
+        }
+    }
+
+    private func wokeUp() {
+        mailbox.withLock { $0.sleeping = false }
+    }
+
+    private func processCommands() {
+        while true {
+            let commands = mailbox.withLock { box -> [Command] in
+                let taken = box.commands
+                box.commands.removeAll(keepingCapacity: true)
+                return taken
+            }
+            if commands.isEmpty { return }
+            for command in commands {
+                switch command {
+                case .publish(let publish): doPublish(publish)
+                case .ack(let tag, let generation):
+                    guard let connection, generation == self.generation else { continue }
+                    let status = amqp_basic_ack(connection, 1, tag, 0)
+                    if status != AMQP_STATUS_OK.rawValue { connectionFailed("ack failed: \(statusText(status))") }
+                case .reject(let tag, let generation, let requeue):
+                    guard let connection, generation == self.generation else { continue }
+                    let status = amqp_basic_reject(connection, 1, tag, requeue ? 1 : 0)
+                    if status != AMQP_STATUS_OK.rawValue { connectionFailed("reject failed: \(statusText(status))") }
+                case .perform(let body): body(self)
+                }
+            }
+        }
+    }
+
+    /// Waits for the socket or the mailbox, then reads every frame that is there.
+    private func serviceSocket() {
+        guard let connection else { return }
+        var timedOut = false
+        if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
+            let fd = amqp_get_sockfd(connection)
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            guard prepareToSleep() else { return }
+            let heartbeat = configuration.heartbeatSeconds
+            let timeout: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 250)) : 1000
+            let ready = poll(&fds, 2, timeout)
+            wokeUp()
+            if fds[1].revents != 0 { drainWake() }
+            timedOut = ready == 0
+            if ready > 0 && fds[0].revents == 0 { return }  // only the mailbox: go run the commands
+        }
+        _ = timedOut
+        readFrames(limit: 512)
+    }
+
+    private func readFrames(limit: Int) {
+        var zero = timeval(tv_sec: 0, tv_usec: 0)
+        for _ in 0..<limit {
+            guard let connection else { return }
+            var frame = amqp_frame_t()
+            let status = amqp_simple_wait_frame_noblock(connection, &frame, &zero)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { break }
+            if status != AMQP_STATUS_OK.rawValue {
+                connectionFailed(statusText(status))
+                return
+            }
+            handle(frame)
+            if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
+                // Keep reading whatever the kernel has, but do not block.
+                continue
+            }
+        }
+        if let connection { amqp_maybe_release_buffers(connection) }
+    }
+
+    // MARK: - Frames
+
+    private func handle(_ frame: amqp_frame_t) {
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return }
+        let method = frame.payload.method
+        switch method.id {
+        case fleet_basic_deliver_method:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            deliverMessage(deliver, channel: frame.channel)
+        case fleet_basic_ack_method:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            confirm(tag: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
+        case fleet_basic_nack_method:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            confirm(tag: nack.delivery_tag, multiple: nack.multiple != 0, acked: false)
+        case fleet_basic_return_method:
+            let ret = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            returned(ret, channel: frame.channel)
+        case fleet_basic_cancel_method:
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = cancel.consumer_tag.string
+            if let consumer = consumers.removeValue(forKey: tag) {
+                logger.warning("amqp consumer cancelled by the broker", metadata: ["amqp.queue": "\(consumer.queue)"])
+                consumer.continuation.finish()
+                eventContinuation.yield(.consumerCancelled(queue: consumer.queue))
+            }
+        case fleet_channel_close_method:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            if let connection { _ = fleet_amqp_send_channel_close_ok(connection, frame.channel) }
+            let reason = "channel \(frame.channel) closed by the broker: \(close.reply_code) \(close.reply_text.string)"
+            if frame.channel == 2 {
+                controlChannelOpen = false
+                logger.warning("amqp control channel closed", metadata: ["amqp.reason": "\(reason)"])
+            } else {
+                connectionFailed(reason)
+            }
+        case fleet_connection_close_method:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            if let connection { _ = fleet_amqp_send_connection_close_ok(connection) }
+            connectionFailed("connection closed by the broker: \(close.reply_code) \(close.reply_text.string)")
+        case fleet_connection_blocked_method:
+            let b = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            blocked = true
+            logger.warning("amqp connection blocked by the broker", metadata: ["amqp.reason": "\(b.reason.string)"])
+            eventContinuation.yield(.blocked(reason: b.reason.string))
+        case fleet_connection_unblocked_method:
+            blocked = false
+            logger.info("amqp connection unblocked")
+            eventContinuation.yield(.unblocked)
+            let waiting = held
+            held.removeAll()
+            for publish in waiting { doPublish(publish) }
+        default:
+            break
+        }
+    }
+
+    private func deliverMessage(_ deliver: amqp_basic_deliver_t, channel: amqp_channel_t) {
+        guard let connection else { return }
+        let tag = deliver.consumer_tag.string
+        let deliveryTag = deliver.delivery_tag
+        let redelivered = deliver.redelivered != 0
+        let exchange = deliver.exchange.string
+        let routingKey = deliver.routing_key.string
+        var message = amqp_message_t()
+        let reply = amqp_read_message(connection, channel, &message, 0)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+            connectionFailed("reading a delivery failed: \(replyText(reply))")
+            return
+        }
+        defer { amqp_destroy_message(&message) }
+        guard let consumer = consumers[tag] else {
+            // A delivery that raced with a cancel: give it back to the queue for another consumer.
+            _ = amqp_basic_reject(connection, channel, deliveryTag, 1)
+            return
+        }
+        let delivery = AMQPDelivery(
+            body: message.body.array, properties: AMQPProperties(message.properties), deliveryTag: deliveryTag,
+            redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: tag,
+            queue: consumer.queue, connectionGeneration: generation)
+        if case .terminated = consumer.continuation.yield(delivery) {
+            // Nobody reads this consumer any more: hand the message back instead of holding it unacked.
+            _ = amqp_basic_reject(connection, channel, deliveryTag, 1)
+        }
+    }
+
+    private func returned(_ ret: amqp_basic_return_t, channel: amqp_channel_t) {
+        guard let connection else { return }
+        let code = ret.reply_code
+        let text = ret.reply_text.string
+        var message = amqp_message_t()
+        let reply = amqp_read_message(connection, channel, &message, 0)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+            connectionFailed("reading a returned message failed: \(replyText(reply))")
+            return
+        }
+        let properties = AMQPProperties(message.properties)
+        amqp_destroy_message(&message)
+        // basic.return carries no delivery tag; RabbitMQ sends it before the confirm of the same message.
+        // Match on message id (every fleet publish has one), else the oldest unconfirmed mandatory publish.
+        var index = pendingHead
+        var fallback: Int?
+        while index < pending.count {
+            if let p = pending[index], p.mandatory, p.returned == nil {
+                if properties.messageID != nil && p.messageID == properties.messageID {
+                    pending[index]?.returned = (code, text)
+                    return
+                }
+                if fallback == nil { fallback = index }
+            }
+            index += 1
+        }
+        if let fallback { pending[fallback]?.returned = (code, text) }
+    }
+
+    private func confirm(tag: UInt64, multiple: Bool, acked: Bool) {
+        guard tag >= pendingBase else { return }
+        let last = Int(tag - pendingBase)
+        let first = multiple ? pendingHead : last
+        guard last < pending.count else { return }
+        for index in first...last {
+            guard let p = pending[index] else { continue }
+            pending[index] = nil
+            if let (code, text) = p.returned {
+                p.continuation.resume(returning: .returned(replyCode: code, replyText: text))
+            } else {
+                p.continuation.resume(returning: acked ? .acked : .nacked)
+            }
+        }
+        while pendingHead < pending.count && pending[pendingHead] == nil { pendingHead += 1 }
+        if pendingHead == pending.count {
+            pendingBase += UInt64(pending.count)
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead > 4096 {
+            pending.removeFirst(pendingHead)
+            pendingBase += UInt64(pendingHead)
+            pendingHead = 0
+        }
+    }
+
+    // MARK: - Publishing
+
+    private func doPublish(_ publish: Publish) {
+        guard let connection else {
+            publish.continuation.resume(throwing: AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
+            return
+        }
+        if blocked {
+            held.append(publish)
+            return
+        }
+        let arena = AMQPArena()
+        defer { arena.release() }
+        var properties = arena.properties(publish.properties)
+        let status = publish.body.withUnsafeBytes { body in
+            amqp_basic_publish(
+                connection, 1, arena.bytes(publish.exchange), arena.bytes(publish.routingKey),
+                publish.mandatory ? 1 : 0, 0, &properties,
+                amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            publish.continuation.resume(
+                throwing: AMQPError(.connectionLost, "publish failed: \(statusText(status))"))
+            connectionFailed("publish failed: \(statusText(status))")
+            return
+        }
+        pending.append(PendingPublish(
+            messageID: publish.properties.messageID, mandatory: publish.mandatory, returned: nil,
+            continuation: publish.continuation))
+        nextPublishSeq += 1
+    }
+
+    // MARK: - Connection set-up and loss
+
+    private func establish() throws {
+        guard let state = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
+        var ok = false
+        defer { if !ok { amqp_destroy_connection(state) } }
+        let socket: OpaquePointer?
+        if let tls = configuration.tls {
+            socket = amqp_ssl_socket_new(state)
+            guard let socket else { throw AMQPError(.tlsFailed, "could not create a TLS socket") }
+            if let ca = tls.caCertificatePath {
+                let status = amqp_ssl_socket_set_cacert(socket, ca)
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw AMQPError(.tlsFailed, "cannot load CA certificates from \(ca): \(statusText(status))")
+                }
+            }
+            if let cert = tls.clientCertificatePath, let key = tls.clientKeyPath {
+                let status = amqp_ssl_socket_set_key(socket, cert, key)
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw AMQPError(.tlsFailed, "cannot load the client certificate/key: \(statusText(status))")
+                }
+            }
+            amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+        } else {
+            socket = amqp_tcp_socket_new(state)
+        }
+        guard let socket else { throw AMQPError(.connectionFailed, "could not create a socket") }
+        var connectTimeout = timeval(configuration.connectTimeout)
+        let openStatus = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
+        guard openStatus == AMQP_STATUS_OK.rawValue else {
+            let code: AMQPError.Code = configuration.tls != nil && openStatus <= AMQP_STATUS_SSL_ERROR.rawValue
+                ? .tlsFailed : .connectionFailed
+            throw AMQPError(code, "cannot connect to \(configuration.host):\(configuration.port): \(statusText(openStatus))")
+        }
+        var handshake = timeval(configuration.connectTimeout)
+        _ = amqp_set_handshake_timeout(state, &handshake)
+        var rpc = timeval(configuration.rpcTimeout)
+        _ = amqp_set_rpc_timeout(state, &rpc)
+        let login = fleet_amqp_login(
+            state, configuration.virtualHost, 0, 131072, Int32(configuration.heartbeatSeconds),
+            configuration.connectionName, configuration.user, configuration.password)
+        if login.reply_type != AMQP_RESPONSE_NORMAL {
+            if login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                && login.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue || login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue {
+                throw AMQPError(.authenticationFailed, "the broker refused the login for user '\(configuration.user)' on vhost '\(configuration.virtualHost)'")
+            }
+            throw error(from: login, context: "login")
+        }
+        connection = state
+        ok = true
+        do {
+            _ = amqp_channel_open(state, 1)
+            try check(context: "channel.open")
+            _ = amqp_confirm_select(state, 1)
+            try check(context: "confirm.select")
+            generation += 1
+            generationBox.store(generation, ordering: .releasing)
+            nextPublishSeq = 1
+            pendingBase = 1
+            pending.removeAll()
+            pendingHead = 0
+            blocked = false
+            try declareNow(declarations)
+            for (tag, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
+                try startConsumer(queue: consumer.queue, tag: tag, prefetch: consumer.prefetch)
+            }
+        } catch {
+            teardown()
+            throw error
+        }
+        logger.info(
+            "amqp connected",
+            metadata: ["amqp.url": "\(configuration.redactedURL)", "amqp.generation": "\(generation)"])
+        eventContinuation.yield(.connected(generation: generation))
+    }
+
+    /// Drops the connection: pending confirms fail, consumers stay registered and resume after reconnect.
+    func connectionFailed(_ reason: String) {
+        guard connection != nil else { return }
+        logger.warning("amqp connection lost", metadata: ["amqp.reason": "\(reason)", "amqp.generation": "\(generation)"])
+        eventContinuation.yield(.disconnected(generation: generation, reason: reason))
+        teardown()
+        let lost = AMQPError(.connectionLost, "the connection was lost before the broker confirmed: \(reason)")
+        failPending(lost)
+    }
+
+    private func failPending(_ error: AMQPError) {
+        for index in pendingHead..<pending.count {
+            pending[index]?.continuation.resume(throwing: error)
+        }
+        pending.removeAll()
+        pendingHead = 0
+        let waiting = held
+        held.removeAll()
+        for publish in waiting { publish.continuation.resume(throwing: error) }
+    }
+
+    private func teardown() {
+        if let connection {
+            // Closing the socket without the AMQP close handshake: the connection is dead anyway.
+            amqp_destroy_connection(connection)
+        }
+        connection = nil
+        controlChannelOpen = false
+        blocked = false
+    }
+
+    private func finish() {
+        if let connection {
+            _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
+            _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))
+            amqp_destroy_connection(connection)
+            self.connection = nil
+        }
+        failPending(AMQPError(.closed, "the connection was closed"))
+        for consumer in consumers.values { consumer.continuation.finish() }
+        consumers.removeAll()
+        let leftovers = mailbox.withLock { box -> [Command] in
+            box.stopping = true
+            defer { box.commands.removeAll() }
+            return box.commands
+        }
+        for command in leftovers {
+            switch command {
+            case .publish(let p): p.continuation.resume(throwing: AMQPError(.closed, "the connection was closed"))
+            case .perform(let body): body(self)
+            case .ack, .reject: break
+            }
+        }
+        resolveFirstConnect(AMQPError(.closed, "the connection was closed before it was established"))
+        eventContinuation.finish()
+        for continuation in closeContinuations { continuation.resume() }
+        closeContinuations.removeAll()
+        logger.debug("amqp i/o thread stopped")
+    }
+
+    // MARK: - Synchronous broker calls (I/O thread only)
+
+    /// Throws `notConnected` when there is no live connection.
+    func requireConnection() throws -> amqp_connection_state_t {
+        guard let connection, !stopped else {
+            throw AMQPError(stopped ? .closed : .notConnected, stopped ? "the connection was closed" : "no connection to the broker (reconnecting)")
+        }
+        return connection
+    }
+
+    private func openControlChannel() throws -> amqp_connection_state_t {
+        let connection = try requireConnection()
+        if !controlChannelOpen {
+            _ = amqp_channel_open(connection, 2)
+            try check(context: "channel.open", channel: 2)
+            controlChannelOpen = true
+        }
+        return connection
+    }
+
+    /// Checks the reply of the last synchronous call; on a broker exception answers the close and throws.
+    private func check(context: String, channel: amqp_channel_t = 1) throws {
+        guard let connection else { throw AMQPError(.notConnected, "\(context): no connection") }
+        let reply = amqp_get_rpc_reply(connection)
+        if reply.reply_type == AMQP_RESPONSE_NORMAL { return }
+        let failure = error(from: reply, context: context)
+        if reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == fleet_channel_close_method {
+            _ = fleet_amqp_send_channel_close_ok(connection, channel)
+            if channel == 2 {
+                controlChannelOpen = false
+            } else {
+                connectionFailed(failure.message)
+            }
+        } else if reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == fleet_connection_close_method {
+            _ = fleet_amqp_send_connection_close_ok(connection)
+            connectionFailed(failure.message)
+        } else {
+            connectionFailed(failure.message)
+        }
+        throw failure
+    }
+
+    private func error(from reply: amqp_rpc_reply_t, context: String) -> AMQPError {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == fleet_channel_close_method {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                return .fromReply(code: close.reply_code, text: close.reply_text.string, context: context)
+            }
+            if reply.reply.id == fleet_connection_close_method {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                let error = AMQPError.fromReply(code: close.reply_code, text: close.reply_text.string, context: context)
+                if close.reply_code == 403 || close.reply_code == 530 {
+                    return AMQPError(close.reply_code == 403 ? .accessRefused : .notFound, error.message, replyCode: close.reply_code)
+                }
+                return error
+            }
+            return AMQPError(.protocolError, "\(context): unexpected reply from the broker")
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let code: AMQPError.Code = reply.library_error == AMQP_STATUS_TIMEOUT.rawValue ? .timeout : .connectionLost
+            return AMQPError(code, "\(context): \(statusText(reply.library_error))")
+        default:
+            return AMQPError(.protocolError, "\(context): no reply")
+        }
+    }
+
+    /// Declares exchanges, queues and bindings now, on the control channel.
+    func declareNow(_ items: [AMQPDeclaration]) throws {
+        let arena = AMQPArena()
+        defer { arena.release() }
+        for item in items {
+            let connection = try openControlChannel()
+            switch item {
+            case .exchange(let e):
+                _ = amqp_exchange_declare(
+                    connection, 2, arena.bytes(e.name), arena.bytes(e.type), 0, e.durable ? 1 : 0,
+                    e.autoDelete ? 1 : 0, e.isInternal ? 1 : 0, arena.table(e.arguments))
+                try check(context: "declaring exchange \(e.name)", channel: 2)
+            case .queue(let q):
+                _ = amqp_queue_declare(
+                    connection, 2, arena.bytes(q.name), 0, q.durable ? 1 : 0, q.exclusive ? 1 : 0,
+                    q.autoDelete ? 1 : 0, arena.table(q.arguments))
+                try check(context: "declaring queue \(q.name)", channel: 2)
+            case .binding(let b):
+                _ = amqp_queue_bind(
+                    connection, 2, arena.bytes(b.queue), arena.bytes(b.exchange), arena.bytes(b.routingKey),
+                    arena.table(b.arguments))
+                try check(context: "binding \(b.queue) to \(b.exchange) with '\(b.routingKey)'", channel: 2)
+            }
+            arena.release()
+        }
+    }
+
+    /// Remembers declarations so that they are made again after each reconnect.
+    func remember(_ items: [AMQPDeclaration]) {
+        for item in items where !declarations.contains(item) { declarations.append(item) }
+    }
+
+    func queueStatus(_ name: String) throws -> AMQPQueueStatus? {
+        let arena = AMQPArena()
+        defer { arena.release() }
+        let connection = try openControlChannel()
+        let ok = amqp_queue_declare(connection, 2, arena.bytes(name), 1, 0, 0, 0, fleet_amqp_empty_table())
+        do {
+            try check(context: "queue \(name)", channel: 2)
+        } catch let error as AMQPError where error.code == .notFound {
+            return nil
+        }
+        guard let ok else { return nil }
+        return AMQPQueueStatus(name: name, messages: ok.pointee.message_count, consumers: ok.pointee.consumer_count)
+    }
+
+    func purge(_ name: String) throws -> UInt32 {
+        let arena = AMQPArena()
+        defer { arena.release() }
+        let connection = try openControlChannel()
+        let ok = amqp_queue_purge(connection, 2, arena.bytes(name))
+        try check(context: "purging \(name)", channel: 2)
+        return ok?.pointee.message_count ?? 0
+    }
+
+    func deleteQueue(_ name: String) throws {
+        let arena = AMQPArena()
+        defer { arena.release() }
+        let connection = try openControlChannel()
+        _ = amqp_queue_delete(connection, 2, arena.bytes(name), 0, 0)
+        try check(context: "deleting queue \(name)", channel: 2)
+    }
+
+    func deleteExchange(_ name: String) throws {
+        let arena = AMQPArena()
+        defer { arena.release() }
+        let connection = try openControlChannel()
+        _ = amqp_exchange_delete(connection, 2, arena.bytes(name), 0)
+        try check(context: "deleting exchange \(name)", channel: 2)
+    }
+
+    /// Starts consuming `queue` on the data channel and registers the consumer for reconnects.
+    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) throws -> String {
+        _ = try requireConnection()
+        consumerCounter += 1
+        let tag = "fleet.\(ProcessInfo.processInfo.processIdentifier).\(consumerCounter).\(queue)"
+        try startConsumer(queue: queue, tag: tag, prefetch: prefetch)
+        consumers[tag] = Consumer(queue: queue, tag: tag, prefetch: prefetch, continuation: continuation)
+        return tag
+    }
+
+    private func startConsumer(queue: String, tag: String, prefetch: UInt16) throws {
+        let connection = try requireConnection()
+        let arena = AMQPArena()
+        defer { arena.release() }
+        _ = amqp_basic_qos(connection, 1, 0, prefetch, 0)
+        try check(context: "basic.qos")
+        _ = amqp_basic_consume(connection, 1, arena.bytes(queue), arena.bytes(tag), 0, 0, 0, fleet_amqp_empty_table())
+        try check(context: "consuming \(queue)")
+    }
+
+    /// Stops consumers: no new deliveries; their stream ends. Deliveries already received stay valid to ack.
+    func cancelConsumers(tags: [String]) {
+        var streams: [AsyncStream<AMQPDelivery>.Continuation] = []
+        for tag in tags {
+            guard let consumer = consumers.removeValue(forKey: tag) else { continue }
+            streams.append(consumer.continuation)
+            if let connection {
+                let arena = AMQPArena()
+                _ = amqp_basic_cancel(connection, 1, arena.bytes(tag))
+                arena.release()
+                try? check(context: "basic.cancel")
+            }
+        }
+        for stream in streams { stream.finish() }
+    }
+
+    // MARK: - Helpers
+
+    private func statusText(_ status: Int32) -> String {
+        guard let text = amqp_error_string2(status) else { return "status \(status)" }
+        return String(cString: text)
+    }
+
+    private func replyText(_ reply: amqp_rpc_reply_t) -> String {
+        error(from: reply, context: "read").message
+    }
+}
+
+extension timeval {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

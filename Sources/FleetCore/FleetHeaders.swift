@@ -1,0 +1,15 @@
+/// The AMQP headers the fleet sets on jobs and dead letters (Docs/contract/README.md).
+public enum FleetHeaders {
+    /// The attempt a copy of a job is for (1 when absent).
+    public static let attempt = "x-fleet-attempt"
+    /// Routes a copy on the delay exchange to its tier (`"4s"`).
+    public static let delay = "x-fleet-delay"
+    /// Set by `fleet dlq replay`: a dead job sent back to run again.
+    public static let replay = "x-fleet-replay"
+    public static let errorCode = "x-fleet-error-code"
+    public static let errorMessage = "x-fleet-error-message"
+    public static let deadAt = "x-fleet-dead-at"
+    public static let worker = "x-fleet-worker"
+    public static let originalRoutingKey = "x-fleet-original-routing-key"
+    public static let queue = "x-fleet-queue"
+}

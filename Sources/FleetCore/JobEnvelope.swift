@@ -1,0 +1,141 @@
+import Foundation
+
+/// A job as schedulers publish it (Docs/contract/README.md, `job.schema.json`).
+///
+/// The minimal valid job is `{"id":"j1","kind":"noop"}`. Unknown top-level fields are ignored.
+public struct JobEnvelope: Sendable, Hashable {
+    /// The idempotency key: a job id with a final result is never run again.
+    public var id: String
+    public var kind: String
+    public var createdAt: Date?
+    /// Not to be run before this time (the job waits in the delay queues).
+    public var notBefore: Date?
+    /// Not to be run after this time (the job becomes `dead` with `deadline_exceeded`).
+    public var deadline: Date?
+    public var profileID: String?
+    public var template: String?
+    /// A campaign id (string) or object with at least `id`.
+    public var campaign: JSONValue?
+    /// Free JSON for the handler.
+    public var data: JSONValue
+
+    public static let maxIDLength = 200
+
+    public init(id: String, kind: String, createdAt: Date? = nil, notBefore: Date? = nil, deadline: Date? = nil,
+                profileID: String? = nil, template: String? = nil, campaign: JSONValue? = nil, data: JSONValue = .null) {
+        self.id = id
+        self.kind = kind
+        self.createdAt = createdAt
+        self.notBefore = notBefore
+        self.deadline = deadline
+        self.profileID = profileID
+        self.template = template
+        self.campaign = campaign
+        self.data = data
+    }
+
+    /// Decodes and validates a job body. Every failure is a permanent ``JobError`` whose code says what
+    /// is wrong (`malformed_json`, `invalid_utf8`, `invalid_envelope`, `missing_id`, `unknown_kind`,
+    /// `body_too_large`) and whose message names the field.
+    public static func decode(_ body: [UInt8], maxBytes: Int = 1 << 20) throws(JobError) -> JobEnvelope {
+        guard body.count <= maxBytes else {
+            throw .permanent(JobError.bodyTooLarge, "the body has \(body.count) bytes; the limit is \(maxBytes)")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue(parsing: body)
+        } catch {
+            switch error.reason {
+            case .invalidUTF8: throw .permanent(JobError.invalidUTF8, "the body is not valid UTF-8 (byte \(error.offset))")
+            case .syntax, .tooDeep: throw .permanent(JobError.malformedJSON, "the body is not JSON: \(error)")
+            }
+        }
+        return try decode(value)
+    }
+
+    /// Validates an already parsed envelope.
+    public static func decode(_ value: JSONValue) throws(JobError) -> JobEnvelope {
+        guard case .object(let o) = value else {
+            throw .permanent(JobError.invalidEnvelope, "the job must be a JSON object, not \(value.typeName)")
+        }
+        guard let idValue = o["id"], idValue != .null else {
+            throw .permanent(JobError.missingID, "the job has no 'id'")
+        }
+        guard case .string(let id) = idValue else {
+            throw .permanent(JobError.invalidEnvelope, "'id' must be a string, not \(idValue.typeName)")
+        }
+        guard !id.isEmpty, id.utf8.count <= maxIDLength else {
+            throw .permanent(JobError.invalidEnvelope, "'id' must have 1 to \(maxIDLength) bytes")
+        }
+        guard let kindValue = o["kind"], kindValue != .null else {
+            throw .permanent(JobError.unknownKind, "the job has no 'kind'")
+        }
+        guard case .string(let kind) = kindValue else {
+            throw .permanent(JobError.invalidEnvelope, "'kind' must be a string, not \(kindValue.typeName)")
+        }
+        guard isValidKind(kind) else {
+            throw .permanent(JobError.unknownKind, "'kind' must match ^[a-z][a-z0-9_-]{0,63}$")
+        }
+        var job = JobEnvelope(id: id, kind: kind)
+        job.createdAt = try date(o, "created_at")
+        job.notBefore = try date(o, "not_before")
+        job.deadline = try date(o, "deadline")
+        job.profileID = try string(o, "profile_id")
+        job.template = try string(o, "template")
+        if let campaign = o["campaign"], campaign != .null {
+            switch campaign {
+            case .string: break
+            case .object(let c):
+                guard case .string = c["id"] else {
+                    throw .permanent(JobError.invalidEnvelope, "'campaign' as an object needs a string 'id'")
+                }
+            default:
+                throw .permanent(JobError.invalidEnvelope, "'campaign' must be a string or an object, not \(campaign.typeName)")
+            }
+            job.campaign = campaign
+        }
+        job.data = o["data"] ?? .null
+        return job
+    }
+
+    /// Whether a kind name is valid: `^[a-z][a-z0-9_-]{0,63}$`.
+    public static func isValidKind(_ kind: String) -> Bool {
+        let u = Array(kind.utf8)
+        guard (1...64).contains(u.count), (0x61...0x7A).contains(u[0]) else { return false }
+        return u.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F || $0 == 0x2D }
+    }
+
+    private static func string(_ o: JSONObject, _ key: String) throws(JobError) -> String? {
+        guard let v = o[key], v != .null else { return nil }
+        guard case .string(let s) = v else {
+            throw .permanent(JobError.invalidEnvelope, "'\(key)' must be a string, not \(v.typeName)")
+        }
+        return s
+    }
+
+    private static func date(_ o: JSONObject, _ key: String) throws(JobError) -> Date? {
+        guard let s = try string(o, key) else { return nil }
+        guard let d = Timestamp.parse(s) else {
+            throw .permanent(JobError.invalidEnvelope, "'\(key)' must be an RFC 3339 date-time like 2026-11-23T10:00:00Z")
+        }
+        return d
+    }
+
+    /// The envelope as JSON.
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["id"] = .string(id)
+        o["kind"] = .string(kind)
+        if let createdAt { o["created_at"] = .string(Timestamp.format(createdAt)) }
+        if let notBefore { o["not_before"] = .string(Timestamp.format(notBefore)) }
+        if let deadline { o["deadline"] = .string(Timestamp.format(deadline)) }
+        if let profileID { o["profile_id"] = .string(profileID) }
+        if let template { o["template"] = .string(template) }
+        if let campaign { o["campaign"] = campaign }
+        if data != .null { o["data"] = data }
+        return .object(o)
+    }
+
+    /// The envelope as JSON bytes.
+    public func encoded() -> [UInt8] { json.serialized() }
+}

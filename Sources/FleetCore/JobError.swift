@@ -1,0 +1,42 @@
+/// Why a job did not succeed: a code that goes into results and dead-letter headers, a message for
+/// people (never personal data), and whether trying again may help.
+///
+/// Handlers throw it: `throw JobError.retryable("smtp_unavailable", "the relay answered 421")`.
+public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A snake_case code, stable for schedulers to match on.
+    public var code: String
+    public var message: String
+    /// Retryable errors are retried with backoff; the others dead-letter the job at once.
+    public var retryable: Bool
+
+    public init(code: String, message: String, retryable: Bool) {
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+    }
+
+    /// An error worth retrying (a peer is down, a rate limit).
+    public static func retryable(_ code: String, _ message: String) -> JobError {
+        JobError(code: code, message: message, retryable: true)
+    }
+
+    /// An error that will not go away by retrying (bad input, a template error).
+    public static func permanent(_ code: String, _ message: String) -> JobError {
+        JobError(code: code, message: message, retryable: false)
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    // The codes of the runtime itself (Docs/contract/README.md lists them).
+    public static let malformedJSON = "malformed_json"
+    public static let invalidUTF8 = "invalid_utf8"
+    public static let invalidEnvelope = "invalid_envelope"
+    public static let missingID = "missing_id"
+    public static let unknownKind = "unknown_kind"
+    public static let bodyTooLarge = "body_too_large"
+    public static let deadlineExceeded = "deadline_exceeded"
+    public static let retriesExhausted = "retries_exhausted"
+    public static let permanentFailure = "permanent_failure"
+    public static let timeout = "timeout"
+    public static let deliveryLimit = "delivery_limit"
+}

@@ -1,0 +1,62 @@
+import FleetCore
+import Metrics
+import Synchronization
+
+/// The runtime's metrics (swift-metrics; exported by the CLI with swift-prometheus). Labels are bounded:
+/// kind, status and error code, never a job, profile or address.
+///
+/// - `fleet_jobs_received_total{kind}`: deliveries taken from the kind's queue.
+/// - `fleet_jobs_total{kind,status}`: results by status.
+/// - `fleet_jobs_dead_total{kind,code}`: dead-lettered jobs by error code.
+/// - `fleet_jobs_duplicate_total{kind}`: redelivered jobs answered from the ledger.
+/// - `fleet_job_run_seconds{kind}`: handler run time.
+/// - `fleet_results_unroutable_total`: results no queue was bound for.
+final class WorkerMetrics: Sendable {
+    private struct Key: Hashable { let kind: String; let status: String }
+    private let received: [String: Counter]
+    private let results: [Key: Counter]
+    private let duplicates: [String: Counter]
+    private let timers: [String: Timer]
+    private let dead = Mutex<[Key: Counter]>([:])
+    private let unroutable = Counter(label: "fleet_results_unroutable_total")
+
+    init(kinds: [String]) {
+        var received: [String: Counter] = [:]
+        var results: [Key: Counter] = [:]
+        var duplicates: [String: Counter] = [:]
+        var timers: [String: Timer] = [:]
+        for kind in Set(kinds + ["unknown"]) {
+            received[kind] = Counter(label: "fleet_jobs_received_total", dimensions: [("kind", kind)])
+            duplicates[kind] = Counter(label: "fleet_jobs_duplicate_total", dimensions: [("kind", kind)])
+            timers[kind] = Timer(label: "fleet_job_run_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
+            for status in JobStatus.allCases {
+                results[Key(kind: kind, status: status.rawValue)] = Counter(
+                    label: "fleet_jobs_total", dimensions: [("kind", kind), ("status", status.rawValue)])
+            }
+        }
+        self.received = received
+        self.results = results
+        self.duplicates = duplicates
+        self.timers = timers
+    }
+
+    func received(kind: String) { (received[kind] ?? received["unknown"])?.increment() }
+    func duplicate(kind: String) { (duplicates[kind] ?? duplicates["unknown"])?.increment() }
+    func ran(kind: String, seconds: Double) {
+        (timers[kind] ?? timers["unknown"])?.recordNanoseconds(Int64(seconds * 1e9))
+    }
+    func finished(kind: String, status: JobStatus) {
+        (results[Key(kind: kind, status: status.rawValue)] ?? results[Key(kind: "unknown", status: status.rawValue)])?.increment()
+    }
+    func unroutableResult() { unroutable.increment() }
+    func deadLettered(kind: String, code: String) {
+        let key = Key(kind: received[kind] == nil ? "unknown" : kind, status: code)
+        let counter = dead.withLock { cache -> Counter in
+            if let c = cache[key] { return c }
+            let c = Counter(label: "fleet_jobs_dead_total", dimensions: [("kind", key.kind), ("code", code)])
+            cache[key] = c
+            return c
+        }
+        counter.increment()
+    }
+}

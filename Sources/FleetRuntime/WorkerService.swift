@@ -1,0 +1,165 @@
+import AMQPClient
+import FleetCore
+import FleetStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A worker process's job loop, as a swift-service-lifecycle `Service`.
+///
+/// It connects (retrying until the broker is there), declares the topology, opens the ledger, consumes
+/// the queues of its kinds and runs up to `concurrency` jobs at once. On graceful shutdown (SIGTERM,
+/// SIGINT through `ServiceGroup`) it stops consuming, lets in-flight jobs finish within the grace period
+/// (then cancels them; the broker redelivers those), and closes the connection and the ledger.
+public final class WorkerService: Service, Sendable {
+    public let configuration: WorkerConfiguration
+    public let amqp: AMQPConfiguration
+    private let handlers: [String: any JobHandler]
+    private let logger: Logger
+    private let ready = Atomic<Bool>(false)
+
+    /// True while connected and consuming (for readiness probes).
+    public var isReady: Bool { ready.load(ordering: .relaxed) }
+
+    /// - Parameters:
+    ///   - handlers: one per kind to run; the worker consumes exactly their kinds' queues.
+    public init(configuration: WorkerConfiguration, amqp: AMQPConfiguration, handlers: [any JobHandler],
+                logger: Logger = Logger(label: "fleet.worker")) {
+        self.configuration = configuration
+        self.amqp = amqp
+        var byKind: [String: any JobHandler] = [:]
+        for handler in handlers { byKind[handler.kind] = handler }
+        self.handlers = byKind
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let kinds = handlers.keys.sorted()
+        var topology = configuration.topology
+        for kind in kinds where !topology.kinds.contains(kind) { topology.kinds.append(kind) }
+        let ledger = try JobLedger(path: configuration.ledgerPath, logger: logger)
+        defer { ledger.close() }
+        let connection = try await AMQPConnection.connect(amqp, retryUntilConnected: true, logger: logger)
+        do {
+            try await connection.declare(topology.declarations)
+            var kindsByQueue: [String: String] = [:]
+            for kind in kinds { kindsByQueue[topology.queue(forKind: kind)] = kind }
+            let consumer = try await connection.consume(
+                queues: kinds.map(topology.queue(forKind:)), prefetch: UInt16(clamping: configuration.prefetch))
+            logger.info(
+                "worker started",
+                metadata: ["worker.kinds": "\(kinds.joined(separator: ","))", "worker.concurrency": "\(configuration.concurrency)",
+                           "worker.prefetch": "\(configuration.prefetch)", "worker.id": "\(configuration.workerID)"])
+            var config = configuration
+            config.topology = topology
+            let processor = JobProcessor(
+                connection: connection, ledger: ledger, configuration: config, handlers: handlers,
+                kindsByQueue: kindsByQueue, logger: logger, metrics: WorkerMetrics(kinds: kinds))
+            ready.store(true, ordering: .relaxed)
+            let stoppedByShutdown = try await runUntilShutdown(connection: connection, consumer: consumer, processor: processor)
+            ready.store(false, ordering: .relaxed)
+            await connection.close()
+            if !stoppedByShutdown {
+                throw WorkerError(code: "consumer_cancelled", message: "the broker cancelled the consumer (was a queue deleted?)")
+            }
+            logger.info("worker stopped")
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    private enum Finished { case shutdownRequested, jobsDone, eventsEnded }
+
+    /// Runs jobs until the consumer ends; returns true when that was because of a graceful shutdown.
+    private func runUntilShutdown(connection: AMQPConnection, consumer: AMQPConsumer, processor: JobProcessor) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Finished.self) { group in
+            group.addTask {
+                // Readiness follows the connection: not ready while reconnecting.
+                for await event in connection.events {
+                    switch event {
+                    case .connected: self.ready.store(true, ordering: .relaxed)
+                    case .disconnected: self.ready.store(false, ordering: .relaxed)
+                    default: break
+                    }
+                }
+                return .eventsEnded
+            }
+            group.addTask {
+                try await gracefulShutdown()
+                await consumer.cancel()
+                return .shutdownRequested
+            }
+            group.addTask {
+                await self.runJobs(consumer: consumer, processor: processor)
+                return .jobsDone
+            }
+            var shutdown = false
+            while let finished = try await group.next() {
+                switch finished {
+                case .shutdownRequested:
+                    shutdown = true
+                    logger.info("shutting down: no new jobs; waiting for the jobs in flight",
+                                metadata: ["worker.grace_s": "\(configuration.shutdownGracePeriod)"])
+                case .jobsDone:
+                    group.cancelAll()
+                    return shutdown
+                case .eventsEnded:
+                    continue
+                }
+            }
+            return shutdown
+        }
+    }
+
+    private enum Child { case job, graceOver }
+
+    private func runJobs(consumer: AMQPConsumer, processor: JobProcessor) async {
+        let limit = max(1, configuration.concurrency)
+        await withTaskGroup(of: Child.self) { group in
+            var inFlight = 0
+            for await delivery in consumer {
+                if inFlight >= limit {
+                    _ = await group.next()
+                    inFlight -= 1
+                }
+                group.addTask {
+                    await processor.process(delivery)
+                    return .job
+                }
+                inFlight += 1
+            }
+            // The consumer ended: drain what is in flight, within the grace period.
+            guard inFlight > 0 else { return }
+            let grace = configuration.shutdownGracePeriod
+            group.addTask {
+                try? await Task.sleep(for: grace)
+                return .graceOver
+            }
+            while let child = await group.next() {
+                switch child {
+                case .job:
+                    inFlight -= 1
+                    if inFlight == 0 {
+                        group.cancelAll()
+                        return
+                    }
+                case .graceOver:
+                    if inFlight > 0 {
+                        logger.warning("grace period over; cancelling jobs in flight (the broker will redeliver them)",
+                                       metadata: ["worker.in_flight": "\(inFlight)"])
+                        group.cancelAll()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A worker-level failure (not a job's).
+public struct WorkerError: Error, CustomStringConvertible, Sendable {
+    public var code: String
+    public var message: String
+    public var description: String { "\(code): \(message)" }
+}

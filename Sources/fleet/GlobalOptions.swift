@@ -1,0 +1,106 @@
+import AMQPClient
+import ArgumentParser
+import FleetCore
+import Foundation
+import Logging
+
+/// Options every command takes: where the broker and the store are, and the config file.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("amqp-url"), help: "Broker URL (env FLEET_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/%2F).")
+    var amqpURL: String?
+
+    @Option(help: "SQLite file of the ledger and store (env FLEET_STORE; default ./fleet.sqlite).")
+    var store: String?
+
+    @Option(help: "Name prefix of exchanges and queues (env FLEET_PREFIX; default fleet).")
+    var prefix: String?
+
+    @Option(help: "JSON config file (env FLEET_CONFIG).")
+    var config: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env FLEET_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func settings() throws -> FleetSettings {
+        try FleetSettings.load(path: config ?? env("FLEET_CONFIG"))
+    }
+
+    func env(_ name: String) -> String? {
+        guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else { return nil }
+        return v
+    }
+
+    func amqpConfiguration(name: String) throws -> AMQPConfiguration {
+        let url = try amqpURL ?? env("FLEET_AMQP_URL") ?? settings().string("amqp_url") ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        do {
+            var configuration = try AMQPConfiguration(url: url)
+            configuration.connectionName = name
+            return configuration
+        } catch let error as AMQPError {
+            throw CLIError.usage("bad broker URL: \(error.message)")
+        }
+    }
+
+    func storePath() throws -> String {
+        try store ?? env("FLEET_STORE") ?? settings().string("store") ?? "fleet.sqlite"
+    }
+
+    func topology() throws -> FleetTopology {
+        let prefix = try self.prefix ?? env("FLEET_PREFIX") ?? settings().string("prefix") ?? "fleet"
+        guard !prefix.isEmpty, prefix.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw CLIError.usage("the prefix may hold letters, digits, '-', '_' and '.' only")
+        }
+        var topology = FleetTopology(prefix: prefix)
+        if let type = try settings().string("queue_type") {
+            guard let t = FleetTopology.QueueType(rawValue: type) else {
+                throw CLIError.usage("config: queue_type must be classic or quorum")
+            }
+            topology.queueType = t
+        }
+        return topology
+    }
+
+    func level(default fallback: String) throws -> Logger.Level {
+        let name = try logLevel ?? env("FLEET_LOG_LEVEL") ?? settings().string("log_level") ?? fallback
+        guard let level = Logger.Level(rawValue: name.lowercased()) else {
+            throw CLIError.usage("unknown log level '\(name)'")
+        }
+        return level
+    }
+
+    /// Sets up logging to stderr once, at the configured level (default: info for workers, warning for
+    /// one-shot commands, whose output is their report).
+    func bootstrapLogging(defaultLevel: String = "warning") throws -> Logger {
+        let level = try self.level(default: defaultLevel)
+        LoggingBootstrap.once(level: level)
+        return Logger(label: "fleet")
+    }
+
+    /// Connects for a one-shot command; a broker that cannot be reached is one line and exit 69.
+    func connect(name: String, logger: Logger) async throws -> AMQPConnection {
+        let configuration = try amqpConfiguration(name: name)
+        do {
+            return try await AMQPConnection.connect(configuration, logger: logger)
+        } catch let error as AMQPError {
+            throw CLIError("cannot connect to the broker at \(configuration.redactedURL): \(error.message)", exitCode: 69)
+        }
+    }
+}
+
+/// Logging is bootstrapped at most once per process.
+enum LoggingBootstrap {
+    nonisolated(unsafe) private static var done = false
+    private static let lock = NSLock()
+
+    static func once(level: Logger.Level) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import AMQPClient
+import ArgumentParser
+import FleetCore
+import Foundation
+
+/// `fleet status`: depth and consumers of every fleet queue.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show ready messages and consumers per queue, and dead-letter counts.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Comma-separated kinds (default noop,email,push,content,crm).")
+    var kinds: String?
+
+    func run() async throws {
+        let logger = try global.bootstrapLogging()
+        var topology = try global.topology()
+        if let kinds { topology.kinds = kinds.split(separator: ",").map(String.init) }
+        let connection = try await global.connect(name: "fleet status", logger: logger)
+        var rows: [(role: String, kind: String, status: AMQPQueueStatus?)] = []
+        for kind in topology.kinds {
+            rows.append(("jobs", kind, try await connection.queueStatus(topology.queue(forKind: kind))))
+            rows.append(("dead", kind, try await connection.queueStatus(topology.deadQueue(forKind: kind))))
+        }
+        for tier in FleetTopology.delayTiers {
+            rows.append(("delay", "\(tier)s", try await connection.queueStatus(topology.delayQueue(tier: tier))))
+        }
+        rows.append(("results", "all", try await connection.queueStatus(topology.resultsQueue)))
+        await connection.close()
+
+        let names = rows.map { row -> String in
+            switch row.role {
+            case "jobs": return topology.queue(forKind: row.kind)
+            case "dead": return topology.deadQueue(forKind: row.kind)
+            case "delay": return topology.delayQueue(tier: Int(row.kind.dropLast()) ?? 0)
+            default: return topology.resultsQueue
+            }
+        }
+        if json {
+            var queues: [JSONValue] = []
+            for (row, name) in zip(rows, names) {
+                var o = JSONObject()
+                o["name"] = .string(name)
+                o["role"] = .string(row.role)
+                o["exists"] = .bool(row.status != nil)
+                o["messages"] = .int(Int64(row.status?.messages ?? 0))
+                o["consumers"] = .int(Int64(row.status?.consumers ?? 0))
+                queues.append(.object(o))
+            }
+            let delayed = rows.filter { $0.role == "delay" }.reduce(0) { $0 + Int($1.status?.messages ?? 0) }
+            print(JSONValue.object(JSONObject(["queues": .array(queues), "delayed": .int(Int64(delayed))])).jsonString)
+            return
+        }
+        print(pad("QUEUE", 28) + pad("READY", 10) + "CONSUMERS")
+        for (row, name) in zip(rows, names) where row.role != "delay" {
+            guard let s = row.status else {
+                print(pad(name, 28) + "missing (run 'fleet topology apply')")
+                continue
+            }
+            print(pad(name, 28) + pad(String(s.messages), 10) + String(s.consumers))
+        }
+        let delayed = rows.filter { $0.role == "delay" }.reduce(0) { $0 + Int($1.status?.messages ?? 0) }
+        print(pad("\(topology.prefix).delay.*", 28) + pad(String(delayed), 10) + "-   (retries and not_before waits)")
+        let dead = rows.filter { $0.role == "dead" }.reduce(0) { $0 + Int($1.status?.messages ?? 0) }
+        if dead > 0 { print("\(dead) dead-lettered jobs: 'fleet dlq list --kind KIND' shows why") }
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+}

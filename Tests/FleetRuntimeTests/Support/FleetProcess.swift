@@ -1,0 +1,64 @@
+import Foundation
+
+/// A `fleet` command run as a real child process (workers are killed with real signals in tests).
+final class FleetProcess: @unchecked Sendable {
+    let process = Process()
+    let logURL: URL
+
+    init(_ arguments: [String], environment: [String: String] = [:], logDirectory: URL) throws {
+        process.executableURL = URL(fileURLWithPath: try TestBroker.fleetBinary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        logURL = logDirectory.appendingPathComponent("fleet-\(UUID().uuidString.prefix(6)).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+    }
+
+    func start() throws -> Self {
+        try process.run()
+        return self
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for the process to exit; returns its status, or nil after the timeout.
+    func waitForExit(timeout: Duration = .seconds(60)) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    /// Runs a fleet command to completion and returns (status, output).
+    static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
+                    timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+        let dir = try TestBroker.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let p = try FleetProcess(arguments, environment: environment, logDirectory: dir)
+        if let stdin {
+            let pipe = Pipe()
+            p.process.standardInput = pipe
+            try p.process.run()
+            pipe.fileHandleForWriting.write(stdin)
+            try pipe.fileHandleForWriting.close()
+        } else {
+            try p.process.run()
+        }
+        guard let status = await p.waitForExit(timeout: timeout) else {
+            p.signal(SIGKILL)
+            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish; log: \(p.log)")
+        }
+        return (status, p.log)
+    }
+}
