@@ -2,8 +2,9 @@
 public enum FleetHeaders {
     /// The attempt a copy of a job is for (1 when absent).
     public static let attempt = "x-fleet-attempt"
-    /// Routes a copy on the delay exchange to its tier (`"4s"`).
-    public static let delay = "x-fleet-delay"
+    /// Routes a copy on the delay exchange to its tier (`"4s"`). Not `x-` prefixed: RabbitMQ's headers
+    /// exchange ignores binding keys that start with `x-`, so such a binding would match every message.
+    public static let delay = "fleet-delay"
     /// Set by `fleet dlq replay`: a dead job sent back to run again.
     public static let replay = "x-fleet-replay"
     public static let errorCode = "x-fleet-error-code"

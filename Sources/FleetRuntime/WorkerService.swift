@@ -18,6 +18,7 @@ public final class WorkerService: Service, Sendable {
     private let handlers: [String: any JobHandler]
     private let logger: Logger
     private let ready = Atomic<Bool>(false)
+    private let shuttingDown = Atomic<Bool>(false)
 
     /// True while connected and consuming (for readiness probes).
     public var isReady: Bool { ready.load(ordering: .relaxed) }
@@ -88,6 +89,8 @@ public final class WorkerService: Service, Sendable {
             }
             group.addTask {
                 try await gracefulShutdown()
+                // Set before cancelling: the job loop may see its stream end before this task resumes.
+                self.shuttingDown.store(true, ordering: .sequentiallyConsistent)
                 await consumer.cancel()
                 return .shutdownRequested
             }
@@ -95,21 +98,19 @@ public final class WorkerService: Service, Sendable {
                 await self.runJobs(consumer: consumer, processor: processor)
                 return .jobsDone
             }
-            var shutdown = false
             while let finished = try await group.next() {
                 switch finished {
                 case .shutdownRequested:
-                    shutdown = true
                     logger.info("shutting down: no new jobs; waiting for the jobs in flight",
                                 metadata: ["worker.grace_s": "\(configuration.shutdownGracePeriod)"])
                 case .jobsDone:
                     group.cancelAll()
-                    return shutdown
+                    return shuttingDown.load(ordering: .sequentiallyConsistent)
                 case .eventsEnded:
                     continue
                 }
             }
-            return shutdown
+            return shuttingDown.load(ordering: .sequentiallyConsistent)
         }
     }
 

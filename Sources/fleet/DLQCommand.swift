@@ -25,7 +25,8 @@ struct DLQCommand: AsyncParsableCommand {
     /// Reads up to `limit` messages from a queue; stops when the queue stays quiet for `idle`.
     static func take(_ connection: AMQPConnection, queue: String, limit: Int, idle: Duration = .milliseconds(700),
                      _ body: @escaping @Sendable (AMQPDelivery) async throws -> Void) async throws -> Int {
-        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(clamping: min(limit, 1000)))
+        // Messages read without an ack count against the prefetch, so it must cover what is to be read.
+        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(clamping: min(limit, 65_535)))
         let lastSeen = LastSeen()
         let count = try await withThrowingTaskGroup(of: Int?.self) { group in
             group.addTask {

@@ -1,0 +1,303 @@
+import AMQPClient
+import FleetCore
+import FleetStore
+import Foundation
+import Testing
+
+/// The worker runtime against a real RabbitMQ, with `fleet worker` as a real process.
+@Suite("Worker runtime on a real broker")
+struct WorkerIntegrationTests {
+    /// A test fleet: its own prefix, store file and log directory.
+    struct Fleet {
+        let topology: FleetTopology
+        let directory: URL
+        let url: String
+        var store: String { directory.appendingPathComponent("fleet.sqlite").path }
+
+        init(_ name: String, url: String? = nil) throws {
+            topology = FleetTopology(prefix: TestBroker.uniquePrefix(name))
+            directory = try TestBroker.temporaryDirectory()
+            self.url = try url ?? TestBroker.url
+        }
+
+        var environment: [String: String] {
+            ["FLEET_AMQP_URL": url, "FLEET_STORE": store, "FLEET_PREFIX": topology.prefix, "FLEET_LOG_LEVEL": "info"]
+        }
+
+        func worker(_ extra: [String] = []) throws -> FleetProcess {
+            try FleetProcess(["worker", "--kinds", "noop"] + extra, environment: environment, logDirectory: directory).start()
+        }
+
+        /// Waits until `consumers` consumers read the noop queue.
+        func waitForConsumers(_ connection: AMQPConnection, _ consumers: UInt32 = 1) async throws {
+            let ok = try await TestBroker.eventually(timeout: .seconds(60)) {
+                (try? await connection.queueStatus(topology.queue(forKind: "noop")))??.consumers ?? 0 >= consumers
+            }
+            #expect(ok, "the worker did not start consuming")
+        }
+
+        func publish(_ connection: AMQPConnection, _ body: [UInt8], routingKey: String = "noop",
+                     properties: AMQPProperties = .persistentJSON()) async throws {
+            let confirm = try await connection.publish(body, to: topology.jobsExchange, routingKey: routingKey, properties: properties)
+            #expect(confirm == .acked)
+        }
+
+        func publishJobs(_ connection: AMQPConnection, _ jobs: [JSONValue]) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (i, job) in jobs.enumerated() {
+                    group.addTask {
+                        let id = job["id"]?.stringValue
+                        try await publish(connection, job.serialized(), properties: .persistentJSON(messageID: id, type: "noop"))
+                    }
+                    if i % 256 == 255 { try await group.waitForAll() }
+                }
+                try await group.waitForAll()
+            }
+        }
+
+        func cleanUp(_ connection: AMQPConnection) async {
+            await TestBroker.cleanUp(topology, connection: connection)
+            try? await connection.delete(queue: "\(topology.prefix).test-results")
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    static func noopJob(_ id: String, sleepMs: Int? = nil, fail: String? = nil, failAttempts: Int? = nil) -> JSONValue {
+        var noop = JSONObject()
+        if let sleepMs { noop["sleep_ms"] = .int(Int64(sleepMs)) }
+        if let fail { noop["fail"] = .string(fail) }
+        if let failAttempts { noop["fail_attempts"] = .int(Int64(failAttempts)) }
+        return ["id": .string(id), "kind": "noop", "data": ["noop": .object(noop)]]
+    }
+
+    @Test("a job is acked only after its result is confirmed by the broker")
+    func ackOnlyAfterConfirm() async throws {
+        let fleet = try Fleet("ackconfirm")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        // The results exchange exists, but its only queue refuses every message: the broker nacks each
+        // result publish (reject-publish overflow). No job may be acked while that lasts.
+        try await connection.declare(fleet.topology.declarations)
+        try await connection.delete(queue: fleet.topology.resultsQueue)
+        let refusing = "\(fleet.topology.prefix).refusing"
+        try await connection.declare([
+            .queue(.init(name: refusing, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])),
+            .binding(.init(queue: refusing, exchange: fleet.topology.resultsExchange, routingKey: "#")),
+        ], redeclareOnReconnect: false)
+        let jobs = (0..<20).map { Self.noopJob("ack-\($0)") }
+        try await fleet.publishJobs(connection, jobs)
+        let worker = try fleet.worker(["--concurrency", "8", "--prefetch", "20"])
+        try await fleet.waitForConsumers(connection)
+        try await Task.sleep(for: .seconds(3))
+        // Everything is still in the queue (requeued or unacked): stop the worker and count.
+        worker.signal(SIGKILL)
+        _ = await worker.waitForExit()
+        let held = try await TestBroker.eventually(timeout: .seconds(10)) {
+            (try await connection.queueStatus(fleet.topology.queue(forKind: "noop")))?.messages == 20
+        }
+        #expect(held, "jobs were acked although their results were nacked")
+
+        // Once results can be confirmed, every job is acked.
+        try await connection.delete(queue: refusing)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let worker2 = try fleet.worker()
+        let drained = try await TestBroker.eventually(timeout: .seconds(60)) {
+            let depth = try await connection.queueStatus(fleet.topology.queue(forKind: "noop"))?.messages
+            return collector.finishedJobIDs.count == 20 && depth == 0
+        }
+        #expect(drained)
+        worker2.signal(SIGTERM)
+        #expect(await worker2.waitForExit() == 0)
+    }
+
+    @Test("SIGKILL of a worker mid-run loses no job: every job ends with exactly one final result")
+    func sigkillLosesNothing() async throws {
+        let fleet = try Fleet("sigkill")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let n = 3000
+        try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 5) })
+        let first = try fleet.worker(["--concurrency", "32"])
+        let started = try await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 300 }
+        #expect(started)
+        first.signal(SIGKILL)
+        #expect(await first.waitForExit() != nil)
+        let doneBeforeKill = collector.finishedJobIDs.count
+        #expect(doneBeforeKill < n, "the run finished before the kill; the test proves nothing")
+
+        let second = try fleet.worker(["--concurrency", "64"])
+        let finished = try await TestBroker.eventually(timeout: .seconds(120)) { collector.finishedJobIDs.count == n }
+        #expect(finished, "only \(collector.finishedJobIDs.count) of \(n) jobs have a final result")
+        second.signal(SIGTERM)
+        #expect(await second.waitForExit() == 0)
+        // Exactly one final result per job: copies re-published after the crash are identical.
+        var byJob: [String: Set<String>] = [:]
+        for r in collector.all where r.status.isFinal {
+            byJob[r.jobID, default: []].insert("\(r.status.rawValue)/\(r.attempt)/\(r.worker)/\(Timestamp.format(r.timings.finishedAt))")
+        }
+        #expect(byJob.count == n)
+        #expect(byJob.values.allSatisfy { $0.count == 1 }, "a job has two different final results")
+        let ledger = try JobLedger(path: fleet.store)
+        defer { ledger.close() }
+        #expect(try await ledger.count() == n)
+    }
+
+    @Test("a retryable failure is retried with backoff and then succeeds")
+    func retryThenSucceed() async throws {
+        let fleet = try Fleet("retry")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let worker = try fleet.worker(["--max-attempts", "5"])
+        try await fleet.waitForConsumers(connection)
+        try await fleet.publishJobs(connection, [Self.noopJob("retry-1", fail: "retryable", failAttempts: 2)])
+        let done = try await TestBroker.eventually(timeout: .seconds(60)) { collector.finishedJobIDs.contains("retry-1") }
+        #expect(done)
+        let results = collector.results(for: "retry-1").sorted { $0.attempt < $1.attempt }
+        #expect(results.map(\.status) == [.failed, .failed, .succeeded])
+        #expect(results.map(\.attempt) == [1, 2, 3])
+        #expect(results.first?.error?.retryable == true)
+        #expect(results.first?.retryAt != nil)
+        // The second attempt ran no earlier than the first attempt's backoff allowed (>= 100 ms).
+        if results.count == 3 {
+            #expect(results[1].timings.startedAt.timeIntervalSince(results[0].timings.finishedAt) >= 0.1)
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit() == 0)
+    }
+
+    @Test("permanent failures and exhausted retries land in the dead-letter queue with the error")
+    func deadLetters() async throws {
+        let fleet = try Fleet("dead")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let worker = try fleet.worker(["--max-attempts", "2"])
+        try await fleet.waitForConsumers(connection)
+        try await fleet.publishJobs(connection, [
+            Self.noopJob("perm-1", fail: "permanent"),
+            Self.noopJob("exhaust-1", fail: "retryable"),
+        ])
+        let done = try await TestBroker.eventually(timeout: .seconds(60)) {
+            collector.finishedJobIDs.isSuperset(of: ["perm-1", "exhaust-1"])
+        }
+        #expect(done)
+        let perm = collector.results(for: "perm-1")
+        #expect(perm.map(\.status) == [.dead])
+        #expect(perm.first?.error?.code == "noop_failure")
+        let exhausted = collector.results(for: "exhaust-1").sorted { $0.attempt < $1.attempt }
+        #expect(exhausted.map(\.status) == [.failed, .dead])
+        #expect(exhausted.last?.error?.code == JobError.retriesExhausted)
+
+        let dead = try await DeadLetters.read(connection, queue: fleet.topology.deadQueue(forKind: "noop"), count: 2)
+        #expect(Set(dead.compactMap { $0.properties.messageID }) == ["perm-1", "exhaust-1"])
+        let codes = Dictionary(uniqueKeysWithValues: dead.map {
+            ($0.properties.messageID ?? "", $0.properties.headers[FleetHeaders.errorCode]?.stringValue ?? "")
+        })
+        #expect(codes["perm-1"] == "noop_failure")
+        #expect(codes["exhaust-1"] == JobError.retriesExhausted)
+        worker.signal(SIGTERM)
+        let status = await worker.waitForExit()
+        #expect(status == 0, "\(worker.log)")
+    }
+
+    @Test("malformed messages are dead-lettered with a clear reason, never looped, and the worker keeps running")
+    func malformedMessages() async throws {
+        let fleet = try Fleet("malformed")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let worker = try fleet.worker()
+        try await fleet.waitForConsumers(connection)
+        let cases: [(String, [UInt8], String)] = [
+            ("bad-json", Array("not json".utf8), JobError.malformedJSON),
+            ("bad-utf8", [0x7B, 0x22, 0x69, 0x64, 0x22, 0x3A, 0x22, 0xFF, 0xFE, 0x22, 0x7D], JobError.invalidUTF8),
+            ("wrong-types", Array(#"{"id":"wt","kind":"noop","deadline":42}"#.utf8), JobError.invalidEnvelope),
+            ("id-not-string", Array(#"{"id":7,"kind":"noop"}"#.utf8), JobError.invalidEnvelope),
+            ("missing-id", Array(#"{"kind":"noop"}"#.utf8), JobError.missingID),
+            ("unknown-kind", Array(#"{"id":"uk","kind":"email"}"#.utf8), JobError.unknownKind),
+            ("not-object", Array("[1,2]".utf8), JobError.invalidEnvelope),
+            ("oversized", Array(#"{"id":"big","kind":"noop","data":""#.utf8) + Array(repeating: 0x61, count: 1_100_000) + Array(#""}"#.utf8), JobError.bodyTooLarge),
+        ]
+        for (name, body, _) in cases {
+            try await fleet.publish(connection, body, properties: .persistentJSON(messageID: name))
+        }
+        let dead = try await DeadLetters.read(connection, queue: fleet.topology.deadQueue(forKind: "noop"), count: cases.count)
+        let codes = Dictionary(uniqueKeysWithValues: dead.map {
+            ($0.properties.messageID ?? "", $0.properties.headers[FleetHeaders.errorCode]?.stringValue ?? "")
+        })
+        for (name, _, code) in cases {
+            #expect(codes[name] == code, "\(name)")
+        }
+        for message in dead {
+            let text = message.properties.headers[FleetHeaders.errorMessage]?.stringValue ?? ""
+            #expect(!text.isEmpty)
+        }
+        // Nothing left to loop on, and a dead result for each.
+        #expect((try await connection.queueStatus(fleet.topology.queue(forKind: "noop")))?.messages == 0)
+        let deadResults = try await TestBroker.eventually { collector.all.filter { $0.status == .dead }.count == cases.count }
+        #expect(deadResults)
+        // The worker is alive and still runs good jobs.
+        #expect(worker.isRunning)
+        try await fleet.publishJobs(connection, [Self.noopJob("good-after-bad")])
+        #expect(try await TestBroker.eventually { collector.finishedJobIDs.contains("good-after-bad") })
+        #expect(try await connection.queueStatus(fleet.topology.deadQueue(forKind: "noop"))?.messages == UInt32(cases.count))
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit() == 0)
+    }
+
+    @Test("SIGTERM drains in-flight jobs before the worker exits")
+    func sigtermDrains() async throws {
+        let fleet = try Fleet("sigterm")
+        let connection = try await TestBroker.connect()
+        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        defer { collector.stop() }
+        let worker = try fleet.worker(["--concurrency", "16", "--prefetch", "16"])
+        try await fleet.waitForConsumers(connection)
+        try await fleet.publishJobs(connection, (0..<40).map { Self.noopJob("drain-\($0)", sleepMs: 2000) })
+        // Let the first 16 start, then ask the worker to stop.
+        try await Task.sleep(for: .milliseconds(700))
+        worker.signal(SIGTERM)
+        let status = await worker.waitForExit(timeout: .seconds(30))
+        #expect(status == 0)
+        let finished = collector.finishedJobIDs
+        // The in-flight jobs finished (their results were confirmed before the exit) ...
+        #expect(finished.count >= 16, "only \(finished.count) jobs finished")
+        // ... no job was taken after the signal, and the rest are still queued, none lost.
+        let left = try await connection.queueStatus(fleet.topology.queue(forKind: "noop"))?.messages ?? 0
+        #expect(Int(left) + finished.count == 40)
+        #expect(worker.log.contains("shutting down"))
+    }
+}
+
+/// Reads dead letters for inspection and puts them back (closing the connection requeues them).
+enum DeadLetters {
+    static func read(_ connection: AMQPConnection, queue: String, count: Int) async throws -> [AMQPDelivery] {
+        let reader = try await TestBroker.connect()
+        defer { Task { await reader.close() } }
+        _ = try await TestBroker.eventually(timeout: .seconds(30)) {
+            (try await reader.queueStatus(queue))?.messages ?? 0 >= UInt32(count)
+        }
+        let consumer = try await reader.consume(queue: queue, prefetch: UInt16(count))
+        var got: [AMQPDelivery] = []
+        for await d in consumer {
+            got.append(d)
+            if got.count == count { break }
+        }
+        await consumer.cancel()
+        for d in got { reader.reject(d, requeue: true) }
+        return got
+    }
+}
