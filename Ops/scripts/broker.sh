@@ -250,9 +250,18 @@ log_tail() {
   local f
   for f in "$NODE_DIR/log/server.out" "$NODE_DIR/log/$NODE.log"; do
     [[ -f $f ]] || continue
+    if grep -q '\[error\]' "$f"; then
+      printf -- '--- first errors in %s ---\n' "$f" >&2
+      grep -m 8 '\[error\]' "$f" >&2 || true
+    fi
     printf -- '--- last lines of %s ---\n' "$f" >&2
-    tail -n 30 "$f" >&2
+    tail -n 20 "$f" >&2
   done
+  f=$NODE_DIR/log/erl_crash.dump
+  if [[ -f $f ]]; then
+    printf -- '--- Erlang crash dump %s ---\n' "$f" >&2
+    grep -m 1 '^Slogan:' "$f" >&2 || true
+  fi
 }
 
 remove_node_dir() {
@@ -312,6 +321,7 @@ launch() {
   RABBITMQ_CONF_ENV_FILE=$NODE_DIR/rabbitmq-env.conf \
   RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}' \
   ERL_EPMD_ADDRESS=127.0.0.1 \
+  ERL_CRASH_DUMP=$NODE_DIR/log/erl_crash.dump \
     setsid nohup "${SERVER[@]}" >"$NODE_DIR/log/server.out" 2>&1 </dev/null 9>&- &
   LAUNCHER_PID=$!
 }
@@ -380,9 +390,11 @@ cmd_start() {
     break
   done
   log_tail
+  local why="did not start within ${START_TIMEOUT}s"
+  if ! kill -0 "$LAUNCHER_PID" 2>/dev/null; then why="exited during start after $((SECONDS - t0)) s"; fi
   kill_node_procs
   rm -f "$STATE_FILE"
-  die "node $NODE did not start within ${START_TIMEOUT}s (logs kept in $NODE_DIR/log)"
+  die "node $NODE $why (logs kept in $NODE_DIR/log)"
 }
 
 # --------------------------------------------------------------------------------------------- stop

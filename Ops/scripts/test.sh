@@ -46,6 +46,10 @@ chmod 755 "$WORK" # the broker may run as the rabbitmq user, which must reach it
 TEST_BROKER_DIR="$WORK/broker"
 broker() { FLEET_BROKER_DIR="$TEST_BROKER_DIR" bash "$BROKER" "$@"; }
 broker_pid=""
+# epmd (Erlang's port mapper, shared by all nodes) outlives the node; stop it at the end if this
+# run started it and no node uses it any more (`epmd -kill` refuses while nodes are registered).
+epmd_was_running=0
+if epmd -names >/dev/null 2>&1; then epmd_was_running=1; fi
 
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
@@ -61,6 +65,7 @@ cleanup() {
     broker stop >/dev/null 2>&1 || say "could not stop the test broker in $TEST_BROKER_DIR"
     rm -rf -- "$WORK"
   fi
+  if ((!epmd_was_running)); then epmd -kill >/dev/null 2>&1 || true; fi
   exit "$rc"
 }
 trap cleanup EXIT

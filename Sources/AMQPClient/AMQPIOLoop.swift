@@ -151,14 +151,15 @@ final class AMQPIOLoop: @unchecked Sendable {
                     resolveFirstConnect(nil)
                 } catch {
                     let first = generation == 0
-                    logger.warning(
-                        "amqp connect failed",
-                        metadata: ["amqp.error": "\(error)", "amqp.url": "\(configuration.redactedURL)"])
                     if first && !retryFirstConnect {
+                        // The caller gets the error; it decides how to report it.
                         resolveFirstConnect(error)
                         stopped = true
                         break
                     }
+                    logger.warning(
+                        "amqp connect failed",
+                        metadata: ["amqp.error": "\(error)", "amqp.url": "\(configuration.redactedURL)"])
                     attempt += 1
                     waitBeforeReconnect(attempt: attempt)
                     continue

@@ -75,6 +75,7 @@ final class MetricsServer: Service, Sendable {
     ///   - registry: The registry whose metrics `/metrics` serves.
     ///   - logger: For start, stop and socket errors.
     ///   - ready: Whether the process is ready for work (connected to the broker); asked once a second.
+    ///     It should answer at once (e.g. read an atomic flag): shutdown waits for a call in progress.
     init(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger,
          ready: @escaping @Sendable () async -> Bool) {
         self.host = host
