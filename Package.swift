@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "FleetCore", "FleetRuntime", "FleetStore",
+                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

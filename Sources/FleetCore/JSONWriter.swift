@@ -1,3 +1,5 @@
+import Foundation
+
 /// Writes compact JSON text into a byte buffer.
 public struct JSONWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
@@ -53,6 +55,13 @@ public struct JSONWriter: Sendable {
             default: bytes.append(c)
             }
         }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a timestamp as a JSON string (`"2026-11-23T10:00:00.250Z"`).
+    public mutating func writeTimestamp(_ date: Date) {
+        bytes.append(UInt8(ascii: "\""))
+        Timestamp.append(date, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 

@@ -79,7 +79,53 @@ public struct ResultEnvelope: Sendable, Hashable {
         return .object(o)
     }
 
-    public func encoded() -> [UInt8] { json.serialized() }
+    /// The result as JSON bytes, written directly (the same text as `json.serialized()`).
+    public func encoded() -> [UInt8] {
+        var w = JSONWriter(capacity: 384)
+        w.append("{\"job_id\":")
+        w.writeString(jobID)
+        w.append(",\"kind\":")
+        w.writeString(kind)
+        w.append(",\"status\":\"")
+        w.append(status.rawValue)
+        w.append("\",\"attempt\":")
+        w.append(String(attempt))
+        w.append(",\"worker\":")
+        w.writeString(worker)
+        w.append(",\"timings\":{\"received_at\":")
+        w.writeTimestamp(timings.receivedAt)
+        w.append(",\"started_at\":")
+        w.writeTimestamp(timings.startedAt)
+        w.append(",\"finished_at\":")
+        w.writeTimestamp(timings.finishedAt)
+        if let q = timings.queueMilliseconds {
+            w.append(",\"queue_ms\":")
+            w.writeNumber(Self.round3(max(0, q)))
+        }
+        w.append(",\"run_ms\":")
+        w.writeNumber(Self.round3(max(0, timings.runMilliseconds)))
+        w.append("},\"output\":")
+        w.write(output)
+        if let error {
+            w.append(",\"error\":{\"code\":")
+            w.writeString(error.code)
+            w.append(",\"message\":")
+            w.writeString(error.message)
+            w.append(error.retryable ? ",\"retryable\":true}" : ",\"retryable\":false}")
+        } else {
+            w.append(",\"error\":null")
+        }
+        if let retryAt {
+            w.append(",\"retry_at\":")
+            w.writeTimestamp(retryAt)
+        }
+        if let correlationID {
+            w.append(",\"correlation_id\":")
+            w.writeString(correlationID)
+        }
+        w.append("}")
+        return w.bytes
+    }
 
     private static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 

@@ -67,20 +67,34 @@ public enum Timestamp {
 
     /// Formats as UTC with milliseconds: `2026-11-23T10:00:00.250Z`.
     public static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the UTC millisecond form of `date` to a byte buffer (the hot path of result encoding).
+    public static func append(_ date: Date, to out: inout [UInt8]) {
         let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         var days = totalMillis / 86_400_000
         var millisOfDay = totalMillis % 86_400_000
         if millisOfDay < 0 { millisOfDay += 86_400_000; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
-        let h = millisOfDay / 3_600_000
-        let mi = millisOfDay / 60_000 % 60
-        let s = millisOfDay / 1000 % 60
-        let ms = millisOfDay % 1000
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = max(0, value)
+            while divisor > 0 {
+                out.append(UInt8(48 + (v / divisor) % 10))
+                v %= divisor
+                divisor /= 10
+            }
         }
-        return "\(pad(Int64(y), 4))-\(pad(Int64(m), 2))-\(pad(Int64(d), 2))T\(pad(h, 2)):\(pad(mi, 2)):\(pad(s, 2)).\(pad(ms, 3))Z"
+        digits(y, 4); out.append(45); digits(m, 2); out.append(45); digits(d, 2); out.append(84)
+        digits(Int(millisOfDay / 3_600_000), 2); out.append(58)
+        digits(Int(millisOfDay / 60_000 % 60), 2); out.append(58)
+        digits(Int(millisOfDay / 1000 % 60), 2); out.append(46)
+        digits(Int(millisOfDay % 1000), 3); out.append(90)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

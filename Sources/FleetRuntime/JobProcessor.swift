@@ -26,6 +26,11 @@ struct JobProcessor: Sendable {
     let kindsByQueue: [String: String]
     let logger: Logger
     let metrics: WorkerMetrics
+    let watchdog: JobWatchdog
+    /// Bounds the handlers running at once (the worker's concurrency).
+    let handlerSlots: ConcurrencyLimiter
+    /// Set at graceful shutdown: jobs still waiting for a slot go back to the queue instead of starting.
+    let stopping: StopFlag
 
 
     /// Handles a delivery completely; never throws, never crashes on input.
@@ -46,9 +51,7 @@ struct JobProcessor: Sendable {
             await deadLetter(delivery, kind: kind, job: job, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt)
             return
         }
-        var log = logger
-        log[metadataKey: "job.id"] = "\(job.id)"
-        log[metadataKey: "job.kind"] = "\(kind)"
+        let log = JobLog(base: logger, id: job.id, kind: kind)
 
         // Idempotency: a job with a final result is never run again.
         let existing: LedgerEntry?
@@ -77,7 +80,6 @@ struct JobProcessor: Sendable {
         }
 
         let attempt = attempt(of: delivery)
-        log[metadataKey: "job.attempt"] = "\(attempt)"
         if let deadline = job.deadline, deadline < receivedAt {
             let error = JobError.permanent(JobError.deadlineExceeded, "the deadline \(Timestamp.format(deadline)) has passed")
             await deadLetter(delivery, kind: kind, job: job, attempt: attempt, error: error, receivedAt: receivedAt)
@@ -98,12 +100,13 @@ struct JobProcessor: Sendable {
         }
         let settings = configuration.settings(forKind: kind)
         let context = JobContext(
-            attempt: attempt, redelivered: delivery.redelivered, correlationID: delivery.properties.correlationID,
-            logger: log, worker: configuration.workerID)
-        let startedAt = Date()
+            jobID: job.id, kind: kind, attempt: attempt, redelivered: delivery.redelivered,
+            correlationID: delivery.properties.correlationID, logger: logger, worker: configuration.workerID)
+        let startedAt = Date()  // includes the wait for a handler slot
         guard let result = await run(handler, job, context, timeout: settings.timeout) else {
-            // Cancelled at shutdown after the grace period: no ack, the broker redelivers the job.
-            log.warning("job cancelled at shutdown; the broker will redeliver it")
+            // Shutting down: not started, or cancelled after the grace period. Back to the queue.
+            log.info("job not finished at shutdown; it goes back to the queue")
+            connection.reject(delivery, requeue: true)
             return
         }
         var timings = ResultEnvelope.Timings(
@@ -162,30 +165,20 @@ struct JobProcessor: Sendable {
     /// The handler's outcome, a timeout failure, or nil when the task was cancelled (shutdown).
     private func run(_ handler: any JobHandler, _ job: JobEnvelope, _ context: JobContext,
                      timeout: Duration) async -> Result<JobOutcome, JobError>? {
-        let result = await withTaskGroup(of: Result<JobOutcome, JobError>?.self) { group in
-            group.addTask {
-                do {
-                    return .success(try await handler.handle(job, context: context))
-                } catch let error as JobError {
-                    return .failure(error)
-                } catch is CancellationError {
-                    return nil
-                } catch {
-                    return .failure(.retryable("handler_error", "the handler failed: \(type(of: error))"))
-                }
+        let (result, timedOut) = await handlerSlots.withSlot { () async -> (Result<JobOutcome, JobError>?, timedOut: Bool) in
+            if stopping.isSet { return (nil, false) }
+            return await watchdog.withDeadline(timeout) { () async -> Result<JobOutcome, JobError>? in
+            do {
+                return .success(try await handler.handle(job, context: context))
+            } catch let error as JobError {
+                return .failure(error)
+            } catch is CancellationError {
+                return nil
+            } catch {
+                return .failure(.retryable("handler_error", "the handler failed: \(type(of: error))"))
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                    return .failure(.retryable(JobError.timeout, "the job ran longer than \(timeout)"))
-                } catch {
-                    return nil
-                }
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        } }
+        if timedOut { return .failure(.retryable(JobError.timeout, "the job ran longer than \(timeout)")) }
         if Task.isCancelled { return nil }
         return result
     }
@@ -193,7 +186,7 @@ struct JobProcessor: Sendable {
     // MARK: - Outcomes
 
     /// Final result: ledger first, then the result, then the ack.
-    private func finish(_ delivery: AMQPDelivery, _ envelope: ResultEnvelope, logger: Logger) async {
+    private func finish(_ delivery: AMQPDelivery, _ envelope: ResultEnvelope, logger: JobLog) async {
         let body = envelope.encoded()
         let stored: LedgerEntry
         do {
@@ -219,9 +212,7 @@ struct JobProcessor: Sendable {
     /// recorded (when the job has an id) and published, then the delivery is acked.
     private func deadLetter(_ delivery: AMQPDelivery, kind: String, job: JobEnvelope?, attempt: Int, error: JobError,
                             receivedAt: Date, startedAt: Date? = nil) async {
-        var log = logger
-        log[metadataKey: "job.kind"] = "\(kind)"
-        if let job { log[metadataKey: "job.id"] = "\(job.id)" }
+        let log = JobLog(base: logger, id: job?.id, kind: kind)
         log.warning("job dead-lettered", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
         metrics.deadLettered(kind: kind, code: error.code)
 
@@ -259,7 +250,7 @@ struct JobProcessor: Sendable {
     }
 
     /// Publishes a copy of the job to the delay queues, to come back after `seconds`. True when confirmed.
-    private func delay(_ delivery: AMQPDelivery, by seconds: Double, attempt: Int, logger: Logger) async -> Bool {
+    private func delay(_ delivery: AMQPDelivery, by seconds: Double, attempt: Int, logger: JobLog) async -> Bool {
         let milliseconds = max(1, Int64((seconds * 1000).rounded()))
         let tier = FleetTopology.delayTier(for: .milliseconds(milliseconds))
         var properties = delivery.properties
@@ -273,13 +264,13 @@ struct JobProcessor: Sendable {
     }
 
     private func publishResult(_ envelope: ResultEnvelope, body: [UInt8]? = nil, for delivery: AMQPDelivery,
-                               logger: Logger) async -> Bool {
+                               logger: JobLog) async -> Bool {
         await publishResultBody(
             body ?? envelope.encoded(), routingKey: envelope.routingKey, messageID: envelope.messageID,
             for: delivery, logger: logger)
     }
 
-    private func publishStoredResult(_ entry: LedgerEntry, for delivery: AMQPDelivery, logger: Logger) async -> Bool {
+    private func publishStoredResult(_ entry: LedgerEntry, for delivery: AMQPDelivery, logger: JobLog) async -> Bool {
         await publishResultBody(
             entry.result, routingKey: "\(entry.kind).\(entry.status)",
             messageID: "\(entry.jobID):\(entry.attempt):\(entry.status)", for: delivery, logger: logger)
@@ -287,7 +278,7 @@ struct JobProcessor: Sendable {
 
     /// Publishes a result to the results exchange (and to `reply_to`); true once the broker confirmed.
     private func publishResultBody(_ body: [UInt8], routingKey: String, messageID: String, for delivery: AMQPDelivery,
-                                   logger: Logger) async -> Bool {
+                                   logger: JobLog) async -> Bool {
         var properties = AMQPProperties.persistentJSON(messageID: messageID, type: "fleet.result")
         properties.correlationID = delivery.properties.correlationID
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
@@ -308,7 +299,7 @@ struct JobProcessor: Sendable {
     /// broker (connection lost) or rejected for requeueing after a pause (nacked, or returned when it had
     /// to be routed), so the caller must not ack.
     private func publishConfirmed(_ body: [UInt8], to exchange: String, routingKey: String, properties: AMQPProperties,
-                                  for delivery: AMQPDelivery, what: String, logger: Logger,
+                                  for delivery: AMQPDelivery, what: String, logger: JobLog,
                                   mustRoute: Bool = true) async -> Bool {
         do {
             let confirm = try await connection.publish(

@@ -18,7 +18,7 @@ public final class WorkerService: Service, Sendable {
     private let handlers: [String: any JobHandler]
     private let logger: Logger
     private let ready = Atomic<Bool>(false)
-    private let shuttingDown = Atomic<Bool>(false)
+    private let shuttingDown = StopFlag()
 
     /// True while connected and consuming (for readiness probes).
     public var isReady: Bool { ready.load(ordering: .relaxed) }
@@ -56,7 +56,8 @@ public final class WorkerService: Service, Sendable {
             config.topology = topology
             let processor = JobProcessor(
                 connection: connection, ledger: ledger, configuration: config, handlers: handlers,
-                kindsByQueue: kindsByQueue, logger: logger, metrics: WorkerMetrics(kinds: kinds))
+                kindsByQueue: kindsByQueue, logger: logger, metrics: WorkerMetrics(kinds: kinds), watchdog: JobWatchdog(),
+                handlerSlots: ConcurrencyLimiter(limit: configuration.concurrency), stopping: shuttingDown)
             ready.store(true, ordering: .relaxed)
             let stoppedByShutdown = try await runUntilShutdown(connection: connection, consumer: consumer, processor: processor)
             ready.store(false, ordering: .relaxed)
@@ -71,7 +72,7 @@ public final class WorkerService: Service, Sendable {
         }
     }
 
-    private enum Finished { case shutdownRequested, jobsDone, eventsEnded }
+    private enum Finished { case shutdownRequested, jobsDone, background }
 
     /// Runs jobs until the consumer ends; returns true when that was because of a graceful shutdown.
     private func runUntilShutdown(connection: AMQPConnection, consumer: AMQPConsumer, processor: JobProcessor) async throws -> Bool {
@@ -85,12 +86,16 @@ public final class WorkerService: Service, Sendable {
                     default: break
                     }
                 }
-                return .eventsEnded
+                return .background
+            }
+            group.addTask {
+                await processor.watchdog.run()
+                return .background
             }
             group.addTask {
                 try await gracefulShutdown()
                 // Set before cancelling: the job loop may see its stream end before this task resumes.
-                self.shuttingDown.store(true, ordering: .sequentiallyConsistent)
+                self.shuttingDown.set()
                 await consumer.cancel()
                 return .shutdownRequested
             }
@@ -105,57 +110,64 @@ public final class WorkerService: Service, Sendable {
                                 metadata: ["worker.grace_s": "\(configuration.shutdownGracePeriod)"])
                 case .jobsDone:
                     group.cancelAll()
-                    return shuttingDown.load(ordering: .sequentiallyConsistent)
-                case .eventsEnded:
+                    return shuttingDown.isSet
+                case .background:
                     continue
                 }
             }
-            return shuttingDown.load(ordering: .sequentiallyConsistent)
+            return shuttingDown.isSet
         }
     }
 
-    private enum Child { case job, graceOver }
+    private struct GracePeriodOver: Error {}
 
     private func runJobs(consumer: AMQPConsumer, processor: JobProcessor) async {
-        let limit = max(1, configuration.concurrency)
-        await withTaskGroup(of: Child.self) { group in
-            var inFlight = 0
-            for await delivery in consumer {
-                if inFlight >= limit {
-                    _ = await group.next()
-                    inFlight -= 1
+        // One task per delivery: the broker's prefetch bounds how many are in flight (per queue); the
+        // processor's handler slots bound how many handlers run at once (the concurrency).
+        let inFlight = InFlightCounter()
+        let grace = configuration.shutdownGracePeriod
+        let logger = self.logger
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                for await delivery in consumer {
+                    inFlight.add(1)
+                    group.addTask {
+                        await processor.process(delivery)
+                        inFlight.add(-1)
+                    }
                 }
+                // The consumer ended: what is in flight gets the grace period, then is cancelled (a
+                // thrown error cancels the group's other tasks; their jobs are redelivered by the broker).
                 group.addTask {
-                    await processor.process(delivery)
-                    return .job
-                }
-                inFlight += 1
-            }
-            // The consumer ended: drain what is in flight, within the grace period.
-            guard inFlight > 0 else { return }
-            let grace = configuration.shutdownGracePeriod
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return .graceOver
-            }
-            while let child = await group.next() {
-                switch child {
-                case .job:
-                    inFlight -= 1
-                    if inFlight == 0 {
-                        group.cancelAll()
-                        return
-                    }
-                case .graceOver:
-                    if inFlight > 0 {
-                        logger.warning("grace period over; cancelling jobs in flight (the broker will redeliver them)",
-                                       metadata: ["worker.in_flight": "\(inFlight)"])
-                        group.cancelAll()
+                    let deadline = ContinuousClock.now + grace
+                    while inFlight.value > 0 {
+                        if ContinuousClock.now >= deadline {
+                            logger.warning("grace period over; cancelling jobs in flight (the broker will redeliver them)",
+                                           metadata: ["worker.in_flight": "\(inFlight.value)"])
+                            throw GracePeriodOver()
+                        }
+                        try await Task.sleep(for: .milliseconds(20))
                     }
                 }
             }
+        } catch {
+            // GracePeriodOver, or cancellation: either way the jobs left were not acked.
         }
     }
+}
+
+/// A one-way flag: set once, read from any task.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
+
+/// The number of jobs in flight.
+final class InFlightCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add(_ n: Int) { count.add(n, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }
 
 /// A worker-level failure (not a job's).

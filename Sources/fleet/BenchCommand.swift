@@ -1,8 +1,280 @@
+import AMQPClient
 import ArgumentParser
+import FleetCore
+import Foundation
+import Synchronization
 
-/// `fleet bench`: the raw broker pipe against the fleet runtime (see FleetBench).
+/// `fleet bench`: in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
+/// `noop` kind in a real `fleet worker` process, doing the same flow on N pre-enqueued persistent jobs;
+/// then a paced run of each for enqueue-to-result latency. Prints jobs/s, the ratio b/a, p50/p99 latency
+/// and the worker's peak RSS. Both are measured the same way: first to last result seen by one consumer.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmark the runtime against the raw broker pipe.")
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
+
     @OptionGroup var global: GlobalOptions
-    func run() async throws { throw CLIError("not built yet") }
+
+    @Option(help: "Jobs per throughput run (default 50000).")
+    var jobs: Int = 50_000
+
+    @Option(help: "Worker concurrency (the worker's default, 64).")
+    var concurrency: Int = 64
+
+    @Option(help: "Prefetch of both the raw pipe and the worker (the worker's default, 256).")
+    var prefetch: Int = 256
+
+    @Option(name: .customLong("latency-rate"), help: "Jobs per second in the latency runs (default 1000).")
+    var latencyRate: Int = 1000
+
+    @Option(name: .customLong("latency-seconds"), help: "Length of each latency run in seconds (default 5).")
+    var latencySeconds: Int = 5
+
+    func validate() throws {
+        guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
+        guard (1...65_535).contains(prefetch) else { throw ValidationError("--prefetch must be between 1 and 65535") }
+        guard latencyRate >= 1, latencySeconds >= 1 else { throw ValidationError("latency rate and seconds must be positive") }
+    }
+
+    func run() async throws {
+        let logger = try global.bootstrapLogging()
+        let amqp = try global.amqpConfiguration(name: "fleet bench")
+        let connection = try await global.connect(name: "fleet bench", logger: logger)
+        let prefix = "fleet-bench-\(UUID().uuidString.prefix(6).lowercased())"
+        let topology = FleetTopology(prefix: prefix, kinds: ["noop"])
+        let rawQueue = "\(prefix).raw"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await connection.declare(topology.declarations + [.queue(.init(name: rawQueue))], redeclareOnReconnect: false)
+        let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
+        let build = isDebugBuild ? "debug" : "release"
+        print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
+        if isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+
+        var worker: Process?
+        do {
+            // (a) The raw pipe.
+            let raw = RawPipe(host: amqp.host, port: amqp.port, vhost: amqp.virtualHost, user: amqp.user,
+                              password: amqp.password, queue: rawQueue, resultsExchange: topology.resultsExchange,
+                              prefetch: UInt16(prefetch))
+            try await enqueue(connection, count: jobs, exchange: "", routingKey: rawQueue, idPrefix: "raw")
+            results.reset(expecting: jobs)
+            try await raw.run(count: jobs)
+            let rawRun = try await results.wait()
+
+            // (b) The fleet runtime, noop kind, in a worker process.
+            try await enqueue(connection, count: jobs, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "fleet")
+            results.reset(expecting: jobs)
+            let process = try startWorker(prefix: prefix, store: directory.appendingPathComponent("fleet.sqlite").path, amqp: amqp)
+            worker = process
+            let fleetRun = try await results.wait()
+
+            // Latency: paced publishing while each consumer idles, enqueue to result.
+            let paced = latencyRate * latencySeconds
+            results.reset(expecting: paced)
+            let fleetSent = try await pace(connection, count: paced, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "lat-fleet")
+            let fleetLatency = try await results.wait().latencies(sentAt: fleetSent)
+            let rss = peakRSS(pid: process.processIdentifier)
+
+            results.reset(expecting: paced)
+            async let rawLatencyRun: Void = raw.run(count: paced)
+            let rawSent = try await pace(connection, count: paced, exchange: "", routingKey: rawQueue, idPrefix: "lat-raw")
+            try await rawLatencyRun
+            let rawLatency = try await results.wait().latencies(sentAt: rawSent)
+
+            process.terminate()
+            process.waitUntilExit()
+            worker = nil
+
+            let ratio = fleetRun.rate / rawRun.rate
+            print("")
+            print("(a) raw pipe (rabbitmq-c, one thread): \(Int(rawRun.rate)) jobs/s")
+            print("(b) fleet runtime, noop kind:          \(Int(fleetRun.rate)) jobs/s")
+            print(String(format: "ratio b/a:                             %.2f  (target >= 0.80)", ratio))
+            print("latency, enqueue to result, paced at \(latencyRate) jobs/s for \(latencySeconds) s:")
+            print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
+            print(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
+            print("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+        } catch {
+            worker?.terminate()
+            await TestlessCleanup.run(topology, rawQueue: rawQueue, connection: connection)
+            results.stop()
+            await connection.close()
+            throw CLIError("bench failed: \(error)")
+        }
+        await TestlessCleanup.run(topology, rawQueue: rawQueue, connection: connection)
+        results.stop()
+        await connection.close()
+    }
+
+    private var isDebugBuild: Bool {
+        #if DEBUG
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    private func startWorker(prefix: String, store: String, amqp: AMQPConfiguration) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["worker", "--kinds", "noop", "--concurrency", String(concurrency), "--prefetch", String(prefetch),
+                             "--prefix", prefix, "--store", store, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["FLEET_AMQP_URL"] = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
+            ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Publishes `count` noop jobs, 512 unconfirmed at a time.
+    private func enqueue(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String, idPrefix: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for i in 0..<count {
+                if running >= 512 { try await group.next(); running -= 1 }
+                let id = "\(idPrefix)-\(i)"
+                group.addTask {
+                    let body = JobEnvelope(id: id, kind: "noop").encoded()
+                    let confirm = try await connection.publish(
+                        body, to: exchange, routingKey: routingKey, properties: .persistentJSON(messageID: id, type: "noop"))
+                    guard confirm == .acked else { throw CLIError("the broker did not take a bench job: \(confirm)") }
+                }
+                running += 1
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Publishes at a steady rate; returns when each job was sent (by id).
+    private func pace(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String,
+                      idPrefix: String) async throws -> [String: ContinuousClock.Instant] {
+        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
+        let start = ContinuousClock.now
+        let interval = Duration.seconds(1) / latencyRate
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<count {
+                let due = start + interval * i
+                if due > .now { try await Task.sleep(until: due) }
+                let id = "\(idPrefix)-\(i)"
+                sent.withLock { $0[id] = .now }
+                group.addTask {
+                    let body = JobEnvelope(id: id, kind: "noop").encoded()
+                    _ = try await connection.publish(body, to: exchange, routingKey: routingKey,
+                                                     properties: .persistentJSON(messageID: id, type: "noop"))
+                }
+            }
+            try await group.waitForAll()
+        }
+        return sent.withLock { $0 }
+    }
+
+    private func peakRSS(pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+}
+
+/// Deletes the bench's queues and exchanges.
+enum TestlessCleanup {
+    static func run(_ topology: FleetTopology, rawQueue: String, connection: AMQPConnection) async {
+        try? await connection.delete(queue: rawQueue)
+        for d in topology.declarations {
+            switch d {
+            case .queue(let q): try? await connection.delete(queue: q.name)
+            case .exchange(let e): try? await connection.delete(exchange: e.name)
+            case .binding: break
+            }
+        }
+    }
+}
+
+/// Counts results as they arrive on one consumer: first and last arrival, and arrival time per job id.
+final class ResultTap: Sendable {
+    struct Run {
+        var count: Int
+        var first: ContinuousClock.Instant
+        var last: ContinuousClock.Instant
+        var arrivals: [String: ContinuousClock.Instant]
+
+        /// Results per second from the first to the last result.
+        var rate: Double { Double(count - 1) / max(1e-9, first.duration(to: last).seconds) }
+
+        func latencies(sentAt sent: [String: ContinuousClock.Instant]) -> (p50: Double, p99: Double) {
+            var values: [Double] = []
+            for (id, at) in arrivals { if let s = sent[id] { values.append(s.duration(to: at).seconds * 1000) } }
+            values.sort()
+            guard !values.isEmpty else { return (.nan, .nan) }
+            return (values[values.count / 2], values[min(values.count - 1, values.count * 99 / 100)])
+        }
+    }
+
+    private struct State {
+        var expected = 0
+        var count = 0
+        var first: ContinuousClock.Instant?
+        var last: ContinuousClock.Instant?
+        var arrivals: [String: ContinuousClock.Instant] = [:]
+        var done: CheckedContinuation<Run, any Error>?
+        var finished: Run?
+    }
+
+    private let state = Mutex(State())
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    static func start(_ connection: AMQPConnection, queue: String) async throws -> ResultTap {
+        let tap = ResultTap()
+        let consumer = try await connection.consume(queue: queue, prefetch: 2000)
+        let task = Task {
+            for await delivery in consumer {
+                let now = ContinuousClock.now
+                connection.ack(delivery)
+                let id = delivery.properties.messageID.map { String($0.prefix { $0 != ":" }) } ?? ""
+                tap.record(id: id, at: now)
+            }
+        }
+        tap.task.withLock { $0 = task }
+        return tap
+    }
+
+    private func record(id: String, at now: ContinuousClock.Instant) {
+        let resume: (CheckedContinuation<Run, any Error>, Run)? = state.withLock { s in
+            s.count += 1
+            if s.first == nil { s.first = now }
+            s.last = now
+            s.arrivals[id] = now
+            guard s.count == s.expected, let first = s.first else { return nil }
+            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals)
+            if let done = s.done {
+                s.done = nil
+                return (done, run)
+            }
+            s.finished = run
+            return nil
+        }
+        if let (continuation, run) = resume { continuation.resume(returning: run) }
+    }
+
+    func reset(expecting count: Int) {
+        state.withLock { $0 = State(expected: count) }
+    }
+
+    func wait() async throws -> Run {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Run? = state.withLock { s in
+                if let run = s.finished { return run }
+                s.done = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
 }
