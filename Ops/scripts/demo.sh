@@ -196,6 +196,8 @@ awk -v n="$((JOBS + BAD))" -v a="$t_start" -v b="$t_end" \
   'BEGIN { d = b - a; printf "demo.sh: drained %d messages in %.1f s (%.0f msg/s, enqueue included; 1 s polling)\n", n, d, n / d }'
 
 step "results, status and dead letters"
+run "$F" results --summary
+echo
 run "$F" results --limit 5
 echo
 run "$F" status
