@@ -75,15 +75,18 @@ public struct AMQPConfiguration: Sendable {
         }
         self.init()
         let secure = scheme == "amqps"
-        host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        var host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // IPv6 literal
+        self.host = host
         if let port = components.port {
             guard (1...65535).contains(port) else { throw AMQPError(.invalidURL, "port \(port) is out of range") }
             self.port = port
         } else {
             port = secure ? 5671 : 5672
         }
-        if let user = components.user { self.user = user.removingPercentEncoding ?? user }
-        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
+        // URLComponents.user and .password are already percent-decoded.
+        if let user = components.user { self.user = user }
+        if let password = components.password { self.password = password }
         let path = components.percentEncodedPath
         if path.isEmpty || path == "/" {
             virtualHost = "/"

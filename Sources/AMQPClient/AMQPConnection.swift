@@ -53,14 +53,23 @@ public final class AMQPConnection: Sendable {
     ///   queue took it; `.nacked` when the broker refused it.
     /// - Throws: ``AMQPError`` `.notConnected` while reconnecting, `.connectionLost` when the connection
     ///   died before the confirm arrived (the message may or may not be queued), `.closed`.
+    ///
+    /// A mandatory message without a message id gets a header `x-amqp-return-seq` (its publish number on
+    /// this connection), so that a `basic.return` can be matched to it exactly.
+    ///
+    /// - Parameter ackOnConfirm: a delivery that the I/O thread acks the moment the broker confirms this
+    ///   publish (a returned mandatory message is confirmed too; a nack does not ack). This saves the
+    ///   round trip through the caller when the ack only waits for the confirm.
     public func publish(
         _ body: [UInt8], to exchange: String, routingKey: String,
-        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = true
+        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = true, ackOnConfirm: AMQPDelivery? = nil
     ) async throws -> AMQPPublishConfirm {
         try await withCheckedThrowingContinuation { continuation in
             let publish = AMQPIOLoop.Publish(
                 exchange: exchange, routingKey: routingKey, body: body, properties: properties,
-                mandatory: mandatory, continuation: continuation)
+                mandatory: mandatory,
+                ackOnConfirm: ackOnConfirm.map { ($0.deliveryTag, $0.connectionGeneration) },
+                continuation: continuation)
             if !loop.submit(.publish(publish)) {
                 continuation.resume(throwing: AMQPError(.closed, "the connection was closed"))
             }

@@ -31,6 +31,8 @@ final class AMQPIOLoop: @unchecked Sendable {
         var body: [UInt8]
         var properties: AMQPProperties
         var mandatory: Bool
+        /// A delivery to ack as soon as the broker confirms this publish (not on a nack).
+        var ackOnConfirm: (tag: UInt64, generation: UInt64)?
         var continuation: CheckedContinuation<AMQPPublishConfirm, any Error>
     }
 
@@ -43,6 +45,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     private struct PendingPublish {
         var messageID: String?
         var mandatory: Bool
+        var ackOnConfirm: (tag: UInt64, generation: UInt64)?
         var returned: (UInt16, String)?
         var continuation: CheckedContinuation<AMQPPublishConfirm, any Error>
     }
@@ -75,6 +78,19 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var declarations: [AMQPDeclaration] = []
     private var blocked = false
     private var held: [Publish] = []
+    /// basic.return frames whose message's confirm has not arrived yet (see ``returned(_:channel:)``).
+    private var returnsAwaitingConfirm: [PendingReturn] = []
+
+    private struct PendingReturn {
+        var code: UInt16
+        var text: String
+        var messageID: String?
+        /// The publish sequence number from ``returnIDHeader``, for publishes without a message id.
+        var sequence: UInt64?
+    }
+
+    /// Added to mandatory publishes that have no message id, so that a basic.return names its publish.
+    static let returnIDHeader = "x-amqp-return-seq"
     private var consumerCounter = 0
     private var stopped = false
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
@@ -378,21 +394,50 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
         let properties = AMQPProperties(message.properties)
         amqp_destroy_message(&message)
-        // basic.return carries no delivery tag; RabbitMQ sends it before the confirm of the same message.
-        // Match on message id (every fleet publish has one), else the oldest unconfirmed mandatory publish.
-        var index = pendingHead
-        var fallback: Int?
-        while index < pending.count {
-            if let p = pending[index], p.mandatory, p.returned == nil {
-                if properties.messageID != nil && p.messageID == properties.messageID {
-                    pending[index]?.returned = (code, text)
-                    return
+        // basic.return carries no delivery tag. RabbitMQ handles an unroutable mandatory message in one
+        // step: it sends basic.return, then the confirm of that same message, which is the highest tag of
+        // the next basic.ack. So the return waits for that ack (message ids are not reliable: absent, or
+        // shared by two publishes).
+        let sequence = properties.headers[Self.returnIDHeader]?.intValue.map { UInt64(max(0, $0)) }
+        returnsAwaitingConfirm.append(PendingReturn(code: code, text: text, messageID: properties.messageID, sequence: sequence))
+    }
+
+    /// Gives each waiting return to its publish among the ones confirmed now (indexes first...last):
+    /// the unconfirmed mandatory publish with the same message id when there is exactly one (it may be
+    /// confirmed later: the return keeps waiting), else the highest confirmed mandatory publish left.
+    private func attachReturns(first: Int, last: Int) {
+        var waiting: [PendingReturn] = []
+        var index = last
+        for ret in returnsAwaitingConfirm.reversed() {
+            if let sequence = ret.sequence, sequence >= pendingBase {
+                let match = Int(sequence - pendingBase)
+                if match >= first && match <= last {
+                    pending[match]?.returned = (ret.code, ret.text)
+                } else if match > last {
+                    waiting.insert(ret, at: 0)
                 }
-                if fallback == nil { fallback = index }
+                continue
             }
-            index += 1
+            if let id = ret.messageID {
+                let matches = (pendingHead..<pending.count).filter {
+                    pending[$0]?.mandatory == true && pending[$0]?.returned == nil && pending[$0]?.messageID == id
+                }
+                if matches.count == 1, let match = matches.first {
+                    if match >= first && match <= last {
+                        pending[match]?.returned = (ret.code, ret.text)
+                    } else {
+                        waiting.insert(ret, at: 0)
+                    }
+                    continue
+                }
+            }
+            while index >= first && (pending[index]?.mandatory != true || pending[index]?.returned != nil) { index -= 1 }
+            if index >= first {
+                pending[index]?.returned = (ret.code, ret.text)
+                index -= 1
+            }
         }
-        if let fallback { pending[fallback]?.returned = (code, text) }
+        returnsAwaitingConfirm = waiting
     }
 
     private func confirm(tag: UInt64, multiple: Bool, acked: Bool) {
@@ -400,9 +445,12 @@ final class AMQPIOLoop: @unchecked Sendable {
         let last = Int(tag - pendingBase)
         let first = multiple ? pendingHead : last
         guard last < pending.count else { return }
+        if !returnsAwaitingConfirm.isEmpty { attachReturns(first: first, last: last) }
+        var acks: [UInt64] = []
         for index in first...last {
             guard let p = pending[index] else { continue }
             pending[index] = nil
+            if acked, let ack = p.ackOnConfirm, ack.generation == generation { acks.append(ack.tag) }
             if let (code, text) = p.returned {
                 p.continuation.resume(returning: .returned(replyCode: code, replyText: text))
             } else {
@@ -419,6 +467,14 @@ final class AMQPIOLoop: @unchecked Sendable {
             pendingBase += UInt64(pendingHead)
             pendingHead = 0
         }
+        // Acks that waited only for these confirms.
+        for tag in acks {
+            guard let connection else { return }
+            if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
+                connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
+                return
+            }
+        }
     }
 
     // MARK: - Publishing
@@ -434,7 +490,12 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
         let arena = AMQPArena()
         defer { arena.release() }
-        var properties = arena.properties(publish.properties)
+        var outgoing = publish.properties
+        if publish.mandatory && outgoing.messageID == nil {
+            // A return echoes the message: this header lets it name its publish exactly.
+            outgoing.headers[Self.returnIDHeader] = .int(Int64(nextPublishSeq))
+        }
+        var properties = arena.properties(outgoing)
         let status = publish.body.withUnsafeBytes { body in
             amqp_basic_publish(
                 connection, 1, arena.bytes(publish.exchange), arena.bytes(publish.routingKey),
@@ -448,8 +509,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             return
         }
         pending.append(PendingPublish(
-            messageID: publish.properties.messageID, mandatory: publish.mandatory, returned: nil,
-            continuation: publish.continuation))
+            messageID: publish.properties.messageID, mandatory: publish.mandatory,
+            ackOnConfirm: publish.ackOnConfirm, returned: nil, continuation: publish.continuation))
         nextPublishSeq += 1
     }
 
@@ -496,11 +557,19 @@ final class AMQPIOLoop: @unchecked Sendable {
             state, configuration.virtualHost, 0, 131072, Int32(configuration.heartbeatSeconds),
             configuration.connectionName, configuration.user, configuration.password)
         if login.reply_type != AMQP_RESPONSE_NORMAL {
-            if login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-                && login.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue || login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue {
-                throw AMQPError(.authenticationFailed, "the broker refused the login for user '\(configuration.user)' on vhost '\(configuration.virtualHost)'")
+            let failure = error(from: login, context: "login")
+            // RabbitMQ refuses bad credentials with connection.close 403 (authentication_failure_close);
+            // older brokers just drop the socket.
+            if failure.replyCode == 403
+                || (login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+                    && (login.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue
+                        || login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue)) {
+                throw AMQPError(
+                    .authenticationFailed,
+                    "the broker refused the login for user '\(configuration.user)' on vhost '\(configuration.virtualHost)'",
+                    replyCode: failure.replyCode)
             }
-            throw error(from: login, context: "login")
+            throw failure
         }
         connection = state
         ok = true
@@ -541,6 +610,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     private func failPending(_ error: AMQPError) {
+        returnsAwaitingConfirm.removeAll()
         for index in pendingHead..<pending.count {
             pending[index]?.continuation.resume(throwing: error)
         }

@@ -8,7 +8,7 @@ public struct ResultEnvelope: Sendable, Hashable {
         public var receivedAt: Date
         public var startedAt: Date
         public var finishedAt: Date
-        /// From `created_at` (or the AMQP timestamp) to received, when known.
+        /// From `created_at` (or the AMQP timestamp) to received, when known; written as whole milliseconds.
         public var queueMilliseconds: Double?
 
         public init(receivedAt: Date, startedAt: Date, finishedAt: Date, queueMilliseconds: Double? = nil) {
@@ -65,8 +65,8 @@ public struct ResultEnvelope: Sendable, Hashable {
         t["received_at"] = .string(Timestamp.format(timings.receivedAt))
         t["started_at"] = .string(Timestamp.format(timings.startedAt))
         t["finished_at"] = .string(Timestamp.format(timings.finishedAt))
-        if let q = timings.queueMilliseconds { t["queue_ms"] = .double(Self.round3(max(0, q))) }
-        t["run_ms"] = .double(Self.round3(max(0, timings.runMilliseconds)))
+        if let q = timings.queueMilliseconds { t["queue_ms"] = .int(Self.wholeMilliseconds(q)) }
+        t["run_ms"] = .int(max(0, Self.wholeMilliseconds(timings.runMilliseconds)))
         o["timings"] = .object(t)
         o["output"] = output
         if let error {
@@ -100,10 +100,10 @@ public struct ResultEnvelope: Sendable, Hashable {
         w.writeTimestamp(timings.finishedAt)
         if let q = timings.queueMilliseconds {
             w.append(",\"queue_ms\":")
-            w.writeNumber(Self.round3(max(0, q)))
+            w.append(String(Self.wholeMilliseconds(q)))
         }
         w.append(",\"run_ms\":")
-        w.writeNumber(Self.round3(max(0, timings.runMilliseconds)))
+        w.append(String(max(0, Self.wholeMilliseconds(timings.runMilliseconds))))
         w.append("},\"output\":")
         w.write(output)
         if let error {
@@ -127,7 +127,11 @@ public struct ResultEnvelope: Sendable, Hashable {
         return w.bytes
     }
 
-    private static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+    /// Milliseconds as the contract's integers (rounded; `queue_ms` may be negative when clocks are skewed).
+    private static func wholeMilliseconds(_ v: Double) -> Int64 {
+        guard v.isFinite else { return 0 }
+        return Int64(max(-9e15, min(9e15, v.rounded())))
+    }
 
     /// Reads a result back (CLI, tests, schedulers written in Swift).
     public static func decode(_ body: [UInt8]) throws -> ResultEnvelope {

@@ -32,13 +32,13 @@ public enum Timestamp {
             hour < 24, minute < 60, second < 61
         else { return nil }
         var i = 19
-        var fraction = 0.0
+        var nanos = 0
         if i < b.count && b[i] == UInt8(ascii: ".") {
             i += 1
-            var scale = 0.1
+            var scale = 100_000_000
             let start = i
             while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 {
-                fraction += Double(b[i] - 0x30) * scale
+                nanos += Int(b[i] - 0x30) * scale  // digits past the ninth are dropped
                 scale /= 10
                 i += 1
             }
@@ -61,8 +61,8 @@ public enum Timestamp {
         }
         guard i == b.count else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
-        let seconds = Double(days * 86400 + hour * 3600 + minute * 60 + min(second, 59) - offset) + fraction
-        return Date(timeIntervalSince1970: seconds)
+        let seconds = days * 86400 + hour * 3600 + minute * 60 + min(second, 59) - offset
+        return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9)
     }
 
     /// Formats as UTC with milliseconds: `2026-11-23T10:00:00.250Z`.
@@ -75,7 +75,10 @@ public enum Timestamp {
 
     /// Appends the UTC millisecond form of `date` to a byte buffer (the hot path of result encoding).
     public static func append(_ date: Date, to out: inout [UInt8]) {
-        let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Round to the microsecond first: a Date holds seconds since 2001 as a Double, so a parsed
+        // `.002` can come back as 0.00199999...; truncating that would lose a millisecond.
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let totalMillis = Int64((micros / 1000).rounded(.down))
         var days = totalMillis / 86_400_000
         var millisOfDay = totalMillis % 86_400_000
         if millisOfDay < 0 { millisOfDay += 86_400_000; days -= 1 }

@@ -75,7 +75,7 @@ struct JobProcessor: Sendable {
         } else if let existing {
             log.debug("job already finished; re-publishing its result", metadata: ["job.status": "\(existing.status)"])
             metrics.duplicate(kind: kind)
-            if await publishStoredResult(existing, for: delivery, logger: log) { connection.ack(delivery) }
+            _ = await publishStoredResult(existing, for: delivery, logger: log)
             return
         }
 
@@ -136,7 +136,7 @@ struct JobProcessor: Sendable {
                 jobID: job.id, kind: kind, status: .deferred, attempt: attempt, worker: configuration.workerID,
                 timings: timings, output: ["reason": .string(reason)], retryAt: until,
                 correlationID: delivery.properties.correlationID)
-            if await publishResult(envelope, for: delivery, logger: log) { connection.ack(delivery) }
+            _ = await publishResult(envelope, for: delivery, logger: log)
         case .failure(let error):
             if error.retryable && settings.retry.shouldRetry(afterAttempt: attempt) {
                 let wait = settings.retry.delay(afterAttempt: attempt)
@@ -147,7 +147,7 @@ struct JobProcessor: Sendable {
                     jobID: job.id, kind: kind, status: .failed, attempt: attempt, worker: configuration.workerID,
                     timings: timings, error: error, retryAt: Date().addingTimeInterval(seconds),
                     correlationID: delivery.properties.correlationID)
-                if await publishResult(envelope, for: delivery, logger: log) { connection.ack(delivery) }
+                _ = await publishResult(envelope, for: delivery, logger: log)
             } else {
                 var final = error
                 if error.retryable {
@@ -202,10 +202,10 @@ struct JobProcessor: Sendable {
         if stored.result != body {
             // Another worker finished the same job first: its result is the job's one final result.
             logger.info("job was finished by another worker; publishing that result")
-            if await publishStoredResult(stored, for: delivery, logger: logger) { connection.ack(delivery) }
+            _ = await publishStoredResult(stored, for: delivery, logger: logger)
             return
         }
-        if await publishResult(envelope, body: body, for: delivery, logger: logger) { connection.ack(delivery) }
+        _ = await publishResult(envelope, body: body, for: delivery, logger: logger)
     }
 
     /// Dead-letters a job: the copy with the reason goes to `<prefix>.dead`, the `dead` result is
@@ -245,7 +245,7 @@ struct JobProcessor: Sendable {
             await finish(delivery, envelope, logger: log)
         } else {
             metrics.finished(kind: kind, status: .dead)
-            if await publishResult(envelope, for: delivery, logger: log) { connection.ack(delivery) }
+            _ = await publishResult(envelope, for: delivery, logger: log)
         }
     }
 
@@ -277,6 +277,7 @@ struct JobProcessor: Sendable {
     }
 
     /// Publishes a result to the results exchange (and to `reply_to`); true once the broker confirmed.
+    /// The delivery is acked by the connection's I/O thread the moment that confirm arrives.
     private func publishResultBody(_ body: [UInt8], routingKey: String, messageID: String, for delivery: AMQPDelivery,
                                    logger: JobLog) async -> Bool {
         var properties = AMQPProperties.persistentJSON(messageID: messageID, type: "fleet.result")
@@ -284,7 +285,7 @@ struct JobProcessor: Sendable {
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
         let confirmed = await publishConfirmed(
             body, to: configuration.topology.resultsExchange, routingKey: routingKey, properties: properties,
-            for: delivery, what: "result", logger: logger, mustRoute: false)
+            for: delivery, what: "result", logger: logger, mustRoute: false, ackOnConfirm: true)
         guard confirmed else { return false }
         if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
             // Best effort: a missing reply queue must not hold the job back.
@@ -300,10 +301,11 @@ struct JobProcessor: Sendable {
     /// to be routed), so the caller must not ack.
     private func publishConfirmed(_ body: [UInt8], to exchange: String, routingKey: String, properties: AMQPProperties,
                                   for delivery: AMQPDelivery, what: String, logger: JobLog,
-                                  mustRoute: Bool = true) async -> Bool {
+                                  mustRoute: Bool = true, ackOnConfirm: Bool = false) async -> Bool {
         do {
             let confirm = try await connection.publish(
-                body, to: exchange, routingKey: routingKey, properties: properties, mandatory: true)
+                body, to: exchange, routingKey: routingKey, properties: properties, mandatory: true,
+                ackOnConfirm: ackOnConfirm ? delivery : nil)
             switch confirm {
             case .acked:
                 return true

@@ -51,13 +51,13 @@ struct ResultsCommand: AsyncParsableCommand {
             var runMs: [Double] = []
             for r in results {
                 counts["\(r["kind"]?.stringValue ?? "?") \(r["status"]?.stringValue ?? "?")", default: 0] += 1
-                if case .double(let d)? = r["timings"]?["run_ms"] { runMs.append(d) }
+                if let ms = r["timings"]?["run_ms"]?.intValue { runMs.append(Double(ms)) }
             }
             print("\(results.count) results in \(topology.resultsQueue)")
             for key in counts.keys.sorted() { print("  \(key): \(counts[key]!)") }
             if !runMs.isEmpty {
                 runMs.sort()
-                print(String(format: "  handler run time: p50 %.3f ms, p99 %.3f ms", runMs[runMs.count / 2], runMs[min(runMs.count - 1, runMs.count * 99 / 100)]))
+                print(String(format: "  handler run time: p50 %.0f ms, p99 %.0f ms", runMs[runMs.count / 2], runMs[min(runMs.count - 1, runMs.count * 99 / 100)]))
             }
             return
         }
@@ -70,7 +70,7 @@ struct ResultsCommand: AsyncParsableCommand {
             let attempt = r["attempt"]?.intValue ?? 0
             var line = "\(id)  \(kind)  \(st)  attempt \(attempt)"
             if let code = r["error"]?["code"]?.stringValue { line += "  \(code): \(r["error"]?["message"]?.stringValue ?? "")" }
-            if case .double(let ms)? = r["timings"]?["run_ms"] { line += String(format: "  run %.3f ms", ms) }
+            if let ms = r["timings"]?["run_ms"]?.intValue { line += "  run \(ms) ms" }
             print(line)
         }
     }

@@ -23,7 +23,7 @@ struct ResultEncodingTests {
         let decoded = try ResultEnvelope.decode(result.encoded())
         #expect(decoded.jobID == result.jobID)
         #expect(decoded.error == result.error)
-        #expect(decoded.timings.finishedAt.timeIntervalSince1970 == (result.timings.finishedAt.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        #expect(Timestamp.format(decoded.timings.finishedAt) == Timestamp.format(result.timings.finishedAt))
     }
 
     @Test("timestamps format as UTC with milliseconds")

@@ -1,0 +1,216 @@
+import FleetCore
+import Foundation
+import Testing
+
+@Suite("JobEnvelope.decode")
+struct JobEnvelopeTests {
+    @Test("the minimal job")
+    func minimal() throws {
+        let job = try JobEnvelope.decode(Array(#"{"id":"j1","kind":"noop"}"#.utf8))
+        #expect(job.id == "j1")
+        #expect(job.kind == "noop")
+        #expect(job.createdAt == nil)
+        #expect(job.notBefore == nil)
+        #expect(job.deadline == nil)
+        #expect(job.profileID == nil)
+        #expect(job.template == nil)
+        #expect(job.campaign == nil)
+        #expect(job.data == .null)
+    }
+
+    @Test("every optional field; unknown fields are ignored")
+    func allFields() throws {
+        let body = """
+            {"id":"bf-2026:prof-8d3f2a:email","kind":"email","created_at":"2026-11-23T10:00:00Z",
+             "not_before":"2026-11-23T11:00:00.250+01:00","deadline":"2026-11-23T04:30:00-05:30",
+             "profile_id":"prof-8d3f2a","template":"black-friday-2026",
+             "campaign":{"id":"bf-2026","name":"Black Friday"},
+             "data":{"locale":"en-GB","n":[1,2.5]},"unknown_field":{"ignored":true}}
+            """
+        let job = try JobEnvelope.decode(Array(body.utf8))
+        #expect(job.id == "bf-2026:prof-8d3f2a:email")
+        #expect(job.kind == "email")
+        #expect(job.createdAt == Date(timeIntervalSince1970: 1_795_428_000))
+        #expect(job.notBefore == Date(timeIntervalSince1970: 1_795_428_000.25))
+        #expect(job.deadline == Date(timeIntervalSince1970: 1_795_428_000))
+        #expect(job.profileID == "prof-8d3f2a")
+        #expect(job.template == "black-friday-2026")
+        #expect(job.campaign == ["id": "bf-2026", "name": "Black Friday"])
+        #expect(job.data == ["locale": "en-GB", "n": [1, 2.5]])
+    }
+
+    @Test("null optional fields are absent")
+    func nullFields() throws {
+        let body = #"{"id":"j1","kind":"noop","created_at":null,"not_before":null,"deadline":null,"profile_id":null,"template":null,"campaign":null,"data":null}"#
+        let job = try JobEnvelope.decode(Array(body.utf8))
+        #expect(job == JobEnvelope(id: "j1", kind: "noop"))
+    }
+
+    @Test("encoded() decodes to the same job")
+    func encodeRoundTrip() throws {
+        let job = JobEnvelope(
+            id: "j-\u{e9}-1", kind: "content", createdAt: Date(timeIntervalSince1970: 1_795_428_000.5),
+            notBefore: Date(timeIntervalSince1970: 1_795_428_060), deadline: Date(timeIntervalSince1970: 1_795_431_600.125),
+            profileID: "p1", template: "t1", campaign: "c1", data: ["x": [1, "y", nil]])
+        let decoded = try JobEnvelope.decode(job.encoded())
+        #expect(decoded == job)
+    }
+
+    @Test("malformed JSON is malformed_json", arguments: [
+        "{", "", #"{"id":"j1","kind":"noop"} x"#, #"{"id":"j1",}"#, "not json", #"{"id":"j1","kind":"noop""#,
+        String(repeating: "[", count: 200) + String(repeating: "]", count: 200),
+    ])
+    func malformedJSON(body: String) throws {
+        let error = try #require(TestSupport.jobError(body))
+        #expect(error.code == JobError.malformedJSON)
+        #expect(error.code == "malformed_json")
+        #expect(!error.retryable)
+    }
+
+    @Test("invalid UTF-8 is invalid_utf8 with the byte offset", arguments: [
+        [0xC0, 0xAF] as [UInt8], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xFF],
+    ])
+    func invalidUTF8(bad: [UInt8]) throws {
+        let body = Array(#"{"id":"j"#.utf8) + bad + Array(#"","kind":"noop"}"#.utf8)
+        let error = try #require(TestSupport.jobError(body))
+        #expect(error.code == "invalid_utf8")
+        #expect(error.message.contains("8"), "\(error.message)")
+        #expect(!error.retryable)
+    }
+
+    @Test("a wrong type or value of a known field is invalid_envelope naming the field", arguments: [
+        ("[]", "object"),
+        (#""a string""#, "object"),
+        ("42", "object"),
+        (#"{"id":5,"kind":"noop"}"#, "'id'"),
+        (#"{"id":true,"kind":"noop"}"#, "'id'"),
+        (#"{"id":{"x":1},"kind":"noop"}"#, "'id'"),
+        (#"{"id":"","kind":"noop"}"#, "'id'"),
+        (#"{"id":"j1","kind":5}"#, "'kind'"),
+        (#"{"id":"j1","kind":["noop"]}"#, "'kind'"),
+        (#"{"id":"j1","kind":"noop","created_at":"yesterday"}"#, "'created_at'"),
+        (#"{"id":"j1","kind":"noop","created_at":1795428000}"#, "'created_at'"),
+        (#"{"id":"j1","kind":"noop","not_before":"2026-02-30T10:00:00Z"}"#, "'not_before'"),
+        (#"{"id":"j1","kind":"noop","deadline":"2026-11-23T10:00:00"}"#, "'deadline'"),
+        (#"{"id":"j1","kind":"noop","profile_id":12}"#, "'profile_id'"),
+        (#"{"id":"j1","kind":"noop","template":[]}"#, "'template'"),
+        (#"{"id":"j1","kind":"noop","campaign":5}"#, "'campaign'"),
+        (#"{"id":"j1","kind":"noop","campaign":[]}"#, "'campaign'"),
+        (#"{"id":"j1","kind":"noop","campaign":true}"#, "'campaign'"),
+        (#"{"id":"j1","kind":"noop","campaign":{}}"#, "'campaign'"),
+        (#"{"id":"j1","kind":"noop","campaign":{"id":5}}"#, "'campaign'"),
+        (#"{"id":"j1","kind":"noop","campaign":{"name":"x"}}"#, "'campaign'"),
+    ])
+    func invalidEnvelope(body: String, field: String) throws {
+        let error = try #require(TestSupport.jobError(body), "\(body) was accepted")
+        #expect(error.code == "invalid_envelope")
+        #expect(error.message.contains(field), "\(error.message)")
+        #expect(!error.retryable)
+    }
+
+    @Test("no id is missing_id", arguments: [#"{"kind":"noop"}"#, #"{"id":null,"kind":"noop"}"#, "{}", #"{"ID":"j1","kind":"noop"}"#])
+    func missingID(body: String) throws {
+        let error = try #require(TestSupport.jobError(body))
+        #expect(error.code == "missing_id")
+        #expect(!error.retryable)
+    }
+
+    @Test("a missing or invalid kind is unknown_kind", arguments: [
+        #"{"id":"j1"}"#,
+        #"{"id":"j1","kind":null}"#,
+        #"{"id":"j1","kind":""}"#,
+        #"{"id":"j1","kind":"Email"}"#,
+        #"{"id":"j1","kind":"email.render"}"#,
+        #"{"id":"j1","kind":"9lives"}"#,
+        #"{"id":"j1","kind":"a b"}"#,
+        "{\"id\":\"j1\",\"kind\":\"" + String(repeating: "k", count: 65) + "\"}",
+    ])
+    func unknownKind(body: String) throws {
+        let error = try #require(TestSupport.jobError(body))
+        #expect(error.code == "unknown_kind")
+        #expect(error.message.contains("kind"))
+        #expect(!error.retryable)
+    }
+
+    @Test("a body over the limit is body_too_large; at the limit it is decoded")
+    func bodyTooLarge() throws {
+        let body = Array(#"{"id":"j1","kind":"noop","data":"xxxxxxxxxx"}"#.utf8)
+        #expect(TestSupport.jobError(body, maxBytes: body.count) == nil)
+        let error = try #require(TestSupport.jobError(body, maxBytes: body.count - 1))
+        #expect(error.code == "body_too_large")
+        #expect(!error.retryable)
+        // The default limit is 1 MiB, checked before parsing (the big body is not even JSON).
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) + 1)
+        let bigError = try #require(TestSupport.jobError(big))
+        #expect(bigError.code == "body_too_large")
+        #expect(bigError.message.contains("1048576"))
+        let atLimit = Array(#"{"id":"j1","kind":"noop","data":""#.utf8)
+        let padded = atLimit + [UInt8](repeating: UInt8(ascii: "y"), count: (1 << 20) - atLimit.count - 2) + Array(#""}"#.utf8)
+        #expect(padded.count == 1 << 20)
+        #expect(TestSupport.jobError(padded) == nil)
+    }
+
+    @Test("id length limit: 200 bytes of UTF-8", arguments: [
+        (String(repeating: "a", count: 200), true),
+        (String(repeating: "a", count: 201), false),
+        (String(repeating: "\u{e9}", count: 100), true),  // 200 bytes, 100 characters
+        (String(repeating: "\u{e9}", count: 101), false),  // 202 bytes, 101 characters
+        (String(repeating: "\u{1F600}", count: 50), true),  // 200 bytes, 50 characters
+        (String(repeating: "\u{1F600}", count: 51), false),  // 204 bytes, 51 characters
+        ("x", true),
+    ])
+    func idLength(id: String, valid: Bool) throws {
+        let body = JSONValue.object(JSONObject(["id": .string(id), "kind": "noop"])).serialized()
+        let error = TestSupport.jobError(body)
+        if valid {
+            #expect(error == nil, "\(id.utf8.count) bytes rejected: \(String(describing: error))")
+            #expect(try JobEnvelope.decode(body).id == id)
+        } else {
+            #expect(error?.code == "invalid_envelope", "\(id.utf8.count) bytes")
+            #expect(error?.message.contains("'id'") == true)
+        }
+    }
+
+    @Test("campaign: a string, or an object with a string id")
+    func campaign() throws {
+        let s = try JobEnvelope.decode(Array(#"{"id":"j1","kind":"noop","campaign":"bf-2026"}"#.utf8))
+        #expect(s.campaign == .string("bf-2026"))
+        let o = try JobEnvelope.decode(Array(#"{"id":"j1","kind":"noop","campaign":{"id":"bf","extra":[1]}}"#.utf8))
+        #expect(o.campaign == ["id": "bf", "extra": [1]])
+        #expect(TestSupport.jobError(#"{"id":"j1","kind":"noop","campaign":{"id":null}}"#)?.code == "invalid_envelope")
+        #expect(TestSupport.jobError(#"{"id":"j1","kind":"noop","campaign":1.5}"#)?.code == "invalid_envelope")
+    }
+
+    @Test("decode of a parsed value: non-objects are invalid_envelope")
+    func decodeValue() throws {
+        #expect(try JobEnvelope.decode(["id": "a", "kind": "crm"] as JSONValue).kind == "crm")
+        for value: JSONValue in [nil, 1, "x", [], true] {
+            do {
+                _ = try JobEnvelope.decode(value)
+                Issue.record("\(value) was accepted")
+            } catch {
+                #expect(error.code == "invalid_envelope")
+                #expect(error.message.contains(value.typeName))
+            }
+        }
+    }
+}
+
+@Suite("JobEnvelope.isValidKind")
+struct KindValidationTests {
+    @Test("valid kinds", arguments: [
+        "a", "noop", "email", "crm", "a-b_c9", "z0", "k-", "x_", String(repeating: "k", count: 64),
+        "a" + String(repeating: "9", count: 63),
+    ])
+    func valid(kind: String) {
+        #expect(JobEnvelope.isValidKind(kind))
+    }
+
+    @Test("invalid kinds", arguments: [
+        "", "A", "Noop", "9a", "_a", "-a", "email.render", "a b", "a/b", "a.b", "no\u{f6}p", "\u{e9}",
+        String(repeating: "k", count: 65), "noop\n", " noop", "a*", "a#",
+    ])
+    func invalid(kind: String) {
+        #expect(!JobEnvelope.isValidKind(kind))
+    }
+}
