@@ -26,6 +26,13 @@ if [[ ! -r /etc/debian_version ]] || ! command -v apt-get >/dev/null 2>&1; then
   die "this script supports Debian (12) with apt-get only"
 fi
 
+# The contract tests validate encoded jobs and results against Docs/contract/*.schema.json with the
+# jsonschema package of the python3 first on PATH (PyPI is reachable here; Debian's is not on that path).
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+  say "installing the Python package jsonschema (pip)"
+  python3 -m pip install -q jsonschema >/dev/null 2>&1 || die "pip install jsonschema failed"
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true) != installed ]]; then

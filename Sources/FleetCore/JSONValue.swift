@@ -75,7 +75,7 @@ public enum JSONValue: Sendable, Hashable {
     /// Compact JSON text as a string.
     public var jsonString: String { String(decoding: serialized(), as: UTF8.self) }
 
-    /// Indented JSON text (two spaces), ending with a newline: for files people read and diff.
+    /// Indented JSON text (two spaces), for files people read and diff.
     public func prettyPrinted(indent: String = "") -> String {
         let inner = indent + "  "
         switch self {

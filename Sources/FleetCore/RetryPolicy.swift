@@ -29,13 +29,13 @@ public struct RetryPolicy: Sendable, Hashable {
         return .milliseconds(Int64(value * 1000))
     }
 
-    /// The delay to wait after attempt `attempt`, jittered when enabled (never below 100 ms so that a
-    /// storm of failures cannot spin).
+    /// The delay to wait after attempt `attempt`, jittered when enabled: uniform in
+    /// [min(100 ms, backoff), backoff], so that a storm of failures cannot spin.
     public func delay<G: RandomNumberGenerator>(afterAttempt attempt: Int, using generator: inout G) -> Duration {
         let upper = backoff(afterAttempt: attempt)
         guard jitter else { return upper }
         let ms = upper.components.seconds * 1000 + upper.components.attoseconds / 1_000_000_000_000_000
-        return .milliseconds(Int64.random(in: min(100, ms)...max(100, ms), using: &generator))
+        return .milliseconds(Int64.random(in: min(100, ms)...ms, using: &generator))
     }
 
     public func delay(afterAttempt attempt: Int) -> Duration {
