@@ -7,10 +7,14 @@
 #   bash Ops/scripts/broker.sh stop [--keep]  stop it and delete its data (--keep: keep data and logs)
 #   bash Ops/scripts/broker.sh stop-app | start-app | restart-app
 #                                             rabbitmqctl stop_app / start_app (reconnect tests)
+#   FLEET_BROKER_TLS=1 bash Ops/scripts/broker.sh start
+#                                             also open a TLS listener (throwaway CA, see broker.env)
 #
 # State dir: $FLEET_BROKER_DIR, or <repo>/.fleet/broker. It holds:
 #   broker.env  FLEET_AMQP_URL, FLEET_BROKER_NODE, FLEET_BROKER_PORT, FLEET_BROKER_CTL, FLEET_BROKER_LOG
-#               (plain KEY='value' lines; `set -a; . broker.env; set +a` to export them)
+#               (plain KEY='value' lines; `set -a; . broker.env; set +a` to export them); with TLS also
+#               FLEET_AMQPS_URL and FLEET_BROKER_CA (the PEM of the throwaway CA that signed the broker's
+#               certificate for localhost and 127.0.0.1: amqps://...?cacertfile=$FLEET_BROKER_CA)
 #   node.state  what `stop` needs (node name, ports, pids, node dir)
 #   node/       the node's config, mnesia and log dirs (elsewhere when the rabbitmq user cannot reach it)
 #
@@ -29,12 +33,13 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 PROG="broker.sh"
 START_TIMEOUT=${FLEET_BROKER_START_TIMEOUT:-60}
 RMQ_BIN=/usr/lib/rabbitmq/bin
+TLS=${FLEET_BROKER_TLS:-0}
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------------- setup
@@ -132,7 +137,7 @@ PY
 # -------------------------------------------------------------------------------------------- state
 
 load_state() {
-  NODE="" PORT="" DIST_PORT="" NODE_DIR="" LAUNCHER_PID="" NODE_DIR_IS_EXTERNAL=0
+  NODE="" PORT="" DIST_PORT="" TLS_PORT="" NODE_DIR="" LAUNCHER_PID="" NODE_DIR_IS_EXTERNAL=0
   [[ -f $STATE_FILE ]] || return 1
   local key value
   while IFS='=' read -r key value; do
@@ -140,6 +145,7 @@ load_state() {
       NODE) NODE=$value ;;
       PORT) PORT=$value ;;
       DIST_PORT) DIST_PORT=$value ;;
+      TLS_PORT) TLS_PORT=$value ;;
       NODE_DIR) NODE_DIR=$value ;;
       NODE_DIR_IS_EXTERNAL) NODE_DIR_IS_EXTERNAL=$value ;;
       LAUNCHER_PID) LAUNCHER_PID=$value ;;
@@ -153,6 +159,7 @@ write_state() {
     echo "NODE=$NODE"
     echo "PORT=$PORT"
     echo "DIST_PORT=$DIST_PORT"
+    echo "TLS_PORT=${TLS_PORT:-}"
     echo "NODE_DIR=$NODE_DIR"
     echo "NODE_DIR_IS_EXTERNAL=$NODE_DIR_IS_EXTERNAL"
     echo "LAUNCHER_PID=${LAUNCHER_PID:-}"
@@ -169,6 +176,8 @@ ctl_line() {
 }
 
 amqp_url() { printf 'amqp://guest:guest@127.0.0.1:%s/%%2F' "$PORT"; }
+amqps_url() { printf 'amqps://guest:guest@127.0.0.1:%s/%%2F' "$TLS_PORT"; }
+tls_dir() { printf '%s/tls' "$NODE_DIR"; }
 
 write_env() {
   {
@@ -177,6 +186,10 @@ write_env() {
     echo "FLEET_BROKER_PORT='$PORT'"
     echo "FLEET_BROKER_CTL='$(ctl_line)'"
     echo "FLEET_BROKER_LOG='$NODE_DIR/log/$NODE.log'"
+    if [[ -n ${TLS_PORT:-} ]]; then
+      echo "FLEET_AMQPS_URL='$(amqps_url)'"
+      echo "FLEET_BROKER_CA='$(tls_dir)/ca.pem'"
+    fi
   } >"$ENV_FILE.tmp"
   mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -301,10 +314,49 @@ listeners.tcp.1 = 127.0.0.1:$PORT
 log.console = false
 log.file.level = info
 EOF
+  if [[ -n ${TLS_PORT:-} ]]; then
+    make_tls_files
+    cat >>"$NODE_DIR/rabbitmq.conf" <<EOF
+listeners.ssl.default = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $(tls_dir)/ca.pem
+ssl_options.certfile = $(tls_dir)/server.pem
+ssl_options.keyfile = $(tls_dir)/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+EOF
+  fi
   echo '[].' >"$NODE_DIR/enabled_plugins"
   : >"$NODE_DIR/rabbitmq-env.conf"
   chmod 644 "$NODE_DIR/rabbitmq.conf" "$NODE_DIR/enabled_plugins" "$NODE_DIR/rabbitmq-env.conf"
   if ((AS_ROOT)); then chown -R rabbitmq:rabbitmq "$NODE_DIR"; fi
+}
+
+# A throwaway CA (its key is deleted once it signed) and a server certificate for localhost and
+# 127.0.0.1 (as an IP and as a DNS name: some clients, rabbitmq-c among them, match only DNS names).
+make_tls_files() {
+  command -v openssl >/dev/null 2>&1 || die "FLEET_BROKER_TLS=1 needs openssl"
+  local dir log
+  dir=$(tls_dir)
+  log=$NODE_DIR/log/openssl.log
+  rm -rf -- "$dir"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\n%s\n%s\n' \
+    'extendedKeyUsage = serverAuth' 'subjectAltName = DNS:localhost, IP:127.0.0.1, DNS:127.0.0.1' >"$dir/server.ext"
+  if ! {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj "/CN=fleet throwaway test CA $NODE" -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+      openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+        -keyout "$dir/server.key" -out "$dir/server.csr" &&
+      openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -CAserial "$dir/ca.srl" -days 30 -extfile "$dir/server.ext" -out "$dir/server.pem"
+  } >"$log" 2>&1; then
+    cat "$log" >&2
+    die "could not create the TLS certificates in $dir"
+  fi
+  rm -f "$dir/ca.key" "$dir/ca.srl" "$dir/server.csr" "$dir/server.ext"
+  chmod 644 "$dir/ca.pem" "$dir/server.pem"
+  chmod 600 "$dir/server.key"  # prepare_node_dir gives the node dir to the rabbitmq user
 }
 
 launch() {
@@ -344,8 +396,12 @@ wait_started() {
 }
 
 cmd_start() {
+  [[ $TLS == 0 || $TLS == 1 ]] || die "FLEET_BROKER_TLS must be 0 or 1, not '$TLS'"
   if load_state; then
     if node_pingable; then
+      if [[ $TLS == 1 && -z $TLS_PORT ]]; then
+        die "node $NODE runs without TLS; stop it first to start it with FLEET_BROKER_TLS=1"
+      fi
       if ! app_running; then
         say "node $NODE runs but its app is stopped: starting the app"
         ctl start_app >/dev/null
@@ -363,14 +419,21 @@ cmd_start() {
   rm -f "$ENV_FILE"
   ensure_cookie
 
-  local attempt t0=$SECONDS ports
+  local attempt t0=$SECONDS ports tls_note=""
   for attempt in 1 2 3; do
-    ports=$(free_ports 2) || die "could not find free ports"
-    read -r PORT DIST_PORT <<<"$ports"
+    TLS_PORT=""
+    if [[ $TLS == 1 ]]; then
+      ports=$(free_ports 3) || die "could not find free ports"
+      read -r PORT DIST_PORT TLS_PORT <<<"$ports"
+      tls_note=", AMQPS 127.0.0.1:$TLS_PORT"
+    else
+      ports=$(free_ports 2) || die "could not find free ports"
+      read -r PORT DIST_PORT <<<"$ports"
+    fi
     NODE=fleet-$PORT@localhost
     choose_node_dir
     prepare_node_dir
-    say "starting $NODE (AMQP 127.0.0.1:$PORT, dist $DIST_PORT, files in $NODE_DIR)"
+    say "starting $NODE (AMQP 127.0.0.1:$PORT$tls_note, dist $DIST_PORT, files in $NODE_DIR)"
     launch
     write_state
     if wait_started; then
@@ -440,7 +503,9 @@ cmd_status() {
   if load_state && node_pingable; then
     local app=stopped
     if app_running; then app=running; fi
-    echo "running: node $NODE, app $app, $(amqp_url) (state dir $STATE_DIR)"
+    local tls=""
+    if [[ -n $TLS_PORT ]]; then tls=", $(amqps_url)"; fi
+    echo "running: node $NODE, app $app, $(amqp_url)$tls (state dir $STATE_DIR)"
     return 0
   fi
   echo "not running (state dir $STATE_DIR)"

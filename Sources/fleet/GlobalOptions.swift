@@ -15,7 +15,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Name prefix of exchanges and queues (env FLEET_PREFIX; default fleet).")
     var prefix: String?
 
-    @Option(help: "JSON config file (env FLEET_CONFIG).")
+    @Option(help: "JSON config file (env FLEET_CONFIG). Also read from the environment: FLEET_QUEUE_TYPE (classic or quorum) and FLEET_DELIVERY_LIMIT, which workers and 'topology apply' must agree on.")
     var config: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env FLEET_LOG_LEVEL; default info).")
@@ -51,11 +51,19 @@ struct GlobalOptions: ParsableArguments {
             throw CLIError.usage("the prefix may hold letters, digits, '-', '_' and '.' only")
         }
         var topology = FleetTopology(prefix: prefix)
-        if let type = try settings().string("queue_type") {
+        // Workers declare the topology too, so they must agree with `fleet topology apply` on these.
+        if let type = try env("FLEET_QUEUE_TYPE") ?? settings().string("queue_type") {
             guard let t = FleetTopology.QueueType(rawValue: type) else {
-                throw CLIError.usage("config: queue_type must be classic or quorum")
+                throw CLIError.usage("the queue type must be classic or quorum (FLEET_QUEUE_TYPE, queue_type)")
             }
             topology.queueType = t
+        }
+        let limitText: String? = try env("FLEET_DELIVERY_LIMIT") ?? settings().int("delivery_limit").map(String.init)
+        if let limitText {
+            guard let limit = Int(limitText), limit >= 1 else {
+                throw CLIError.usage("the delivery limit must be a positive integer (FLEET_DELIVERY_LIMIT, delivery_limit)")
+            }
+            topology.deliveryLimit = limit
         }
         return topology
     }

@@ -1,0 +1,304 @@
+import AMQPClient
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// AMQPConnection against a private RabbitMQ node of each test's own (started with Ops/scripts/broker.sh):
+/// TLS needs a node with a TLS listener, and a memory alarm would block every other test on the shared broker.
+@Suite("AMQPConnection on a private broker: TLS and connection.blocked", .timeLimit(.minutes(3)))
+struct AMQPPrivateBrokerTests {
+    // MARK: - TLS
+
+    @Test("amqps: the broker's CA verifies it; the system trust store does not (tlsFailed); verify_none connects")
+    func tls() async throws {
+        try await Broker.with(tls: true) { broker in
+            let amqpsURL = try broker.value("FLEET_AMQPS_URL")
+            let ca = try broker.value("FLEET_BROKER_CA")
+            #expect(amqpsURL.hasPrefix("amqps://"))
+            #expect(FileManager.default.isReadableFile(atPath: ca), "no CA file at \(ca)")
+
+            // 1. With the CA, peer and host name verified (the URL names 127.0.0.1).
+            let verified = try AMQPConfiguration(url: Self.url(amqpsURL, ["cacertfile": ca]))
+            #expect(verified.tls?.caCertificatePath == ca)
+            #expect(verified.tls?.verifyPeer == true && verified.tls?.verifyHostname == true)
+            let connection = try await broker.connect(verified)
+            let queue = "amqptest.tls.\(UUID().uuidString.lowercased())"
+            try await connection.declare([.queue(.init(name: queue, durable: false))], redeclareOnReconnect: false)
+            let body = Array("over TLS \(UUID().uuidString)".utf8)
+            #expect(try await connection.publish(body, to: "", routingKey: queue) == .acked)
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            let collector = Collector(consumer)
+            #expect(await collector.wait(for: 1), "nothing consumed over TLS")
+            #expect(collector.deliveries.first?.body == body)
+            if let delivery = collector.deliveries.first { connection.ack(delivery) }
+            await consumer.cancel()
+            // The broker agrees that the connection came in on its TLS listener.
+            let listing = try await broker.ctl("list_connections", "ssl", "port", "--silent")
+            let port = try #require(URLComponents(string: amqpsURL)?.port)
+            #expect(listing.split(separator: "\n").contains { $0.split(whereSeparator: \.isWhitespace) == ["true", "\(port)"] },
+                    "rabbitmqctl list_connections ssl port:\n\(listing)")
+
+            // 2. Without the CA, the system trust store does not know the throwaway CA.
+            let untrusted = try AMQPConfiguration(url: amqpsURL)
+            #expect(untrusted.tls?.caCertificatePath == nil)
+            do {
+                let unexpected = try await AMQPConnection.connect(untrusted)
+                await unexpected.close()
+                Issue.record("a TLS connection without the broker's CA was accepted")
+            } catch let error as AMQPError {
+                #expect(error.code == .tlsFailed, "a failed certificate verification gives \(error)")
+            }
+
+            // 3. verify_none: no CA needed.
+            let unverified = try AMQPConfiguration(url: Self.url(amqpsURL, ["verify": "verify_none"]))
+            #expect(unverified.tls?.verifyPeer == false)
+            let insecure = try await broker.connect(unverified)
+            #expect(try await insecure.publish(Array("verify_none".utf8), to: "", routingKey: queue) == .acked)
+            #expect(try await insecure.queueStatus(queue)?.messages == 1)
+            try await insecure.delete(queue: queue)
+        }
+    }
+
+    // MARK: - connection.blocked
+
+    @Test("a memory alarm blocks the connection: .blocked, publishes held; .unblocked releases them, acked and queued")
+    func blockedConnection() async throws {
+        try await Broker.with(tls: false) { broker in
+            let connection = try await broker.connect(try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL")))
+            let log = Log()
+            log.follow(connection.events)
+            let queue = "amqptest.blocked.\(UUID().uuidString.lowercased())"
+            try await connection.declare([.queue(.init(name: queue, durable: false))], redeclareOnReconnect: false)
+            #expect(try await connection.publish(Array("before".utf8), to: "", routingKey: queue) == .acked)
+            var published = 1
+
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
+            // The broker blocks a connection when it publishes during the alarm: publish until it does.
+            var triggers: [Task<AMQPPublishConfirm, any Error>] = []
+            let blocked = await Self.eventually(timeout: .seconds(30)) {
+                if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
+                if triggers.count < 30 {
+                    let body = Array("trigger-\(triggers.count)".utf8)
+                    triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
+                }
+                return await Self.eventually(timeout: .seconds(1)) {
+                    log.contains { if case .blocked = $0 { true } else { false } }
+                }
+            }
+            published += triggers.count
+            try #require(blocked, "no .blocked event after \(triggers.count) publishes under a memory alarm; events: \(log.entries)")
+
+            // A publish started while blocked is held: no confirm while the alarm lasts.
+            let held = Task {
+                let confirm = try await connection.publish(Array("held".utf8), to: "", routingKey: queue)
+                log.note("held publish confirmed: \(confirm)")
+                return confirm
+            }
+            published += 1
+            let completedEarly = await Self.eventually(timeout: .seconds(2)) { log.notes.contains { $0.hasPrefix("held") } }
+            #expect(!completedEarly, "a publish completed while the connection was blocked")
+            #expect(!log.contains(where: { $0 == .unblocked }), "unblocked without the alarm being cleared: \(log.entries)")
+
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0.4")
+            let unblocked = await Self.eventually(timeout: .seconds(30)) { log.contains { $0 == .unblocked } }
+            #expect(unblocked, "no .unblocked event after the alarm was cleared; events: \(log.entries)")
+            let confirm = try await Self.value(of: held, timeout: .seconds(30))
+            #expect(confirm == .acked, "the held publish ended with \(String(describing: confirm))")
+            for (i, trigger) in triggers.enumerated() {
+                let result = try await Self.value(of: trigger, timeout: .seconds(30))
+                #expect(result == .acked, "publish trigger-\(i) ended with \(String(describing: result))")
+            }
+            // The order: blocked, then unblocked, then the held confirm.
+            let order = log.entries
+            let b = order.firstIndex { $0.hasPrefix("event: blocked") }
+            let u = order.firstIndex { $0 == "event: unblocked" }
+            let h = order.firstIndex { $0.hasPrefix("held publish confirmed") }
+            #expect(b != nil && u != nil && h != nil && b! < u! && u! < h!, "events: \(order)")
+            #expect(!order.contains { $0.hasPrefix("event: disconnected") }, "events: \(order)")
+
+            // Every message is in the queue, the held one included.
+            let status = try await connection.queueStatus(queue)
+            #expect(status?.messages == UInt32(published), "queue status \(String(describing: status)), published \(published)")
+            let consumer = try await connection.consume(queue: queue, prefetch: 100)
+            let collector = Collector(consumer)
+            _ = await collector.wait(for: published)
+            for delivery in collector.deliveries { connection.ack(delivery) }
+            let bodies = collector.deliveries.map { String(decoding: $0.body, as: UTF8.self) }
+            #expect(bodies.contains("held"), "bodies: \(bodies)")
+            #expect(bodies.count == published, "bodies: \(bodies)")
+            try await connection.delete(queue: queue)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// `url` with query items added.
+    static func url(_ url: String, _ query: KeyValuePairs<String, String>) -> String {
+        var components = URLComponents(string: url)!
+        components.queryItems = (components.queryItems ?? []) + query.map { URLQueryItem(name: $0.key, value: $0.value) }
+        return components.string!
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    static func eventually(timeout: Duration, every: Duration = .milliseconds(50),
+                           _ condition: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: every)
+        }
+        return await condition()
+    }
+
+    /// The value of a task, or nil if it has not finished after `timeout`.
+    static func value<T: Sendable>(of task: Task<T, any Error>, timeout: Duration) async throws -> T? {
+        let box = Mutex<Result<T, any Error>?>(nil)
+        let waiter = Task {
+            let result = await task.result
+            box.withLock { $0 = result }
+        }
+        _ = await eventually(timeout: timeout, every: .milliseconds(20)) { box.withLock { $0 != nil } }
+        waiter.cancel()
+        return try box.withLock { $0 }?.get()
+    }
+
+    /// Connection events and notes of a test, in the order they happened.
+    final class Log: Sendable {
+        private let state = Mutex<(events: [AMQPConnectionEvent], entries: [String])>(([], []))
+
+        func follow(_ events: AsyncStream<AMQPConnectionEvent>) {
+            Task {
+                for await event in events {
+                    self.state.withLock {
+                        $0.events.append(event)
+                        $0.entries.append("event: \(event)")
+                    }
+                }
+            }
+        }
+
+        func note(_ text: String) { state.withLock { $0.entries.append(text) } }
+        func contains(where predicate: (AMQPConnectionEvent) -> Bool) -> Bool { state.withLock { $0.events.contains(where: predicate) } }
+        var entries: [String] { state.withLock { $0.entries } }
+        var notes: [String] { entries.filter { !$0.hasPrefix("event: ") } }
+    }
+
+    /// A private RabbitMQ node for one test, started and stopped with Ops/scripts/broker.sh.
+    final class Broker: Sendable {
+        let directory: URL
+        let environment: [String: String]
+        private let connections = Mutex<[AMQPConnection]>([])
+
+        static var script: String {
+            let repo: URL
+            if let r = ProcessInfo.processInfo.environment["FLEET_REPO"], !r.isEmpty {
+                repo = URL(fileURLWithPath: r)
+            } else {
+                repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                    .deletingLastPathComponent()
+            }
+            return repo.appendingPathComponent("Ops/scripts/broker.sh").path
+        }
+
+        /// Starts a broker, runs `body`, then closes the body's connections and stops the broker, whatever happened.
+        static func with(tls: Bool, _ body: (Broker) async throws -> Void) async throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-amqptest-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let broker: Broker
+            do {
+                broker = try await Broker(directory: directory, tls: tls)
+            } catch {
+                _ = try? await shell(Self.command(["stop"], dir: directory), dir: directory)
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
+            do {
+                try await body(broker)
+            } catch {
+                await broker.stop()
+                throw error
+            }
+            await broker.stop()
+        }
+
+        private init(directory: URL, tls: Bool) async throws {
+            self.directory = directory
+            let (status, output) = try await Self.shell(
+                Self.command(["start"], dir: directory, extra: "FLEET_BROKER_TLS=\(tls ? 1 : 0)"), dir: directory)
+            guard status == 0 else { throw SetupError(description: "broker.sh start failed (\(status)):\n\(output)") }
+            let text = try String(contentsOf: directory.appendingPathComponent("broker.env"), encoding: .utf8)
+            var environment: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                guard let eq = line.firstIndex(of: "=") else { continue }
+                environment[String(line[..<eq])] = String(line[line.index(after: eq)...])
+                    .trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+            }
+            self.environment = environment
+        }
+
+        func value(_ key: String) throws -> String {
+            guard let value = environment[key], !value.isEmpty else {
+                throw SetupError(description: "no \(key) in \(directory.path)/broker.env: \(environment)")
+            }
+            return value
+        }
+
+        /// Connects; the connection is closed before the broker stops.
+        func connect(_ configuration: AMQPConfiguration) async throws -> AMQPConnection {
+            let connection = try await AMQPConnection.connect(configuration)
+            connections.withLock { $0.append(connection) }
+            return connection
+        }
+
+        /// Runs `$FLEET_BROKER_CTL ARGS`; returns its output, throws if it fails.
+        @discardableResult
+        func ctl(_ arguments: String...) async throws -> String {
+            let ctl = try value("FLEET_BROKER_CTL")
+            let (status, output) = try await Self.shell(ctl + " " + arguments.map(Self.quote).joined(separator: " "),
+                                                        dir: directory)
+            guard status == 0 else { throw SetupError(description: "rabbitmqctl \(arguments) failed (\(status)):\n\(output)") }
+            return output
+        }
+
+        func stop() async {
+            for connection in connections.withLock({ $0 }) { await connection.close() }
+            _ = try? await Self.shell(Self.command(["stop"], dir: directory), dir: directory)
+            try? FileManager.default.removeItem(at: directory)
+        }
+
+        struct SetupError: Error, CustomStringConvertible {
+            var description: String
+        }
+
+        static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+        static func command(_ arguments: [String], dir: URL, extra: String = "") -> String {
+            "\(extra) FLEET_BROKER_DIR=\(quote(dir.path)) bash \(quote(script)) " + arguments.map(quote).joined(separator: " ")
+        }
+
+        /// Runs `bash -c COMMAND`, output to a file. posix_spawn and waitpid rather than Foundation's Process,
+        /// whose waitUntilExit can hang when a grandchild (the broker) lives on.
+        static func shell(_ command: String, dir: URL) async throws -> (Int32, String) {
+            let log = dir.appendingPathComponent("sh-\(UUID().uuidString.prefix(8)).log").path
+            let line = "\(command) >\(quote(log)) 2>&1 </dev/null"
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(line), nil]
+            defer { for p in argv { free(p) } }
+            let spawned = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
+            guard spawned == 0 else { throw SetupError(description: "posix_spawn failed: \(spawned)") }
+            var status: Int32 = 0
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                // Even when the test is cancelled (time limit): the broker must still be stopped.
+                do { try await Task.sleep(for: .milliseconds(100)) } catch { usleep(100_000) }
+            }
+            let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: log)
+            return (exitCode, output)
+        }
+    }
+}
