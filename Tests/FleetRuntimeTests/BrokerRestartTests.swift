@@ -75,7 +75,7 @@ struct BrokerRestartTests {
         defer { collector.stop() }
         let n = 3000
         try await fleet.publishJobs(connection, (0..<n).map { WorkerIntegrationTests.noopJob("rs-\($0)", sleepMs: 40) })
-                // 3,000 jobs of 40 ms, 8 at a time: about 15 s of work, so the broker stops mid-run.
+        // 3,000 jobs of 40 ms, 8 at a time: about 15 s of work, so the broker stops mid-run.
         let worker = try fleet.worker(["--concurrency", "8"])
         #expect(try await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 100 })
 
