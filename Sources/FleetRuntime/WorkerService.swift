@@ -1,4 +1,5 @@
 import AMQPClient
+import Dispatch
 import FleetCore
 import FleetStore
 import Foundation
@@ -39,7 +40,14 @@ public final class WorkerService: Service, Sendable {
         let kinds = handlers.keys.sorted()
         var topology = configuration.topology
         for kind in kinds where !topology.kinds.contains(kind) { topology.kinds.append(kind) }
-        let ledger = try JobLedger(path: configuration.ledgerPath, logger: logger)
+        // Opening (and migrating) the SQLite file blocks: do it off the cooperative pool.
+        let path = configuration.ledgerPath
+        let logger = self.logger
+        let ledger = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobLedger, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try JobLedger(path: path, logger: logger) })
+            }
+        }
         defer { ledger.close() }
         let connection = try await AMQPConnection.connect(amqp, retryUntilConnected: true, logger: logger)
         do {

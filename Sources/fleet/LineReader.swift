@@ -1,39 +1,67 @@
 import Foundation
 
-/// Reads a file handle line by line (bytes, without the newline), in 64 KiB chunks, off the
-/// cooperative pool's hot path only in the sense that each read is a short, bounded system call.
-struct LineReader: AsyncSequence {
+/// Reads a file handle line by line (bytes, without the newline) on a dedicated thread, so that a slow
+/// pipe on stdin never blocks a thread of the cooperative pool. At most a few 64 KiB chunks are read
+/// ahead of the consumer.
+struct LineReader: AsyncSequence, Sendable {
     typealias Element = [UInt8]
     let handle: FileHandle
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        let handle: FileHandle
-        var buffer: [UInt8] = []
-        var start = 0
-        var eof = false
+        var batches: AsyncThrowingStream<[[UInt8]], any Error>.AsyncIterator
+        let credits: DispatchSemaphore
+        var current: [[UInt8]] = []
+        var index = 0
 
         mutating func next() async throws -> [UInt8]? {
-            while true {
-                if let newline = buffer[start...].firstIndex(of: 0x0A) {
-                    let line = Array(buffer[start..<newline])
-                    start = newline + 1
-                    return line
-                }
-                if eof {
-                    guard start < buffer.count else { return nil }
-                    let line = Array(buffer[start...])
-                    start = buffer.count
-                    return line
-                }
-                if start > 0 {
-                    buffer.removeFirst(start)
-                    start = 0
-                }
-                let chunk = try handle.read(upToCount: 1 << 16) ?? Data()
-                if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk) }
+            while index >= current.count {
+                guard let batch = try await batches.next() else { return nil }
+                credits.signal()
+                current = batch
+                index = 0
             }
+            defer { index += 1 }
+            return current[index]
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
+    func makeAsyncIterator() -> AsyncIterator {
+        let (stream, continuation) = AsyncThrowingStream<[[UInt8]], any Error>.makeStream()
+        let credits = DispatchSemaphore(value: 4)
+        let handle = self.handle
+        let thread = Thread {
+            var pending: [UInt8] = []
+            while true {
+                credits.wait()
+                let chunk: Data
+                do {
+                    chunk = try handle.read(upToCount: 1 << 16) ?? Data()
+                } catch {
+                    continuation.finish(throwing: error)
+                    return
+                }
+                if chunk.isEmpty {
+                    if !pending.isEmpty { continuation.yield([pending]) }
+                    continuation.finish()
+                    return
+                }
+                pending.append(contentsOf: chunk)
+                var lines: [[UInt8]] = []
+                var start = 0
+                while let newline = pending[start...].firstIndex(of: 0x0A) {
+                    lines.append(Array(pending[start..<newline]))
+                    start = newline + 1
+                }
+                pending.removeFirst(start)
+                if lines.isEmpty {
+                    credits.signal()  // nothing handed over: the credit stays with the reader
+                } else {
+                    continuation.yield(lines)
+                }
+            }
+        }
+        thread.name = "fleet.enqueue.reader"
+        thread.start()
+        return AsyncIterator(batches: stream.makeAsyncIterator(), credits: credits)
+    }
 }
