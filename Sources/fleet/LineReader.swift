@@ -27,7 +27,9 @@ struct LineReader: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> AsyncIterator {
         let (stream, continuation) = AsyncThrowingStream<[[UInt8]], any Error>.makeStream()
-        let credits = DispatchSemaphore(value: 4)
+        // Created at 0 and then credited: libdispatch traps when a semaphore is freed below its initial value.
+        let credits = DispatchSemaphore(value: 0)
+        for _ in 0..<4 { credits.signal() }
         let handle = self.handle
         let thread = Thread {
             var pending: [UInt8] = []

@@ -52,4 +52,42 @@ struct CLITests {
         await TestBroker.cleanUp(.init(prefix: prefix, kinds: ["noop"]), connection: connection)
         await connection.close()
     }
+
+    @Test("enqueue from standard input: 5,000 jobs, every one confirmed, exit 0")
+    func enqueueManyFromStdin() async throws {
+        let prefix = TestBroker.uniquePrefix("enqmany")
+        let env = ["FLEET_AMQP_URL": try TestBroker.url, "FLEET_PREFIX": prefix]
+        #expect(try await FleetProcess.run(["topology", "apply", "--kinds", "noop"], environment: env).status == 0)
+        let input = (0..<5000).map { #"{"id":"m-\#($0)","kind":"noop"}"# }.joined(separator: "\n") + "\n"
+        let (status, output) = try await FleetProcess.run(["enqueue", "-"], environment: env, stdin: Data(input.utf8))
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("enqueued 5000 jobs"))
+        let connection = try await TestBroker.connect()
+        #expect(try await connection.queueStatus("\(prefix).noop")?.messages == 5000)
+        await TestBroker.cleanUp(.init(prefix: prefix, kinds: ["noop"]), connection: connection)
+        await connection.close()
+    }
+
+    @Test("settings come from flags, then the environment, then the config file")
+    func configPrecedence() async throws {
+        let dir = try TestBroker.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("fleet.json")
+        try #"{"prefix": "fromfile", "queue_type": "quorum", "delivery_limit": 7}"#.write(to: config, atomically: true, encoding: .utf8)
+        let fromFile = try await FleetProcess.run(["topology", "export", "--config", config.path])
+        #expect(fromFile.status == 0)
+        #expect(fromFile.output.contains("\"fromfile.jobs\""))
+        #expect(fromFile.output.contains("\"x-delivery-limit\": 7"))
+        let fromEnv = try await FleetProcess.run(["topology", "export", "--config", config.path], environment: ["FLEET_PREFIX": "fromenv"])
+        #expect(fromEnv.output.contains("\"fromenv.jobs\""))
+        let fromFlag = try await FleetProcess.run(["topology", "export", "--config", config.path, "--prefix", "fromflag"],
+                                                  environment: ["FLEET_PREFIX": "fromenv"])
+        #expect(fromFlag.output.contains("\"fromflag.jobs\""))
+
+        try "{not json".write(to: config, atomically: true, encoding: .utf8)
+        let bad = try await FleetProcess.run(["topology", "export", "--config", config.path])
+        #expect(bad.status == 64)
+        #expect(bad.output.split(separator: "\n").count == 1)
+        #expect(bad.output.contains("not valid JSON"))
+    }
 }
