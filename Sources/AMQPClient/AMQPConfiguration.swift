@@ -65,7 +65,7 @@ public struct AMQPConfiguration: Sendable {
     /// Parses an `amqp://user:pass@host:port/vhost` or `amqps://...` URL (the RabbitMQ URI spec:
     /// the vhost is the percent-decoded path without its leading slash; an empty path means `/`).
     /// Query parameters `heartbeat`, `connection_timeout` (ms), `cacertfile`, `certfile`, `keyfile`,
-    /// `verify` (`verify_peer` or `verify_none`) and `server_name_indication` are honoured.
+    /// `verify` (`verify_peer` or `verify_none`) are honoured (`certfile` needs `keyfile`).
     public init(url: String) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             throw AMQPError(.invalidURL, "not a URL: expected amqp://user:password@host:port/vhost")
@@ -123,6 +123,9 @@ public struct AMQPConfiguration: Sendable {
             default:
                 continue  // unknown parameters are ignored, as other clients do
             }
+        }
+        if let tls, (tls.clientCertificatePath == nil) != (tls.clientKeyPath == nil) {
+            throw AMQPError(.invalidURL, "certfile and keyfile go together")
         }
     }
 
