@@ -258,7 +258,6 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Waits for the socket or the mailbox, then reads every frame that is there.
     private func serviceSocket() {
         guard let connection else { return }
-        var timedOut = false
         if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
             let fd = amqp_get_sockfd(connection)
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
@@ -269,10 +268,10 @@ final class AMQPIOLoop: @unchecked Sendable {
             let ready = poll(&fds, 2, timeout)
             wokeUp()
             if fds[1].revents != 0 { drainWake() }
-            timedOut = ready == 0
-            if ready > 0 && fds[0].revents == 0 { return }  // only the mailbox: go run the commands
+            // Only the mailbox: go run the commands. On a timeout, read anyway: rabbitmq-c sends and
+            // checks heartbeats inside its frame reads.
+            if ready > 0 && fds[0].revents == 0 { return }
         }
-        _ = timedOut
         readFrames(limit: 512)
     }
 
@@ -287,11 +286,7 @@ final class AMQPIOLoop: @unchecked Sendable {
                 connectionFailed(statusText(status))
                 return
             }
-            handle(frame)
-            if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
-                // Keep reading whatever the kernel has, but do not block.
-                continue
-            }
+            handle(frame)  // then keep reading whatever the kernel has, without blocking
         }
         if let connection { amqp_maybe_release_buffers(connection) }
     }
