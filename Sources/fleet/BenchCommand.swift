@@ -69,6 +69,7 @@ struct BenchCommand: AsyncParsableCommand {
             let process = try startWorker(prefix: prefix, store: directory.appendingPathComponent("fleet.sqlite").path, amqp: amqp)
             worker = process
             let fleetRun = try await results.wait()
+            let workerCPU = cpuSeconds(pid: process.processIdentifier)
 
             // Latency: paced publishing while each consumer idles, enqueue to result.
             let paced = latencyRate * latencySeconds
@@ -96,6 +97,10 @@ struct BenchCommand: AsyncParsableCommand {
             print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
             print(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
             print("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+            if let workerCPU {
+                print(String(format: "worker CPU in (b): %.2f s, %.0f µs per job (start-up included)",
+                             workerCPU, workerCPU / Double(jobs) * 1e6))
+            }
         } catch {
             worker?.terminate()
             await TestlessCleanup.run(topology, rawQueue: rawQueue, connection: connection)
@@ -170,6 +175,15 @@ struct BenchCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         return sent.withLock { $0 }
+    }
+
+    /// User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15).
+    private func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     private func peakRSS(pid: Int32) -> Int? {
