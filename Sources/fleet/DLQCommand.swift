@@ -28,33 +28,28 @@ struct DLQCommand: AsyncParsableCommand {
         // Messages read without an ack count against the prefetch, so it must cover what is to be read.
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(clamping: min(limit, 65_535)))
         let lastSeen = LastSeen()
-        let count = try await withThrowingTaskGroup(of: Int?.self) { group in
+        let handled = ReadCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                var n = 0
                 for await delivery in consumer {
                     lastSeen.value.store(ContinuousClock.now.nanosecondsSinceStart, ordering: .relaxed)
                     try await body(delivery)
-                    n += 1
-                    if n >= limit { break }
+                    if handled.increment() >= limit { break }
                 }
-                return n
             }
             group.addTask {
                 // Idle watchdog: ends the read when nothing arrived for `idle`.
                 let idleNanos = Int64(idle.components.seconds) * 1_000_000_000 + idle.components.attoseconds / 1_000_000_000
                 while true {
                     try await Task.sleep(for: .milliseconds(50))
-                    if ContinuousClock.now.nanosecondsSinceStart - lastSeen.value.load(ordering: .relaxed) > idleNanos { return nil }
+                    if ContinuousClock.now.nanosecondsSinceStart - lastSeen.value.load(ordering: .relaxed) > idleNanos { return }
                 }
             }
-            var result = 0
-            for try await value in group {
-                if let value { result = value }
-                break
-            }
+            // Whichever ends first (limit reached, or the queue went quiet) ends the read.
+            try await group.next()
             group.cancelAll()
-            return result
         }
+        let count = handled.value
         await consumer.cancel()
         return count
     }
@@ -152,6 +147,14 @@ extension ContinuousClock.Instant {
         return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
     static let processStart = ContinuousClock.now
+}
+
+/// How many messages a reader handled.
+final class ReadCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    /// Adds one; returns the new count.
+    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
+    var value: Int { count.load(ordering: .relaxed) }
 }
 
 /// When a reader last saw a message.
