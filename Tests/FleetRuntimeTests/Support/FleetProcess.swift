@@ -12,7 +12,7 @@ final class FleetProcess: @unchecked Sendable {
         for (k, v) in environment { env[k] = v }
         process.environment = env
         logURL = logDirectory.appendingPathComponent("fleet-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
         process.standardError = log

@@ -58,7 +58,7 @@ enum TestBroker {
 
     /// Polls until `condition` holds or `timeout` passes; returns whether it held.
     static func eventually(timeout: Duration = .seconds(30), every: Duration = .milliseconds(100),
-                           _ condition: () async throws -> Bool) async rethrows -> Bool {
+                           _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
