@@ -62,12 +62,15 @@ let package = Package(
             swiftSettings: strict),
 
         // Tests: unit tests, and integration tests against a real RabbitMQ and a real SQLite file.
+        .target(
+            name: "FleetTestSupport", dependencies: ["AMQPClient"], path: "Tests/FleetTestSupport",
+            swiftSettings: strict),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
-        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient"], swiftSettings: strict),
+        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",
-            dependencies: ["FleetRuntime", "FleetCore", "AMQPClient", "FleetStore"],
+            dependencies: ["FleetRuntime", "FleetCore", "AMQPClient", "FleetStore", "FleetTestSupport"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -145,6 +145,18 @@ public final class AMQPConnection: Sendable {
         try await perform { loop in try loop.deleteExchange(name) }
     }
 
+    /// Deletes the queues and exchanges among `declarations` (their bindings go with them), skipping any
+    /// that fail (already gone, say): for tearing down temporary topologies of tests and benchmarks.
+    public func delete(_ declarations: [AMQPDeclaration]) async {
+        for declaration in declarations {
+            switch declaration {
+            case .queue(let q): try? await delete(queue: q.name)
+            case .exchange(let e): try? await delete(exchange: e.name)
+            case .binding: break
+            }
+        }
+    }
+
     /// Closes the connection: pending publishes fail with `.closed`, consumer streams end.
     public func close() async {
         await loop.shutdown()

@@ -46,7 +46,8 @@ struct BenchCommand: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await connection.declare(topology.declarations + [.queue(.init(name: rawQueue))], redeclareOnReconnect: false)
+        let benchDeclarations = topology.declarations + [.queue(.init(name: rawQueue))]
+        try await connection.declare(benchDeclarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
         let build = isDebugBuild ? "debug" : "release"
         print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
@@ -103,12 +104,12 @@ struct BenchCommand: AsyncParsableCommand {
             }
         } catch {
             worker?.terminate()
-            await TestlessCleanup.run(topology, rawQueue: rawQueue, connection: connection)
+            await connection.delete(benchDeclarations)
             results.stop()
             await connection.close()
             throw CLIError("bench failed: \(error)")
         }
-        await TestlessCleanup.run(topology, rawQueue: rawQueue, connection: connection)
+        await connection.delete(benchDeclarations)
         results.stop()
         await connection.close()
     }
@@ -192,20 +193,6 @@ struct BenchCommand: AsyncParsableCommand {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         }
         return nil
-    }
-}
-
-/// Deletes the bench's queues and exchanges.
-enum TestlessCleanup {
-    static func run(_ topology: FleetTopology, rawQueue: String, connection: AMQPConnection) async {
-        try? await connection.delete(queue: rawQueue)
-        for d in topology.declarations {
-            switch d {
-            case .queue(let q): try? await connection.delete(queue: q.name)
-            case .exchange(let e): try? await connection.delete(exchange: e.name)
-            case .binding: break
-            }
-        }
     }
 }
 

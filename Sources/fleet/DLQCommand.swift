@@ -2,7 +2,6 @@ import AMQPClient
 import ArgumentParser
 import FleetCore
 import Foundation
-import Synchronization
 
 /// `fleet dlq list|replay --kind K`.
 struct DLQCommand: AsyncParsableCommand {
@@ -20,38 +19,6 @@ struct DLQCommand: AsyncParsableCommand {
             guard JobEnvelope.isValidKind(kind) else { throw ValidationError("'\(kind)' is not a valid kind name") }
             if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         }
-    }
-
-    /// Reads up to `limit` messages from a queue; stops when the queue stays quiet for `idle`.
-    static func take(_ connection: AMQPConnection, queue: String, limit: Int, idle: Duration = .milliseconds(700),
-                     _ body: @escaping @Sendable (AMQPDelivery) async throws -> Void) async throws -> Int {
-        // Messages read without an ack count against the prefetch, so it must cover what is to be read.
-        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(clamping: min(limit, 65_535)))
-        let lastSeen = LastSeen()
-        let handled = ReadCounter()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await delivery in consumer {
-                    lastSeen.value.store(ContinuousClock.now.nanosecondsSinceStart, ordering: .relaxed)
-                    try await body(delivery)
-                    if handled.increment() >= limit { break }
-                }
-            }
-            group.addTask {
-                // Idle watchdog: ends the read when nothing arrived for `idle`.
-                let idleNanos = Int64(idle.components.seconds) * 1_000_000_000 + idle.components.attoseconds / 1_000_000_000
-                while true {
-                    try await Task.sleep(for: .milliseconds(50))
-                    if ContinuousClock.now.nanosecondsSinceStart - lastSeen.value.load(ordering: .relaxed) > idleNanos { return }
-                }
-            }
-            // Whichever ends first (limit reached, or the queue went quiet) ends the read.
-            try await group.next()
-            group.cancelAll()
-        }
-        let count = handled.value
-        await consumer.cancel()
-        return count
     }
 
     struct List: AsyncParsableCommand {
@@ -72,7 +39,7 @@ struct DLQCommand: AsyncParsableCommand {
             let json = self.json
             if !json { print("\(queue): \(status.messages) dead-lettered jobs") }
             let lines = LinesBox()
-            _ = try await DLQCommand.take(connection, queue: queue, limit: options.limit ?? 20) { delivery in
+            _ = try await QueueReader.read(connection, queue: queue, limit: options.limit ?? 20) { delivery in
                 let h = delivery.properties.headers
                 var o = JSONObject()
                 o["message_id"] = delivery.properties.messageID.map(JSONValue.string) ?? .null
@@ -117,7 +84,7 @@ struct DLQCommand: AsyncParsableCommand {
             }
             let exchange = topology.jobsExchange
             let failures = LinesBox()
-            let count = try await DLQCommand.take(connection, queue: queue, limit: options.limit ?? Int.max) { delivery in
+            let count = try await QueueReader.read(connection, queue: queue, limit: options.limit ?? Int.max) { delivery in
                 var properties = delivery.properties
                 for key in properties.headers.keys where key.hasPrefix("x-fleet-") || key.hasPrefix("x-death") || key.hasPrefix("x-first-death") || key.hasPrefix("x-last-death") {
                     properties.headers[key] = nil
@@ -138,34 +105,4 @@ struct DLQCommand: AsyncParsableCommand {
             if failed > 0 { throw CLIError("\(failed) jobs were not replayed") }
         }
     }
-}
-
-extension ContinuousClock.Instant {
-    /// Nanoseconds since an arbitrary fixed point of this process (for atomics).
-    var nanosecondsSinceStart: Int64 {
-        let d = ContinuousClock.Instant.processStart.duration(to: self)
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-    static let processStart = ContinuousClock.now
-}
-
-/// How many messages a reader handled.
-final class ReadCounter: Sendable {
-    private let count = Atomic<Int>(0)
-    /// Adds one; returns the new count.
-    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
-    var value: Int { count.load(ordering: .relaxed) }
-}
-
-/// When a reader last saw a message.
-final class LastSeen: Sendable {
-    let value = Atomic<Int64>(ContinuousClock.now.nanosecondsSinceStart)
-}
-
-/// A small locked list for results gathered in a task.
-final class LinesBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [JSONValue] = []
-    func append(_ value: JSONValue) { lock.lock(); items.append(value); lock.unlock() }
-    var values: [JSONValue] { lock.lock(); defer { lock.unlock() }; return items }
 }

@@ -39,7 +39,7 @@ struct ResultsCommand: AsyncParsableCommand {
         let box = LinesBox()
         let consume = self.consume
         if wanted > 0 {
-            _ = try await DLQCommand.take(connection, queue: topology.resultsQueue, limit: wanted) { delivery in
+            _ = try await QueueReader.read(connection, queue: topology.resultsQueue, limit: wanted) { delivery in
                 box.append((try? JSONValue(parsing: delivery.body)) ?? .string("(not JSON)"))
                 if consume { connection.ack(delivery) }
             }

@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -15,7 +16,7 @@ struct AMQPPrivateBrokerTests {
 
     @Test("amqps: the broker's CA verifies it; the system trust store does not (tlsFailed); verify_none connects")
     func tls() async throws {
-        try await Broker.with(tls: true) { broker in
+        try await PrivateBroker.with(tls: true) { broker in
             let amqpsURL = try broker.value("FLEET_AMQPS_URL")
             let ca = try broker.value("FLEET_BROKER_CA")
             #expect(amqpsURL.hasPrefix("amqps://"))
@@ -67,7 +68,7 @@ struct AMQPPrivateBrokerTests {
 
     @Test("a memory alarm blocks the connection: .blocked, publishes held; .unblocked releases them, acked and queued")
     func blockedConnection() async throws {
-        try await Broker.with(tls: false) { broker in
+        try await PrivateBroker.with(tls: false) { broker in
             let connection = try await broker.connect(try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL")))
             let log = Log()
             log.follow(connection.events)
@@ -79,13 +80,13 @@ struct AMQPPrivateBrokerTests {
             _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
             // The broker blocks a connection when it publishes during the alarm: publish until it does.
             var triggers: [Task<AMQPPublishConfirm, any Error>] = []
-            let blocked = await Self.eventually(timeout: .seconds(30)) {
+            let blocked = await TestEnvironment.eventually(timeout: .seconds(30)) {
                 if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
                 if triggers.count < 30 {
                     let body = Array("trigger-\(triggers.count)".utf8)
                     triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
                 }
-                return await Self.eventually(timeout: .seconds(1)) {
+                return await TestEnvironment.eventually(timeout: .seconds(1)) {
                     log.contains { if case .blocked = $0 { true } else { false } }
                 }
             }
@@ -99,12 +100,12 @@ struct AMQPPrivateBrokerTests {
                 return confirm
             }
             published += 1
-            let completedEarly = await Self.eventually(timeout: .seconds(2)) { log.notes.contains { $0.hasPrefix("held") } }
+            let completedEarly = await TestEnvironment.eventually(timeout: .seconds(2)) { log.notes.contains { $0.hasPrefix("held") } }
             #expect(!completedEarly, "a publish completed while the connection was blocked")
             #expect(!log.contains(where: { $0 == .unblocked }), "unblocked without the alarm being cleared: \(log.entries)")
 
             _ = try await broker.ctl("set_vm_memory_high_watermark", "0.4")
-            let unblocked = await Self.eventually(timeout: .seconds(30)) { log.contains { $0 == .unblocked } }
+            let unblocked = await TestEnvironment.eventually(timeout: .seconds(30)) { log.contains { $0 == .unblocked } }
             #expect(unblocked, "no .unblocked event after the alarm was cleared; events: \(log.entries)")
             let confirm = try await Self.value(of: held, timeout: .seconds(30))
             #expect(confirm == .acked, "the held publish ended with \(String(describing: confirm))")
@@ -143,17 +144,6 @@ struct AMQPPrivateBrokerTests {
         return components.string!
     }
 
-    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration, every: Duration = .milliseconds(50),
-                           _ condition: () async -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try? await Task.sleep(for: every)
-        }
-        return await condition()
-    }
-
     /// The value of a task, or nil if it has not finished after `timeout`.
     static func value<T: Sendable>(of task: Task<T, any Error>, timeout: Duration) async throws -> T? {
         let box = Mutex<Result<T, any Error>?>(nil)
@@ -161,7 +151,7 @@ struct AMQPPrivateBrokerTests {
             let result = await task.result
             box.withLock { $0 = result }
         }
-        _ = await eventually(timeout: timeout, every: .milliseconds(20)) { box.withLock { $0 != nil } }
+        _ = await TestEnvironment.eventually(timeout: timeout, every: .milliseconds(20)) { box.withLock { $0 != nil } }
         waiter.cancel()
         return try box.withLock { $0 }?.get()
     }
@@ -187,118 +177,4 @@ struct AMQPPrivateBrokerTests {
         var notes: [String] { entries.filter { !$0.hasPrefix("event: ") } }
     }
 
-    /// A private RabbitMQ node for one test, started and stopped with Ops/scripts/broker.sh.
-    final class Broker: Sendable {
-        let directory: URL
-        let environment: [String: String]
-        private let connections = Mutex<[AMQPConnection]>([])
-
-        static var script: String {
-            let repo: URL
-            if let r = ProcessInfo.processInfo.environment["FLEET_REPO"], !r.isEmpty {
-                repo = URL(fileURLWithPath: r)
-            } else {
-                repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                    .deletingLastPathComponent()
-            }
-            return repo.appendingPathComponent("Ops/scripts/broker.sh").path
-        }
-
-        /// Starts a broker, runs `body`, then closes the body's connections and stops the broker, whatever happened.
-        static func with(tls: Bool, _ body: (Broker) async throws -> Void) async throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-amqptest-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let broker: Broker
-            do {
-                broker = try await Broker(directory: directory, tls: tls)
-            } catch {
-                _ = try? await shell(Self.command(["stop"], dir: directory), dir: directory)
-                try? FileManager.default.removeItem(at: directory)
-                throw error
-            }
-            do {
-                try await body(broker)
-            } catch {
-                await broker.stop()
-                throw error
-            }
-            await broker.stop()
-        }
-
-        private init(directory: URL, tls: Bool) async throws {
-            self.directory = directory
-            let (status, output) = try await Self.shell(
-                Self.command(["start"], dir: directory, extra: "FLEET_BROKER_TLS=\(tls ? 1 : 0)"), dir: directory)
-            guard status == 0 else { throw SetupError(description: "broker.sh start failed (\(status)):\n\(output)") }
-            let text = try String(contentsOf: directory.appendingPathComponent("broker.env"), encoding: .utf8)
-            var environment: [String: String] = [:]
-            for line in text.split(separator: "\n") {
-                guard let eq = line.firstIndex(of: "=") else { continue }
-                environment[String(line[..<eq])] = String(line[line.index(after: eq)...])
-                    .trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
-            }
-            self.environment = environment
-        }
-
-        func value(_ key: String) throws -> String {
-            guard let value = environment[key], !value.isEmpty else {
-                throw SetupError(description: "no \(key) in \(directory.path)/broker.env: \(environment)")
-            }
-            return value
-        }
-
-        /// Connects; the connection is closed before the broker stops.
-        func connect(_ configuration: AMQPConfiguration) async throws -> AMQPConnection {
-            let connection = try await AMQPConnection.connect(configuration)
-            connections.withLock { $0.append(connection) }
-            return connection
-        }
-
-        /// Runs `$FLEET_BROKER_CTL ARGS`; returns its output, throws if it fails.
-        @discardableResult
-        func ctl(_ arguments: String...) async throws -> String {
-            let ctl = try value("FLEET_BROKER_CTL")
-            let (status, output) = try await Self.shell(ctl + " " + arguments.map(Self.quote).joined(separator: " "),
-                                                        dir: directory)
-            guard status == 0 else { throw SetupError(description: "rabbitmqctl \(arguments) failed (\(status)):\n\(output)") }
-            return output
-        }
-
-        func stop() async {
-            for connection in connections.withLock({ $0 }) { await connection.close() }
-            _ = try? await Self.shell(Self.command(["stop"], dir: directory), dir: directory)
-            try? FileManager.default.removeItem(at: directory)
-        }
-
-        struct SetupError: Error, CustomStringConvertible {
-            var description: String
-        }
-
-        static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
-        static func command(_ arguments: [String], dir: URL, extra: String = "") -> String {
-            "\(extra) FLEET_BROKER_DIR=\(quote(dir.path)) bash \(quote(script)) " + arguments.map(quote).joined(separator: " ")
-        }
-
-        /// Runs `bash -c COMMAND`, output to a file. posix_spawn and waitpid rather than Foundation's Process,
-        /// whose waitUntilExit can hang when a grandchild (the broker) lives on.
-        static func shell(_ command: String, dir: URL) async throws -> (Int32, String) {
-            let log = dir.appendingPathComponent("sh-\(UUID().uuidString.prefix(8)).log").path
-            let line = "\(command) >\(quote(log)) 2>&1 </dev/null"
-            var pid: pid_t = 0
-            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(line), nil]
-            defer { for p in argv { free(p) } }
-            let spawned = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
-            guard spawned == 0 else { throw SetupError(description: "posix_spawn failed: \(spawned)") }
-            var status: Int32 = 0
-            while waitpid(pid, &status, WNOHANG) == 0 {
-                // Even when the test is cancelled (time limit): the broker must still be stopped.
-                do { try await Task.sleep(for: .milliseconds(100)) } catch { usleep(100_000) }
-            }
-            let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            try? FileManager.default.removeItem(atPath: log)
-            return (exitCode, output)
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -9,21 +10,9 @@ import Glibc
 
 /// The real RabbitMQ the broker tests run against: `FLEET_TEST_AMQP_URL`, set by `Ops/scripts/test.sh`.
 enum TestBroker {
-    struct SetupError: Error, CustomStringConvertible {
-        var description: String
-    }
+    typealias SetupError = TestEnvironment.SetupError
 
-    static var url: String {
-        get throws {
-            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_AMQP_URL"], !url.isEmpty else {
-                throw SetupError(description: """
-                    FLEET_TEST_AMQP_URL is not set: run the tests with 'bash Ops/scripts/test.sh', which starts \
-                    a private RabbitMQ and sets it
-                    """)
-            }
-            return url
-        }
-    }
+    static var url: String { get throws { try TestEnvironment.amqpURL } }
 
     static var configuration: AMQPConfiguration {
         get throws { try AMQPConfiguration(url: url) }
@@ -38,15 +27,9 @@ enum TestBroker {
         "amqptest.\(what).\(UUID().uuidString.lowercased())"
     }
 
-    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(10), every: Duration = .milliseconds(20),
-                           _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: every)
-        }
-        return try await condition()
+    /// Polls until `condition` holds or `timeout` passes (10 s by default); returns whether it held.
+    static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        try await TestEnvironment.eventually(timeout: timeout, every: .milliseconds(20), condition)
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).

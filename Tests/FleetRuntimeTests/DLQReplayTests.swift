@@ -19,7 +19,7 @@ struct DLQReplayTests {
         let strict = try fleet.worker(["--max-attempts", "1"])
         try await fleet.waitForConsumers(connection)
         try await fleet.publishJobs(connection, [WorkerIntegrationTests.noopJob("rp-1", fail: "retryable", failAttempts: 1)])
-        #expect(try await TestBroker.eventually { collector.results(for: "rp-1").contains { $0.status == .dead } })
+        #expect(await TestBroker.eventually { collector.results(for: "rp-1").contains { $0.status == .dead } })
         strict.signal(SIGTERM)
         #expect(await strict.waitForExit() == 0)
 
@@ -34,7 +34,7 @@ struct DLQReplayTests {
         #expect(replay.output.contains("replayed 1 jobs"))
         #expect(try await connection.queueStatus(fleet.topology.deadQueue(forKind: "noop"))?.messages == 0)
         let lenient = try fleet.worker(["--max-attempts", "2"])
-        #expect(try await TestBroker.eventually(timeout: .seconds(30)) {
+        #expect(await TestBroker.eventually(timeout: .seconds(30)) {
             collector.results(for: "rp-1").contains { $0.status == .succeeded }
         })
         lenient.signal(SIGTERM)

@@ -44,7 +44,7 @@ struct QuorumQueueTests {
         let collector = try await ResultCollector.start(topology, connection: connection)
         let worker = try FleetProcess(["worker", "--kinds", "noop"], environment: env, logDirectory: fleet.directory).start()
         try await fleet.publishJobs(connection, [WorkerIntegrationTests.noopJob("q-1"), WorkerIntegrationTests.noopJob("q-2")])
-        #expect(try await TestBroker.eventually { collector.finishedJobIDs == ["q-1", "q-2"] })
+        #expect(await TestBroker.eventually { collector.finishedJobIDs == ["q-1", "q-2"] })
         worker.signal(SIGTERM)
         let workerStatus = await worker.waitForExit()
         #expect(workerStatus == 0, "\(worker.log)")

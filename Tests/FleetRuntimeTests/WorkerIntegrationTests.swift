@@ -30,7 +30,7 @@ struct WorkerIntegrationTests {
 
         /// Waits until `consumers` consumers read the noop queue.
         func waitForConsumers(_ connection: AMQPConnection, _ consumers: UInt32 = 1) async throws {
-            let ok = try await TestBroker.eventually(timeout: .seconds(60)) {
+            let ok = await TestBroker.eventually(timeout: .seconds(60)) {
                 (try? await connection.queueStatus(topology.queue(forKind: "noop")))??.consumers ?? 0 >= consumers
             }
             #expect(ok, "the worker did not start consuming")
@@ -122,7 +122,7 @@ struct WorkerIntegrationTests {
         let n = 3000
         try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 5) })
         let first = try fleet.worker(["--concurrency", "32"])
-        let started = try await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 300 }
+        let started = await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 300 }
         #expect(started)
         first.signal(SIGKILL)
         #expect(await first.waitForExit() != nil)
@@ -130,7 +130,7 @@ struct WorkerIntegrationTests {
         #expect(doneBeforeKill < n, "the run finished before the kill; the test proves nothing")
 
         let second = try fleet.worker(["--concurrency", "64"])
-        let finished = try await TestBroker.eventually(timeout: .seconds(120)) { collector.finishedJobIDs.count == n }
+        let finished = await TestBroker.eventually(timeout: .seconds(120)) { collector.finishedJobIDs.count == n }
         #expect(finished, "only \(collector.finishedJobIDs.count) of \(n) jobs have a final result")
         second.signal(SIGTERM)
         #expect(await second.waitForExit() == 0)
@@ -157,7 +157,7 @@ struct WorkerIntegrationTests {
         let worker = try fleet.worker(["--max-attempts", "5"])
         try await fleet.waitForConsumers(connection)
         try await fleet.publishJobs(connection, [Self.noopJob("retry-1", fail: "retryable", failAttempts: 2)])
-        let done = try await TestBroker.eventually(timeout: .seconds(60)) { collector.finishedJobIDs.contains("retry-1") }
+        let done = await TestBroker.eventually(timeout: .seconds(60)) { collector.finishedJobIDs.contains("retry-1") }
         #expect(done)
         let results = collector.results(for: "retry-1").sorted { $0.attempt < $1.attempt }
         #expect(results.map(\.status) == [.failed, .failed, .succeeded])
@@ -186,7 +186,7 @@ struct WorkerIntegrationTests {
             Self.noopJob("perm-1", fail: "permanent"),
             Self.noopJob("exhaust-1", fail: "retryable"),
         ])
-        let done = try await TestBroker.eventually(timeout: .seconds(60)) {
+        let done = await TestBroker.eventually(timeout: .seconds(60)) {
             collector.finishedJobIDs.isSuperset(of: ["perm-1", "exhaust-1"])
         }
         #expect(done)
@@ -245,12 +245,12 @@ struct WorkerIntegrationTests {
         }
         // Nothing left to loop on, and a dead result for each.
         #expect((try await connection.queueStatus(fleet.topology.queue(forKind: "noop")))?.messages == 0)
-        let deadResults = try await TestBroker.eventually { collector.all.filter { $0.status == .dead }.count == cases.count }
+        let deadResults = await TestBroker.eventually { collector.all.filter { $0.status == .dead }.count == cases.count }
         #expect(deadResults)
         // The worker is alive and still runs good jobs.
         #expect(worker.isRunning)
         try await fleet.publishJobs(connection, [Self.noopJob("good-after-bad")])
-        #expect(try await TestBroker.eventually { collector.finishedJobIDs.contains("good-after-bad") })
+        #expect(await TestBroker.eventually { collector.finishedJobIDs.contains("good-after-bad") })
         #expect(try await connection.queueStatus(fleet.topology.deadQueue(forKind: "noop"))?.messages == UInt32(cases.count))
         worker.signal(SIGTERM)
         #expect(await worker.waitForExit() == 0)

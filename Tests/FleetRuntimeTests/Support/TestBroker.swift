@@ -1,28 +1,15 @@
 import AMQPClient
 import FleetCore
+import FleetTestSupport
 import Foundation
 import Testing
 
 /// The real RabbitMQ the tests run against, started by `Ops/scripts/test.sh` (FLEET_TEST_AMQP_URL).
 enum TestBroker {
-    struct SetupError: Error, CustomStringConvertible {
-        var description: String
-    }
+    typealias SetupError = TestEnvironment.SetupError
 
-    static var url: String {
-        get throws {
-            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_AMQP_URL"], !url.isEmpty else {
-                throw SetupError(description: "FLEET_TEST_AMQP_URL is not set: run the tests with 'bash Ops/scripts/test.sh', which starts a private RabbitMQ")
-            }
-            return url
-        }
-    }
-
-    static var repo: URL {
-        if let r = ProcessInfo.processInfo.environment["FLEET_REPO"], !r.isEmpty { return URL(fileURLWithPath: r) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-    }
+    static var url: String { get throws { try TestEnvironment.amqpURL } }
+    static var repo: URL { TestEnvironment.repo }
 
     /// The built `fleet` executable.
     static var fleetBinary: String {
@@ -47,29 +34,12 @@ enum TestBroker {
 
     /// Deletes every queue and exchange of a topology (best effort).
     static func cleanUp(_ topology: FleetTopology, connection: AMQPConnection) async {
-        for d in topology.declarations {
-            switch d {
-            case .queue(let q): try? await connection.delete(queue: q.name)
-            case .exchange(let e): try? await connection.delete(exchange: e.name)
-            case .binding: break
-            }
-        }
+        await connection.delete(topology.declarations)
     }
 
-    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(30), every: Duration = .milliseconds(100),
-                           _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: every)
-        }
-        return try await condition()
+    static func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        try await TestEnvironment.eventually(timeout: timeout, every: .milliseconds(100), condition)
     }
 
-    static func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    static func temporaryDirectory() throws -> URL { try TestEnvironment.temporaryDirectory() }
 }

@@ -1,0 +1,49 @@
+import Foundation
+
+/// What the integration tests need from their environment: the broker `Ops/scripts/test.sh` started,
+/// the repository, temporary directories, and polling.
+public enum TestEnvironment {
+    /// A test cannot run because something it needs is missing.
+    public struct SetupError: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// `FLEET_TEST_AMQP_URL`, set by `Ops/scripts/test.sh`.
+    public static var amqpURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_AMQP_URL"], !url.isEmpty else {
+                throw SetupError(description: """
+                    FLEET_TEST_AMQP_URL is not set: run the tests with 'bash Ops/scripts/test.sh', which starts \
+                    a private RabbitMQ and sets it
+                    """)
+            }
+            return url
+        }
+    }
+
+    /// The repository root (`FLEET_REPO`, else derived from this file's path).
+    public static var repo: URL {
+        if let r = ProcessInfo.processInfo.environment["FLEET_REPO"], !r.isEmpty { return URL(fileURLWithPath: r) }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+    }
+
+    /// A new empty directory under the system's temporary directory.
+    public static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
+    public static func eventually(timeout: Duration = .seconds(30), every: Duration = .milliseconds(50),
+                                  _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: every)
+        }
+        return try await condition()
+    }
+}
