@@ -14,18 +14,24 @@ public final class SQLiteStatement {
     init(connection: OpaquePointer, sql: String) throws {
         self.connection = connection
         self.sql = sql
-        var statement: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
+        // `tail` points into the C string: check it while that string is alive (the implicit String-to-
+        // pointer bridge would free it when sqlite3_prepare_v3 returns).
+        let (code, prepared, trailingSQL) = sql.withCString { text -> (Int32, OpaquePointer?, Bool) in
+            var statement: OpaquePointer?
+            var tail: UnsafePointer<CChar>?
+            let code = sqlite3_prepare_v3(connection, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, &tail)
+            let trailing = tail.map { $0.pointee != 0 && !String(cString: $0).allSatisfy(\.isWhitespace) } ?? false
+            return (code, statement, trailing)
+        }
         guard code == SQLITE_OK else {
-            sqlite3_finalize(statement)
+            sqlite3_finalize(prepared)
             throw SQLiteError(code: code, connection: connection, sql: sql)
         }
-        guard let statement else {
+        guard let statement = prepared else {
             // Empty SQL or only a comment: nothing to run.
             throw SQLiteError(code: SQLITE_MISUSE, message: "no SQL statement to prepare", sql: sql)
         }
-        if let tail, tail.pointee != 0, !String(cString: tail).allSatisfy(\.isWhitespace) {
+        if trailingSQL {
             sqlite3_finalize(statement)
             throw SQLiteError(
                 code: SQLITE_MISUSE, message: "more than one statement; use SQLiteDatabase.execute for scripts",
