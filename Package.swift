@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "fleet", targets: ["fleet"]),
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
         .library(name: "FleetRuntime", targets: ["FleetRuntime"]),
+        .library(name: "Liquid", targets: ["Liquid"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -28,6 +29,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]),
 
         // The platform.
+        // Liquid: a Shopify-compatible template engine; no dependency on the rest of the fleet.
+        .target(name: "Liquid", swiftSettings: strict),
         .target(
             name: "AMQPClient",
             dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
@@ -66,6 +69,7 @@ let package = Package(
             name: "FleetTestSupport", dependencies: ["AMQPClient"], path: "Tests/FleetTestSupport",
             swiftSettings: strict),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
+        .testTarget(name: "LiquidTests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
         .testTarget(
