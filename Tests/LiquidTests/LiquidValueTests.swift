@@ -19,3 +19,20 @@ import Testing
         #expect(o.orderedKeys == ["b", "c"])
     }
 }
+
+@Suite struct RubyConversionTests {
+    @Test(arguments: [
+        (1.0, "1.0"), (0.1, "0.1"), (123.456, "123.456"), (-2.5, "-2.5"), (1e15, "1000000000000000.0"),
+        (1e16, "1.0e+16"), (1.5e20, "1.5e+20"), (0.0001, "0.0001"), (0.00001, "1.0e-05"), (100.0, "100.0"),
+        (2.675, "2.675"), (0.0, "0.0"),
+    ])
+    func floatToString(value: Double, expected: String) {
+        #expect(LiquidValue.rubyFloatString(value) == expected)
+    }
+
+    @Test func outputOfComposites() {
+        #expect(LiquidValue.array([1, "a", nil, [2.5]]).rubyString == "1a2.5")
+        #expect(LiquidValue.range(first: 1, last: 3).rubyString == "1..3")
+        #expect(LiquidValue.object(LiquidObject([("a", 1), ("b", nil)])).rubyString == "{\"a\"=>1, \"b\"=>nil}")
+    }
+}
