@@ -74,6 +74,8 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var pending: [PendingPublish?] = []
     private var pendingBase: UInt64 = 1
     private var pendingHead = 0
+    /// Deliveries not yet settled, and the acks of this pass (sent together at its end).
+    private var acks = AMQPAckCoalescer()
     private(set) var consumers: [String: Consumer] = [:]
     private var declarations: [AMQPDeclaration] = []
     private var blocked = false
@@ -242,15 +244,36 @@ final class AMQPIOLoop: @unchecked Sendable {
                 switch command {
                 case .publish(let publish): doPublish(publish)
                 case .ack(let tag, let generation):
-                    guard let connection, generation == self.generation else { continue }
-                    let status = amqp_basic_ack(connection, 1, tag, 0)
-                    if status != AMQP_STATUS_OK.rawValue { connectionFailed("ack failed: \(statusText(status))") }
+                    guard connection != nil, generation == self.generation else { continue }
+                    ack(tag)
                 case .reject(let tag, let generation, let requeue):
                     guard let connection, generation == self.generation else { continue }
+                    acks.settled(tag)
                     let status = amqp_basic_reject(connection, 1, tag, requeue ? 1 : 0)
                     if status != AMQP_STATUS_OK.rawValue { connectionFailed("reject failed: \(statusText(status))") }
                 case .perform(let body): body(self)
                 }
+            }
+            sendAcks()
+        }
+    }
+
+    /// Acks a delivery of the live connection: at the end of this pass, coalesced with the others.
+    private func ack(_ tag: UInt64) {
+        if acks.markAck(tag) { return }
+        guard let connection else { return }
+        if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
+            connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
+        }
+    }
+
+    /// Sends the acks marked in this pass, as few frames as the order of deliveries allows.
+    private func sendAcks() {
+        for frame in acks.take() {
+            guard let connection else { return }
+            if amqp_basic_ack(connection, 1, frame.tag, frame.multiple ? 1 : 0) != AMQP_STATUS_OK.rawValue {
+                connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
+                return
             }
         }
     }
@@ -288,6 +311,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
             handle(frame)  // then keep reading whatever the kernel has, without blocking
         }
+        sendAcks()
         if let connection { amqp_maybe_release_buffers(connection) }
     }
 
@@ -371,8 +395,10 @@ final class AMQPIOLoop: @unchecked Sendable {
             body: message.body.array, properties: AMQPProperties(message.properties), deliveryTag: deliveryTag,
             redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: tag,
             queue: consumer.queue, connectionGeneration: generation)
+        acks.delivered(deliveryTag)
         if case .terminated = consumer.continuation.yield(delivery) {
             // Nobody reads this consumer any more: hand the message back instead of holding it unacked.
+            acks.settled(deliveryTag)
             _ = amqp_basic_reject(connection, channel, deliveryTag, 1)
         }
     }
@@ -441,11 +467,11 @@ final class AMQPIOLoop: @unchecked Sendable {
         let first = multiple ? pendingHead : last
         guard last < pending.count else { return }
         if !returnsAwaitingConfirm.isEmpty { attachReturns(first: first, last: last) }
-        var acks: [UInt64] = []
+        var confirmedAcks: [UInt64] = []
         for index in first...last {
             guard let p = pending[index] else { continue }
             pending[index] = nil
-            if acked, let ack = p.ackOnConfirm, ack.generation == generation { acks.append(ack.tag) }
+            if acked, let ack = p.ackOnConfirm, ack.generation == generation { confirmedAcks.append(ack.tag) }
             if let (code, text) = p.returned {
                 p.continuation.resume(returning: .returned(replyCode: code, replyText: text))
             } else {
@@ -462,14 +488,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             pendingBase += UInt64(pendingHead)
             pendingHead = 0
         }
-        // Acks that waited only for these confirms.
-        for tag in acks {
-            guard let connection else { return }
-            if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
-                connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
-                return
-            }
-        }
+        // Acks that waited only for these confirms (sent at the end of this read pass).
+        for tag in confirmedAcks { ack(tag) }
     }
 
     // MARK: - Publishing
@@ -624,6 +644,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         connection = nil
         controlChannelOpen = false
         blocked = false
+        acks.reset()
     }
 
     private func finish() {
