@@ -54,7 +54,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         var queue: String
         var tag: String
         var prefetch: UInt16
-        var continuation: AsyncStream<AMQPDelivery>.Continuation
+        var continuation: AsyncStream<[AMQPDelivery]>.Continuation
     }
 
     let configuration: AMQPConfiguration
@@ -76,6 +76,9 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var pendingHead = 0
     /// Deliveries not yet settled, and the acks of this pass (sent together at its end).
     private var acks = AMQPAckCoalescer()
+    /// Deliveries read in this pass, by consumer tag: each consumer gets them as one batch at its end
+    /// (one wake-up of the reading task per pass, not per message).
+    private var passDeliveries: [String: [AMQPDelivery]] = [:]
     private(set) var consumers: [String: Consumer] = [:]
     private var declarations: [AMQPDeclaration] = []
     private var blocked = false
@@ -311,6 +314,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
             handle(frame)  // then keep reading whatever the kernel has, without blocking
         }
+        handOverDeliveries()
         sendAcks()
         if let connection { amqp_maybe_release_buffers(connection) }
     }
@@ -337,6 +341,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = cancel.consumer_tag.string
             if let consumer = consumers.removeValue(forKey: tag) {
+                // What it was sent before the cancel is still its own (and still to be acked).
+                if let batch = passDeliveries.removeValue(forKey: tag) { handOver(batch, to: consumer) }
                 logger.warning("amqp consumer cancelled by the broker", metadata: ["amqp.queue": "\(consumer.queue)"])
                 consumer.continuation.finish()
                 eventContinuation.yield(.consumerCancelled(queue: consumer.queue))
@@ -396,10 +402,26 @@ final class AMQPIOLoop: @unchecked Sendable {
             redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: tag,
             queue: consumer.queue, connectionGeneration: generation)
         acks.delivered(deliveryTag)
-        if case .terminated = consumer.continuation.yield(delivery) {
-            // Nobody reads this consumer any more: hand the message back instead of holding it unacked.
-            acks.settled(deliveryTag)
-            _ = amqp_basic_reject(connection, channel, deliveryTag, 1)
+        passDeliveries[tag, default: []].append(delivery)
+    }
+
+    /// Hands each consumer the deliveries of this pass, as one batch.
+    private func handOverDeliveries() {
+        guard !passDeliveries.isEmpty else { return }
+        let batches = passDeliveries
+        passDeliveries.removeAll(keepingCapacity: true)
+        for (tag, batch) in batches {
+            handOver(batch, to: consumers[tag])
+        }
+    }
+
+    private func handOver(_ batch: [AMQPDelivery], to consumer: Consumer?) {
+        if let consumer, case .enqueued = consumer.continuation.yield(batch) { return }
+        // Nobody reads this consumer any more: hand the messages back instead of holding them unacked.
+        guard let connection else { return }
+        for delivery in batch {
+            acks.settled(delivery.deliveryTag)
+            _ = amqp_basic_reject(connection, 1, delivery.deliveryTag, 1)
         }
     }
 
@@ -645,6 +667,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         controlChannelOpen = false
         blocked = false
         acks.reset()
+        passDeliveries.removeAll()  // the broker redelivers them; their acks could not be sent anyway
     }
 
     private func finish() {
@@ -814,7 +837,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     /// Starts consuming `queue` on the data channel and registers the consumer for reconnects.
-    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) throws -> String {
+    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<[AMQPDelivery]>.Continuation) throws -> String {
         _ = try requireConnection()
         consumerCounter += 1
         let tag = "fleet.\(ProcessInfo.processInfo.processIdentifier).\(consumerCounter).\(queue)"
@@ -835,7 +858,7 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     /// Stops consumers: no new deliveries; their stream ends. Deliveries already received stay valid to ack.
     func cancelConsumers(tags: [String]) {
-        var streams: [AsyncStream<AMQPDelivery>.Continuation] = []
+        var streams: [AsyncStream<[AMQPDelivery]>.Continuation] = []
         for tag in tags {
             guard let consumer = consumers.removeValue(forKey: tag) else { continue }
             streams.append(consumer.continuation)
