@@ -4,13 +4,13 @@ import FleetCore
 import Foundation
 import Synchronization
 
-/// `fleet bench`: in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
+/// `fleet bench runtime` (the default of `fleet bench`): in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
 /// `noop` kind in a real `fleet worker` process, doing the same flow on N pre-enqueued persistent jobs;
 /// then a paced run of each for enqueue-to-result latency. Prints jobs/s, the ratio b/a, p50/p99 latency
 /// and the worker's peak RSS. Both are measured the same way: first to last result seen by one consumer.
-struct BenchCommand: AsyncParsableCommand {
+struct RuntimeBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
+        commandName: "runtime", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
 
     @OptionGroup var global: GlobalOptions
 
