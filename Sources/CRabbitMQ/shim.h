@@ -17,6 +17,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <poll.h>
+#include <sys/prctl.h>
+
+/// Names the calling thread for `top -H` and profilers (15 bytes at most are kept).
+static inline void fleet_set_thread_name(const char *name) {
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
 
 // amqp_login_with_properties is variadic, which Swift cannot call. This wrapper logs in with
 // SASL PLAIN and announces the capabilities the fleet relies on (connection.blocked, consumer
