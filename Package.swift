@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "AMQPClient", targets: ["AMQPClient"]),
         .library(name: "FleetRuntime", targets: ["FleetRuntime"]),
         .library(name: "Liquid", targets: ["Liquid"]),
+        .library(name: "ProfileStore", targets: ["ProfileStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -52,10 +53,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The shared profile store (SQLite) and the CRM sync worker (kind crm).
+        .target(
+            name: "ProfileStore",
+            dependencies: ["CSQLite", "FleetCore", "FleetStore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "CRMWorker", dependencies: ["FleetCore", "FleetRuntime", "ProfileStore"], path: "Workers/CRMWorker",
+            swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
                 "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore",
+                "ProfileStore", "CRMWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +82,10 @@ let package = Package(
         .testTarget(name: "LiquidTests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ProfileStoreTests",
+            dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",
             dependencies: ["FleetRuntime", "FleetCore", "AMQPClient", "FleetStore", "FleetTestSupport"],

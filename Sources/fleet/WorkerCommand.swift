@@ -1,11 +1,13 @@
 import AMQPClient
 import ArgumentParser
+import CRMWorker
 import FleetCore
 import FleetRuntime
 import Foundation
 import Logging
 import Metrics
 import Prometheus
+import ProfileStore
 import ServiceLifecycle
 
 /// `fleet worker`: consumes the queues of some kinds and runs their jobs until SIGTERM/SIGINT.
@@ -41,6 +43,13 @@ struct WorkerCommand: AsyncParsableCommand {
         "noop": { NoopHandler() },
     ]
 
+    /// The job kinds that work on the store file (`--store` / `FLEET_STORE`, shared with the ledger).
+    static let storeBacked: [String: @Sendable (_ storePath: String, _ logger: Logger) -> any JobHandler] = [
+        "crm": { path, logger in CRMHandler(store: ProfileStore(path: path, logger: logger)) },
+    ]
+
+    static var kindNames: [String] { (Array(available.keys) + Array(storeBacked.keys)).sorted() }
+
     func validate() throws {
         if let concurrency, !(1...10_000).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 10000") }
         if let prefetch, !(1...65_535).contains(prefetch) { throw ValidationError("--prefetch must be between 1 and 65535") }
@@ -54,8 +63,12 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = try global.bootstrapLogging(defaultLevel: "info")
         var handlers: [any JobHandler] = []
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
+            if let make = Self.storeBacked[kind] {
+                handlers.append(make(try global.storePath(), logger))
+                continue
+            }
             guard let make = Self.available[kind] else {
-                throw CLIError.usage("unknown kind '\(kind)'; available: \(Self.available.keys.sorted().joined(separator: ", "))")
+                throw CLIError.usage("unknown kind '\(kind)'; available: \(Self.kindNames.joined(separator: ", "))")
             }
             handlers.append(make())
         }

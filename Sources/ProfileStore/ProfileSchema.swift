@@ -1,0 +1,120 @@
+import FleetStore
+
+/// The profile store's tables, as migrations.
+///
+/// The store shares its SQLite file with the runtime's job ledger, which owns `PRAGMA user_version`; the
+/// store therefore keeps its own version in `profile_schema(version)` and applies its migrations in one
+/// `BEGIN IMMEDIATE` transaction (processes opening the file at once apply each exactly once).
+/// Migrations are append-only.
+enum ProfileSchema {
+    static let migrations: [Migrator.Migration] = [
+        Migrator.Migration(
+            "create profile store",
+            sql: """
+                CREATE TABLE profiles (
+                    id TEXT NOT NULL UNIQUE,
+                    email TEXT,
+                    phone TEXT,
+                    traits TEXT NOT NULL,
+                    trait_times TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    order_count INTEGER NOT NULL DEFAULT 0,
+                    lifetime_value REAL NOT NULL DEFAULT 0,
+                    last_purchase_at INTEGER,
+                    last_purchase_amount REAL,
+                    last_purchase_currency TEXT
+                );
+                CREATE TABLE identities (
+                    type TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    profile_id TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (type, value)
+                ) WITHOUT ROWID;
+                CREATE INDEX identities_profile ON identities(profile_id);
+                CREATE TABLE events (
+                    seq INTEGER PRIMARY KEY,
+                    event_id TEXT NOT NULL UNIQUE,
+                    profile_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    properties TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    amount REAL,
+                    currency TEXT
+                );
+                CREATE INDEX events_profile ON events(profile_id, name, occurred_at);
+                CREATE TABLE consents (
+                    profile_id TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    opted_in INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    source TEXT,
+                    PRIMARY KEY (profile_id, channel, topic)
+                ) WITHOUT ROWID;
+                CREATE TABLE devices (
+                    token TEXT PRIMARY KEY,
+                    profile_id TEXT NOT NULL,
+                    platform TEXT NOT NULL,
+                    app TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    invalid_since INTEGER
+                ) WITHOUT ROWID;
+                CREATE INDEX devices_profile ON devices(profile_id);
+                CREATE TABLE suppressions (
+                    address_hash BLOB NOT NULL,
+                    channel TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (address_hash, channel)
+                ) WITHOUT ROWID;
+                CREATE TABLE applied_ops (
+                    op_hash BLOB PRIMARY KEY,
+                    status TEXT NOT NULL,
+                    applied_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE catalog (
+                    sku TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    price REAL,
+                    currency TEXT,
+                    category TEXT,
+                    tags TEXT NOT NULL,
+                    url TEXT,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE segments (
+                    name TEXT PRIMARY KEY,
+                    rule TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """),
+    ]
+
+    /// Applies the pending migrations.
+    static func migrate(_ database: SQLiteDatabase) throws {
+        try database.execute("CREATE TABLE IF NOT EXISTS profile_schema (version INTEGER NOT NULL)")
+        if try version(database) == migrations.count { return }
+        try database.transaction {
+            let current = try version(database)
+            guard current <= migrations.count else {
+                throw ProfileStoreError(
+                    code: "schema_too_new",
+                    message: "profile schema version \(current) is newer than this build (\(migrations.count))")
+            }
+            for migration in migrations.dropFirst(current) {
+                try migration.apply(database)
+            }
+            try database.execute("DELETE FROM profile_schema")
+            try database.withStatement("INSERT INTO profile_schema (version) VALUES (?)") {
+                try $0.bind(migrations.count, at: 1)
+                try $0.run()
+            }
+        }
+    }
+
+    private static func version(_ database: SQLiteDatabase) throws -> Int {
+        try database.withStatement("SELECT max(version) FROM profile_schema") { try $0.step() ? $0.int(at: 0) : 0 }
+    }
+}

@@ -1,0 +1,586 @@
+import CSQLite
+import FleetCore
+import FleetStore
+import Foundation
+
+/// The store's write connection and the operations on it. Confined to the store's writer queue.
+///
+/// Each operation runs in its own SAVEPOINT inside the caller's transaction: a rejected operation is rolled back
+/// alone, and nothing is ever half applied. `PRAGMA secure_delete` is on, so deleted rows are overwritten with
+/// zeros in the pages that held them.
+final class ProfileWriter {
+    let database: SQLiteDatabase
+
+    /// Limits of one operation (bad input beyond them is rejected with `too_large`).
+    static let maxIDBytes = 200
+    static let maxTraitKeys = 256
+    static let maxKeyBytes = 128
+    static let maxJSONBytes = 32 * 1024
+    static let maxTokenBytes = 4096
+
+    init(path: String) throws {
+        database = try SQLiteDatabase(path: path)
+        do {
+            try database.execute("PRAGMA secure_delete=ON")
+            try ProfileSchema.migrate(database)
+        } catch {
+            database.close()
+            throw error
+        }
+    }
+
+    func close() { database.close() }
+
+    // MARK: - Groups of operations
+
+    /// Applies the requests (lists of operations) in one `BEGIN IMMEDIATE` transaction, each operation in its own
+    /// savepoint. Returns the results per request, and whether an erase ran (the caller compacts).
+    func apply(_ requests: [[ProfileOperation]], now: Int64) throws -> (results: [[OperationResult]], erased: Bool) {
+        var erased = false
+        let results = try database.transaction {
+            try requests.map { ops in
+                try ops.map { op in
+                    if case .erase = op.body { erased = true }
+                    return try applyInSavepoint(op, now: now)
+                }
+            }
+        }
+        return (results, erased)
+    }
+
+    private func applyInSavepoint(_ op: ProfileOperation, now: Int64) throws -> OperationResult {
+        try run("SAVEPOINT profile_op")
+        do {
+            let result = try applyOne(op, now: now)
+            try run("RELEASE profile_op")
+            return result
+        } catch let error as ProfileStoreError where error.rejectsOperation {
+            try run("ROLLBACK TO profile_op")
+            try run("RELEASE profile_op")
+            return OperationResult(opID: op.opID, op: op.body.name, status: .rejected, reason: error.code,
+                                   message: error.message)
+        }
+    }
+
+    private func applyOne(_ op: ProfileOperation, now: Int64) throws -> OperationResult {
+        guard !op.opID.isEmpty else { throw ProfileStoreError.missingField("op_id") }
+        guard op.opID.utf8.count <= Self.maxIDBytes else { throw ProfileStoreError.tooLarge("op_id", "\(Self.maxIDBytes) bytes") }
+        let opHash = SHA256.hash(op.opID)
+        let seen = try database.withStatement("SELECT 1 FROM applied_ops WHERE op_hash = ?") { s in
+            try s.bind(opHash, at: 1)
+            return try s.step()
+        }
+        if seen {
+            return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "duplicate")
+        }
+        var result: OperationResult
+        switch op.body {
+        case .identify(let id, let traits, let identities):
+            result = try identify(op, id: id, traits: traits, identities: identities)
+        case .track(let id, let event):
+            result = try track(op, id: id, event: event)
+        case .merge(let id, let previous):
+            result = try merge(op, id: id, previousID: previous)
+        case .consent(let id, let channel, let topic, let optedIn, let source):
+            result = try consent(op, id: id, channel: channel, topic: topic, optedIn: optedIn, source: source)
+        case .device(let id, let token, let platform, let app, let registered):
+            result = try device(op, id: id, token: token, platform: platform, app: app, registered: registered)
+        case .erase(let key):
+            result = try erase(op, key: key, now: now)
+        }
+        try database.withStatement("INSERT INTO applied_ops (op_hash, status, applied_at) VALUES (?, ?, ?)") { s in
+            try s.bind(opHash, at: 1)
+            try s.bind(result.status.rawValue, at: 2)
+            try s.bind(now, at: 3)
+            try s.run()
+        }
+        return result
+    }
+
+    // MARK: - Operations
+
+    private func identify(_ op: ProfileOperation, id rawID: String, traits: JSONObject,
+                          identities: [ProfileIdentity]) throws -> OperationResult {
+        try Self.checkID(rawID, "profile_id")
+        try Self.checkTraits(traits)
+        for identity in identities {
+            guard !identity.value.isEmpty else { throw ProfileStoreError.invalidValue(identity.kind.rawValue, "is empty") }
+            guard identity.value.utf8.count <= Self.maxIDBytes else {
+                throw ProfileStoreError.tooLarge(identity.kind.rawValue, "\(Self.maxIDBytes) bytes")
+            }
+        }
+        let id = try resolve(rawID)
+        if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
+        for identity in identities {
+            switch identity.kind {
+            case .email: if try isSuppressed(identity.value, .email) { return skipped(op, "suppressed") }
+            case .phone: if try isSuppressed(identity.value, .sms) { return skipped(op, "suppressed") }
+            case .crmID, .anonymousID: if try isSuppressed(identity.value, .profile) { return skipped(op, "suppressed") }
+            }
+            if let owner = try identityOwner(identity.kind.rawValue, identity.value), owner != id {
+                throw ProfileStoreError.identityConflict(identity.kind.rawValue)
+            }
+        }
+        var row = try loadRow(id) ?? .new(id: id, at: op.timestamp)
+        var changed = !row.exists
+        var stale: [String] = []
+        for (key, value) in traits {
+            if row.wins(key, at: op.timestamp, value: value) {
+                row.set(key, value, at: op.timestamp)
+                changed = true
+            } else {
+                stale.append(key)
+            }
+        }
+        for identity in identities {
+            let inserted = try upsertIdentity(identity.kind.rawValue, identity.value, profileID: id, at: op.timestamp)
+            let field: String? = identity.kind == .email ? "$email" : identity.kind == .phone ? "$phone" : nil
+            if let field {
+                if row.wins(field, at: op.timestamp, value: .string(identity.value)) {
+                    row.set(field, .string(identity.value), at: op.timestamp)
+                    changed = true
+                } else {
+                    stale.append(identity.kind.rawValue)
+                }
+            } else if inserted {
+                changed = true
+            }
+        }
+        guard changed else {
+            return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "stale", staleFields: stale)
+        }
+        row.updatedAt = max(row.updatedAt, op.timestamp)
+        try saveRow(row)
+        return OperationResult(opID: op.opID, op: op.body.name, status: .applied, staleFields: stale)
+    }
+
+    private func track(_ op: ProfileOperation, id rawID: String, event: TrackedEvent) throws -> OperationResult {
+        try Self.checkID(rawID, "profile_id")
+        try Self.checkID(event.eventID, "event_id")
+        try Self.checkID(event.name, "event")
+        var properties = event.properties
+        if !event.items.isEmpty { properties["items"] = .array(event.items) }
+        let json = JSONValue.object(properties).serialized()
+        guard json.count <= Self.maxJSONBytes else { throw ProfileStoreError.tooLarge("properties", "\(Self.maxJSONBytes) bytes") }
+        if let amount = event.amount, !amount.isFinite { throw ProfileStoreError.invalidValue("amount", "must be a finite number") }
+        let id = try resolve(rawID)
+        if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
+        let inserted = try database.withStatement(
+            """
+            INSERT INTO events (event_id, profile_id, name, properties, occurred_at, amount, currency)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
+            """
+        ) { s -> Bool in
+            try s.bind(event.eventID, at: 1)
+            try s.bind(id, at: 2)
+            try s.bind(event.name, at: 3)
+            try s.bind(String(decoding: json, as: UTF8.self), at: 4)
+            try s.bind(event.occurredAt, at: 5)
+            if let amount = event.amount { try s.bind(amount, at: 6) }
+            if let currency = event.currency { try s.bind(currency, at: 7) }
+            try s.run()
+            return database.changes > 0
+        }
+        guard inserted else { return skipped(op, "duplicate_event") }
+        try ensureProfile(id, at: event.occurredAt)
+        if let amount = event.amount {
+            try database.withStatement(
+                """
+                UPDATE profiles SET order_count = order_count + 1, lifetime_value = lifetime_value + ?2,
+                  last_purchase_amount = CASE WHEN last_purchase_at IS NULL OR ?3 >= last_purchase_at THEN ?2 ELSE last_purchase_amount END,
+                  last_purchase_currency = CASE WHEN last_purchase_at IS NULL OR ?3 >= last_purchase_at THEN ?4 ELSE last_purchase_currency END,
+                  last_purchase_at = CASE WHEN last_purchase_at IS NULL OR ?3 >= last_purchase_at THEN ?3 ELSE last_purchase_at END,
+                  updated_at = max(updated_at, ?3)
+                WHERE id = ?1
+                """
+            ) { s in
+                try s.bind(id, at: 1)
+                try s.bind(amount, at: 2)
+                try s.bind(event.occurredAt, at: 3)
+                if let currency = event.currency { try s.bind(currency, at: 4) }
+                try s.run()
+            }
+        }
+        return applied(op)
+    }
+
+    private func merge(_ op: ProfileOperation, id rawID: String, previousID rawPrevious: String) throws -> OperationResult {
+        try Self.checkID(rawID, "profile_id")
+        try Self.checkID(rawPrevious, "previous_id")
+        let id = try resolve(rawID)
+        let previous = try resolve(rawPrevious)
+        if id == previous { return skipped(op, "already_merged") }
+        if try isSuppressed(id, .profile) || isSuppressed(previous, .profile) { return skipped(op, "suppressed") }
+        var row = try loadRow(id) ?? .new(id: id, at: op.timestamp)
+        if let old = try loadRow(previous) {
+            for (key, time) in old.times {
+                guard let time = time.intValue else { continue }
+                let value = old.value(forKey: key)
+                if row.wins(key, at: time, value: value) { row.set(key, value, at: time) }
+            }
+            row.createdAt = min(row.createdAt, old.createdAt)
+            row.updatedAt = max(row.updatedAt, old.updatedAt)
+        }
+        row.updatedAt = max(row.updatedAt, op.timestamp)
+        try saveRow(row)
+        for sql in [
+            "UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2",
+            "UPDATE events SET profile_id = ?1 WHERE profile_id = ?2",
+            """
+            INSERT INTO consents (profile_id, channel, topic, opted_in, updated_at, source)
+            SELECT ?1, channel, topic, opted_in, updated_at, source FROM consents WHERE profile_id = ?2
+            ON CONFLICT (profile_id, channel, topic) DO UPDATE SET opted_in = excluded.opted_in,
+              updated_at = excluded.updated_at, source = excluded.source
+            WHERE excluded.updated_at > consents.updated_at
+              OR (excluded.updated_at = consents.updated_at AND excluded.opted_in < consents.opted_in)
+            """,
+            "DELETE FROM consents WHERE profile_id = ?2",
+            "UPDATE devices SET profile_id = ?1 WHERE profile_id = ?2",
+            "DELETE FROM profiles WHERE id = ?2",
+            """
+            INSERT INTO identities (type, value, profile_id, updated_at) VALUES ('merged', ?2, ?1, ?3)
+            ON CONFLICT (type, value) DO UPDATE SET profile_id = excluded.profile_id
+            """,
+        ] {
+            try database.withStatement(sql) { s in
+                try s.bind(id, at: 1)
+                try s.bind(previous, at: 2)
+                if s.parameterCount >= 3 { try s.bind(op.timestamp, at: 3) }
+                try s.run()
+            }
+        }
+        try recomputePurchases(id)
+        return applied(op)
+    }
+
+    private func consent(_ op: ProfileOperation, id rawID: String, channel: String, topic: String, optedIn: Bool,
+                         source: String?) throws -> OperationResult {
+        try Self.checkID(rawID, "profile_id")
+        try Self.checkID(channel, "channel")
+        guard topic.utf8.count <= Self.maxIDBytes else { throw ProfileStoreError.tooLarge("topic", "\(Self.maxIDBytes) bytes") }
+        let id = try resolve(rawID)
+        if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
+        try ensureProfile(id, at: op.timestamp)
+        let changed = try database.withStatement(
+            """
+            INSERT INTO consents (profile_id, channel, topic, opted_in, updated_at, source) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (profile_id, channel, topic) DO UPDATE SET opted_in = excluded.opted_in,
+              updated_at = excluded.updated_at, source = excluded.source
+            WHERE excluded.updated_at > consents.updated_at
+              OR (excluded.updated_at = consents.updated_at AND excluded.opted_in < consents.opted_in)
+            """
+        ) { s -> Bool in
+            try s.bind(id, at: 1)
+            try s.bind(channel, at: 2)
+            try s.bind(topic, at: 3)
+            try s.bind(optedIn ? 1 : 0, at: 4)
+            try s.bind(op.timestamp, at: 5)
+            if let source { try s.bind(source, at: 6) }
+            try s.run()
+            return database.changes > 0
+        }
+        return changed ? applied(op) : skipped(op, "stale")
+    }
+
+    private func device(_ op: ProfileOperation, id rawID: String, token: String, platform: String, app: String,
+                        registered: Bool) throws -> OperationResult {
+        try Self.checkID(rawID, "profile_id")
+        guard !token.isEmpty else { throw ProfileStoreError.missingField("token") }
+        guard token.utf8.count <= Self.maxTokenBytes else { throw ProfileStoreError.tooLarge("token", "\(Self.maxTokenBytes) bytes") }
+        try Self.checkID(platform, "platform")
+        try Self.checkID(app, "app")
+        let id = try resolve(rawID)
+        if try isSuppressed(id, .profile) || isSuppressed(token, .push) { return skipped(op, "suppressed") }
+        try ensureProfile(id, at: op.timestamp)
+        let sql = registered
+            ? """
+              INSERT INTO devices (token, profile_id, platform, app, updated_at, invalid_since) VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+              ON CONFLICT (token) DO UPDATE SET profile_id = excluded.profile_id, platform = excluded.platform,
+                app = excluded.app, updated_at = excluded.updated_at, invalid_since = NULL
+              WHERE excluded.updated_at > devices.updated_at
+              """
+            : """
+              INSERT INTO devices (token, profile_id, platform, app, updated_at, invalid_since) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+              ON CONFLICT (token) DO UPDATE SET updated_at = excluded.updated_at, invalid_since = excluded.updated_at
+              WHERE excluded.updated_at >= devices.updated_at AND devices.invalid_since IS NULL
+              """
+        let changed = try database.withStatement(sql) { s -> Bool in
+            try s.bind(token, at: 1)
+            try s.bind(id, at: 2)
+            try s.bind(platform, at: 3)
+            try s.bind(app, at: 4)
+            try s.bind(op.timestamp, at: 5)
+            try s.run()
+            return database.changes > 0
+        }
+        return changed ? applied(op) : skipped(op, "stale")
+    }
+
+    private func erase(_ op: ProfileOperation, key: ProfileKey, now: Int64) throws -> OperationResult {
+        var suppress: [(String, AddressHasher.Channel)] = []
+        let id: String?
+        switch key {
+        case .id(let raw):
+            try Self.checkID(raw, "profile_id")
+            id = try resolve(raw)
+            suppress.append((raw, .profile))
+        case .email(let email):
+            guard !email.isEmpty else { throw ProfileStoreError.missingField("email") }
+            id = try identityOwner("email", AddressHasher.normalizeEmail(email))
+            suppress.append((email, .email))
+        }
+        if let id {
+            suppress.append((id, .profile))
+            try database.withStatement("SELECT type, value FROM identities WHERE profile_id = ?") { s in
+                try s.bind(id, at: 1)
+                while try s.step() {
+                    guard let type = s.string(at: 0), let value = s.string(at: 1) else { continue }
+                    switch type {
+                    case "email": suppress.append((value, .email))
+                    case "phone": suppress.append((value, .sms))
+                    default: suppress.append((value, .profile))
+                    }
+                }
+            }
+            if let row = try loadRow(id) {
+                if let email = row.email { suppress.append((email, .email)) }
+                if let phone = row.phone { suppress.append((phone, .sms)) }
+            }
+            try database.withStatement("SELECT token FROM devices WHERE profile_id = ?") { s in
+                try s.bind(id, at: 1)
+                while try s.step() { if let token = s.string(at: 0) { suppress.append((token, .push)) } }
+            }
+            for sql in [
+                "DELETE FROM events WHERE profile_id = ?", "DELETE FROM consents WHERE profile_id = ?",
+                "DELETE FROM devices WHERE profile_id = ?", "DELETE FROM identities WHERE profile_id = ?",
+                "DELETE FROM profiles WHERE id = ?",
+            ] {
+                try database.withStatement(sql) { s in
+                    try s.bind(id, at: 1)
+                    try s.run()
+                }
+            }
+        }
+        for (address, channel) in suppress {
+            try database.withStatement(
+                """
+                INSERT INTO suppressions (address_hash, channel, reason, created_at) VALUES (?, ?, 'erased', ?)
+                ON CONFLICT (address_hash, channel) DO NOTHING
+                """
+            ) { s in
+                try s.bind(AddressHasher.hash(address, channel: channel), at: 1)
+                try s.bind(channel.rawValue, at: 2)
+                try s.bind(now, at: 3)
+                try s.run()
+            }
+        }
+        return id == nil
+            ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
+                              message: "no such profile; the address is suppressed")
+            : applied(op)
+    }
+
+    // MARK: - Catalog and segments
+
+    func upsertProducts(_ products: [CatalogProduct], now: Int64) throws -> Int {
+        try database.transaction {
+            for p in products {
+                try database.withStatement(
+                    """
+                    INSERT INTO catalog (sku, name, price, currency, category, tags, url, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price = excluded.price, currency = excluded.currency,
+                      category = excluded.category, tags = excluded.tags, url = excluded.url, updated_at = excluded.updated_at
+                    """
+                ) { s in
+                    try s.bind(p.sku, at: 1)
+                    try s.bind(p.name, at: 2)
+                    if let price = p.price { try s.bind(price, at: 3) }
+                    if let c = p.currency { try s.bind(c, at: 4) }
+                    if let c = p.category { try s.bind(c, at: 5) }
+                    try s.bind(JSONValue.array(p.tags.map { .string($0) }).jsonString, at: 6)
+                    if let u = p.url { try s.bind(u, at: 7) }
+                    try s.bind(now, at: 8)
+                    try s.run()
+                }
+            }
+            return products.count
+        }
+    }
+
+    func defineSegment(name: String, rule: JSONValue, now: Int64) throws {
+        try database.transaction {
+            try database.withStatement(
+                """
+                INSERT INTO segments (name, rule, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at
+                """
+            ) { s in
+                try s.bind(name, at: 1)
+                try s.bind(rule.jsonString, at: 2)
+                try s.bind(now, at: 3)
+                try s.run()
+            }
+        }
+    }
+
+    func removeSegment(name: String) throws -> Bool {
+        try database.withStatement("DELETE FROM segments WHERE name = ?") { s in
+            try s.bind(name, at: 1)
+            try s.run()
+            return database.changes > 0
+        }
+    }
+
+    // MARK: - Compaction
+
+    /// Moves everything from the WAL into the main file and truncates the WAL to zero bytes (so old page versions
+    /// are gone), retrying while readers of other connections hold old snapshots; with `vacuum`, rebuilds the
+    /// file first. Returns whether the WAL was fully checkpointed.
+    @discardableResult
+    func compact(vacuum: Bool) throws -> Bool {
+        if vacuum { try database.execute("VACUUM") }
+        for attempt in 0..<100 {
+            let busy = try database.withStatement("PRAGMA wal_checkpoint(TRUNCATE)") { s -> Bool in
+                guard try s.step() else { return false }
+                return s.int(at: 0) != 0
+            }
+            if !busy { return true }
+            usleep(UInt32(min(50_000, 1_000 * (attempt + 1))))
+        }
+        return false
+    }
+
+    // MARK: - Helpers
+
+    private func run(_ sql: String) throws {
+        try database.withStatement(sql) { try $0.run() }
+    }
+
+    private func applied(_ op: ProfileOperation) -> OperationResult {
+        OperationResult(opID: op.opID, op: op.body.name, status: .applied)
+    }
+
+    private func skipped(_ op: ProfileOperation, _ reason: String) -> OperationResult {
+        OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: reason)
+    }
+
+    static func checkID(_ value: String, _ field: String) throws {
+        guard !value.isEmpty else { throw ProfileStoreError.missingField(field) }
+        guard value.utf8.count <= maxIDBytes else { throw ProfileStoreError.tooLarge(field, "\(maxIDBytes) bytes") }
+    }
+
+    static func checkTraits(_ traits: JSONObject) throws {
+        guard traits.count <= maxTraitKeys else { throw ProfileStoreError.tooLarge("traits", "\(maxTraitKeys) keys") }
+        for key in traits.keys {
+            guard !key.isEmpty, key.utf8.count <= maxKeyBytes else {
+                throw ProfileStoreError.invalidValue("traits", "keys must be 1 to \(maxKeyBytes) bytes")
+            }
+            guard !key.hasPrefix("$") else { throw ProfileStoreError.invalidValue("traits", "keys must not start with '$'") }
+        }
+        guard JSONValue.object(traits).serialized().count <= maxJSONBytes else {
+            throw ProfileStoreError.tooLarge("traits", "\(maxJSONBytes) bytes")
+        }
+    }
+
+    /// The profile an id was merged into, else the id itself.
+    private func resolve(_ id: String) throws -> String {
+        try identityOwner("merged", id) ?? id
+    }
+
+    private func identityOwner(_ type: String, _ value: String) throws -> String? {
+        try database.withStatement("SELECT profile_id FROM identities WHERE type = ? AND value = ?") { s in
+            try s.bind(type, at: 1)
+            try s.bind(value, at: 2)
+            return try s.step() ? s.string(at: 0) : nil
+        }
+    }
+
+    /// Inserts an identity or moves its time forward; returns whether it was new.
+    private func upsertIdentity(_ type: String, _ value: String, profileID: String, at time: Int64) throws -> Bool {
+        try database.withStatement(
+            """
+            INSERT INTO identities (type, value, profile_id, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (type, value) DO UPDATE SET updated_at = max(identities.updated_at, excluded.updated_at)
+            WHERE excluded.updated_at > identities.updated_at
+            """
+        ) { s -> Bool in
+            try s.bind(type, at: 1)
+            try s.bind(value, at: 2)
+            try s.bind(profileID, at: 3)
+            try s.bind(time, at: 4)
+            try s.run()
+            return database.changes > 0
+        }
+    }
+
+    private func isSuppressed(_ address: String, _ channel: AddressHasher.Channel) throws -> Bool {
+        try database.withStatement("SELECT 1 FROM suppressions WHERE address_hash = ? AND channel = ?") { s in
+            try s.bind(AddressHasher.hash(address, channel: channel), at: 1)
+            try s.bind(channel.rawValue, at: 2)
+            return try s.step()
+        }
+    }
+
+    private func loadRow(_ id: String) throws -> ProfileRow? {
+        try database.withStatement(
+            "SELECT email, phone, traits, trait_times, created_at, updated_at FROM profiles WHERE id = ?"
+        ) { s -> ProfileRow? in
+            try s.bind(id, at: 1)
+            guard try s.step() else { return nil }
+            let traits = (try? JSONValue(parsing: s.blob(at: 2) ?? []))?.objectValue ?? JSONObject()
+            let times = (try? JSONValue(parsing: s.blob(at: 3) ?? []))?.objectValue ?? JSONObject()
+            return ProfileRow(id: id, exists: true, email: s.string(at: 0), phone: s.string(at: 1), traits: traits,
+                              times: times, createdAt: s.int64(at: 4), updatedAt: s.int64(at: 5))
+        }
+    }
+
+    private func saveRow(_ row: ProfileRow) throws {
+        try database.withStatement(
+            """
+            INSERT INTO profiles (id, email, phone, traits, trait_times, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone = excluded.phone, traits = excluded.traits,
+              trait_times = excluded.trait_times, created_at = excluded.created_at, updated_at = excluded.updated_at
+            """
+        ) { s in
+            try s.bind(row.id, at: 1)
+            if let email = row.email { try s.bind(email, at: 2) }
+            if let phone = row.phone { try s.bind(phone, at: 3) }
+            try s.bind(JSONValue.object(row.traits).jsonString, at: 4)
+            try s.bind(JSONValue.object(row.times).jsonString, at: 5)
+            try s.bind(row.createdAt, at: 6)
+            try s.bind(row.updatedAt, at: 7)
+            try s.run()
+        }
+    }
+
+    private func ensureProfile(_ id: String, at time: Int64) throws {
+        try database.withStatement(
+            """
+            INSERT INTO profiles (id, traits, trait_times, created_at, updated_at) VALUES (?, '{}', '{}', ?, ?)
+            ON CONFLICT (id) DO NOTHING
+            """
+        ) { s in
+            try s.bind(id, at: 1)
+            try s.bind(time, at: 2)
+            try s.bind(time, at: 3)
+            try s.run()
+        }
+    }
+
+    private func recomputePurchases(_ id: String) throws {
+        try database.withStatement(
+            """
+            UPDATE profiles SET
+              order_count = (SELECT count(*) FROM events WHERE profile_id = ?1 AND amount IS NOT NULL),
+              lifetime_value = (SELECT total(amount) FROM events WHERE profile_id = ?1 AND amount IS NOT NULL),
+              last_purchase_at = (SELECT occurred_at FROM events WHERE profile_id = ?1 AND amount IS NOT NULL ORDER BY occurred_at DESC, seq DESC LIMIT 1),
+              last_purchase_amount = (SELECT amount FROM events WHERE profile_id = ?1 AND amount IS NOT NULL ORDER BY occurred_at DESC, seq DESC LIMIT 1),
+              last_purchase_currency = (SELECT currency FROM events WHERE profile_id = ?1 AND amount IS NOT NULL ORDER BY occurred_at DESC, seq DESC LIMIT 1)
+            WHERE id = ?1
+            """
+        ) { s in
+            try s.bind(id, at: 1)
+            try s.run()
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import AMQPClient
+import FleetCore
+import FleetStore
+import Foundation
+import ProfileStore
+
+/// `fleet bench --suite crm`: CRM sync throughput through the broker with a real `fleet worker --kinds crm`
+/// (batches of 100 ops, then batches of 1), read-model reads/s on one thread, and, in the same run, raw SQLite
+/// inserts and point reads with the same durability settings (WAL, synchronous=NORMAL, secure_delete).
+struct CRMBench {
+    var ops: Int
+    var concurrency: Int
+    var prefetch: Int
+    var amqpURL: String
+    var amqp: AMQPConfiguration
+    var debugBuild: Bool
+
+    func run(connection: AMQPConnection) async throws {
+        let prefix = "fleet-bench-crm-\(UUID().uuidString.prefix(6).lowercased())"
+        let topology = FleetTopology(prefix: prefix, kinds: ["crm"])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = directory.appendingPathComponent("fleet.sqlite").path
+        try await connection.declare(topology.declarations, redeclareOnReconnect: false)
+        let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
+        print("fleet bench --suite crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        var worker: Process?
+        defer {
+            if let worker, worker.isRunning { worker.terminate(); worker.waitUntilExit() }
+        }
+        do {
+            // (1) batches of 100 through the broker.
+            let batched = try await sync(connection, topology: topology, results: results, batch: 100, count: ops, tag: "b100",
+                                         startWorker: { worker = try startWorker(prefix: prefix, store: store) })
+            if let running = worker { running.terminate(); running.waitUntilExit() }
+            // (2) batches of 1, with a fresh worker on the same store.
+            let singles = try await sync(connection, topology: topology, results: results, batch: 1, count: max(1000, ops / 10),
+                                         tag: "b1", startWorker: { worker = try startWorker(prefix: prefix, store: store) })
+            // (3) read-model reads on one dedicated thread.
+            let reads = try await onThread { try readModelRate(store: store, profiles: min(10_000, ops), seconds: 2) }
+            // (4) raw SQLite, same pragmas, same run.
+            let raw = try await onThread { try rawSQLite(directory: directory, rows: ops) }
+            if let worker { worker.terminate(); worker.waitUntilExit() }
+            results.stop()
+            await connection.delete(topology.declarations)
+
+            let f = Self.format
+            print("")
+            print("| measure | per second | raw SQLite, same settings | ratio |")
+            print("| --- | ---: | ---: | ---: |")
+            print("| CRM sync, batches of 100, end to end | \(f(batched)) ops/s | \(f(raw.inserts100)) inserts/s (100 per txn) | \(String(format: "%.2f", batched / raw.inserts100)) |")
+            print("| CRM sync, batches of 1, end to end | \(f(singles)) ops/s | \(f(raw.inserts1)) inserts/s (1 per txn) | \(String(format: "%.2f", singles / raw.inserts1)) |")
+            print("| read model (ProfileView by id), one thread | \(f(reads)) reads/s | \(f(raw.reads)) point reads/s | \(String(format: "%.2f", reads / raw.reads)) |")
+            print("")
+            print("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
+        } catch {
+            if let worker, worker.isRunning { worker.terminate(); worker.waitUntilExit() }
+            results.stop()
+            await connection.delete(topology.declarations)
+            throw error
+        }
+    }
+
+    /// Publishes `count` identify ops in jobs of `batch`, starts a worker, and times its launch to the last result: ops/s.
+    private func sync(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap, batch: Int, count: Int,
+                      tag: String, startWorker: () throws -> Void) async throws -> Double {
+        let jobs = count / batch
+        let base = Int64(1_700_000_000_000)
+        let cities = ["berlin", "paris", "lyon", "madrid"]
+        results.reset(expecting: jobs)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running = 0
+            for j in 0..<jobs {
+                if running >= 512 { try await group.next(); running -= 1 }
+                var ops: [JSONValue] = []
+                for i in 0..<batch {
+                    let n = j * batch + i
+                    var traits = JSONObject()
+                    traits["first_name"] = .string("name\(n % 977)")
+                    traits["city"] = .string(cities[n % cities.count])
+                    traits["tier"] = .string(n % 3 == 0 ? "gold" : "silver")
+                    traits["points"] = .int(Int64(n % 1000))
+                    traits["locale"] = "de"
+                    traits["email_opt_in"] = .bool(n % 2 == 0)
+                    traits["signup_at"] = "2024-01-10T10:00:00Z"
+                    traits["run"] = .string(tag)
+                    var op = JSONObject()
+                    op["op"] = "identify"
+                    op["op_id"] = .string("\(tag)-\(n)")
+                    op["profile_id"] = .string("p\(n % 10_000)")
+                    op["timestamp"] = .int(base + Int64(n))
+                    op["traits"] = .object(traits)
+                    ops.append(.object(op))
+                }
+                let data: JSONValue = batch == 1 ? ops[0] : ["op": "batch", "ops": .array(ops)]
+                let id = "\(tag)-job-\(j)"
+                let body = JSONValue.object(JSONObject(["id": .string(id), "kind": "crm", "data": data])).serialized()
+                group.addTask {
+                    let confirm = try await connection.publish(
+                        body, to: topology.jobsExchange, routingKey: "crm", properties: .persistentJSON(messageID: id, type: "crm"))
+                    guard confirm == .acked else { throw CLIError("the broker did not take a bench job: \(confirm)") }
+                }
+                running += 1
+            }
+            try await group.waitForAll()
+        }
+        // Timed from the worker's launch (connecting and opening the store included) to the last result.
+        let launched = ContinuousClock.now
+        try startWorker()
+        let run = try await results.wait()
+        let seconds = max(1e-9, launched.duration(to: run.last).seconds)
+        return Double(run.count * batch) / seconds
+    }
+
+    private func startWorker(prefix: String, store: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["worker", "--kinds", "crm", "--concurrency", String(concurrency), "--prefetch", String(prefetch),
+                             "--prefix", prefix, "--store", store, "--log-level", "warning"]
+        var env = ProcessInfo.processInfo.environment
+        env["FLEET_AMQP_URL"] = amqpURL
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Reads random profiles' read models (by id, segments evaluated: none defined) for `seconds`.
+    private func readModelRate(store: String, profiles: Int, seconds: Double) throws -> Double {
+        let reader = try ProfileReader(path: store)
+        defer { reader.close() }
+        var rng = SystemRandomNumberGenerator()
+        let ids = (0..<4096).map { _ in "p\(Int.random(in: 0..<profiles, using: &rng))" }
+        let start = ContinuousClock.now
+        var n = 0
+        var found = 0
+        while start.duration(to: .now).seconds < seconds {
+            for _ in 0..<1000 {
+                if try reader.view(id: ids[n & 4095]) != nil { found += 1 }
+                n += 1
+            }
+        }
+        guard found == n else { throw CLIError("read model bench: \(n - found) profiles missing") }
+        return Double(n) / start.duration(to: .now).seconds
+    }
+
+    /// Raw SQLite with the store's settings: inserts of the same JSON rows (100 per transaction, then 1), then point
+    /// reads by id.
+    private func rawSQLite(directory: URL, rows: Int) throws -> (inserts100: Double, inserts1: Double, reads: Double) {
+        let db = try SQLiteDatabase(path: directory.appendingPathComponent("raw.sqlite").path)
+        defer { db.close() }
+        try db.execute("""
+            PRAGMA secure_delete=ON;
+            CREATE TABLE raw (id TEXT NOT NULL UNIQUE, traits TEXT NOT NULL, updated_at INTEGER NOT NULL);
+            """)
+        let traits = #"{"first_name":"name1","city":"berlin","tier":"gold","points":1,"locale":"de","email_opt_in":true,"signup_at":"2024-01-10T10:00:00Z","run":"raw"}"#
+        func insert(_ n: Int) throws {
+            try db.withStatement("INSERT INTO raw (id, traits, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET traits = excluded.traits, updated_at = excluded.updated_at") { s in
+                try s.bind("p\(n % 10_000)", at: 1)
+                try s.bind(traits, at: 2)
+                try s.bind(n, at: 3)
+                try s.run()
+            }
+        }
+        var start = ContinuousClock.now
+        var n = 0
+        while n < rows {
+            try db.transaction { for _ in 0..<100 { try insert(n); n += 1 } }
+        }
+        let inserts100 = Double(n) / start.duration(to: .now).seconds
+        start = .now
+        let singles = max(1000, rows / 10)
+        for i in 0..<singles { try db.transaction { try insert(i) } }
+        let inserts1 = Double(singles) / start.duration(to: .now).seconds
+        start = .now
+        var reads = 0
+        var rng = SystemRandomNumberGenerator()
+        let ids = (0..<4096).map { _ in "p\(Int.random(in: 0..<10_000, using: &rng))" }
+        while start.duration(to: .now).seconds < 2 {
+            for _ in 0..<1000 {
+                _ = try db.withStatement("SELECT traits, updated_at FROM raw WHERE id = ?") { s -> Bool in
+                    try s.bind(ids[reads & 4095], at: 1)
+                    guard try s.step() else { return false }
+                    return s.string(at: 0) != nil
+                }
+                reads += 1
+            }
+        }
+        return (inserts100, inserts1, Double(reads) / start.duration(to: .now).seconds)
+    }
+
+    /// Runs blocking work on a thread of its own (never on the cooperative pool).
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.stackSize = 1 << 22
+            thread.start()
+        }
+    }
+
+    static func format(_ v: Double) -> String {
+        let s = String(Int(v.rounded()))
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
+    }
+}

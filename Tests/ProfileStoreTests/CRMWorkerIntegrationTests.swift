@@ -1,0 +1,220 @@
+import AMQPClient
+import FleetCore
+import FleetStore
+import FleetTestSupport
+import Foundation
+import ProfileStore
+import Testing
+
+/// The crm kind in real `fleet worker` processes against a real RabbitMQ and a real SQLite file.
+@Suite("CRM worker on a real broker", .serialized)
+struct CRMWorkerIntegrationTests {
+    static func ts(_ ms: Int64) -> JSONValue { .string(Timestamp.format(Date(timeIntervalSince1970: Double(ms) / 1000))) }
+
+    static func identify(_ op: String, _ id: String, _ ms: Int64, _ traits: JSONValue, email: String? = nil) -> JSONValue {
+        var o = JSONObject(["op": "identify", "op_id": .string(op), "profile_id": .string(id), "timestamp": ts(ms), "traits": traits])
+        if let email { o["email"] = .string(email) }
+        return .object(o)
+    }
+
+    static func object(_ key: String, _ value: JSONValue) -> JSONValue {
+        var o = JSONObject()
+        o[key] = value
+        return .object(o)
+    }
+
+    static func batch(_ ops: [JSONValue]) -> JSONValue { ["op": "batch", "ops": .array(ops)] }
+
+    @Test("two workers applying interleaved, out-of-order updates end in the last-writer-wins state; a duplicate op id applies once")
+    func interleavedLastWriterWins() async throws {
+        let fleet = try await CRMFleet("lww")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.startWorker()
+        try fleet.startWorker()
+        try await fleet.waitForConsumers(2)
+
+        var rng = SystemRandomNumberGenerator()
+        var ops: [(ms: Int64, op: JSONValue, profile: String, field: String, value: String)] = []
+        var n = 0
+        for p in 0..<20 {
+            for field in ["tier", "city", "points"] {
+                for _ in 0..<10 {
+                    n += 1
+                    let ms = 1_700_000_000_000 + Int64.random(in: 0..<10_000_000, using: &rng) * 10 + Int64(n % 10)
+                    let value = "v\(ms)"
+                    ops.append((ms, Self.identify("op-\(n)", "p\(p)", ms, Self.object(field, .string(value))),
+                                "p\(p)", field, value))
+                }
+            }
+        }
+        ops.shuffle(using: &rng)
+        var jobs: [(id: String, data: JSONValue)] = []
+        var i = 0
+        while i < ops.count {  // alternate single ops and batches of 7
+            if jobs.count % 2 == 0 {
+                jobs.append(("j\(jobs.count)", ops[i].op)); i += 1
+            } else {
+                let chunk = ops[i..<min(i + 7, ops.count)].map(\.op)
+                jobs.append(("j\(jobs.count)", Self.batch(chunk))); i += chunk.count
+            }
+        }
+        // Duplicates: the same ops again in other jobs (a CRM re-sending), applied once.
+        for k in 0..<30 {
+            jobs.append(("dup-\(k)", ops[k].op))
+        }
+        // The same op id twice with different content (two event ids): whichever arrives first applies, once.
+        for e in ["e-a", "e-b"] {
+            jobs.append(("track-\(e)", ["op": "track", "op_id": "track-once", "profile_id": "p0", "event_id": .string(e),
+                                        "event": "purchase", "occurred_at": Self.ts(1_700_000_000_000), "amount": 12.5]))
+        }
+        jobs.shuffle(using: &rng)
+        try await fleet.publish(jobs)
+        #expect(await fleet.waitForFinals(Set(jobs.map(\.id))), "not every job finished")
+        let finals = fleet.finals
+        #expect(finals.values.allSatisfy { $0.status == .succeeded })
+        #expect(Set(finals.values.map(\.worker)).count == 2, "both workers should have run jobs")
+
+        var expected: [String: [String: (Int64, String)]] = [:]
+        for op in ops {
+            let current = expected[op.profile]?[op.field]
+            if current == nil || op.ms > current!.0 { expected[op.profile, default: [:]][op.field] = (op.ms, op.value) }
+        }
+        let reader = try ProfileReader(path: fleet.store)
+        defer { reader.close() }
+        for (profile, fields) in expected {
+            let view = try #require(try reader.view(id: profile))
+            for (field, (_, value)) in fields {
+                #expect(view.traits[field]?.stringValue == value, "\(profile).\(field)")
+            }
+        }
+        // Every op id applied or skipped exactly once; the copies are skipped as duplicates.
+        let reasons = finals.values.flatMap { r -> [String?] in
+            guard case .array(let ops)? = r.output["ops"] else { return [] }
+            return ops.map { $0["reason"]?.stringValue }
+        }
+        #expect(reasons.filter { $0 == "duplicate" }.count == 31)
+        let p0 = try #require(try reader.view(id: "p0"))
+        #expect(p0.purchases.orderCount == 1)
+        #expect(try reader.eventCount(profileID: "p0", name: "purchase") == 1)
+    }
+
+    @Test("after erase no byte of the person is left in the store files, and a later job for the address is suppressed")
+    func eraseThroughTheWorker() async throws {
+        let fleet = try await CRMFleet("erase")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.startWorker()
+        try await fleet.waitForConsumers(1)
+        let email = "erin.erased@example.net"
+        let secrets = [email, "ErinVeryPrivateName", "Secret Lane 7", "tok-ERIN-123456", "+33612345678"]
+        try await fleet.publish([
+            ("j1", Self.batch([
+                Self.identify("o1", "erin", 1000, ["first_name": .string(secrets[1]), "street": .string(secrets[2])], email: email),
+                ["op": "identify", "op_id": "o1b", "profile_id": "erin", "timestamp": Self.ts(1001), "phone": .string(secrets[4])],
+                ["op": "device", "op_id": "o2", "profile_id": "erin", "timestamp": Self.ts(1002), "token": .string(secrets[3]), "platform": "ios", "app": "shop"],
+                ["op": "track", "op_id": "o3", "profile_id": "erin", "event_id": "ev1", "event": "viewed", "occurred_at": Self.ts(1003),
+                 "properties": ["street": .string(secrets[2])]],
+                ["op": "consent", "op_id": "o4", "profile_id": "erin", "timestamp": Self.ts(1004), "channel": "email", "state": "opted_in"],
+                Self.identify("o5", "other", 1000, ["first_name": "olaf"], email: "olaf@example.net"),
+            ])),
+        ])
+        #expect(await fleet.waitForFinals(["j1"]))
+        #expect(fleet.finals["j1"]?.output["applied"] == 6)
+        try await fleet.publish([("j2", ["op": "erase", "op_id": "erase-1", "email": .string(email.uppercased())])])
+        #expect(await fleet.waitForFinals(["j2"]))
+        #expect(fleet.finals["j2"]?.status == .succeeded)
+
+        for file in ["fleet.sqlite", "fleet.sqlite-wal"] {
+            guard let data = FileManager.default.contents(atPath: fleet.directory.appendingPathComponent(file).path) else { continue }
+            for secret in secrets {
+                #expect(data.range(of: Data(secret.utf8)) == nil, "\(file) still holds a value of the erased person")
+            }
+        }
+        // The CRM syncs the person again: the job is suppressed and stores nothing.
+        try await fleet.publish([("j3", Self.identify("o6", "erin-new-id", 5000, ["first_name": "erin"], email: email))])
+        #expect(await fleet.waitForFinals(["j3"]))
+        #expect(fleet.finals["j3"]?.status == .suppressed)
+        #expect(fleet.finals["j3"]?.output["ops"] == [["op_id": "o6", "op": "identify", "status": "skipped", "reason": "suppressed"]])
+        let reader = try ProfileReader(path: fleet.store)
+        defer { reader.close() }
+        #expect(try reader.isSuppressed(address: email, channel: .email))
+        #expect(try reader.isSuppressed(address: secrets[3], channel: .push))
+        #expect(try reader.view(id: "erin") == nil)
+        #expect(try reader.view(id: "erin-new-id") == nil)
+        #expect(try reader.view(id: "other") != nil)
+    }
+
+    @Test("bad input rejects that op only, with a reason; the rest of the batch applies")
+    func badInput() async throws {
+        let fleet = try await CRMFleet("bad")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.startWorker()
+        try await fleet.waitForConsumers(1)
+        try await fleet.publish([
+            ("b1", Self.batch([
+                ["op": "frobnicate", "op_id": "x1"],
+                ["op": "identify", "op_id": "x2", "timestamp": Self.ts(1000), "traits": ["a": 1]],
+                ["op": "identify", "op_id": "x3", "profile_id": "p1", "timestamp": Self.ts(1000), "traits": "not an object"],
+                Self.identify("x4", "p1", 1000, ["big": .string(String(repeating: "y", count: 40_000))]),
+                Self.identify("x5", "p1", 1000, ["tier": "gold"]),
+            ])),
+            ("b2", "not an object"),
+        ])
+        #expect(await fleet.waitForFinals(["b1", "b2"]))
+        let r = try #require(fleet.finals["b1"])
+        #expect(r.status == .succeeded)
+        #expect(r.output["applied"] == 1)
+        #expect(r.output["rejected"] == 4)
+        if case .array(let ops)? = r.output["ops"] {
+            #expect(ops.map { $0["reason"]?.stringValue } == ["unknown_op", "missing_field", "wrong_type", "too_large", nil])
+        }
+        #expect(fleet.finals["b2"]?.status == .dead)
+        #expect(fleet.finals["b2"]?.error?.code == "invalid_crm_job")
+    }
+
+    @Test("SIGKILL mid-batch leaves no half-applied operation; the redelivered jobs apply exactly once")
+    func sigkillMidBatch() async throws {
+        let fleet = try await CRMFleet("kill")
+        defer { Task { await fleet.tearDown() } }
+        let jobCount = 24, opsPerJob = 1000
+        var jobs: [(id: String, data: JSONValue)] = []
+        for j in 0..<jobCount {
+            jobs.append(("k\(j)", Self.batch((0..<opsPerJob).map { i in
+                ["op": "track", "op_id": .string("t-\(j)-\(i)"), "profile_id": .string("p\(i % 50)"), "event_id": .string("ev-\(j)-\(i)"),
+                 "event": "purchase", "occurred_at": Self.ts(1_700_000_000_000 + Int64(j * opsPerJob + i)), "amount": 1,
+                 "properties": ["n": .int(Int64(i))]]
+            })))
+        }
+        try await fleet.publish(jobs)
+        let worker = try fleet.startWorker()
+        // Kill while transactions are under way: once the worker has taken jobs, at a random moment.
+        _ = await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(5)) {
+            ((try? await fleet.connection.queueStatus(fleet.topology.queue(forKind: "crm")))??.messages ?? UInt32(jobCount)) < UInt32(jobCount)
+        }
+        try await Task.sleep(for: .milliseconds(Int.random(in: 20...400)))
+        kill(worker.processIdentifier, SIGKILL)
+        worker.waitUntilExit()
+
+        func check() throws -> Int {
+            let db = try SQLiteDatabase(path: fleet.store, create: false)
+            defer { db.close() }
+            func scalar(_ sql: String) throws -> Int { try db.withStatement(sql) { try $0.step() ? $0.int(at: 0) : -1 } }
+            let events = try scalar("SELECT count(*) FROM events")
+            // Each op is one event, one applied-op row and one increment of its profile's summary: all or nothing.
+            #expect(try scalar("SELECT count(*) FROM applied_ops") == events)
+            #expect(try scalar("SELECT coalesce(sum(order_count), 0) FROM profiles") == events)
+            #expect(try scalar("SELECT coalesce(CAST(sum(lifetime_value) AS INTEGER), 0) FROM profiles") == events)
+            #expect(try scalar(
+                "SELECT count(*) FROM profiles p WHERE order_count != (SELECT count(*) FROM events e WHERE e.profile_id = p.id)") == 0)
+            // A job's ops commit together: whole batches only.
+            #expect(events % opsPerJob == 0, "a batch was half applied: \(events) events")
+            return events
+        }
+        let afterKill = try check()
+        print("crm sigkill test: \(afterKill) of \(jobCount * opsPerJob) ops committed when the worker was killed")
+        #expect(afterKill < jobCount * opsPerJob, "the kill came after all the work; nothing was interrupted")
+
+        try fleet.startWorker()
+        #expect(await fleet.waitForFinals(Set(jobs.map(\.id)), timeout: .seconds(300)))
+        #expect(try check() == jobCount * opsPerJob)
+    }
+}

@@ -1,0 +1,79 @@
+import FleetCore
+import FleetRuntime
+import FleetStore
+import Logging
+import ProfileStore
+
+/// The `crm` kind: applies CRM sync operations (identify, track, alias/merge, consent, device, erase, batch)
+/// to the shared profile store. See Docs/contract/crm.md.
+///
+/// Every operation is idempotent by its op id and applied in its own savepoint; the job's output lists each
+/// operation as applied, skipped (stale, duplicate, suppressed) or rejected (with the reason). A job whose
+/// operations were all skipped because the person was erased ends `suppressed`. A store failure (lock timeout,
+/// disk) is retryable: nothing of the job was applied.
+public struct CRMHandler: JobHandler {
+    public let kind = "crm"
+    /// The store the operations go to.
+    public let store: ProfileStore
+
+    /// Creates a handler on `store`.
+    public init(store: ProfileStore) {
+        self.store = store
+    }
+
+    public func handle(_ job: JobEnvelope, context: JobContext) async throws -> JobOutcome {
+        let entries = try CRMOperationDecoder.decode(job.data)
+        var operations: [ProfileOperation] = []
+        operations.reserveCapacity(entries.count)
+        for case .operation(let op) in entries { operations.append(op) }
+        let applied: [OperationResult]
+        do {
+            applied = try await store.apply(operations)
+        } catch let error as ProfileStoreError {
+            throw JobError.retryable("store_unavailable", error.description)
+        } catch let error as SQLiteError {
+            throw JobError.retryable("store_unavailable", "SQLite error \(error.code): \(error.message)")
+        }
+        var next = applied.makeIterator()
+        var results: [OperationResult] = []
+        results.reserveCapacity(entries.count)
+        for entry in entries {
+            switch entry {
+            case .operation: if let r = next.next() { results.append(r) }
+            case .rejected(let r): results.append(r)
+            }
+        }
+        let output = Self.output(results)
+        let counts = Self.counts(results)
+        if counts.rejected > 0 {
+            context.logger.info("crm ops rejected", metadata: ["crm.rejected": "\(counts.rejected)", "crm.ops": "\(results.count)"])
+        }
+        if !results.isEmpty, results.allSatisfy({ $0.status == .skipped && $0.reason == "suppressed" }) {
+            return .suppressed(reason: "erased", output: output)
+        }
+        return .succeeded(output: output)
+    }
+
+    static func counts(_ results: [OperationResult]) -> (applied: Int, skipped: Int, rejected: Int) {
+        var c = (applied: 0, skipped: 0, rejected: 0)
+        for r in results {
+            switch r.status {
+            case .applied: c.applied += 1
+            case .skipped: c.skipped += 1
+            case .rejected: c.rejected += 1
+            }
+        }
+        return c
+    }
+
+    /// `{"applied": n, "skipped": n, "rejected": n, "ops": [{op_id, op, status, reason?, message?, stale_fields?}]}`.
+    static func output(_ results: [OperationResult]) -> JSONValue {
+        let c = counts(results)
+        var o = JSONObject()
+        o["applied"] = .int(Int64(c.applied))
+        o["skipped"] = .int(Int64(c.skipped))
+        o["rejected"] = .int(Int64(c.rejected))
+        o["ops"] = .array(results.map(\.json))
+        return .object(o)
+    }
+}
