@@ -79,6 +79,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Deliveries read in this pass, by consumer tag: each consumer gets them as one batch at its end
     /// (one wake-up of the reading task per pass, not per message).
     private var passDeliveries: [String: [AMQPDelivery]] = [:]
+    private var passesSinceRelease = 0
     private(set) var consumers: [String: Consumer] = [:]
     private var declarations: [AMQPDeclaration] = []
     private var blocked = false
@@ -301,6 +302,10 @@ final class AMQPIOLoop: @unchecked Sendable {
             // Only the mailbox: go run the commands. On a timeout, read anyway: rabbitmq-c sends and
             // checks heartbeats inside its frame reads.
             if ready > 0 && fds[0].revents == 0 { return }
+            if ready == 0 {
+                amqp_maybe_release_buffers(connection)  // idle: give the decoding pages back
+                passesSinceRelease = 0
+            }
         }
         readFrames(limit: 512)
     }
@@ -320,7 +325,14 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
         handOverDeliveries()
         sendAcks()
-        if let connection { amqp_maybe_release_buffers(connection) }
+        // rabbitmq-c decodes frames into pool pages of frame_max bytes (128 KiB) that live until released.
+        // Released after every pass, each page came back from mmap with fresh page faults; every 32 passes
+        // (and when idle) keeps that rare while memory stays bounded.
+        passesSinceRelease += 1
+        if passesSinceRelease >= 32, let connection {
+            amqp_maybe_release_buffers(connection)
+            passesSinceRelease = 0
+        }
     }
 
     // MARK: - Frames

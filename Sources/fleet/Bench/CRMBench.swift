@@ -4,7 +4,7 @@ import FleetStore
 import Foundation
 import ProfileStore
 
-/// `fleet bench --suite crm`: CRM sync throughput through the broker with a real `fleet worker --kinds crm`
+/// `fleet bench crm`: CRM sync throughput through the broker with a real `fleet worker --kinds crm`
 /// (batches of 100 ops, then batches of 1), read-model reads/s on one thread, and, in the same run, raw SQLite
 /// inserts and point reads with the same durability settings (WAL, synchronous=NORMAL, secure_delete).
 struct CRMBench {
@@ -24,7 +24,7 @@ struct CRMBench {
         let store = directory.appendingPathComponent("fleet.sqlite").path
         try await connection.declare(topology.declarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        print("fleet bench --suite crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        print("fleet bench crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
         if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
         var worker: Process?
         defer {

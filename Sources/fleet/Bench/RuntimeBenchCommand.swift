@@ -17,12 +17,6 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs per throughput run (default 50000).")
     var jobs: Int = 50_000
 
-    @Option(help: "runtime (default): the runtime against the raw pipe; crm: CRM sync ops/s and read-model reads/s against raw SQLite.")
-    var suite: String = "runtime"
-
-    @Option(name: .customLong("crm-ops"), help: "With --suite crm: identify ops in the batched run (default 100000; the batch-of-1 run uses a tenth).")
-    var crmOps: Int = 100_000
-
     @Option(help: "Worker concurrency (the worker's default, 64).")
     var concurrency: Int = 64
 
@@ -47,24 +41,6 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard suite == "runtime" || suite == "crm" else { throw CLIError.usage("--suite must be runtime or crm") }
-        if suite == "crm" {
-            let logger = try global.bootstrapLogging()
-            let amqp = try global.amqpConfiguration(name: "fleet bench")
-            let connection = try await global.connect(name: "fleet bench crm", logger: logger)
-            let url = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
-                ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
-            let bench = CRMBench(ops: max(1000, crmOps), concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
-                                 debugBuild: isDebugBuild)
-            do {
-                try await bench.run(connection: connection)
-            } catch {
-                await connection.close()
-                throw error
-            }
-            await connection.close()
-            return
-        }
         let logger = try global.bootstrapLogging()
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let connection = try await global.connect(name: "fleet bench", logger: logger)
