@@ -55,10 +55,10 @@ final class CRMFleet: Sendable {
 
     /// Starts `fleet worker --kinds crm`.
     @discardableResult
-    func startWorker() throws -> Process {
+    func startWorker(arguments extra: [String] = []) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Self.fleetBinary)
-        p.arguments = ["worker", "--kinds", "crm"]
+        p.arguments = ["worker", "--kinds", "crm"] + extra
         p.environment = environment
         let log = directory.appendingPathComponent("worker-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -185,12 +185,13 @@ struct CRMWorkerIntegrationTests {
             })))
         }
         try await fleet.publish(jobs)
-        let worker = try fleet.startWorker()
-        // Kill while transactions are under way: once the worker has taken jobs, at a random moment.
-        _ = await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(5)) {
-            ((try? await fleet.connection.queueStatus(fleet.topology.queue(forKind: "crm")))??.messages ?? UInt32(jobCount)) < UInt32(jobCount)
-        }
-        try await Task.sleep(for: .milliseconds(Int.random(in: 20...400)))
+        // One job at a time, so batches commit one after another (concurrent jobs share one group commit).
+        let worker = try fleet.startWorker(arguments: ["--concurrency", "1", "--prefetch", "1"])
+        // Kill while transactions are under way: once the first job has finished (the store exists and the
+        // worker is busy with the next batches), at a random moment.
+        let started = await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(2)) { !fleet.finals.isEmpty }
+        try #require(started, "no CRM job finished within 60 s")
+        try await Task.sleep(for: .milliseconds(Int.random(in: 0...250)))
         kill(worker.processIdentifier, SIGKILL)
         worker.waitUntilExit()
 
