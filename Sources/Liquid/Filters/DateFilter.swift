@@ -1,0 +1,3 @@
+enum DateFilter {
+    static let all: [String: LiquidFilterFunction] = [:]
+}
