@@ -59,6 +59,19 @@ final class CaseTag: Sendable {
     /// Ruby's `WhenSyntax`: `(QF)(?:(?:\s+or\s+|\s*,\s*)(QF.*))?`, repeatedly.
     static func whenValues(_ m: [UInt8], _ p: Parser, _ token: TemplateToken) throws(LiquidError) -> [Expression] {
         var values: [Expression] = []
+        if p.strict {
+            // Strict mode: `expr ((or | ,) expr)*` and nothing else (Shopify's strict2 behaviour).
+            do throws(LiquidError) {
+                var sp = try StrictExpressionParser(m, options: p.options)
+                repeat {
+                    values.append(try sp.expression(inCondition: true).0)
+                } while sp.consumeIf(.comma) != nil || sp.id("or")
+                try sp.consume(.end)
+                return values
+            } catch {
+                throw p.located(error, token)
+            }
+        }
         var start = 0
         while true {
             guard let r = Lax.firstQuotedFragment(m, start, m.count) else {
