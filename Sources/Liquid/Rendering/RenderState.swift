@@ -15,8 +15,8 @@ struct RenderState {
     var root: [(name: String, value: LiquidValue)] = []
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
-    var cycles: [LiquidValue: Int] = [:]
-    var forOffsets: [String: Int] = [:]
+    var cycles = SmallMap<LiquidValue>()
+    var forOffsets = SmallMap<String>()
     var ifchanged: String?
     var forStack: [ForloopDrop] = []
     /// 0: none, 1: break, 2: continue.
@@ -65,7 +65,7 @@ struct RenderState {
             i -= 1
             if locals[i].name == name { return locals[i].value }
         }
-        for entry in root where entry.name == name { return entry.value }
+        for i in root.indices where root[i].name == name { return root[i].value }
         return globals.value(forKey: name, hash: key.hash)
     }
 
@@ -165,7 +165,7 @@ struct RenderState {
     @inline(__always)
     mutating func renderNode(_ node: Node) throws(LiquidError) {
         switch node {
-        case .text(let s): out.append(contentsOf: s.utf8)
+        case .text(let bytes): out.append(contentsOf: bytes)
         case .output(let expression):
             let value: LiquidValue
             if missingVariables == .errorInOutput, expression.isBareLookup,

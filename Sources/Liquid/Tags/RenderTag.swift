@@ -46,8 +46,8 @@ final class RenderTag: Sendable {
         s.locals = []
         s.globals = LiquidObject()
         s.forStack = []
-        s.cycles = [:]
-        s.forOffsets = [:]
+        s.cycles = SmallMap()
+        s.forOffsets = SmallMap()
         s.ifchanged = nil
 
         func once(_ item: LiquidValue?, _ forloop: LiquidDropBox?, _ s: inout RenderState) throws(LiquidError) {
