@@ -52,9 +52,9 @@ final class RenderTag: Sendable {
 
         func once(_ item: LiquidValue?, _ forloop: LiquidDropBox?, _ s: inout RenderState) throws(LiquidError) {
             s.root = []
-            if let forloop { s.root.append(("forloop", .drop(forloop))) }
-            for a in arguments { s.assign(a.name, a.value) }
-            if let item, item != .nil { s.assign(variableName, item) }
+            if let forloop { s.root.append(Binding(key: .forloop, value: .drop(forloop))) }
+            for a in arguments { s.assign(Key(a.name), a.value) }
+            if let item, item != .nil { s.assign(Key(variableName), item) }
             try s.render(partial.nodes)
             s.interrupt = 0
         }
