@@ -71,6 +71,18 @@ private func error(_ body: () throws(LiquidError) -> Void) -> LiquidError? {
         let brackets = "{{ " + String(repeating: "[", count: 5000) + "x" + String(repeating: "]", count: 5000) + " }}"
         #expect(throws: LiquidError.self) { _ = try LiquidTemplate(brackets, options: .strict) }
         _ = try? LiquidTemplate(brackets)  // lax: must not crash
+        let liquid = "{% liquid " + String(repeating: "liquid ", count: 10_000) + "echo 1 %}"
+        #expect(error { () throws(LiquidError) in _ = try LiquidTemplate(liquid) }?.message == "Nesting too deep")
+    }
+
+    @Test func hugeRangesDoNotOverflow() throws {
+        #expect(try renderTemplate("{% assign r = (-5..9223372036854775807) %}{{ r.size }}") == "9223372036854775807")
+        var options = LiquidRenderOptions()
+        options.limits.maxLoopIterations = 10
+        let e = error { () throws(LiquidError) in
+            _ = try LiquidTemplate("{% for i in (-9223372036854775807..9223372036854775807) %}{% endfor %}").render(options: options)
+        }
+        #expect(e?.code == .loopLimitExceeded)
     }
 }
 

@@ -158,6 +158,9 @@ struct Parser {
     }
 
     mutating func parseLiquidTag(_ token: TemplateToken, _ nodes: inout [Node], _ blank: inout Bool) throws(LiquidError) {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > options.maxNestingDepth { throw syntaxError("Nesting too deep", at: token) }
         let lines = TemplateLexer.liquidLines(src, from: token.markupStart, to: token.markupEnd)
         let saved = (tokens, index, liquidMode)
         tokens = lines

@@ -85,7 +85,7 @@ extension RenderState {
             guard let key = o.orderedKeys.first, let value = o[key] else { return .nil }
             return .array([.string(key), value])
         case (.string(let s), "size"): return .int(s.unicodeScalars.count)
-        case (.range(let f, let l), "size"): return .int(max(0, l - f + 1))
+        case (.range(let f, let l), "size"): return .int(LoopSegment.rangeCount(f, l))
         case (.range(let f, _), "first"): return .int(f)
         case (.range(_, let l), "last"): return .int(l)
         case (.int, "size"): return .int(8)
