@@ -25,12 +25,19 @@ public struct LiquidFilterEnvironment: Sendable {
     /// Seconds east of UTC of the zone `date` formats in when its input carries no zone (Ruby uses the
     /// host's local zone; the fleet passes the person's or UTC).
     public var utcOffset: Int
+    /// The name `%Z` prints for that zone (Ruby prints the host zone's abbreviation); nil means "UTC" when
+    /// `utcOffset` is 0, else empty.
+    public var zoneName: String?
 
     /// An environment.
-    public init(now: Double, utcOffset: Int = 0) {
+    public init(now: Double, utcOffset: Int = 0, zoneName: String? = nil) {
         self.now = now
         self.utcOffset = utcOffset
+        self.zoneName = zoneName
     }
+
+    /// The zone name `%Z` prints for local times.
+    var localZoneName: String { zoneName ?? (utcOffset == 0 ? "UTC" : "") }
 }
 
 /// A filter: input, arguments, environment to output; throws `LiquidFilterError` as Ruby raises

@@ -1,0 +1,166 @@
+/// A parsed expression: a literal (pre-evaluated), a variable lookup, a range, or one of the special
+/// `blank` / `empty` literals (which only mean something on one side of `==` / `!=` in a condition).
+indirect enum Expression: Sendable {
+    case literal(LiquidValue)
+    case variable(VariableLookup)
+    case range(Expression, Expression)
+    /// Ruby's `MethodLiteral` `blank` (`blank?`); evaluates to `""` outside conditions.
+    case blank
+    /// Ruby's `MethodLiteral` `empty` (`empty?`); evaluates to `""` outside conditions.
+    case empty
+
+    static let nilLiteral = Expression.literal(.nil)
+
+    /// The literal value when the expression is constant.
+    var constantValue: LiquidValue? {
+        switch self {
+        case .literal(let v): v
+        case .blank, .empty: .string("")
+        default: nil
+        }
+    }
+
+    /// Ruby's `inspect` of the parsed expression (cycle group keys are built from it).
+    var rubyInspect: String {
+        switch self {
+        case .literal(let v): LiquidValue.rubyInspect(v)
+        case .variable(let v): "#<VariableLookup \(v.path)>"
+        case .range(let a, let b): "(\(a.rubyInspect)..\(b.rubyInspect))"
+        case .blank, .empty: "\"\""
+        }
+    }
+}
+
+/// A variable path resolved at parse time: a root name (or a computed root like `[name]`) and segments.
+final class VariableLookup: Sendable {
+    enum Root: Sendable {
+        case name(Key)
+        case dynamic(Expression)
+    }
+
+    enum Segment: Sendable {
+        /// `.name` or `["name"]`.
+        case key(Key)
+        /// `.size`, `.first`, `.last`: a key, or Ruby's method of that name when there is no such key.
+        case command(Key)
+        /// `[0]`.
+        case index(Int)
+        /// `[expr]`.
+        case dynamic(Expression)
+    }
+
+    let root: Root
+    let segments: [Segment]
+    /// The path as written, for error messages (`profile.first_name`).
+    let path: String
+
+    init(root: Root, segments: [Segment], path: String) {
+        self.root = root
+        self.segments = segments
+        self.path = path
+    }
+
+    static let commands: Set<String> = ["size", "first", "last"]
+}
+
+/// A name with its ``LiquidObject`` hash, computed once at parse time.
+struct Key: Sendable {
+    let name: String
+    let hash: UInt64
+
+    init(_ name: String) {
+        self.name = name
+        hash = LiquidObject.hash(name)
+    }
+}
+
+extension Key {
+    static let forloop = Key("forloop")
+    static let tablerowloop = Key("tablerowloop")
+}
+
+/// A variable in a scope.
+struct Binding {
+    var key: Key
+    var value: LiquidValue
+}
+
+/// A filter application resolved at parse time.
+final class FilterCall: Sendable {
+    let name: String
+    /// `nil` for an unknown filter in lax mode: the input passes through, as Liquid does.
+    let function: LiquidFilterFunction?
+    let positional: [Expression]
+    let keyword: [(name: String, value: Expression)]
+    /// The arguments, when all of them are literals (built once at parse time).
+    let constantArguments: LiquidFilterArguments?
+
+    init(name: String, function: LiquidFilterFunction?, positional: [Expression], keyword: [(name: String, value: Expression)]) {
+        self.name = name
+        self.function = function
+        self.positional = positional
+        self.keyword = keyword
+        var constants: [LiquidValue] = []
+        var keywordConstants: [(name: String, value: LiquidValue)] = []
+        var allConstant = true
+        for p in positional {
+            if let v = p.constantValue { constants.append(v) } else { allConstant = false }
+        }
+        for k in keyword {
+            if let v = k.value.constantValue { keywordConstants.append((k.name, v)) } else { allConstant = false }
+        }
+        constantArguments = allConstant ? LiquidFilterArguments(positional: constants, keyword: keywordConstants) : nil
+    }
+}
+
+/// An expression with filters, as in `{{ x | f: a }}`, `{% echo %}` and `{% assign y = ... %}`.
+final class FilteredExpression: Sendable {
+    let expression: Expression
+    let filters: [FilterCall]
+    /// Whether the value is a bare lookup (for the `.errorInOutput` missing-variable policy).
+    var isBareLookup: Bool {
+        if case .variable = expression, filters.isEmpty { return true }
+        return false
+    }
+
+    init(expression: Expression, filters: [FilterCall]) {
+        self.expression = expression
+        self.filters = filters
+    }
+
+    static let empty = FilteredExpression(expression: .nilLiteral, filters: [])
+}
+
+/// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated
+/// right to left as Shopify does (`a and b or c` is `a and (b or c)`).
+struct Condition: Sendable {
+    enum Operator: Sendable {
+        case equal, notEqual, less, greater, lessOrEqual, greaterOrEqual, contains
+        /// An operator lax parsing accepted but Liquid does not know: an error at render time.
+        case unknown(String)
+
+        init(_ text: String) {
+            switch text {
+            case "==": self = .equal
+            case "!=", "<>": self = .notEqual
+            case "<": self = .less
+            case ">": self = .greater
+            case "<=": self = .lessOrEqual
+            case ">=": self = .greaterOrEqual
+            case "contains": self = .contains
+            default: self = .unknown(text)
+            }
+        }
+    }
+
+    struct Comparison: Sendable {
+        var left: Expression
+        var op: Operator?
+        var right: Expression
+    }
+
+    /// The comparisons in order; `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]`
+    /// (true for `and`, false for `or`).
+    var comparisons: [Comparison]
+    var relations: [Bool]
+}

@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The mutable state of one render: the output buffer, variable scopes, registers (cycle, for offsets,
+/// ifchanged), counters for limits. Passed `inout` through the node tree; never shared.
+struct RenderState {
+    /// The output (UTF-8).
+    var out: [UInt8]
+    /// Block scopes (`for`, `tablerow`, `include` arguments): innermost last.
+    var locals: [Binding] = []
+    /// The template scope `assign` and `capture` write (Ruby's `scopes.last`).
+    var root: [Binding] = []
+    /// Reused positional-argument buffer for filter calls (no allocation per call).
+    var argumentScratch: [LiquidValue] = []
+    /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
+    var globals: LiquidObject
+    var cycles = SmallMap<LiquidValue>()
+    var forOffsets = SmallMap<String>()
+    var ifchanged: String?
+    var forStack: [ForloopDrop] = []
+    /// 0: none, 1: break, 2: continue.
+    var interrupt: UInt8 = 0
+    var iterations = 0
+    var depth = 0
+    let limits: LiquidLimits
+    let raiseErrors: Bool
+    let missingVariables: LiquidRenderOptions.MissingVariablePolicy
+    let fileSystem: (any LiquidFileSystem)?
+    let filterEnvironment: LiquidFilterEnvironment
+    let deadline: ContinuousClock.Instant?
+    let parseOptions: LiquidParseOptions
+    var partials: [String: LiquidTemplate] = [:]
+
+    init(
+        globals: LiquidObject, options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
+        capacity: Int
+    ) {
+        out = []
+        out.reserveCapacity(capacity)
+        locals.reserveCapacity(4)
+        self.globals = globals
+        limits = options.limits
+        raiseErrors = (options.errorMode ?? (parseOptions.errorMode == .strict ? .raise : .inline)) == .raise
+        missingVariables = options.missingVariables
+        fileSystem = options.fileSystem
+        filterEnvironment = LiquidFilterEnvironment(
+            now: options.now ?? RenderState.wallClockNow(), utcOffset: options.utcOffset)
+        deadline = options.limits.maxRenderDuration.map { ContinuousClock.now.advanced(by: $0) }
+        self.parseOptions = parseOptions
+    }
+
+    static func wallClockNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    // MARK: Scopes
+
+    @inline(__always)
+    func find(_ key: Key) -> LiquidValue? {
+        let hash = key.hash
+        var i = locals.count
+        while i > 0 {
+            i -= 1
+            if locals[i].key.hash == hash, locals[i].key.name == key.name { return locals[i].value }
+        }
+        for i in root.indices where root[i].key.hash == hash && root[i].key.name == key.name { return root[i].value }
+        return globals.value(forKey: key.name, hash: hash)
+    }
+
+    /// Ruby's `context.scopes.last[name] = value`.
+    mutating func assign(_ key: Key, _ value: LiquidValue) {
+        for i in root.indices where root[i].key.hash == key.hash && root[i].key.name == key.name {
+            root[i].value = value
+            return
+        }
+        root.append(Binding(key: key, value: value))
+    }
+
+    // MARK: Limits
+
+    mutating func countIteration() throws(LiquidError) {
+        iterations &+= 1
+        if iterations > limits.maxLoopIterations {
+            throw LiquidError(.loopLimitExceeded, "more than \(limits.maxLoopIterations) loop iterations")
+        }
+        if iterations & 255 == 0 { try checkDeadline() }
+    }
+
+    func checkDeadline() throws(LiquidError) {
+        if let deadline, ContinuousClock.now > deadline {
+            throw LiquidError(.timeLimitExceeded, "render took longer than \(limits.maxRenderDuration!)")
+        }
+    }
+
+    func checkSize(_ count: Int) throws(LiquidError) {
+        if count > limits.maxOutputBytes {
+            throw LiquidError(.outputLimitExceeded, "output larger than \(limits.maxOutputBytes) bytes")
+        }
+    }
+
+    // MARK: Output
+
+    @inline(__always)
+    mutating func write(_ value: LiquidValue) {
+        switch value {
+        case .string(let s): out.append(contentsOf: s.utf8)
+        case .int(let i): writeInt(i)
+        case .nil: break
+        case .double(let d): writeDouble(d)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        default: out.append(contentsOf: value.rubyString.utf8)
+        }
+    }
+
+    mutating func writeInt(_ value: Int) {
+        if value >= 0, value < 10 {
+            out.append(UInt8(truncatingIfNeeded: value) &+ 0x30)
+            return
+        }
+        if value == .min {
+            out.append(contentsOf: String(value).utf8)
+            return
+        }
+        var v = value.magnitude
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 24 bytes of scratch
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            while v > 0 {
+                buf[23 - count] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+                v /= 10
+                count += 1
+            }
+            out.append(contentsOf: buf[(24 - count)...])
+        }
+    }
+
+    mutating func writeDouble(_ d: Double) {
+        // Swift's shortest round-trip text equals Ruby's Float#to_s whenever it is in fixed notation.
+        let text = d.description
+        if d.isFinite, !text.utf8.contains(UInt8(ascii: "e")) {
+            out.append(contentsOf: text.utf8)
+        } else {
+            out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
+        }
+    }
+
+    // MARK: Rendering
+
+    mutating func render(_ nodes: [Node]) throws(LiquidError) {
+        for node in nodes {
+            do {
+                try renderNode(node)
+            } catch {
+                if raiseErrors || error.isFatal { throw error }
+                if node.printsErrors { out.append(contentsOf: error.inlineText.utf8) }
+            }
+            if interrupt != 0 { return }
+        }
+        try checkSize(out.count)
+    }
+
+    @inline(__always)
+    mutating func renderNode(_ node: Node) throws(LiquidError) {
+        switch node {
+        case .text(let bytes): out.append(contentsOf: bytes)
+        case .output(let expression):
+            let value: LiquidValue
+            if missingVariables == .errorInOutput, expression.isBareLookup,
+                case .variable(let lookup) = expression.expression
+            {
+                value = try resolve(lookup, strict: true)
+            } else {
+                value = try evaluate(expression)
+            }
+            write(value)
+        case .assign(let tag): try tag.render(&self)
+        case .capture(let tag): try tag.render(&self)
+        case .conditional(let tag): try tag.render(&self)
+        case .caseTag(let tag): try tag.render(&self)
+        case .forLoop(let tag): try tag.render(&self)
+        case .tablerow(let tag): try tag.render(&self)
+        case .cycle(let tag): try tag.render(&self)
+        case .counter(let tag): tag.render(&self)
+        case .ifchanged(let tag): try tag.render(&self)
+        case .include(let tag): try tag.render(&self)
+        case .render(let tag): try tag.render(&self)
+        case .interrupt(let isBreak): interrupt = isBreak ? 1 : 2
+        case .abort(let tag): try tag.render(&self)
+        }
+    }
+
+    /// Renders nodes into a fresh buffer and returns it as a string (capture, ifchanged).
+    mutating func capture(_ nodes: [Node]) throws(LiquidError) -> String {
+        var saved: [UInt8] = []
+        saved.reserveCapacity(256)
+        swap(&saved, &out)
+        defer { swap(&saved, &out) }
+        try render(nodes)
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,62 @@
+/// `{% cycle 'a', 'b' %}` / `{% cycle group: 'a', 'b' %}`: prints the next value of its group per render.
+final class CycleTag: Sendable {
+    /// The group: a named group's expression, or a string made of the values (Ruby's `@variables.to_s`).
+    let group: Expression
+    let values: [Expression]
+
+    init(group: Expression, values: [Expression]) {
+        self.group = group
+        self.values = values
+    }
+
+    static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> CycleTag {
+        let m = p.markup(token)
+        // NamedSyntax: \A(QF)\s*:\s*(.*)
+        if let e = Lax.quotedFragment(m, 0, m.count) {
+            var i = e
+            while i < m.count, TemplateLexer.isSpace(m[i]) { i += 1 }
+            if i < m.count, m[i] == UInt8(ascii: ":") {
+                return CycleTag(group: Lax.expression(m, 0..<e), values: values(m, from: i + 1))
+            }
+            // Lax QF includes ':' so `name:` without a space lands here.
+            if e > 0, m[e - 1] == UInt8(ascii: ":"), e - 1 > 0 {
+                return CycleTag(group: Lax.expression(m, 0..<(e - 1)), values: values(m, from: e))
+            }
+        }
+        guard Lax.quotedFragment(m, 0, m.count) != nil else {
+            throw p.syntaxError("Syntax Error in 'cycle' - Valid syntax: cycle [name :] var [, var2, var3 ...]", at: token)
+        }
+        let vs = values(m, from: 0)
+        p.cycleCounter += 1
+        let key = "[" + vs.map(\.rubyInspect).joined(separator: ", ") + "]"
+        let hasVariables = vs.contains { if case .literal = $0 { false } else { true } }
+        return CycleTag(group: .literal(.string(hasVariables ? key + "#\(p.cycleCounter)" : key)), values: vs)
+    }
+
+    /// Ruby's `variables_from_string`: split on commas, first QuotedFragment of each part.
+    static func values(_ m: [UInt8], from: Int) -> [Expression] {
+        var out: [Expression] = []
+        var start = from
+        var i = from
+        while i <= m.count {
+            if i == m.count || m[i] == UInt8(ascii: ",") {
+                if let r = Lax.firstQuotedFragment(m, start, i) { out.append(Lax.expression(m, r)) }
+                start = i + 1
+            }
+            i += 1
+        }
+        return out
+    }
+
+    func render(_ s: inout RenderState) throws(LiquidError) {
+        let key = try s.evaluate(group)
+        let iteration = s.cycles[key] ?? 0
+        if iteration < values.count {
+            let v = try s.evaluate(values[iteration])
+            s.write(v)
+        }
+        var next = iteration + 1
+        if next >= values.count { next = 0 }
+        s.cycles[key] = next
+    }
+}
