@@ -94,7 +94,7 @@ public final class AMQPConnection: Sendable {
 
     /// Consumes several queues into one sequence (one consumer per queue, each with the prefetch).
     public func consume(queues: [String], prefetch: UInt16) async throws -> AMQPConsumer {
-        let (stream, continuation) = AsyncStream<AMQPDelivery>.makeStream()
+        let (stream, continuation) = AsyncStream<[AMQPDelivery]>.makeStream()
         let tags: [String] = try await perform { loop in
             var tags: [String] = []
             do {

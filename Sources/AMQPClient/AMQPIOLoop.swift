@@ -54,7 +54,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         var queue: String
         var tag: String
         var prefetch: UInt16
-        var continuation: AsyncStream<AMQPDelivery>.Continuation
+        var continuation: AsyncStream<[AMQPDelivery]>.Continuation
     }
 
     let configuration: AMQPConfiguration
@@ -74,6 +74,11 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var pending: [PendingPublish?] = []
     private var pendingBase: UInt64 = 1
     private var pendingHead = 0
+    /// Deliveries not yet settled, and the acks of this pass (sent together at its end).
+    private var acks = AMQPAckCoalescer()
+    /// Deliveries read in this pass, by consumer tag: each consumer gets them as one batch at its end
+    /// (one wake-up of the reading task per pass, not per message).
+    private var passDeliveries: [String: [AMQPDelivery]] = [:]
     private(set) var consumers: [String: Consumer] = [:]
     private var declarations: [AMQPDeclaration] = []
     private var blocked = false
@@ -242,15 +247,36 @@ final class AMQPIOLoop: @unchecked Sendable {
                 switch command {
                 case .publish(let publish): doPublish(publish)
                 case .ack(let tag, let generation):
-                    guard let connection, generation == self.generation else { continue }
-                    let status = amqp_basic_ack(connection, 1, tag, 0)
-                    if status != AMQP_STATUS_OK.rawValue { connectionFailed("ack failed: \(statusText(status))") }
+                    guard connection != nil, generation == self.generation else { continue }
+                    ack(tag)
                 case .reject(let tag, let generation, let requeue):
                     guard let connection, generation == self.generation else { continue }
+                    acks.settled(tag)
                     let status = amqp_basic_reject(connection, 1, tag, requeue ? 1 : 0)
                     if status != AMQP_STATUS_OK.rawValue { connectionFailed("reject failed: \(statusText(status))") }
                 case .perform(let body): body(self)
                 }
+            }
+            sendAcks()
+        }
+    }
+
+    /// Acks a delivery of the live connection: at the end of this pass, coalesced with the others.
+    private func ack(_ tag: UInt64) {
+        if acks.markAck(tag) { return }
+        guard let connection else { return }
+        if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
+            connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
+        }
+    }
+
+    /// Sends the acks marked in this pass, as few frames as the order of deliveries allows.
+    private func sendAcks() {
+        for frame in acks.take() {
+            guard let connection else { return }
+            if amqp_basic_ack(connection, 1, frame.tag, frame.multiple ? 1 : 0) != AMQP_STATUS_OK.rawValue {
+                connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
+                return
             }
         }
     }
@@ -288,6 +314,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
             handle(frame)  // then keep reading whatever the kernel has, without blocking
         }
+        handOverDeliveries()
+        sendAcks()
         if let connection { amqp_maybe_release_buffers(connection) }
     }
 
@@ -313,6 +341,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = cancel.consumer_tag.string
             if let consumer = consumers.removeValue(forKey: tag) {
+                // What it was sent before the cancel is still its own (and still to be acked).
+                if let batch = passDeliveries.removeValue(forKey: tag) { handOver(batch, to: consumer) }
                 logger.warning("amqp consumer cancelled by the broker", metadata: ["amqp.queue": "\(consumer.queue)"])
                 consumer.continuation.finish()
                 eventContinuation.yield(.consumerCancelled(queue: consumer.queue))
@@ -371,9 +401,27 @@ final class AMQPIOLoop: @unchecked Sendable {
             body: message.body.array, properties: AMQPProperties(message.properties), deliveryTag: deliveryTag,
             redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: tag,
             queue: consumer.queue, connectionGeneration: generation)
-        if case .terminated = consumer.continuation.yield(delivery) {
-            // Nobody reads this consumer any more: hand the message back instead of holding it unacked.
-            _ = amqp_basic_reject(connection, channel, deliveryTag, 1)
+        acks.delivered(deliveryTag)
+        passDeliveries[tag, default: []].append(delivery)
+    }
+
+    /// Hands each consumer the deliveries of this pass, as one batch.
+    private func handOverDeliveries() {
+        guard !passDeliveries.isEmpty else { return }
+        let batches = passDeliveries
+        passDeliveries.removeAll(keepingCapacity: true)
+        for (tag, batch) in batches {
+            handOver(batch, to: consumers[tag])
+        }
+    }
+
+    private func handOver(_ batch: [AMQPDelivery], to consumer: Consumer?) {
+        if let consumer, case .enqueued = consumer.continuation.yield(batch) { return }
+        // Nobody reads this consumer any more: hand the messages back instead of holding them unacked.
+        guard let connection else { return }
+        for delivery in batch {
+            acks.settled(delivery.deliveryTag)
+            _ = amqp_basic_reject(connection, 1, delivery.deliveryTag, 1)
         }
     }
 
@@ -441,11 +489,11 @@ final class AMQPIOLoop: @unchecked Sendable {
         let first = multiple ? pendingHead : last
         guard last < pending.count else { return }
         if !returnsAwaitingConfirm.isEmpty { attachReturns(first: first, last: last) }
-        var acks: [UInt64] = []
+        var confirmedAcks: [UInt64] = []
         for index in first...last {
             guard let p = pending[index] else { continue }
             pending[index] = nil
-            if acked, let ack = p.ackOnConfirm, ack.generation == generation { acks.append(ack.tag) }
+            if acked, let ack = p.ackOnConfirm, ack.generation == generation { confirmedAcks.append(ack.tag) }
             if let (code, text) = p.returned {
                 p.continuation.resume(returning: .returned(replyCode: code, replyText: text))
             } else {
@@ -462,14 +510,8 @@ final class AMQPIOLoop: @unchecked Sendable {
             pendingBase += UInt64(pendingHead)
             pendingHead = 0
         }
-        // Acks that waited only for these confirms.
-        for tag in acks {
-            guard let connection else { return }
-            if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
-                connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
-                return
-            }
-        }
+        // Acks that waited only for these confirms (sent at the end of this read pass).
+        for tag in confirmedAcks { ack(tag) }
     }
 
     // MARK: - Publishing
@@ -624,6 +666,8 @@ final class AMQPIOLoop: @unchecked Sendable {
         connection = nil
         controlChannelOpen = false
         blocked = false
+        acks.reset()
+        passDeliveries.removeAll()  // the broker redelivers them; their acks could not be sent anyway
     }
 
     private func finish() {
@@ -793,7 +837,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     /// Starts consuming `queue` on the data channel and registers the consumer for reconnects.
-    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) throws -> String {
+    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<[AMQPDelivery]>.Continuation) throws -> String {
         _ = try requireConnection()
         consumerCounter += 1
         let tag = "fleet.\(ProcessInfo.processInfo.processIdentifier).\(consumerCounter).\(queue)"
@@ -814,7 +858,7 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     /// Stops consumers: no new deliveries; their stream ends. Deliveries already received stay valid to ack.
     func cancelConsumers(tags: [String]) {
-        var streams: [AsyncStream<AMQPDelivery>.Continuation] = []
+        var streams: [AsyncStream<[AMQPDelivery]>.Continuation] = []
         for tag in tags {
             guard let consumer = consumers.removeValue(forKey: tag) else { continue }
             streams.append(consumer.continuation)

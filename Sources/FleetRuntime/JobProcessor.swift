@@ -33,8 +33,30 @@ struct JobProcessor: Sendable {
     let stopping: StopFlag
 
 
+    /// The ledger's answer for a batch of deliveries, by message id (the job id of a well-formed job), or
+    /// nil when the lookup failed (each job then asks on its own).
+    func ledgerEntries(for batch: [AMQPDelivery]) async -> KnownEntries? {
+        let ids = batch.compactMap { $0.properties.messageID }
+        guard !ids.isEmpty else { return nil }
+        guard let found = try? await ledger.lookup(ids) else { return nil }
+        return KnownEntries(ids: Set(ids), found: found)
+    }
+
+    /// Ledger entries looked up ahead for a batch: `ids` were asked, `found` are those with an entry.
+    struct KnownEntries: Sendable {
+        var ids: Set<String>
+        var found: [String: LedgerEntry]
+
+        /// The answer for `id`: `.some(entry or nil)` when it was asked, nil when not.
+        func answer(for id: String) -> LedgerEntry?? {
+            ids.contains(id) ? .some(found[id]) : nil
+        }
+    }
+
     /// Handles a delivery completely; never throws, never crashes on input.
-    func process(_ delivery: AMQPDelivery) async {
+    ///
+    /// - Parameter known: ledger entries looked up for the delivery's batch, if any.
+    func process(_ delivery: AMQPDelivery, known: KnownEntries? = nil) async {
         let receivedAt = Date()
         let kind = kindsByQueue[delivery.queue] ?? delivery.routingKey.split(separator: ".").first.map(String.init) ?? "unknown"
         metrics.received(kind: kind)
@@ -56,7 +78,11 @@ struct JobProcessor: Sendable {
         // Idempotency: a job with a final result is never run again.
         let existing: LedgerEntry?
         do {
-            existing = try await ledger.lookup(job.id)
+            if let answer = known?.answer(for: job.id) {
+                existing = answer
+            } else {
+                existing = try await ledger.lookup(job.id)
+            }
         } catch {
             log.error("ledger lookup failed; the job goes back to the queue", metadata: ["error": "\(error)"])
             await pauseAndRequeue(delivery)

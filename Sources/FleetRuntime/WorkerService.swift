@@ -137,11 +137,16 @@ public final class WorkerService: Service, Sendable {
         let logger = self.logger
         do {
             try await withThrowingDiscardingTaskGroup { group in
-                for await delivery in consumer {
-                    inFlight.add(1)
-                    group.addTask {
-                        await processor.process(delivery)
-                        inFlight.add(-1)
+                for await batch in consumer.batches {
+                    // One ledger query for the batch instead of one per job (each job still checks
+                    // its own id when the message id is not the job id).
+                    let known = await processor.ledgerEntries(for: batch)
+                    inFlight.add(batch.count)
+                    for delivery in batch {
+                        group.addTask {
+                            await processor.process(delivery, known: known)
+                            inFlight.add(-1)
+                        }
                     }
                 }
                 // The consumer ended: what is in flight gets the grace period, then is cancelled (a

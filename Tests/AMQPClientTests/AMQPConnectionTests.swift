@@ -310,6 +310,45 @@ struct AMQPConnectionTests {
         }
     }
 
+    @Test("acks in any order, mixed with rejects, settle every delivery without a channel error (coalesced acks)")
+    func acksInAnyOrder() async throws {
+        try await BrokerScratch.with { s in
+            let q = try await s.queue("ack-order")
+            let count = 300
+            for i in 0..<count {
+                #expect(try await s.connection.publish(Array("m\(i)".utf8), to: "", routingKey: q) == .acked)
+            }
+            let consumer = try await s.connection.consume(queue: q, prefetch: UInt16(count))
+            let collector = Collector(consumer)
+            #expect(await collector.wait(for: count))
+            let deliveries = collector.deliveries
+            // Back to front for the first third (each ack behind an open delivery), in order for the
+            // second (coalesced), every other one then the rest for the last; every 7th is rejected
+            // (requeue false: dropped, the queue has no dead-letter exchange).
+            var order = Array(deliveries[0..<100].reversed()) + Array(deliveries[100..<200])
+            let last = Array(deliveries[200...])
+            order += last.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+            order += last.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+            for (i, delivery) in order.enumerated() {
+                if i % 7 == 3 { s.connection.reject(delivery, requeue: false) } else { s.connection.ack(delivery) }
+                if i % 25 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            // Nothing came back (an ack of an unknown tag would close the channel and redeliver everything),
+            // and the channel still works.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(collector.count == count)
+            #expect(try await s.connection.publish(Array("after".utf8), to: "", routingKey: q) == .acked)
+            #expect(await collector.wait(for: count + 1))
+            if let after = collector.deliveries.last { s.connection.ack(after) }
+            await consumer.cancel()
+            // Settled, not just delivered: once this connection is gone, nothing is back in the queue.
+            await s.connection.close()
+            let other = try await TestBroker.connect()
+            #expect(try await other.queueStatus(q)?.messages == 0)
+            await other.close()
+        }
+    }
+
     @Test("reject(requeue: true) delivers the message again, marked redelivered")
     func rejectRequeue() async throws {
         try await BrokerScratch.with { s in

@@ -211,3 +211,35 @@ import Testing
         #expect(try await check.lookup("job-1") != nil)
     }
 }
+
+@Suite struct JobLedgerMigrationTests {
+    @Test func aFirstSchemaLedgerKeepsItsEntriesThroughTheAppendOrderMigration() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("old.sqlite")
+        // A ledger file as the first release wrote it: only the first migration, with entries in it.
+        do {
+            let database = try SQLiteDatabase(path: path)
+            defer { database.close() }
+            try Migrator([JobLedger.migrator.migrations[0]]).migrate(database)
+            try database.execute("""
+                INSERT INTO fleet_job_ledger VALUES ('old-2', 'noop', 'dead', 3, x'7b7d', 1700000200.5);
+                INSERT INTO fleet_job_ledger VALUES ('old-1', 'noop', 'succeeded', 1, x'5b5d', 1700000100.25);
+                """)
+        }
+        let ledger = try JobLedger(path: path)
+        defer { ledger.close() }
+        #expect(try await ledger.count() == 2)
+        let found = try await ledger.lookup(["old-1", "old-2"])
+        #expect(found["old-1"] == LedgerEntry(
+            jobID: "old-1", kind: "noop", status: "succeeded", attempt: 1, result: Array("[]".utf8),
+            finishedAt: Date(timeIntervalSince1970: 1_700_000_100.25)))
+        #expect(found["old-2"]?.status == "dead")
+        // The first final result still wins after the migration, and retention still prunes the oldest.
+        let kept = try await ledger.record(LedgerEntry(
+            jobID: "old-1", kind: "noop", status: "dead", attempt: 2, result: [], finishedAt: Date()))
+        #expect(kept.status == "succeeded")
+        #expect(try await ledger.prune(finishedBefore: Date(timeIntervalSince1970: 1_700_000_150)) == 1)
+        #expect(try await ledger.lookup("old-1") == nil)
+        #expect(try await ledger.lookup("old-2") != nil)
+    }
+}

@@ -16,13 +16,15 @@ struct RawPipe {
     let resultsExchange: String
     let prefetch: UInt16
 
-    /// Runs on a dedicated thread until `count` jobs are acked; returns when done.
-    func run(count: Int) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    /// Runs on a dedicated thread until `count` jobs are acked; returns the CPU seconds that thread used.
+    @discardableResult
+    func run(count: Int) async throws -> Double {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Double, any Error>) in
             let thread = Thread {
                 do {
+                    let start = Self.threadCPUSeconds()
                     try self.loop(count: count)
-                    continuation.resume()
+                    continuation.resume(returning: Self.threadCPUSeconds() - start)
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -30,6 +32,12 @@ struct RawPipe {
             thread.name = "fleet.bench.rawpipe"
             thread.start()
         }
+    }
+
+    private static func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     private func loop(count: Int) throws {

@@ -4,13 +4,13 @@ import FleetCore
 import Foundation
 import Synchronization
 
-/// `fleet bench`: in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
+/// `fleet bench runtime` (the default of `fleet bench`): in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
 /// `noop` kind in a real `fleet worker` process, doing the same flow on N pre-enqueued persistent jobs;
 /// then a paced run of each for enqueue-to-result latency. Prints jobs/s, the ratio b/a, p50/p99 latency
 /// and the worker's peak RSS. Both are measured the same way: first to last result seen by one consumer.
-struct BenchCommand: AsyncParsableCommand {
+struct RuntimeBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
+        commandName: "runtime", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
 
     @OptionGroup var global: GlobalOptions
 
@@ -61,7 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
                               prefetch: UInt16(prefetch))
             try await enqueue(connection, count: jobs, exchange: "", routingKey: rawQueue, idPrefix: "raw")
             results.reset(expecting: jobs)
-            try await raw.run(count: jobs)
+            let rawCPU = try await raw.run(count: jobs)
             let rawRun = try await results.wait()
 
             // (b) The fleet runtime, noop kind, in a worker process.
@@ -80,9 +80,9 @@ struct BenchCommand: AsyncParsableCommand {
             let rss = peakRSS(pid: process.processIdentifier)
 
             results.reset(expecting: paced)
-            async let rawLatencyRun: Void = raw.run(count: paced)
+            async let rawLatencyRun = raw.run(count: paced)
             let rawSent = try await pace(connection, count: paced, exchange: "", routingKey: rawQueue, idPrefix: "lat-raw")
-            try await rawLatencyRun
+            _ = try await rawLatencyRun
             let rawLatency = try await results.wait().latencies(sentAt: rawSent)
 
             process.terminate()
@@ -98,10 +98,9 @@ struct BenchCommand: AsyncParsableCommand {
             print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
             print(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
             print("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
-            if let workerCPU {
-                print(String(format: "worker CPU in (b): %.2f s, %.0f µs per job (start-up included)",
-                             workerCPU, workerCPU / Double(jobs) * 1e6))
-            }
+            print(String(format: "CPU per job: raw pipe %.0f µs (its thread), ", rawCPU / Double(jobs) * 1e6)
+                  + (workerCPU.map { String(format: "fleet worker %.0f µs (the whole process, start-up included)", $0 / Double(jobs) * 1e6) }
+                     ?? "fleet worker unknown"))
         } catch {
             worker?.terminate()
             await connection.delete(benchDeclarations)

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `fleet bench`: benchmarks that print figures next to their baselines, measured in the same run.
+/// `fleet bench` alone runs `fleet bench runtime`.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks, each next to its baseline measured in the same run (prints figures).",
+        subcommands: [RuntimeBenchCommand.self],
+        defaultSubcommand: RuntimeBenchCommand.self)
+}
