@@ -39,14 +39,24 @@ public struct LiquidTemplate: Sendable {
 
     /// Renders with the keys of `environment` as the top-level variables.
     public func render(_ environment: LiquidObject, options: LiquidRenderOptions = LiquidRenderOptions()) throws(LiquidError) -> String {
-        try render(environment.storage, options: options)
+        let bytes = try renderBytes(environment, options: options)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Renders into UTF-8 bytes (avoids a final copy when the caller writes bytes anyway).
     public func renderBytes(
         _ environment: [String: LiquidValue] = [:], options: LiquidRenderOptions = LiquidRenderOptions()
     ) throws(LiquidError) -> [UInt8] {
-        var state = RenderState(globals: environment, options: options, parseOptions: parseOptions, capacity: capacityHint)
+        var globals = LiquidObject()
+        for (k, v) in environment { globals[k] = v }
+        return try renderBytes(globals, options: options)
+    }
+
+    /// Renders into UTF-8 bytes with the keys of `environment` as the top-level variables (the fastest
+    /// entry point: the environment is used as is).
+    public func renderBytes(_ environment: LiquidObject, options: LiquidRenderOptions = LiquidRenderOptions()) throws(LiquidError) -> [UInt8] {
+        let globals = environment
+        var state = RenderState(globals: globals, options: options, parseOptions: parseOptions, capacity: capacityHint)
         do {
             try state.render(nodes)
         } catch {

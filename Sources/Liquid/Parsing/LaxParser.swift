@@ -182,9 +182,9 @@ enum Lax {
         let root: VariableLookup.Root
         if b[first.lowerBound] == UInt8(ascii: "[") {
             let inner = expression(b, (first.lowerBound + 1)..<(first.upperBound - 1), depth: depth + 1)
-            if case .literal(.string(let s)) = inner { root = .name(s) } else { root = .dynamic(inner) }
+            if case .literal(.string(let s)) = inner { root = .name(Key(s)) } else { root = .dynamic(inner) }
         } else {
-            root = .name(string(b, first))
+            root = .name(Key(string(b, first)))
         }
         var segments: [VariableLookup.Segment] = []
         for part in parts.dropFirst() {
@@ -193,7 +193,7 @@ enum Lax {
                 segments.append(StrictExpressionParser.segment(for: inner))
             } else {
                 let name = string(b, part)
-                segments.append(VariableLookup.commands.contains(name) ? .command(name) : .key(name))
+                segments.append(VariableLookup.commands.contains(name) ? .command(Key(name)) : .key(Key(name)))
             }
         }
         return .variable(VariableLookup(root: root, segments: segments, path: string(b, trimmed(b, r))))

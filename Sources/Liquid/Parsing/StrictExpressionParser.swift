@@ -56,14 +56,14 @@ struct StrictExpressionParser {
                 }
             }
             let path = token.text + text
-            return (.variable(VariableLookup(root: .name(token.text), segments: segments, path: path)), path)
+            return (.variable(VariableLookup(root: .name(Key(token.text)), segments: segments, path: path)), path)
         case .openSquare:
             p += 1
             let (inner, innerText) = try expression(depth: depth + 1)
             try consume(.closeSquare)
             let (segments, text) = try lookups(depth: depth)
             let root: VariableLookup.Root
-            if case .literal(.string(let s)) = inner { root = .name(s) } else { root = .dynamic(inner) }
+            if case .literal(.string(let s)) = inner { root = .name(Key(s)) } else { root = .dynamic(inner) }
             let path = "[" + innerText + "]" + text
             return (.variable(VariableLookup(root: root, segments: segments, path: path)), path)
         case .string:
@@ -112,7 +112,7 @@ struct StrictExpressionParser {
             } else if look(.dot) {
                 p += 1
                 let name = try consume(.id)
-                segments.append(VariableLookup.commands.contains(name) ? .command(name) : .key(name))
+                segments.append(VariableLookup.commands.contains(name) ? .command(Key(name)) : .key(Key(name)))
                 text += "." + name
             } else {
                 return (segments, text)
@@ -122,7 +122,7 @@ struct StrictExpressionParser {
 
     static func segment(for inner: Expression) -> VariableLookup.Segment {
         switch inner {
-        case .literal(.string(let s)): .key(s)
+        case .literal(.string(let s)): .key(Key(s))
         case .literal(.int(let i)): .index(i)
         default: .dynamic(inner)
         }

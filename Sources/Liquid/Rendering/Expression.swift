@@ -34,15 +34,15 @@ indirect enum Expression: Sendable {
 /// A variable path resolved at parse time: a root name (or a computed root like `[name]`) and segments.
 final class VariableLookup: Sendable {
     enum Root: Sendable {
-        case name(String)
+        case name(Key)
         case dynamic(Expression)
     }
 
     enum Segment: Sendable {
         /// `.name` or `["name"]`.
-        case key(String)
+        case key(Key)
         /// `.size`, `.first`, `.last`: a key, or Ruby's method of that name when there is no such key.
-        case command(String)
+        case command(Key)
         /// `[0]`.
         case index(Int)
         /// `[expr]`.
@@ -61,6 +61,17 @@ final class VariableLookup: Sendable {
     }
 
     static let commands: Set<String> = ["size", "first", "last"]
+}
+
+/// A name with its ``LiquidObject`` hash, computed once at parse time.
+struct Key: Sendable {
+    let name: String
+    let hash: UInt64
+
+    init(_ name: String) {
+        self.name = name
+        hash = LiquidObject.hash(name)
+    }
 }
 
 /// A filter application resolved at parse time.

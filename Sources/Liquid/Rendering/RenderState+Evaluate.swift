@@ -27,11 +27,11 @@ extension RenderState {
     func resolve(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {
         var object: LiquidValue
         switch lookup.root {
-        case .name(let name):
-            guard let found = find(name) else { return try undefined(lookup, strict: strict) }
+        case .name(let key):
+            guard let found = find(key) else { return try undefined(lookup, strict: strict) }
             object = found
         case .dynamic(let e):
-            guard case .string(let name) = try evaluate(e), let found = find(name) else {
+            guard case .string(let name) = try evaluate(e), let found = find(Key(name)) else {
                 return try undefined(lookup, strict: strict)
             }
             object = found
@@ -40,11 +40,11 @@ extension RenderState {
             let next: LiquidValue?
             switch segment {
             case .key(let key): next = RenderState.property(object, key)
-            case .command(let key): next = RenderState.property(object, key) ?? RenderState.command(object, key)
+            case .command(let key): next = RenderState.property(object, key) ?? RenderState.command(object, key.name)
             case .index(let i): next = RenderState.index(object, i)
             case .dynamic(let e):
                 switch try evaluate(e) {
-                case .string(let key): next = RenderState.property(object, key)
+                case .string(let key): next = RenderState.property(object, Key(key))
                 case .int(let i): next = RenderState.index(object, i)
                 default: next = nil
                 }
@@ -56,10 +56,10 @@ extension RenderState {
     }
 
     @inline(__always)
-    static func property(_ object: LiquidValue, _ key: String) -> LiquidValue? {
+    static func property(_ object: LiquidValue, _ key: Key) -> LiquidValue? {
         switch object {
-        case .object(let o): return o[key]
-        case .drop(let box): return box.drop.property(key)
+        case .object(let o): return o.value(forKey: key.name, hash: key.hash)
+        case .drop(let box): return box.drop.property(key.name)
         default: return nil
         }
     }

@@ -14,7 +14,7 @@ struct RenderState {
     /// The template scope `assign` and `capture` write (Ruby's `scopes.last`).
     var root: [(name: String, value: LiquidValue)] = []
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
-    var globals: [String: LiquidValue]
+    var globals: LiquidObject
     var cycles: [LiquidValue: Int] = [:]
     var forOffsets: [String: Int] = [:]
     var ifchanged: String?
@@ -33,7 +33,7 @@ struct RenderState {
     var partials: [String: LiquidTemplate] = [:]
 
     init(
-        globals: [String: LiquidValue], options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
+        globals: LiquidObject, options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
         capacity: Int
     ) {
         out = []
@@ -58,14 +58,15 @@ struct RenderState {
     // MARK: Scopes
 
     @inline(__always)
-    func find(_ name: String) -> LiquidValue? {
+    func find(_ key: Key) -> LiquidValue? {
+        let name = key.name
         var i = locals.count
         while i > 0 {
             i -= 1
             if locals[i].name == name { return locals[i].value }
         }
         for entry in root where entry.name == name { return entry.value }
-        return globals[name]
+        return globals.value(forKey: name, hash: key.hash)
     }
 
     /// Ruby's `context.scopes.last[name] = value`.

@@ -64,7 +64,7 @@ final class IncludeTag: Sendable {
         }
         let partial = try s.loadPartial(name)
         let variableName = alias ?? String(name.split(separator: "/").last ?? Substring(name))
-        let value: LiquidValue = try variable.map { e throws(LiquidError) in try s.evaluate(e) } ?? s.find(name) ?? .nil
+        let value: LiquidValue = try variable.map { e throws(LiquidError) in try s.evaluate(e) } ?? s.find(Key(name)) ?? .nil
         try s.enterPartial()
         defer { s.depth -= 1 }
         let mark = s.locals.count

@@ -44,7 +44,7 @@ final class RenderTag: Sendable {
         let saved = (s.locals, s.root, s.globals, s.forStack, s.cycles, s.forOffsets, s.ifchanged)
         defer { (s.locals, s.root, s.globals, s.forStack, s.cycles, s.forOffsets, s.ifchanged) = saved }
         s.locals = []
-        s.globals = [:]
+        s.globals = LiquidObject()
         s.forStack = []
         s.cycles = [:]
         s.forOffsets = [:]

@@ -27,35 +27,117 @@ public enum LiquidValue: Sendable, Hashable {
 }
 
 /// A string-keyed map that keeps insertion order (Ruby hashes do, and `for` over a hash follows it).
+///
+/// Keys and values are kept in insertion order with a precomputed 64-bit hash per key (FNV-1a of the
+/// UTF-8 bytes, as Ruby compares hash keys bytewise); small objects are searched linearly by hash, larger
+/// ones through an open-addressing index. Lookups with a hash computed at parse time hash nothing.
 public struct LiquidObject: Sendable, Hashable {
     @usableFromInline var keys: [String]
-    @usableFromInline var storage: [String: LiquidValue]
+    @usableFromInline var values: [LiquidValue]
+    @usableFromInline var hashes: [UInt64]
+    /// Open-addressing slots (index + 1, 0 = empty) once the object has more than `linearLimit` keys.
+    @usableFromInline var table: [Int32]
+
+    @usableFromInline static var linearLimit: Int { 12 }
 
     /// An empty object.
     public init() {
         keys = []
-        storage = [:]
+        values = []
+        hashes = []
+        table = []
     }
 
     /// An object from key/value pairs in order; a repeated key keeps its first position and its last value.
     public init(_ pairs: [(String, LiquidValue)]) {
         self.init()
         keys.reserveCapacity(pairs.count)
-        storage.reserveCapacity(pairs.count)
+        values.reserveCapacity(pairs.count)
+        hashes.reserveCapacity(pairs.count)
         for (k, v) in pairs { self[k] = v }
+    }
+
+    /// FNV-1a over the key's UTF-8 bytes.
+    @inlinable static func hash(_ key: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 {
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    /// The position of `key` (whose ``hash(_:)`` is `hash`), if present.
+    @inlinable func index(of key: String, hash: UInt64) -> Int? {
+        if table.isEmpty {
+            var i = 0
+            let n = hashes.count
+            while i < n {
+                if hashes[i] == hash, keys[i] == key { return i }
+                i += 1
+            }
+            return nil
+        }
+        let mask = table.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = Int(table[slot])
+            if entry == 0 { return nil }
+            if hashes[entry - 1] == hash, keys[entry - 1] == key { return entry - 1 }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// The value for `key` given its precomputed ``hash(_:)``.
+    @inlinable func value(forKey key: String, hash: UInt64) -> LiquidValue? {
+        guard let i = index(of: key, hash: hash) else { return nil }
+        return values[i]
+    }
+
+    @usableFromInline mutating func rebuildTable() {
+        guard keys.count > Self.linearLimit else {
+            table = []
+            return
+        }
+        var size = 16
+        while size < keys.count * 2 { size <<= 1 }
+        table = [Int32](repeating: 0, count: size)
+        let mask = size - 1
+        for (i, h) in hashes.enumerated() {
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while table[slot] != 0 { slot = (slot + 1) & mask }
+            table[slot] = Int32(i + 1)
+        }
     }
 
     /// The number of keys.
     @inlinable public var count: Int { keys.count }
 
     /// The value for a key, or `nil` when absent.
-    @inlinable public subscript(key: String) -> LiquidValue? {
-        get { storage[key] }
+    public subscript(key: String) -> LiquidValue? {
+        get { value(forKey: key, hash: Self.hash(key)) }
         set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            let h = Self.hash(key)
+            if let i = index(of: key, hash: h) {
+                if let newValue {
+                    values[i] = newValue
+                } else {
+                    keys.remove(at: i)
+                    values.remove(at: i)
+                    hashes.remove(at: i)
+                    rebuildTable()
+                }
+            } else if let newValue {
+                keys.append(key)
+                values.append(newValue)
+                hashes.append(h)
+                if !table.isEmpty, keys.count * 2 <= table.count {
+                    let mask = table.count - 1
+                    var slot = Int(truncatingIfNeeded: h) & mask
+                    while table[slot] != 0 { slot = (slot + 1) & mask }
+                    table[slot] = Int32(keys.count)
+                } else if keys.count > Self.linearLimit {
+                    rebuildTable()
+                }
             }
         }
     }
@@ -65,11 +147,42 @@ public struct LiquidObject: Sendable, Hashable {
 
     /// Key/value pairs in insertion order.
     @inlinable public var pairs: [(key: String, value: LiquidValue)] {
-        keys.map { ($0, storage[$0]!) }
+        var out: [(key: String, value: LiquidValue)] = []
+        out.reserveCapacity(keys.count)
+        for i in keys.indices { out.append((keys[i], values[i])) }
+        return out
     }
 
-    public static func == (lhs: LiquidObject, rhs: LiquidObject) -> Bool { lhs.storage == rhs.storage }
-    public func hash(into hasher: inout Hasher) { hasher.combine(storage) }
+    /// The values keyed by name (unordered).
+    var storage: [String: LiquidValue] {
+        var d: [String: LiquidValue] = [:]
+        d.reserveCapacity(keys.count)
+        for i in keys.indices { d[keys[i]] = values[i] }
+        return d
+    }
+
+    public static func == (lhs: LiquidObject, rhs: LiquidObject) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for i in lhs.keys.indices {
+            guard let j = rhs.index(of: lhs.keys[i], hash: lhs.hashes[i]), rhs.values[j] == lhs.values[i] else {
+                return false
+            }
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        // Order-independent, as equality is.
+        var combined = 0
+        for i in keys.indices {
+            var h = Hasher()
+            h.combine(keys[i])
+            h.combine(values[i])
+            combined ^= h.finalize()
+        }
+        hasher.combine(keys.count)
+        hasher.combine(combined)
+    }
 }
 
 /// An object whose properties are computed on access (Ruby's `Liquid::Drop`).
