@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore",
+                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
