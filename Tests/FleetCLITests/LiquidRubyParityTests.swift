@@ -58,6 +58,10 @@ struct LiquidRubyParityTests {
         var firstDifference: String?
         for (i, line) in lines.enumerated() {
             let profile = try LiquidJSON.parse(bytes: Array(line))
+            guard case .object(let object) = profile, object["id"] == .string(theirs[i].id) else {
+                Issue.record("Ruby's render \(i) is of profile \(theirs[i].id), not of line \(i + 1)")
+                return
+            }
             let ours = try template.renderBytes(LiquidObject([("profile", profile), ("campaign", campaign)]))
             if ours == theirs[i].bytes {
                 identical += 1
