@@ -102,7 +102,7 @@ struct Parser {
                 if s < token.end {
                     let slice = src[s..<token.end]
                     if blank, !slice.allSatisfy(TemplateLexer.isSpace) { blank = false }
-                    nodes.append(.text(String(decoding: slice, as: UTF8.self)))
+                    nodes.append(.text(Array(slice)))
                 }
             case .unterminated:
                 if src[token.start + 1] == UInt8(ascii: "%") {
@@ -146,19 +146,21 @@ struct Parser {
 
     /// Ruby's `whitespace_handler`: `{%-` strips the preceding text, `-%}` the following.
     mutating func whitespace(_ token: TemplateToken, _ nodes: inout [Node]) {
-        if token.trimLeft, case .text(let s) = nodes.last {
-            var u = Substring(s).utf8
-            while let last = u.last, TemplateLexer.isSpace(last) { u = u.dropLast() }
-            if u.isEmpty {
+        if token.trimLeft, case .text(var bytes) = nodes.last {
+            while let last = bytes.last, TemplateLexer.isSpace(last) { bytes.removeLast() }
+            if bytes.isEmpty {
                 nodes.removeLast()
             } else {
-                nodes[nodes.count - 1] = .text(String(Substring(u)))
+                nodes[nodes.count - 1] = .text(bytes)
             }
         }
         trimNext = token.trimRight
     }
 
     mutating func parseLiquidTag(_ token: TemplateToken, _ nodes: inout [Node], _ blank: inout Bool) throws(LiquidError) {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > options.maxNestingDepth { throw syntaxError("Nesting too deep", at: token) }
         let lines = TemplateLexer.liquidLines(src, from: token.markupStart, to: token.markupEnd)
         let saved = (tokens, index, liquidMode)
         tokens = lines
@@ -224,7 +226,7 @@ struct Parser {
             return .nothing
         case "raw":
             let body = try CommentTag.raw(&self, token)
-            return body.isEmpty ? .nothing : .nonBlankNode(.text(body))
+            return body.isEmpty ? .nothing : .nonBlankNode(.text(Array(body.utf8)))
         default:
             return .unknown
         }

@@ -74,6 +74,17 @@ struct Key: Sendable {
     }
 }
 
+extension Key {
+    static let forloop = Key("forloop")
+    static let tablerowloop = Key("tablerowloop")
+}
+
+/// A variable in a scope.
+struct Binding {
+    var key: Key
+    var value: LiquidValue
+}
+
 /// A filter application resolved at parse time.
 final class FilterCall: Sendable {
     let name: String

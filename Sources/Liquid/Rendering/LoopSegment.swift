@@ -21,7 +21,7 @@ struct LoopSegment {
             total = a.count
         case .range(let first, let last):
             base = .range(first)
-            total = last >= first ? last - first + 1 : 0
+            total = LoopSegment.rangeCount(first, last)
         case .object(let o):
             base = .array(o.pairs.map { .array([.string($0.key), $0.value]) })
             total = o.count
@@ -41,12 +41,20 @@ struct LoopSegment {
         count = max(0, hi - lo)
     }
 
+    /// The number of integers in `first...last`, saturating instead of overflowing.
+    static func rangeCount(_ first: Int, _ last: Int) -> Int {
+        guard last >= first else { return 0 }
+        let (d, o1) = last.subtractingReportingOverflow(first)
+        let (n, o2) = d.addingReportingOverflow(1)
+        return o1 || o2 ? Int.max : n
+    }
+
     @inline(__always)
     func item(_ k: Int) -> LiquidValue {
         let i = reversed ? lower + count - 1 - k : lower + k
         switch base {
         case .array(let a): return a[i]
-        case .range(let first): return .int(first + i)
+        case .range(let first): return .int(first &+ i)
         case .single(let v): return v
         }
     }

@@ -1,7 +1,7 @@
 /// A node of a compiled template. Tags are final classes (one pointer per node); rendering switches on
 /// the case, with no existential or dictionary lookup per node.
 enum Node: Sendable {
-    case text(String)
+    case text([UInt8])
     case output(FilteredExpression)
     case assign(AssignTag)
     case capture(CaptureTag)
@@ -21,7 +21,7 @@ enum Node: Sendable {
     /// is then dropped.
     var isBlank: Bool {
         switch self {
-        case .text(let s): s.utf8.allSatisfy(TemplateLexer.isSpace)
+        case .text(let s): s.allSatisfy(TemplateLexer.isSpace)
         case .assign, .capture: true
         case .conditional(let t): t.blank
         case .caseTag(let t): t.blank

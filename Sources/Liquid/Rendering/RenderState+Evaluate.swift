@@ -85,7 +85,7 @@ extension RenderState {
             guard let key = o.orderedKeys.first, let value = o[key] else { return .nil }
             return .array([.string(key), value])
         case (.string(let s), "size"): return .int(s.unicodeScalars.count)
-        case (.range(let f, let l), "size"): return .int(max(0, l - f + 1))
+        case (.range(let f, let l), "size"): return .int(LoopSegment.rangeCount(f, l))
         case (.range(let f, _), "first"): return .int(f)
         case (.range(_, let l), "last"): return .int(l)
         case (.int, "size"): return .int(8)
@@ -95,17 +95,28 @@ extension RenderState {
 
     mutating func apply(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
         guard let function = filter.function else { return input }
-        let arguments: LiquidFilterArguments
         if let constant = filter.constantArguments {
-            arguments = constant
-        } else {
-            var positional: [LiquidValue] = []
-            positional.reserveCapacity(filter.positional.count)
-            for p in filter.positional { positional.append(try evaluate(p)) }
-            var keyword: [(name: String, value: LiquidValue)] = []
-            for k in filter.keyword { keyword.append((k.name, try evaluate(k.value))) }
-            arguments = LiquidFilterArguments(positional: positional, keyword: keyword)
+            return try call(function, input, constant)
         }
+        // Reuse one buffer: filter arguments are plain expressions (no nested filter calls); a filter that
+        // keeps the array only makes the next call copy it.
+        var positional: [LiquidValue] = []
+        swap(&positional, &argumentScratch)
+        positional.removeAll(keepingCapacity: true)
+        for p in filter.positional { positional.append(try evaluate(p)) }
+        var keyword: [(name: String, value: LiquidValue)] = []
+        if !filter.keyword.isEmpty {
+            for k in filter.keyword { keyword.append((k.name, try evaluate(k.value))) }
+        }
+        let result = Result { () throws(LiquidError) -> LiquidValue in
+            try call(function, input, LiquidFilterArguments(positional: positional, keyword: keyword))
+        }
+        swap(&positional, &argumentScratch)
+        return try result.get()
+    }
+
+    @inline(__always)
+    func call(_ function: LiquidFilterFunction, _ input: LiquidValue, _ arguments: LiquidFilterArguments) throws(LiquidError) -> LiquidValue {
         do {
             return try function(input, arguments, filterEnvironment)
         } catch {

@@ -10,13 +10,15 @@ struct RenderState {
     /// The output (UTF-8).
     var out: [UInt8]
     /// Block scopes (`for`, `tablerow`, `include` arguments): innermost last.
-    var locals: [(name: String, value: LiquidValue)] = []
+    var locals: [Binding] = []
     /// The template scope `assign` and `capture` write (Ruby's `scopes.last`).
-    var root: [(name: String, value: LiquidValue)] = []
+    var root: [Binding] = []
+    /// Reused positional-argument buffer for filter calls (no allocation per call).
+    var argumentScratch: [LiquidValue] = []
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
-    var cycles: [LiquidValue: Int] = [:]
-    var forOffsets: [String: Int] = [:]
+    var cycles = SmallMap<LiquidValue>()
+    var forOffsets = SmallMap<String>()
     var ifchanged: String?
     var forStack: [ForloopDrop] = []
     /// 0: none, 1: break, 2: continue.
@@ -38,6 +40,9 @@ struct RenderState {
     ) {
         out = []
         out.reserveCapacity(capacity)
+        locals.reserveCapacity(8)
+        root.reserveCapacity(8)
+        argumentScratch.reserveCapacity(4)
         self.globals = globals
         limits = options.limits
         raiseErrors = (options.errorMode ?? (parseOptions.errorMode == .strict ? .raise : .inline)) == .raise
@@ -59,23 +64,23 @@ struct RenderState {
 
     @inline(__always)
     func find(_ key: Key) -> LiquidValue? {
-        let name = key.name
+        let hash = key.hash
         var i = locals.count
         while i > 0 {
             i -= 1
-            if locals[i].name == name { return locals[i].value }
+            if locals[i].key.hash == hash, locals[i].key.name == key.name { return locals[i].value }
         }
-        for entry in root where entry.name == name { return entry.value }
-        return globals.value(forKey: name, hash: key.hash)
+        for i in root.indices where root[i].key.hash == hash && root[i].key.name == key.name { return root[i].value }
+        return globals.value(forKey: key.name, hash: hash)
     }
 
     /// Ruby's `context.scopes.last[name] = value`.
-    mutating func assign(_ name: String, _ value: LiquidValue) {
-        for i in root.indices where root[i].name == name {
+    mutating func assign(_ key: Key, _ value: LiquidValue) {
+        for i in root.indices where root[i].key.hash == key.hash && root[i].key.name == key.name {
             root[i].value = value
             return
         }
-        root.append((name, value))
+        root.append(Binding(key: key, value: value))
     }
 
     // MARK: Limits
@@ -165,7 +170,7 @@ struct RenderState {
     @inline(__always)
     mutating func renderNode(_ node: Node) throws(LiquidError) {
         switch node {
-        case .text(let s): out.append(contentsOf: s.utf8)
+        case .text(let bytes): out.append(contentsOf: bytes)
         case .output(let expression):
             let value: LiquidValue
             if missingVariables == .errorInOutput, expression.isBareLookup,

@@ -1,10 +1,10 @@
 /// `{% assign name = value | filters %}`: sets a variable in the template scope.
 final class AssignTag: Sendable {
-    let name: String
+    let name: Key
     let value: FilteredExpression
 
     init(name: String, value: FilteredExpression) {
-        self.name = name
+        self.name = Key(name)
         self.value = value
     }
 

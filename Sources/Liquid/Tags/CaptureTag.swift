@@ -1,10 +1,10 @@
 /// `{% capture name %}...{% endcapture %}`: renders the body into a variable of the template scope.
 final class CaptureTag: Sendable {
-    let name: String
+    let name: Key
     let body: [Node]
 
     init(name: String, body: [Node]) {
-        self.name = name
+        self.name = Key(name)
         self.body = body
     }
 

@@ -1,6 +1,6 @@
 /// `{% for item in collection limit: n offset: m|continue reversed %}...{% else %}...{% endfor %}`.
 final class ForTag: Sendable {
-    let variable: String
+    let variable: Key
     let collection: Expression
     /// `forloop.name` and the key of `offset: continue` (`item-collection`).
     let name: String
@@ -11,12 +11,15 @@ final class ForTag: Sendable {
     let body: [Node]
     let elseBody: [Node]?
     let blank: Bool
+    /// Whether the body may read `forloop` (checked on its source text; `include` counts as may).
+    let needsForloop: Bool
 
     init(
         variable: String, collection: Expression, name: String, limit: Expression?, offset: Expression?,
-        offsetContinue: Bool, reversed: Bool, body: [Node], elseBody: [Node]?, blank: Bool
+        offsetContinue: Bool, reversed: Bool, body: [Node], elseBody: [Node]?, blank: Bool, needsForloop: Bool
     ) {
-        self.variable = variable
+        self.needsForloop = needsForloop
+        self.variable = Key(variable)
         self.collection = collection
         self.name = name
         self.limit = limit
@@ -110,7 +113,10 @@ final class ForTag: Sendable {
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> ForTag {
         let h = try parseHeader(p, token)
+        let bodyStart = token.end
         var (body, blank, end) = try p.parseBlockBody(token)
+        let bodyText = p.src[bodyStart..<max(bodyStart, end.start)]
+        let needsForloop = contains(bodyText, "forloop") || contains(bodyText, "include")
         var elseBody: [Node]?
         if end.name == "else" {
             let (nodes, elseBlank, next) = try p.parseBlockBody(token)
@@ -126,7 +132,18 @@ final class ForTag: Sendable {
         return ForTag(
             variable: h.variable, collection: h.collection, name: h.variable + "-" + h.collectionText,
             limit: h.limit, offset: h.offset, offsetContinue: h.offsetContinue, reversed: h.reversed, body: body,
-            elseBody: elseBody, blank: blank)
+            elseBody: elseBody, blank: blank, needsForloop: needsForloop)
+    }
+
+    static func contains(_ text: ArraySlice<UInt8>, _ word: String) -> Bool {
+        let w = Array(word.utf8)
+        guard text.count >= w.count else { return false }
+        var i = text.startIndex
+        while i <= text.endIndex - w.count {
+            if text[i] == w[0], text[i..<(i + w.count)].elementsEqual(w) { return true }
+            i += 1
+        }
+        return false
     }
 
     func render(_ s: inout RenderState) throws(LiquidError) {
@@ -149,21 +166,26 @@ final class ForTag: Sendable {
             if let elseBody { try s.render(elseBody) }
             return
         }
-        let parent = s.forStack.last.map { LiquidDropBox($0) }
-        let drop = ForloopDrop(name: name, length: segment.count, parent: parent)
         let mark = s.locals.count
-        s.forStack.append(drop)
-        s.locals.append(("forloop", .drop(LiquidDropBox(drop))))
-        s.locals.append((variable, .nil))
+        let stackMark = s.forStack.count
+        var drop: ForloopDrop?
+        if needsForloop {
+            let parent = s.forStack.last.map { LiquidDropBox($0) }
+            let d = ForloopDrop(name: name, length: segment.count, parent: parent)
+            s.forStack.append(d)
+            s.locals.append(Binding(key: .forloop, value: .drop(LiquidDropBox(d))))
+            drop = d
+        }
+        s.locals.append(Binding(key: variable, value: .nil))
         defer {
             s.locals.removeSubrange(mark...)
-            s.forStack.removeLast()
+            s.forStack.removeSubrange(stackMark...)
         }
-        let slot = mark + 1
+        let slot = s.locals.count - 1
         for k in 0..<segment.count {
             try s.countIteration()
             s.locals[slot].value = segment.item(k)
-            drop.index = k
+            drop?.index = k
             try s.render(body)
             if s.interrupt != 0 {
                 let isBreak = s.interrupt == 1

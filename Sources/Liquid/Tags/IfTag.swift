@@ -43,11 +43,11 @@ final class IfTag: Sendable {
     }
 
     func render(_ s: inout RenderState) throws(LiquidError) {
-        for (i, branch) in branches.enumerated() {
-            guard let condition = branch.condition else { return try s.render(branch.body) }
+        for i in branches.indices {
+            guard let condition = branches[i].condition else { return try s.render(branches[i].body) }
             var result = try s.evaluate(condition)
             if i == 0, negateFirst { result.toggle() }
-            if result { return try s.render(branch.body) }
+            if result { return try s.render(branches[i].body) }
         }
     }
 }

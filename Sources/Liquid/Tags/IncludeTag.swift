@@ -69,8 +69,10 @@ final class IncludeTag: Sendable {
         defer { s.depth -= 1 }
         let mark = s.locals.count
         defer { s.locals.removeSubrange(mark...) }
-        for attribute in attributes { s.locals.append((attribute.name, try s.evaluate(attribute.value))) }
-        s.locals.append((variableName, .nil))
+        for attribute in attributes {
+            s.locals.append(Binding(key: Key(attribute.name), value: try s.evaluate(attribute.value)))
+        }
+        s.locals.append(Binding(key: Key(variableName), value: .nil))
         let slot = s.locals.count - 1
         if case .array(let items) = value {
             for item in items {

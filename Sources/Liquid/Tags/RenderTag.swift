@@ -46,15 +46,15 @@ final class RenderTag: Sendable {
         s.locals = []
         s.globals = LiquidObject()
         s.forStack = []
-        s.cycles = [:]
-        s.forOffsets = [:]
+        s.cycles = SmallMap()
+        s.forOffsets = SmallMap()
         s.ifchanged = nil
 
         func once(_ item: LiquidValue?, _ forloop: LiquidDropBox?, _ s: inout RenderState) throws(LiquidError) {
             s.root = []
-            if let forloop { s.root.append(("forloop", .drop(forloop))) }
-            for a in arguments { s.assign(a.name, a.value) }
-            if let item, item != .nil { s.assign(variableName, item) }
+            if let forloop { s.root.append(Binding(key: .forloop, value: .drop(forloop))) }
+            for a in arguments { s.assign(Key(a.name), a.value) }
+            if let item, item != .nil { s.assign(Key(variableName), item) }
             try s.render(partial.nodes)
             s.interrupt = 0
         }

@@ -70,8 +70,8 @@ final class TablerowTag: Sendable {
         s.out.append(contentsOf: "<tr class=\"row1\">\n".utf8)
         let drop = TablerowloopDrop(length: length, cols: columns)
         let mark = s.locals.count
-        s.locals.append(("tablerowloop", .drop(LiquidDropBox(drop))))
-        s.locals.append((variable, .nil))
+        s.locals.append(Binding(key: .tablerowloop, value: .drop(LiquidDropBox(drop))))
+        s.locals.append(Binding(key: Key(variable), value: .nil))
         defer { s.locals.removeSubrange(mark...) }
         for k in 0..<length {
             try s.countIteration()

@@ -31,29 +31,42 @@ public enum LiquidValue: Sendable, Hashable {
 /// Keys and values are kept in insertion order with a precomputed 64-bit hash per key (FNV-1a of the
 /// UTF-8 bytes, as Ruby compares hash keys bytewise); small objects are searched linearly by hash, larger
 /// ones through an open-addressing index. Lookups with a hash computed at parse time hash nothing.
+/// The storage is one copy-on-write reference, so copying an object (or a `LiquidValue` holding one)
+/// costs one retain.
 public struct LiquidObject: Sendable, Hashable {
-    @usableFromInline var keys: [String]
-    @usableFromInline var values: [LiquidValue]
-    @usableFromInline var hashes: [UInt64]
-    /// Open-addressing slots (index + 1, 0 = empty) once the object has more than `linearLimit` keys.
-    @usableFromInline var table: [Int32]
+    /// The shared storage; mutated only when uniquely referenced (copy on write).
+    @usableFromInline final class Storage: @unchecked Sendable {
+        @exclusivity(unchecked) @usableFromInline var keys: [String] = []
+        @exclusivity(unchecked) @usableFromInline var values: [LiquidValue] = []
+        @exclusivity(unchecked) @usableFromInline var hashes: [UInt64] = []
+        /// Open-addressing slots (index + 1, 0 = empty) once the object has more than `linearLimit` keys.
+        @exclusivity(unchecked) @usableFromInline var table: [Int32] = []
+
+        @usableFromInline init() {}
+
+        @usableFromInline func copy() -> Storage {
+            let s = Storage()
+            s.keys = keys
+            s.values = values
+            s.hashes = hashes
+            s.table = table
+            return s
+        }
+    }
+
+    @usableFromInline var s: Storage
 
     @usableFromInline static var linearLimit: Int { 12 }
 
     /// An empty object.
-    public init() {
-        keys = []
-        values = []
-        hashes = []
-        table = []
-    }
+    public init() { s = Storage() }
 
     /// An object from key/value pairs in order; a repeated key keeps its first position and its last value.
     public init(_ pairs: [(String, LiquidValue)]) {
         self.init()
-        keys.reserveCapacity(pairs.count)
-        values.reserveCapacity(pairs.count)
-        hashes.reserveCapacity(pairs.count)
+        s.keys.reserveCapacity(pairs.count)
+        s.values.reserveCapacity(pairs.count)
+        s.hashes.reserveCapacity(pairs.count)
         for (k, v) in pairs { self[k] = v }
     }
 
@@ -68,21 +81,19 @@ public struct LiquidObject: Sendable, Hashable {
 
     /// The position of `key` (whose ``hash(_:)`` is `hash`), if present.
     @inlinable func index(of key: String, hash: UInt64) -> Int? {
-        if table.isEmpty {
-            var i = 0
-            let n = hashes.count
-            while i < n {
-                if hashes[i] == hash, keys[i] == key { return i }
-                i += 1
+        let s = self.s
+        if s.table.isEmpty {
+            return s.hashes.withUnsafeBufferPointer { hashes in
+                for i in 0..<hashes.count where hashes[i] == hash && s.keys[i] == key { return i }
+                return nil
             }
-            return nil
         }
-        let mask = table.count - 1
+        let mask = s.table.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let entry = Int(table[slot])
+            let entry = Int(s.table[slot])
             if entry == 0 { return nil }
-            if hashes[entry - 1] == hash, keys[entry - 1] == key { return entry - 1 }
+            if s.hashes[entry - 1] == hash, s.keys[entry - 1] == key { return entry - 1 }
             slot = (slot + 1) & mask
         }
     }
@@ -90,81 +101,87 @@ public struct LiquidObject: Sendable, Hashable {
     /// The value for `key` given its precomputed ``hash(_:)``.
     @inlinable func value(forKey key: String, hash: UInt64) -> LiquidValue? {
         guard let i = index(of: key, hash: hash) else { return nil }
-        return values[i]
+        return s.values[i]
     }
 
-    @usableFromInline mutating func rebuildTable() {
-        guard keys.count > Self.linearLimit else {
-            table = []
+    @usableFromInline static func rebuildTable(_ s: Storage) {
+        guard s.keys.count > linearLimit else {
+            s.table = []
             return
         }
         var size = 16
-        while size < keys.count * 2 { size <<= 1 }
-        table = [Int32](repeating: 0, count: size)
+        while size < s.keys.count * 2 { size <<= 1 }
+        var table = [Int32](repeating: 0, count: size)
         let mask = size - 1
-        for (i, h) in hashes.enumerated() {
+        for (i, h) in s.hashes.enumerated() {
             var slot = Int(truncatingIfNeeded: h) & mask
             while table[slot] != 0 { slot = (slot + 1) & mask }
             table[slot] = Int32(i + 1)
         }
+        s.table = table
     }
 
     /// The number of keys.
-    @inlinable public var count: Int { keys.count }
+    @inlinable public var count: Int { s.keys.count }
 
     /// The value for a key, or `nil` when absent.
     public subscript(key: String) -> LiquidValue? {
         get { value(forKey: key, hash: Self.hash(key)) }
         set {
+            if !isKnownUniquelyReferenced(&s) { s = s.copy() }
             let h = Self.hash(key)
             if let i = index(of: key, hash: h) {
                 if let newValue {
-                    values[i] = newValue
+                    s.values[i] = newValue
                 } else {
-                    keys.remove(at: i)
-                    values.remove(at: i)
-                    hashes.remove(at: i)
-                    rebuildTable()
+                    s.keys.remove(at: i)
+                    s.values.remove(at: i)
+                    s.hashes.remove(at: i)
+                    Self.rebuildTable(s)
                 }
             } else if let newValue {
-                keys.append(key)
-                values.append(newValue)
-                hashes.append(h)
-                if !table.isEmpty, keys.count * 2 <= table.count {
-                    let mask = table.count - 1
+                s.keys.append(key)
+                s.values.append(newValue)
+                s.hashes.append(h)
+                if !s.table.isEmpty, s.keys.count * 2 <= s.table.count {
+                    let mask = s.table.count - 1
                     var slot = Int(truncatingIfNeeded: h) & mask
-                    while table[slot] != 0 { slot = (slot + 1) & mask }
-                    table[slot] = Int32(keys.count)
-                } else if keys.count > Self.linearLimit {
-                    rebuildTable()
+                    while s.table[slot] != 0 { slot = (slot + 1) & mask }
+                    s.table[slot] = Int32(s.keys.count)
+                } else if s.keys.count > Self.linearLimit {
+                    Self.rebuildTable(s)
                 }
             }
         }
     }
 
     /// The keys in insertion order.
-    @inlinable public var orderedKeys: [String] { keys }
+    @inlinable public var orderedKeys: [String] { s.keys }
+
+    /// The values in insertion order.
+    @inlinable public var orderedValues: [LiquidValue] { s.values }
 
     /// Key/value pairs in insertion order.
     @inlinable public var pairs: [(key: String, value: LiquidValue)] {
         var out: [(key: String, value: LiquidValue)] = []
-        out.reserveCapacity(keys.count)
-        for i in keys.indices { out.append((keys[i], values[i])) }
+        out.reserveCapacity(s.keys.count)
+        for i in s.keys.indices { out.append((s.keys[i], s.values[i])) }
         return out
     }
 
     /// The values keyed by name (unordered).
     var storage: [String: LiquidValue] {
         var d: [String: LiquidValue] = [:]
-        d.reserveCapacity(keys.count)
-        for i in keys.indices { d[keys[i]] = values[i] }
+        d.reserveCapacity(s.keys.count)
+        for i in s.keys.indices { d[s.keys[i]] = s.values[i] }
         return d
     }
 
     public static func == (lhs: LiquidObject, rhs: LiquidObject) -> Bool {
+        if lhs.s === rhs.s { return true }
         guard lhs.count == rhs.count else { return false }
-        for i in lhs.keys.indices {
-            guard let j = rhs.index(of: lhs.keys[i], hash: lhs.hashes[i]), rhs.values[j] == lhs.values[i] else {
+        for i in lhs.s.keys.indices {
+            guard let j = rhs.index(of: lhs.s.keys[i], hash: lhs.s.hashes[i]), rhs.s.values[j] == lhs.s.values[i] else {
                 return false
             }
         }
@@ -174,13 +191,13 @@ public struct LiquidObject: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) {
         // Order-independent, as equality is.
         var combined = 0
-        for i in keys.indices {
+        for i in s.keys.indices {
             var h = Hasher()
-            h.combine(keys[i])
-            h.combine(values[i])
+            h.combine(s.keys[i])
+            h.combine(s.values[i])
             combined ^= h.finalize()
         }
-        hasher.combine(keys.count)
+        hasher.combine(s.keys.count)
         hasher.combine(combined)
     }
 }
