@@ -23,6 +23,12 @@ struct TemplateCLITests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == Self.pageOutput)
         #expect(result.stderr.isEmpty)
+
+        // Any file name works for the template given by path (partials keep Liquid's name rules).
+        try CLIRunner.write(["site/Grüße und mehr.liquid": "{% render 'item' for items as item %}"], in: dir)
+        let spaced = try await CLIRunner.fleet(["template", "render", "site/Grüße und mehr.liquid", "--data", "data.json"], in: dir)
+        #expect(spaced.status == 0, "\(spaced.stderr)")
+        #expect(spaced.stdout == "- a \n- b \n")
     }
 
     @Test("render: a name in the templates directory (--templates, then FLEET_TEMPLATES), data from stdin")

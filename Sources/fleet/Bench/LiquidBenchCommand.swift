@@ -139,7 +139,8 @@ struct LiquidBenchCommand: ParsableCommand {
     /// The current directory and its ancestors, then the executable's directory and its ancestors.
     static func ancestors() -> [String] {
         var result: [String] = []
-        let starts = [FileManager.default.currentDirectoryPath, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path]
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let starts = [FileManager.default.currentDirectoryPath, URL(fileURLWithPath: executable).deletingLastPathComponent().path]
         for start in starts {
             var url = URL(fileURLWithPath: start).standardizedFileURL
             while true {

@@ -41,10 +41,14 @@ struct TemplateRenderCommand: ParsableCommand {
 
     func run() throws {
         let environment = try loadData()
-        let (library, name, path) = try resolveTemplate()
+        let (library, name, path, source) = try resolveTemplate()
         let compiled: LiquidTemplate
         do {
-            compiled = try library.template(named: name)
+            if let source {
+                compiled = try LiquidTemplate(source, name: name, options: library.options)
+            } else {
+                compiled = try library.template(named: name)
+            }
         } catch where error.code == .templateNotFound {
             throw CLIError.usage("no template '\(template)' in \(library.directory) (and no such .liquid file)")
         } catch {
@@ -61,23 +65,28 @@ struct TemplateRenderCommand: ParsableCommand {
         }
     }
 
-    /// The library that serves the template and its partials, the template's name in it, and the path to show.
-    private func resolveTemplate() throws -> (LiquidTemplateLibrary, String, String) {
+    /// The library that serves the partials (and, for a name, the template), the template's name, the path to
+    /// show in messages, and the source when the template is a file given by path (read here, so that any
+    /// file name works).
+    private func resolveTemplate() throws -> (LiquidTemplateLibrary, String, String, String?) {
         let parseOptions = parseFlags.parseOptions(strict: strict)
         var isDirectory: ObjCBool = false
         if template.hasSuffix(".liquid"), FileManager.default.fileExists(atPath: template, isDirectory: &isDirectory),
             !isDirectory.boolValue
         {
+            guard let data = FileManager.default.contents(atPath: template) else {
+                throw CLIError.usage("cannot read \(template)")
+            }
             let url = URL(fileURLWithPath: template)
             let library = LiquidTemplateLibrary(directory: url.deletingLastPathComponent().path, options: parseOptions)
-            return (library, url.lastPathComponent, template)
+            return (library, template, template, String(decoding: data, as: UTF8.self))
         }
         let directory = try global.templatesDirectory(templates)
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw CLIError.usage("no template file '\(template)', and the templates directory \(directory) does not exist")
         }
         let library = LiquidTemplateLibrary(directory: directory, options: parseOptions)
-        return (library, template, Self.displayPath(directory: directory, name: template))
+        return (library, template, Self.displayPath(directory: directory, name: template), nil)
     }
 
     /// `DIR/name.liquid` or `DIR/_name.liquid`, whichever the library will read, for messages.
