@@ -71,6 +71,8 @@ struct LiquidBenchCommand: ParsableCommand {
                                            dumpPath: dump)
         } else if peers.ruby != nil {
             print("byte-identical check skipped: Ops/bench/ruby_newsletter_dump.rb not found above the current directory")
+        } else {
+            print("byte-identical check skipped: Ruby Liquid is not available")
         }
         let ours = try newsletter.measure(renders: renders, minSeconds: minSeconds)
         let rubyA = peers.ruby.flatMap { _ in

@@ -22,7 +22,7 @@ struct LiquidBenchPeers {
                 peers.notes.append("Ruby Liquid: NOT AVAILABLE (\(ruby) cannot load the liquid gem; apt-get install ruby-liquid); Ruby figures skipped")
             }
         } else {
-            peers.notes.append("Ruby Liquid: NOT AVAILABLE (no \(ruby) on PATH; apt-get install ruby ruby-liquid); Ruby figures skipped")
+            peers.notes.append("Ruby Liquid: NOT AVAILABLE (cannot run \(ruby); apt-get install ruby ruby-liquid); Ruby figures skipped")
         }
         let probe = "import liquid, sys; print(liquid.__version__, '(python', sys.version.split()[0] + ')')"
         if let outcome = BenchSubprocess.run(python, ["-c", probe]) {
@@ -33,7 +33,7 @@ struct LiquidBenchPeers {
                 peers.notes.append("python-liquid: NOT AVAILABLE (\(python) cannot import liquid; \(python) -m pip install python-liquid); python figures skipped")
             }
         } else {
-            peers.notes.append("python-liquid: NOT AVAILABLE (no \(python) on PATH); python figures skipped")
+            peers.notes.append("python-liquid: NOT AVAILABLE (cannot run \(python)); python figures skipped")
         }
         return peers
     }
