@@ -30,7 +30,7 @@ let package = Package(
 
         // The platform.
         // Liquid: a Shopify-compatible template engine; no dependency on the rest of the fleet.
-        .target(name: "Liquid", swiftSettings: strict),
+        .target(name: "Liquid", exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "AMQPClient",
             dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],

@@ -40,9 +40,7 @@ struct RenderState {
     ) {
         out = []
         out.reserveCapacity(capacity)
-        locals.reserveCapacity(8)
-        root.reserveCapacity(8)
-        argumentScratch.reserveCapacity(4)
+        locals.reserveCapacity(4)
         self.globals = globals
         limits = options.limits
         raiseErrors = (options.errorMode ?? (parseOptions.errorMode == .strict ? .raise : .inline)) == .raise

@@ -72,11 +72,14 @@ public struct LiquidObject: Sendable, Hashable {
 
     /// FNV-1a over the key's UTF-8 bytes.
     @inlinable static func hash(_ key: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in key.utf8 {
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+        var key = key
+        return key.withUTF8 { bytes in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes {
+                h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+            }
+            return h
         }
-        return h
     }
 
     /// The position of `key` (whose ``hash(_:)`` is `hash`), if present.
