@@ -6,6 +6,8 @@ enum BenchSubprocess {
     struct Outcome {
         var status: Int32
         var output: String
+        /// User plus system CPU seconds the program used (start-up included).
+        var cpuSeconds: Double
 
         /// The last line of the output (peers print their figure last), trimmed.
         var lastLine: String {
@@ -29,10 +31,25 @@ enum BenchSubprocess {
         process.standardOutput = pipe
         process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
+        // Peers run one at a time, so the growth of the reaped children's CPU time is this program's.
+        let cpuBefore = childrenCPUSeconds()
         do { try process.run() } catch { return nil }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        return Outcome(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self),
+                       cpuSeconds: childrenCPUSeconds() - cpuBefore)
+    }
+
+    /// User plus system CPU seconds of all terminated, waited-for children of this process.
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_CHILDREN, &usage)
+        #endif
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// `program` itself when it holds a slash, else the first executable of that name on PATH.

@@ -82,8 +82,17 @@ struct LiquidBenchCommand: ParsableCommand {
             BenchSubprocess.run(python, [sharedDir + "/peers/liquid/render_python.py", profilesPath, String(renders)])
         }
         var table = LiquidBenchTable(title: "template")
-        table.add(name: "newsletter", ours: ours, ruby: rubyA, python: pythonA, status: nil)
+        table.add(name: "newsletter", ours: ours.wall, ruby: rubyA, python: pythonA, status: nil)
         table.print()
+        // The same per CPU second of each program: steadier when other processes share the cores. A peer's
+        // CPU time includes its start-up (loading the profiles, parsing the template), a few percent of it.
+        var cpuLine = "  per CPU second: ours \(LiquidBenchTable.count(ours.cpu))"
+        for (name, outcome) in [("Ruby", rubyA), ("python-liquid", pythonA)] {
+            guard let outcome, outcome.status == 0, outcome.cpuSeconds > 0 else { continue }
+            let rate = Double(renders) / outcome.cpuSeconds
+            cpuLine += ", \(name) \(LiquidBenchTable.count(rate)) (ours/\(name) \(LiquidBenchTable.ratio(ours.cpu / rate)))"
+        }
+        print(cpuLine)
 
         // (b) golden-liquid's benchmark fixtures.
         let fixturesDir = sharedDir + "/conformance/golden-liquid/benchmark_fixtures"

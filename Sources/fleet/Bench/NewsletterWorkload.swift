@@ -51,7 +51,7 @@ struct NewsletterWorkload {
 
     /// Renders/s on this thread: rounds of `renders` renders (cycling through the profiles) until at least
     /// `minSeconds` have passed.
-    func measure(renders: Int, minSeconds: Double) throws -> Double {
+    func measure(renders: Int, minSeconds: Double) throws -> (wall: Double, cpu: Double) {
         for i in environments.indices { _ = try render(i) }  // warm-up
         let clock = ContinuousClock()
         let start = clock.now
@@ -69,7 +69,7 @@ struct NewsletterWorkload {
         // figure is the one compared with the peers, which measure wall time too).
         print(String(format: "ours: %d renders in %.2f s wall, %.2f s CPU of this thread (%.1f µs CPU a render, %.0f renders per CPU second), %d bytes",
                      done, seconds, cpu, cpu / Double(done) * 1e6, Double(done) / cpu, bytes))
-        return Double(done) / seconds
+        return (Double(done) / seconds, Double(done) / cpu)
     }
 
     /// CPU time this thread has used, in seconds.
