@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore",
+                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
                 "ProfileStore", "CRMWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,6 +80,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
         .testTarget(name: "LiquidTests", dependencies: ["Liquid"], swiftSettings: strict),
+        // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
+        .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
         .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
         .testTarget(

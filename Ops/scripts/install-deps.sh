@@ -6,7 +6,8 @@
 #
 # Packages: rabbitmq-server (a private node is started by broker.sh), librabbitmq-dev and
 # libsqlite3-dev (the C libraries, found through pkg-config), amqp-tools (amqp-publish/amqp-get),
-# python3-aiosmtpd (the SMTP sink for tests), pkg-config, procps (ps, used by broker.sh).
+# python3-aiosmtpd (the SMTP sink for tests), pkg-config, procps (ps, used by broker.sh), ruby and
+# ruby-liquid (Shopify's reference Liquid: `fleet bench liquid` and the Liquid parity test compare with it).
 #
 # Installing rabbitmq-server runs its init script, which would start the default node `rabbit` on
 # port 5672. We never use that node: while installing, a policy-rc.d that denies service starts is
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 PROG="install-deps.sh"
-PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps)
+PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid)
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
 
@@ -31,6 +32,12 @@ fi
 if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
   say "installing the Python package jsonschema (pip)"
   python3 -m pip install -q jsonschema >/dev/null 2>&1 || die "pip install jsonschema failed"
+fi
+# `fleet bench liquid` measures python-liquid (the peer of ../shared/peers/liquid/render_python.py) with the
+# same python3.
+if ! python3 -c 'import liquid' >/dev/null 2>&1; then
+  say "installing the Python package python-liquid (pip)"
+  python3 -m pip install -q python-liquid >/dev/null 2>&1 || die "pip install python-liquid failed"
 fi
 
 missing=()

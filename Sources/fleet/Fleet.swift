@@ -8,7 +8,7 @@ struct Fleet: AsyncParsableCommand {
         abstract: "Run and operate the RabbitMQ worker fleet.",
         subcommands: [
             WorkerCommand.self, EnqueueCommand.self, TopologyCommand.self, StatusCommand.self, DLQCommand.self,
-            ResultsCommand.self, BenchCommand.self,
+            ResultsCommand.self, TemplateCommand.self, BenchCommand.self,
             ProfilesCommand.self, CatalogCommand.self, SegmentCommand.self,
         ])
 }

@@ -7,7 +7,7 @@ import Foundation
 /// ```json
 /// {"amqp_url": "amqp://fleet:secret@rabbit:5672/%2F", "store": "/var/lib/fleet/fleet.sqlite",
 ///  "prefix": "fleet", "log_level": "info", "concurrency": 64, "prefetch": 256, "metrics_port": 9464,
-///  "grace_seconds": 30, "queue_type": "classic", "delivery_limit": 20,
+///  "grace_seconds": 30, "queue_type": "classic", "delivery_limit": 20, "templates": "Templates",
 ///  "retry": {"max_attempts": 5, "base_delay_ms": 1000, "max_delay_ms": 3600000},
 ///  "kinds": {"email": {"timeout_seconds": 60, "max_attempts": 8}}}
 /// ```

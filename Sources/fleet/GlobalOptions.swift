@@ -68,6 +68,12 @@ struct GlobalOptions: ParsableArguments {
         return topology
     }
 
+    /// The templates directory: `flag` (`--templates`), else FLEET_TEMPLATES, else `templates` in the config
+    /// file, else `Templates` (relative to the current directory).
+    func templatesDirectory(_ flag: String?) throws -> String {
+        try flag ?? env("FLEET_TEMPLATES") ?? settings().string("templates") ?? "Templates"
+    }
+
     func level(default fallback: String) throws -> Logger.Level {
         let name = try logLevel ?? env("FLEET_LOG_LEVEL") ?? settings().string("log_level") ?? fallback
         guard let level = Logger.Level(rawValue: name.lowercased()) else {

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Runs a peer program (`ruby`, `python3`) to completion for a benchmark and captures its output.
+enum BenchSubprocess {
+    /// What a finished run printed (stdout and stderr, merged) and its exit status.
+    struct Outcome {
+        var status: Int32
+        var output: String
+        /// User plus system CPU seconds the program used (start-up included).
+        var cpuSeconds: Double
+
+        /// The last line of the output (peers print their figure last), trimmed.
+        var lastLine: String {
+            output.split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        }
+
+        /// The `N renders/s` figure in the output, if any.
+        var rendersPerSecond: Double? {
+            guard let range = output.range(of: #"[0-9][0-9.]* renders/s"#, options: .regularExpression) else { return nil }
+            return Double(output[range].split(separator: " ")[0])
+        }
+    }
+
+    /// Runs `program` (a path, or a name looked up on PATH) with `arguments`; nil when it cannot be started.
+    static func run(_ program: String, _ arguments: [String]) -> Outcome? {
+        guard let executable = resolve(program) else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        // Peers run one at a time, so the growth of the reaped children's CPU time is this program's.
+        let cpuBefore = childrenCPUSeconds()
+        do { try process.run() } catch { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self),
+                       cpuSeconds: childrenCPUSeconds() - cpuBefore)
+    }
+
+    /// User plus system CPU seconds of all terminated, waited-for children of this process.
+    static func childrenCPUSeconds() -> Double {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_CHILDREN, &usage)
+        #endif
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// `program` itself when it holds a slash, else the first executable of that name on PATH.
+    static func resolve(_ program: String) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = dir + "/" + program
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import Liquid
+
+/// `fleet bench liquid`: renders per second of our Liquid engine on one thread, next to Shopify's Ruby
+/// Liquid and python-liquid measured in the same run, on (a) the shared marketing template with the 2,000
+/// workload profiles and (b) golden-liquid's benchmark fixtures; plus a byte-for-byte comparison of our
+/// 2,000 newsletter renders with Ruby's.
+struct LiquidBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "liquid",
+        abstract: "Benchmark the Liquid engine on one thread against Ruby Liquid and python-liquid (prints figures).",
+        discussion: """
+            Needs the shared directory (--shared, env FLEET_SHARED, default <repo>/../shared found by walking up \
+            from the current directory or the executable): peers/make_data.py, peers/liquid/ and \
+            conformance/golden-liquid/benchmark_fixtures/. Peers run as subprocesses (ruby with ruby-liquid, \
+            python3 with python-liquid); a missing peer is reported and skipped. Measure a release build.
+            """)
+
+    @Option(help: "The shared directory (env FLEET_SHARED; default <repo>/../shared).")
+    var shared: String?
+
+    @Option(help: "Renders of the newsletter template per measurement, ours and each peer's (default 20000).")
+    var renders: Int = 20_000
+
+    @Option(name: .customLong("fixture-renders"), help: "Renders of each golden-liquid fixture, ours and each peer's (default 1000).")
+    var fixtureRenders: Int = 1_000
+
+    @Option(name: .customLong("min-seconds"), help: "Our newsletter measurement repeats its renders until at least this long has passed, each fixture's a quarter of it (default 2).")
+    var minSeconds: Double = 2
+
+    @Option(help: "The Ruby with ruby-liquid (default: ruby on PATH).")
+    var ruby: String = "ruby"
+
+    @Option(help: "The Python with python-liquid (default: python3 on PATH).")
+    var python: String = "python3"
+
+    @Flag(name: .customLong("no-peers"), help: "Measure ours only (and skip the comparison with Ruby).")
+    var noPeers = false
+
+    /// What `"now" | date` sees in the fixtures: their expected results were made in 2025.
+    static let fixtureNow: Double = 1_748_779_200  // 2025-06-01T12:00:00Z
+
+    func validate() throws {
+        guard renders >= 1, fixtureRenders >= 1 else { throw ValidationError("--renders and --fixture-renders must be positive") }
+        guard minSeconds >= 0 else { throw ValidationError("--min-seconds must not be negative") }
+    }
+
+    func run() throws {
+        let sharedDir = try locateShared()
+        let repo = Self.ancestors().first { FileManager.default.fileExists(atPath: $0 + "/Ops/bench/ruby_fixture.rb") }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-bench-liquid-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        print("fleet bench liquid: \(isDebugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
+        if isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+
+        let peers = noPeers ? LiquidBenchPeers.none : LiquidBenchPeers.detect(ruby: ruby, python: python)
+        for line in peers.notes { print(line) }
+
+        // (a) The marketing template with the 2,000 workload profiles.
+        let profilesPath = try makeProfiles(shared: sharedDir, into: work.path)
+        let newsletter = try NewsletterWorkload(templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath)
+        print("")
+        print("(a) peers/liquid/newsletter.liquid, \(newsletter.environments.count) profiles, \(renders) renders per measurement")
+        if peers.ruby != nil, let repo {
+            let dump = work.appendingPathComponent("ruby-renders.txt").path
+            try newsletter.compareWithRuby(ruby: ruby, script: repo + "/Ops/bench/ruby_newsletter_dump.rb",
+                                           templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath,
+                                           dumpPath: dump)
+        } else if peers.ruby != nil {
+            print("byte-identical check skipped: Ops/bench/ruby_newsletter_dump.rb not found above the current directory")
+        } else {
+            print("byte-identical check skipped: Ruby Liquid is not available")
+        }
+        let ours = try newsletter.measure(renders: renders, minSeconds: minSeconds)
+        let rubyA = peers.ruby.flatMap { _ in
+            BenchSubprocess.run(ruby, [sharedDir + "/peers/liquid/render_ruby.rb", profilesPath, String(renders)])
+        }
+        let pythonA = peers.python.flatMap { _ in
+            BenchSubprocess.run(python, [sharedDir + "/peers/liquid/render_python.py", profilesPath, String(renders)])
+        }
+        var table = LiquidBenchTable(title: "template")
+        table.add(name: "newsletter", ours: ours.wall, ruby: rubyA, python: pythonA, status: nil)
+        table.print()
+        // The same per CPU second of each program: steadier when other processes share the cores. A peer's
+        // CPU time includes its start-up (loading the profiles, parsing the template), a few percent of it.
+        var cpuLine = "  per CPU second: ours \(LiquidBenchTable.count(ours.cpu))"
+        for (name, outcome) in [("Ruby", rubyA), ("python-liquid", pythonA)] {
+            guard let outcome, outcome.status == 0, outcome.cpuSeconds > 0 else { continue }
+            let rate = Double(renders) / outcome.cpuSeconds
+            cpuLine += ", \(name) \(LiquidBenchTable.count(rate)) (ours/\(name) \(LiquidBenchTable.ratio(ours.cpu / rate)))"
+        }
+        print(cpuLine)
+
+        // (b) golden-liquid's benchmark fixtures.
+        let fixturesDir = sharedDir + "/conformance/golden-liquid/benchmark_fixtures"
+        let fixtures = ((try? FileManager.default.contentsOfDirectory(atPath: fixturesDir)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: fixturesDir + "/" + $0 + "/templates/index.liquid") }.sorted()
+        print("")
+        print("(b) golden-liquid benchmark_fixtures (\(fixtures.count)), \(fixtureRenders) renders per measurement; output vs expected_result.txt")
+        var fixtureTable = LiquidBenchTable(title: "fixture")
+        for fixture in fixtures {
+            let dir = fixturesDir + "/" + fixture
+            let result = try FixtureWorkload(directory: dir).run(renders: fixtureRenders, minSeconds: minSeconds / 4)
+            let rubyB = repo.flatMap { repo in
+                peers.ruby.flatMap { _ in BenchSubprocess.run(ruby, [repo + "/Ops/bench/ruby_fixture.rb", dir, String(fixtureRenders)]) }
+            }
+            let pythonB = repo.flatMap { repo in
+                peers.python.flatMap { _ in BenchSubprocess.run(python, [repo + "/Ops/bench/python_fixture.py", dir, String(fixtureRenders)]) }
+            }
+            fixtureTable.add(name: fixture, ours: result.rate, ruby: rubyB, python: pythonB, status: result.status)
+        }
+        fixtureTable.print()
+        if !fixtureTable.notes.isEmpty || !table.notes.isEmpty {
+            print("")
+            for note in table.notes + fixtureTable.notes { print(note) }
+        }
+        if repo == nil, !peers.isEmpty {
+            print("note: Ops/bench/ (the peers' fixture scripts) not found above the current directory; peers skipped in (b)")
+        }
+        print("")
+        print("ratio = ours / peer renders per second, each measured on one thread in this run")
+        if let row = table.rows.first, let rubyRate = row.ruby {
+            let ratio = row.ours / rubyRate
+            print("(a) ours / Ruby = \(LiquidBenchTable.ratio(ratio)): the 50x target is \(ratio >= 50 ? "met" : "NOT met")")
+        }
+    }
+
+    private var isDebugBuild: Bool {
+        #if DEBUG
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    /// `--shared`, else FLEET_SHARED, else the first `shared/` (with `peers/`) beside an ancestor of the
+    /// current directory or of the executable.
+    private func locateShared() throws -> String {
+        if let dir = shared ?? ProcessInfo.processInfo.environment["FLEET_SHARED"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard FileManager.default.fileExists(atPath: dir + "/peers/liquid/newsletter.liquid") else {
+                throw CLIError.usage("\(dir) has no peers/liquid/newsletter.liquid (is it the shared directory?)")
+            }
+            return dir
+        }
+        for dir in Self.ancestors() where FileManager.default.fileExists(atPath: dir + "/shared/peers/liquid/newsletter.liquid") {
+            return dir + "/shared"
+        }
+        throw CLIError.usage("cannot find the shared directory (<repo>/../shared); pass --shared DIR or set FLEET_SHARED")
+    }
+
+    /// The current directory and its ancestors, then the executable's directory and its ancestors.
+    static func ancestors() -> [String] {
+        var result: [String] = []
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let starts = [FileManager.default.currentDirectoryPath, URL(fileURLWithPath: executable).deletingLastPathComponent().path]
+        for start in starts {
+            var url = URL(fileURLWithPath: start).standardizedFileURL
+            while true {
+                if !result.contains(url.path) { result.append(url.path) }
+                let parent = url.deletingLastPathComponent().standardizedFileURL
+                if parent.path == url.path { break }
+                url = parent
+            }
+        }
+        return result
+    }
+
+    /// Runs `peers/make_data.py` (the deterministic workload) into `dir`; returns the profiles file.
+    private func makeProfiles(shared: String, into dir: String) throws -> String {
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        guard let outcome = BenchSubprocess.run(python, [shared + "/peers/make_data.py", dir, "1"]), outcome.status == 0 else {
+            throw CLIError("cannot run \(shared)/peers/make_data.py with \(python)", exitCode: 69)
+        }
+        return dir + "/profiles.ndjson"
+    }
+}
