@@ -43,7 +43,7 @@ struct CRMBench {
             // (4) raw SQLite, same pragmas, same run.
             let raw = try await onThread { try rawSQLite(directory: directory, rows: ops) }
             if let worker { worker.terminate(); worker.waitUntilExit() }
-            results.stop()
+            await results.stop()
             await connection.delete(topology.declarations)
 
             let f = Self.format
@@ -57,7 +57,7 @@ struct CRMBench {
             print("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
         } catch {
             if let worker, worker.isRunning { worker.terminate(); worker.waitUntilExit() }
-            results.stop()
+            await results.stop()
             await connection.delete(topology.declarations)
             throw error
         }

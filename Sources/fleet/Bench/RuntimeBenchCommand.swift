@@ -128,13 +128,13 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
                      ?? "fleet worker unknown"))
         } catch {
             worker?.terminate()
+            await results.stop()
             await connection.delete(benchDeclarations)
-            results.stop()
             await connection.close()
             throw CLIError("bench failed: \(error)")
         }
+        await results.stop()
         await connection.delete(benchDeclarations)
-        results.stop()
         await connection.close()
     }
 
@@ -224,88 +224,4 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         }
         return nil
     }
-}
-
-/// Counts results as they arrive on one consumer: first and last arrival, and arrival time per job id.
-final class ResultTap: Sendable {
-    struct Run {
-        var count: Int
-        var first: ContinuousClock.Instant
-        var last: ContinuousClock.Instant
-        var arrivals: [String: ContinuousClock.Instant]
-
-        /// Results per second from the first to the last result.
-        var rate: Double { Double(count - 1) / max(1e-9, first.duration(to: last).seconds) }
-
-        func latencies(sentAt sent: [String: ContinuousClock.Instant]) -> (p50: Double, p99: Double) {
-            var values: [Double] = []
-            for (id, at) in arrivals { if let s = sent[id] { values.append(s.duration(to: at).seconds * 1000) } }
-            values.sort()
-            guard !values.isEmpty else { return (.nan, .nan) }
-            return (values[values.count / 2], values[min(values.count - 1, values.count * 99 / 100)])
-        }
-    }
-
-    private struct State {
-        var expected = 0
-        var count = 0
-        var first: ContinuousClock.Instant?
-        var last: ContinuousClock.Instant?
-        var arrivals: [String: ContinuousClock.Instant] = [:]
-        var done: CheckedContinuation<Run, any Error>?
-        var finished: Run?
-    }
-
-    private let state = Mutex(State())
-    private let task = Mutex<Task<Void, Never>?>(nil)
-
-    static func start(_ connection: AMQPConnection, queue: String) async throws -> ResultTap {
-        let tap = ResultTap()
-        let consumer = try await connection.consume(queue: queue, prefetch: 2000)
-        let task = Task {
-            for await delivery in consumer {
-                let now = ContinuousClock.now
-                connection.ack(delivery)
-                let id = delivery.properties.messageID.map { String($0.prefix { $0 != ":" }) } ?? ""
-                tap.record(id: id, at: now)
-            }
-        }
-        tap.task.withLock { $0 = task }
-        return tap
-    }
-
-    private func record(id: String, at now: ContinuousClock.Instant) {
-        let resume: (CheckedContinuation<Run, any Error>, Run)? = state.withLock { s in
-            s.count += 1
-            if s.first == nil { s.first = now }
-            s.last = now
-            s.arrivals[id] = now
-            guard s.count == s.expected, let first = s.first else { return nil }
-            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals)
-            if let done = s.done {
-                s.done = nil
-                return (done, run)
-            }
-            s.finished = run
-            return nil
-        }
-        if let (continuation, run) = resume { continuation.resume(returning: run) }
-    }
-
-    func reset(expecting count: Int) {
-        state.withLock { $0 = State(expected: count) }
-    }
-
-    func wait() async throws -> Run {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Run? = state.withLock { s in
-                if let run = s.finished { return run }
-                s.done = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-
-    func stop() { task.withLock { $0?.cancel() } }
 }
