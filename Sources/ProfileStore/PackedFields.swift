@@ -169,12 +169,26 @@ enum PackedFields {
             return String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
         }
 
+        /// A top-level value: absent, a scalar (decoded here, the common case), or a container.
+        @inline(__always)
         mutating func valueOrAbsent() throws(ProfileStoreError) -> JSONValue? {
-            if index < bytes.count, bytes[index] == 0 {
+            guard index < bytes.count else { throw Self.corrupt }
+            switch bytes[index] {
+            case 0:
                 index += 1
                 return nil
+            case 6:
+                index += 1
+                return .string(try string())
+            case 4:
+                index += 1
+                return .int(PackedFields.unzigzag(try varint()))
+            case 2, 3:
+                index += 1
+                return .bool(bytes[index - 1] == 3)
+            default:
+                return try value(depth: 0)
             }
-            return try value(depth: 0)
         }
 
         mutating func value(depth: Int) throws(ProfileStoreError) -> JSONValue {

@@ -196,23 +196,22 @@ public final class ProfileReader {
     /// One prepared statement for the profile row (fields, packed traits, purchase summary, flags), and the
     /// consents and devices statements only when the flags say the profile may have some.
     func loadView(id: String) throws -> ProfileView? {
-        guard let loaded = try statements.with(Query.profile, { s -> (ProfileView, Int64)? in
+        var flags: Int64 = 0
+        var loaded: ProfileView?
+        try statements.with(Query.profile) { s in
             try s.bind(id, at: 1)
-            guard try s.step() else { return nil }
+            guard try s.step() else { return }
             let traits = try PackedFields.decodeTraits(s.blob(at: 2) ?? [])
             let purchases = PurchaseSummary(
                 orderCount: s.int(at: 5), lifetimeValue: s.double(at: 6),
                 lastPurchaseAt: s.isNull(at: 7) ? nil : s.int64(at: 7),
                 lastPurchaseAmount: s.isNull(at: 8) ? nil : s.double(at: 8), lastPurchaseCurrency: s.string(at: 9))
-            let view = ProfileView(
+            loaded = ProfileView(
                 id: id, email: s.string(at: 0), phone: s.string(at: 1), traits: traits, createdAt: s.int64(at: 3),
                 updatedAt: s.int64(at: 4), purchases: purchases)
-            return (view, s.int64(at: 10))
-        })
-        else { return nil }
-        let flags = loaded.1
-        guard flags != 0 else { return loaded.0 }
-        var full = loaded.0
+            flags = s.int64(at: 10)
+        }
+        guard flags != 0, var full = loaded else { return loaded }
         if flags & ProfileSchema.hasConsents != 0 {
             full.consents = try statements.with(Query.consents) { s in
                 try s.bind(id, at: 1)

@@ -250,10 +250,6 @@ final class ProfileWriter {
             INSERT INTO identities (type, value, profile_id, updated_at) VALUES ('merged', ?2, ?1, ?3)
             ON CONFLICT (type, value) DO UPDATE SET profile_id = excluded.profile_id
             """,
-            """
-            UPDATE profiles SET flags = EXISTS (SELECT 1 FROM consents WHERE profile_id = ?1)
-              | (EXISTS (SELECT 1 FROM devices WHERE profile_id = ?1) << 1) WHERE id = ?1
-            """,
         ] {
             try database.withStatement(sql) { s in
                 try s.bind(id, at: 1)
@@ -263,6 +259,16 @@ final class ProfileWriter {
             }
         }
         try recomputePurchases(id)
+        // The consents and devices moved over: recount the flags.
+        try database.withStatement(
+            """
+            UPDATE profiles SET flags = EXISTS (SELECT 1 FROM consents WHERE profile_id = ?1)
+              | (EXISTS (SELECT 1 FROM devices WHERE profile_id = ?1) << 1) WHERE id = ?1
+            """
+        ) { s in
+            try s.bind(id, at: 1)
+            try s.run()
+        }
         return applied(op)
     }
 
@@ -342,6 +348,7 @@ final class ProfileWriter {
             id = try identityOwner("email", AddressHasher.normalizeEmail(email))
             suppress.append((email, .email))
         }
+        var found = false
         if let id {
             suppress.append((id, .profile))
             try database.withStatement("SELECT type, value FROM identities WHERE profile_id = ?") { s in
@@ -356,6 +363,7 @@ final class ProfileWriter {
                 }
             }
             if let row = try loadRow(id) {
+                found = true
                 if let email = row.email { suppress.append((email, .email)) }
                 if let phone = row.phone { suppress.append((phone, .sms)) }
             }
@@ -387,7 +395,7 @@ final class ProfileWriter {
                 try s.run()
             }
         }
-        return id == nil
+        return !found
             ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
                               message: "no such profile; the address is suppressed")
             : applied(op)
