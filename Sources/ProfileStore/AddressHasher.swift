@@ -38,6 +38,10 @@ public enum AddressHasher {
 extension String {
     /// The string without leading and trailing white space (no Foundation needed).
     func trimmingWhitespace() -> String {
+        // Most values (ids, op ids) start and end with a visible ASCII character: nothing to trim.
+        if let first = utf8.first, let last = utf8.last, (0x21...0x7E).contains(first), (0x21...0x7E).contains(last) {
+            return self
+        }
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
               let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })

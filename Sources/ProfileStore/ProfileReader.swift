@@ -1,26 +1,44 @@
 import FleetCore
 import FleetStore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A synchronous reader of the profile store over its own SQLite connection (WAL: readers never block the
 /// writer or each other).
 ///
 /// Not thread-safe: confine it to one thread or serial queue. `ProfileStore` keeps a small pool of them on
 /// their own queues; open one directly to read from a dedicated thread (the benchmark does).
+///
+/// A read of the read model is one prepared statement for a profile without consents or devices (two or three
+/// otherwise, see `ProfileSchema`'s flags), a decode of the packed traits, and the segments (their definitions
+/// cached for `segmentCacheTTL`, checked against a coarse monotonic clock).
 public final class ProfileReader {
     let database: SQLiteDatabase
-    private var segmentCache: (loadedAt: ContinuousClock.Instant, segments: [Segment])?
+    private let statements: StatementCache
+    private var segmentCache: (loadedAt: Int64, segments: [Segment])?
 
     /// How long the segment definitions are cached before being read again.
-    public var segmentCacheTTL: Duration = .seconds(1)
+    public var segmentCacheTTL: Duration = .seconds(1) {
+        didSet { segmentCacheTTLNanos = Self.nanoseconds(segmentCacheTTL) }
+    }
+    private var segmentCacheTTLNanos: Int64 = 1_000_000_000
 
     /// Opens a reader on the store at `path` (the store must exist; `ProfileStore` creates it).
     public init(path: String) throws {
         database = try SQLiteDatabase(path: path, create: false)
+        statements = StatementCache(database: database, slots: Query.count)
         try database.execute("PRAGMA query_only=1")
     }
 
     /// Closes the connection.
-    public func close() { database.close() }
+    public func close() {
+        statements.close()
+        database.close()
+    }
 
     // MARK: - The read model
 
@@ -52,7 +70,7 @@ public final class ProfileReader {
 
     /// The id of the profile an email belongs to.
     public func profileID(email: String) throws -> String? {
-        try database.withStatement("SELECT profile_id FROM identities WHERE type = 'email' AND value = ?") { s in
+        try statements.with(Query.emailOwner) { s in
             try s.bind(AddressHasher.normalizeEmail(email), at: 1)
             return try s.step() ? s.string(at: 0) : nil
         }
@@ -61,7 +79,7 @@ public final class ProfileReader {
     /// Whether `address` (an email, phone, push token or profile id, normalized for `channel`) is suppressed on
     /// `channel`. Erased people stay suppressed: only a hash of the address is kept.
     public func isSuppressed(address: String, channel: AddressHasher.Channel) throws -> Bool {
-        try database.withStatement("SELECT 1 FROM suppressions WHERE address_hash = ? AND channel = ?") { s in
+        try statements.with(Query.suppressed) { s in
             try s.bind(AddressHasher.hash(address, channel: channel), at: 1)
             try s.bind(channel.rawValue, at: 2)
             return try s.step()
@@ -70,9 +88,7 @@ public final class ProfileReader {
 
     /// The number of events named `name` of a profile, optionally since a time (milliseconds since the epoch).
     public func eventCount(profileID: String, name: String, since: Int64? = nil) throws -> Int64 {
-        try database.withStatement(
-            "SELECT count(*) FROM events WHERE profile_id = ? AND name = ? AND occurred_at >= ?"
-        ) { s in
+        try statements.with(Query.eventCount) { s in
             try s.bind(profileID, at: 1)
             try s.bind(name, at: 2)
             try s.bind(since ?? Int64.min, at: 3)
@@ -116,7 +132,8 @@ public final class ProfileReader {
 
     /// The defined segments, in name order.
     public func definedSegments() throws -> [Segment] {
-        if let cache = segmentCache, cache.loadedAt.duration(to: .now) < segmentCacheTTL { return cache.segments }
+        let now = Self.coarseNanos()
+        if let cache = segmentCache, now &- cache.loadedAt < segmentCacheTTLNanos { return cache.segments }
         let segments = try database.withStatement("SELECT name, rule FROM segments ORDER BY name") { s in
             var out: [Segment] = []
             while try s.step() {
@@ -127,7 +144,7 @@ public final class ProfileReader {
             }
             return out
         }
-        segmentCache = (.now, segments)
+        segmentCache = (now, segments)
         return segments
     }
 
@@ -170,56 +187,94 @@ public final class ProfileReader {
     // MARK: - Loading
 
     func resolveMerged(_ id: String) throws -> String? {
-        try database.withStatement("SELECT profile_id FROM identities WHERE type = 'merged' AND value = ?") { s in
+        try statements.with(Query.merged) { s in
             try s.bind(id, at: 1)
             return try s.step() ? s.string(at: 0) : nil
         }
     }
 
-    /// Three prepared statements: the profile row (fields, traits, purchase summary), consents, devices.
+    /// One prepared statement for the profile row (fields, packed traits, purchase summary, flags), and the
+    /// consents and devices statements only when the flags say the profile may have some.
     func loadView(id: String) throws -> ProfileView? {
-        guard var view = try database.withStatement(
-            """
-            SELECT email, phone, traits, created_at, updated_at, order_count, lifetime_value, last_purchase_at,
-                   last_purchase_amount, last_purchase_currency FROM profiles WHERE id = ?
-            """,
-            { s -> ProfileView? in
+        var flags: Int64 = 0
+        var loaded: ProfileView?
+        try statements.with(Query.profile) { s in
+            try s.bind(id, at: 1)
+            guard try s.step() else { return }
+            let traits = try PackedFields.decodeTraits(s.blob(at: 2) ?? [])
+            let purchases = PurchaseSummary(
+                orderCount: s.int(at: 5), lifetimeValue: s.double(at: 6),
+                lastPurchaseAt: s.isNull(at: 7) ? nil : s.int64(at: 7),
+                lastPurchaseAmount: s.isNull(at: 8) ? nil : s.double(at: 8), lastPurchaseCurrency: s.string(at: 9))
+            loaded = ProfileView(
+                id: id, email: s.string(at: 0), phone: s.string(at: 1), traits: traits, createdAt: s.int64(at: 3),
+                updatedAt: s.int64(at: 4), purchases: purchases)
+            flags = s.int64(at: 10)
+        }
+        guard flags != 0, var full = loaded else { return loaded }
+        if flags & ProfileSchema.hasConsents != 0 {
+            full.consents = try statements.with(Query.consents) { s in
                 try s.bind(id, at: 1)
-                guard try s.step() else { return nil }
-                let traits = (try? JSONValue(parsing: s.blob(at: 2) ?? []))?.objectValue ?? JSONObject()
-                let purchases = PurchaseSummary(
-                    orderCount: s.int(at: 5), lifetimeValue: s.double(at: 6),
-                    lastPurchaseAt: s.isNull(at: 7) ? nil : s.int64(at: 7),
-                    lastPurchaseAmount: s.isNull(at: 8) ? nil : s.double(at: 8), lastPurchaseCurrency: s.string(at: 9))
-                return ProfileView(
-                    id: id, email: s.string(at: 0), phone: s.string(at: 1), traits: traits, createdAt: s.int64(at: 3),
-                    updatedAt: s.int64(at: 4), purchases: purchases)
-            })
-        else { return nil }
-        view.consents = try database.withStatement(
-            "SELECT channel, topic, opted_in, updated_at, source FROM consents WHERE profile_id = ?"
-        ) { s in
-            try s.bind(id, at: 1)
-            var out: [ConsentRecord] = []
-            while try s.step() {
-                out.append(ConsentRecord(
-                    channel: s.string(at: 0) ?? "", topic: s.string(at: 1) ?? "", optedIn: s.int(at: 2) != 0,
-                    updatedAt: s.int64(at: 3), source: s.string(at: 4)))
+                var out: [ConsentRecord] = []
+                while try s.step() {
+                    out.append(ConsentRecord(
+                        channel: s.string(at: 0) ?? "", topic: s.string(at: 1) ?? "", optedIn: s.int(at: 2) != 0,
+                        updatedAt: s.int64(at: 3), source: s.string(at: 4)))
+                }
+                return out
             }
-            return out
         }
-        view.devices = try database.withStatement(
-            "SELECT token, platform, app, updated_at, invalid_since FROM devices WHERE profile_id = ?"
-        ) { s in
-            try s.bind(id, at: 1)
-            var out: [DeviceRecord] = []
-            while try s.step() {
-                out.append(DeviceRecord(
-                    token: s.string(at: 0) ?? "", platform: s.string(at: 1) ?? "", app: s.string(at: 2) ?? "",
-                    updatedAt: s.int64(at: 3), invalidSince: s.isNull(at: 4) ? nil : s.int64(at: 4)))
+        if flags & ProfileSchema.hasDevices != 0 {
+            full.devices = try statements.with(Query.devices) { s in
+                try s.bind(id, at: 1)
+                var out: [DeviceRecord] = []
+                while try s.step() {
+                    out.append(DeviceRecord(
+                        token: s.string(at: 0) ?? "", platform: s.string(at: 1) ?? "", app: s.string(at: 2) ?? "",
+                        updatedAt: s.int64(at: 3), invalidSince: s.isNull(at: 4) ? nil : s.int64(at: 4)))
+                }
+                return out
             }
-            return out
         }
-        return view
+        return full
+    }
+
+    // MARK: - Statements and clock
+
+    private enum Query {
+        static let count = 7
+        static let profile = StatementCache.Query(slot: 0, sql: """
+            SELECT email, phone, fields, created_at, updated_at, order_count, lifetime_value, last_purchase_at,
+                   last_purchase_amount, last_purchase_currency, flags FROM profiles WHERE id = ?
+            """)
+        static let consents = StatementCache.Query(
+            slot: 1, sql: "SELECT channel, topic, opted_in, updated_at, source FROM consents WHERE profile_id = ?")
+        static let devices = StatementCache.Query(
+            slot: 2, sql: "SELECT token, platform, app, updated_at, invalid_since FROM devices WHERE profile_id = ?")
+        static let merged = StatementCache.Query(
+            slot: 3, sql: "SELECT profile_id FROM identities WHERE type = 'merged' AND value = ?")
+        static let emailOwner = StatementCache.Query(
+            slot: 4, sql: "SELECT profile_id FROM identities WHERE type = 'email' AND value = ?")
+        static let eventCount = StatementCache.Query(
+            slot: 5, sql: "SELECT count(*) FROM events WHERE profile_id = ? AND name = ? AND occurred_at >= ?")
+        static let suppressed = StatementCache.Query(
+            slot: 6, sql: "SELECT 1 FROM suppressions WHERE address_hash = ? AND channel = ?")
+    }
+
+    /// A monotonic time in nanoseconds from the coarse clock (a few nanoseconds to read, milliseconds of
+    /// resolution: plenty for a cache TTL of a second).
+    private static func coarseNanos() -> Int64 {
+        var ts = timespec()
+        #if os(Linux)
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        #else
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        #endif
+        return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+    }
+
+    private static func nanoseconds(_ d: Duration) -> Int64 {
+        let c = d.components
+        return c.seconds &* 1_000_000_000 &+ c.attoseconds / 1_000_000_000
     }
 }

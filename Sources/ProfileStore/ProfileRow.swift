@@ -2,36 +2,52 @@ import FleetCore
 
 /// A profile row being changed by the writer: fields, traits and each field's last-writer-wins timestamp.
 ///
-/// Per-field timestamps live in `times` (key -> milliseconds); the email and phone fields use the keys
-/// `$email` and `$phone`. A removed trait keeps its timestamp (a tombstone), so an older value arriving late
-/// cannot bring it back.
+/// Traits and their times are `fields` (stored packed, see `PackedFields`); the email and phone fields' times use
+/// the keys `$email` and `$phone` (their values are columns). A removed trait keeps its field with no value (a
+/// tombstone), so an older value arriving late cannot bring it back. Lookups scan: profiles hold a few dozen
+/// fields at most, and a scan of small strings beats hashing them.
 struct ProfileRow {
     var id: String
     var exists: Bool
     var email: String?
     var phone: String?
-    var traits: JSONObject
-    var times: JSONObject
+    var fields: [PackedFields.Field]
     var createdAt: Int64
     var updatedAt: Int64
 
     static func new(id: String, at time: Int64) -> ProfileRow {
-        ProfileRow(id: id, exists: false, email: nil, phone: nil, traits: JSONObject(), times: JSONObject(),
-                   createdAt: time, updatedAt: time)
+        ProfileRow(id: id, exists: false, email: nil, phone: nil, fields: [], createdAt: time, updatedAt: time)
+    }
+
+    @inline(__always)
+    private func index(of key: String) -> Int? {
+        fields.firstIndex { $0.key == key }
+    }
+
+    /// The stored time of a field, if it was ever written.
+    func time(forKey key: String) -> Int64? {
+        index(of: key).map { fields[$0].time }
     }
 
     func value(forKey key: String) -> JSONValue? {
         switch key {
         case "$email": email.map { .string($0) }
         case "$phone": phone.map { .string($0) }
-        default: traits[key]
+        default: index(of: key).flatMap { fields[$0].value }
         }
+    }
+
+    /// The present traits, in field order.
+    var traits: JSONObject {
+        var o = JSONObject()
+        for f in fields where f.value != nil && f.key.utf8.first != UInt8(ascii: "$") { o[f.key] = f.value }
+        return o
     }
 
     /// Whether a write of `value` at `time` wins over the stored one: newer time, or on a tie the greater
     /// serialized value (so every process ends in the same state whatever the order).
     func wins(_ key: String, at time: Int64, value: JSONValue?) -> Bool {
-        guard let stored = times[key]?.intValue else { return true }
+        guard let stored = self.time(forKey: key) else { return true }
         if time != stored { return time > stored }
         let mine = (value ?? .null).jsonString
         let theirs = (self.value(forKey: key) ?? .null).jsonString
@@ -41,11 +57,17 @@ struct ProfileRow {
     /// Sets a field (nil or JSON null removes a trait) with its timestamp.
     mutating func set(_ key: String, _ value: JSONValue?, at time: Int64) {
         let value = value == .null ? nil : value
+        var stored = value
         switch key {
-        case "$email": email = value?.stringValue
-        case "$phone": phone = value?.stringValue
-        default: traits[key] = value
+        case "$email": email = value?.stringValue; stored = nil
+        case "$phone": phone = value?.stringValue; stored = nil
+        default: break
         }
-        times[key] = .int(time)
+        if let i = index(of: key) {
+            fields[i].time = time
+            fields[i].value = stored
+        } else {
+            fields.append(PackedFields.Field(key: key, time: time, value: stored))
+        }
     }
 }

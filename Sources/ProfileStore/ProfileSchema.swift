@@ -1,3 +1,4 @@
+import FleetCore
 import FleetStore
 
 /// The profile store's tables, as migrations.
@@ -90,7 +91,61 @@ enum ProfileSchema {
                     updated_at INTEGER NOT NULL
                 ) WITHOUT ROWID;
                 """),
+        // Reads decode traits from a packed blob instead of parsing JSON, and skip the consents and devices
+        // queries for profiles that have none (`flags`: bit 0 may have consents, bit 1 may have devices; set
+        // when one is added, never cleared but by a merge's recount, so a set bit is a hint, a clear bit a fact).
+        Migrator.Migration("pack profile fields; consent and device flags") { database in
+            try database.execute("""
+                ALTER TABLE profiles ADD COLUMN fields BLOB NOT NULL DEFAULT x'';
+                ALTER TABLE profiles ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+                """)
+            try packJSONFields(database)
+            try database.execute("""
+                UPDATE profiles SET flags =
+                  EXISTS (SELECT 1 FROM consents WHERE consents.profile_id = profiles.id)
+                  | (EXISTS (SELECT 1 FROM devices WHERE devices.profile_id = profiles.id) << 1);
+                ALTER TABLE profiles DROP COLUMN traits;
+                ALTER TABLE profiles DROP COLUMN trait_times;
+                """)
+        },
     ]
+
+    /// `flags` bits of `profiles`.
+    static let hasConsents: Int64 = 1
+    static let hasDevices: Int64 = 2
+
+    /// Converts the JSON `traits` and `trait_times` columns of every profile into `fields`, a page at a time.
+    private static func packJSONFields(_ database: SQLiteDatabase) throws {
+        var after: Int64 = 0
+        while true {
+            let page = try database.withStatement(
+                "SELECT rowid, traits, trait_times FROM profiles WHERE rowid > ? ORDER BY rowid LIMIT 1000"
+            ) { s -> [(Int64, [UInt8])] in
+                try s.bind(after, at: 1)
+                var rows: [(Int64, [UInt8])] = []
+                while try s.step() {
+                    let traits = (try? JSONValue(parsing: s.blob(at: 1) ?? []))?.objectValue ?? JSONObject()
+                    let times = (try? JSONValue(parsing: s.blob(at: 2) ?? []))?.objectValue ?? JSONObject()
+                    var fields: [PackedFields.Field] = []
+                    for (key, time) in times {
+                        guard let time = time.intValue else { continue }
+                        fields.append(PackedFields.Field(key: key, time: time, value: key.hasPrefix("$") ? nil : traits[key]))
+                    }
+                    rows.append((s.int64(at: 0), PackedFields.encode(fields)))
+                }
+                return rows
+            }
+            guard let last = page.last else { return }
+            for (rowid, packed) in page {
+                try database.withStatement("UPDATE profiles SET fields = ? WHERE rowid = ?") { s in
+                    try s.bind(packed, at: 1)
+                    try s.bind(rowid, at: 2)
+                    try s.run()
+                }
+            }
+            after = last.0
+        }
+    }
 
     /// Applies the pending migrations.
     static func migrate(_ database: SQLiteDatabase) throws {

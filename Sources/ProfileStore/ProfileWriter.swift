@@ -10,6 +10,7 @@ import Foundation
 /// zeros in the pages that held them.
 final class ProfileWriter {
     let database: SQLiteDatabase
+    private let statements: StatementCache
 
     /// Limits of one operation (bad input beyond them is rejected with `too_large`).
     static let maxIDBytes = 200
@@ -20,6 +21,7 @@ final class ProfileWriter {
 
     init(path: String) throws {
         database = try SQLiteDatabase(path: path)
+        statements = StatementCache(database: database, slots: Query.count)
         do {
             try database.execute("PRAGMA secure_delete=ON")
             try ProfileSchema.migrate(database)
@@ -29,7 +31,10 @@ final class ProfileWriter {
         }
     }
 
-    func close() { database.close() }
+    func close() {
+        statements.close()
+        database.close()
+    }
 
     // MARK: - Groups of operations
 
@@ -49,14 +54,14 @@ final class ProfileWriter {
     }
 
     private func applyInSavepoint(_ op: ProfileOperation, now: Int64) throws -> OperationResult {
-        try run("SAVEPOINT profile_op")
+        try run(Query.savepoint)
         do {
             let result = try applyOne(op, now: now)
-            try run("RELEASE profile_op")
+            try run(Query.release)
             return result
         } catch let error as ProfileStoreError where error.rejectsOperation {
-            try run("ROLLBACK TO profile_op")
-            try run("RELEASE profile_op")
+            try run(Query.rollbackTo)
+            try run(Query.release)
             return OperationResult(opID: op.opID, op: op.body.name, status: .rejected, reason: error.code,
                                    message: error.message)
         }
@@ -66,11 +71,15 @@ final class ProfileWriter {
         guard !op.opID.isEmpty else { throw ProfileStoreError.missingField("op_id") }
         guard op.opID.utf8.count <= Self.maxIDBytes else { throw ProfileStoreError.tooLarge("op_id", "\(Self.maxIDBytes) bytes") }
         let opHash = SHA256.hash(op.opID)
-        let seen = try database.withStatement("SELECT 1 FROM applied_ops WHERE op_hash = ?") { s in
+        // Recorded up front as applied (one statement answers "seen before?" and records it); a rejected op's
+        // savepoint rollback removes the row, another outcome updates its status below.
+        let recorded = try statements.with(Query.recordOp) { s -> Bool in
             try s.bind(opHash, at: 1)
-            return try s.step()
+            try s.bind(now, at: 2)
+            try s.run()
+            return database.changes > 0
         }
-        if seen {
+        if !recorded {
             return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "duplicate")
         }
         var result: OperationResult
@@ -88,11 +97,12 @@ final class ProfileWriter {
         case .erase(let key):
             result = try erase(op, key: key, now: now)
         }
-        try database.withStatement("INSERT INTO applied_ops (op_hash, status, applied_at) VALUES (?, ?, ?)") { s in
-            try s.bind(opHash, at: 1)
-            try s.bind(result.status.rawValue, at: 2)
-            try s.bind(now, at: 3)
-            try s.run()
+        if result.status != .applied {
+            try statements.with(Query.opStatus) { s in
+                try s.bind(opHash, at: 1)
+                try s.bind(result.status.rawValue, at: 2)
+                try s.run()
+            }
         }
         return result
     }
@@ -109,8 +119,8 @@ final class ProfileWriter {
                 throw ProfileStoreError.tooLarge(identity.kind.rawValue, "\(Self.maxIDBytes) bytes")
             }
         }
-        let id = try resolve(rawID)
-        if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
+        let (id, loaded, suppressed) = try loadResolved(rawID)
+        if suppressed { return skipped(op, "suppressed") }
         for identity in identities {
             switch identity.kind {
             case .email: if try isSuppressed(identity.value, .email) { return skipped(op, "suppressed") }
@@ -121,7 +131,7 @@ final class ProfileWriter {
                 throw ProfileStoreError.identityConflict(identity.kind.rawValue)
             }
         }
-        var row = try loadRow(id) ?? .new(id: id, at: op.timestamp)
+        var row = loaded ?? .new(id: id, at: op.timestamp)
         var changed = !row.exists
         var stale: [String] = []
         for (key, value) in traits {
@@ -213,10 +223,9 @@ final class ProfileWriter {
         if try isSuppressed(id, .profile) || isSuppressed(previous, .profile) { return skipped(op, "suppressed") }
         var row = try loadRow(id) ?? .new(id: id, at: op.timestamp)
         if let old = try loadRow(previous) {
-            for (key, time) in old.times {
-                guard let time = time.intValue else { continue }
-                let value = old.value(forKey: key)
-                if row.wins(key, at: time, value: value) { row.set(key, value, at: time) }
+            for field in old.fields {
+                let value = old.value(forKey: field.key)
+                if row.wins(field.key, at: field.time, value: value) { row.set(field.key, value, at: field.time) }
             }
             row.createdAt = min(row.createdAt, old.createdAt)
             row.updatedAt = max(row.updatedAt, old.updatedAt)
@@ -250,6 +259,16 @@ final class ProfileWriter {
             }
         }
         try recomputePurchases(id)
+        // The consents and devices moved over: recount the flags.
+        try database.withStatement(
+            """
+            UPDATE profiles SET flags = EXISTS (SELECT 1 FROM consents WHERE profile_id = ?1)
+              | (EXISTS (SELECT 1 FROM devices WHERE profile_id = ?1) << 1) WHERE id = ?1
+            """
+        ) { s in
+            try s.bind(id, at: 1)
+            try s.run()
+        }
         return applied(op)
     }
 
@@ -260,7 +279,7 @@ final class ProfileWriter {
         guard topic.utf8.count <= Self.maxIDBytes else { throw ProfileStoreError.tooLarge("topic", "\(Self.maxIDBytes) bytes") }
         let id = try resolve(rawID)
         if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
-        try ensureProfile(id, at: op.timestamp)
+        try ensureProfile(id, at: op.timestamp, flags: ProfileSchema.hasConsents)
         let changed = try database.withStatement(
             """
             INSERT INTO consents (profile_id, channel, topic, opted_in, updated_at, source) VALUES (?, ?, ?, ?, ?, ?)
@@ -291,7 +310,7 @@ final class ProfileWriter {
         try Self.checkID(app, "app")
         let id = try resolve(rawID)
         if try isSuppressed(id, .profile) || isSuppressed(token, .push) { return skipped(op, "suppressed") }
-        try ensureProfile(id, at: op.timestamp)
+        try ensureProfile(id, at: op.timestamp, flags: ProfileSchema.hasDevices)
         let sql = registered
             ? """
               INSERT INTO devices (token, profile_id, platform, app, updated_at, invalid_since) VALUES (?1, ?2, ?3, ?4, ?5, NULL)
@@ -329,6 +348,7 @@ final class ProfileWriter {
             id = try identityOwner("email", AddressHasher.normalizeEmail(email))
             suppress.append((email, .email))
         }
+        var found = false
         if let id {
             suppress.append((id, .profile))
             try database.withStatement("SELECT type, value FROM identities WHERE profile_id = ?") { s in
@@ -343,6 +363,7 @@ final class ProfileWriter {
                 }
             }
             if let row = try loadRow(id) {
+                found = true
                 if let email = row.email { suppress.append((email, .email)) }
                 if let phone = row.phone { suppress.append((phone, .sms)) }
             }
@@ -374,7 +395,7 @@ final class ProfileWriter {
                 try s.run()
             }
         }
-        return id == nil
+        return !found
             ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
                               message: "no such profile; the address is suppressed")
             : applied(op)
@@ -452,8 +473,8 @@ final class ProfileWriter {
 
     // MARK: - Helpers
 
-    private func run(_ sql: String) throws {
-        try database.withStatement(sql) { try $0.run() }
+    private func run(_ query: StatementCache.Query) throws {
+        try statements.with(query) { try $0.run() }
     }
 
     private func applied(_ op: ProfileOperation) -> OperationResult {
@@ -477,8 +498,22 @@ final class ProfileWriter {
             }
             guard !key.hasPrefix("$") else { throw ProfileStoreError.invalidValue("traits", "keys must not start with '$'") }
         }
+        // Serializing is exact but costs; most traits are far below the limit even if every byte were escaped
+        // to six (`\u00XX`) and every value took the widest form, so only larger ones are serialized.
+        guard jsonBound(.object(traits)) > maxJSONBytes else { return }
         guard JSONValue.object(traits).serialized().count <= maxJSONBytes else {
             throw ProfileStoreError.tooLarge("traits", "\(maxJSONBytes) bytes")
+        }
+    }
+
+    /// An upper bound of the serialized size of `value` (compact JSON, as `JSONWriter` writes it).
+    static func jsonBound(_ value: JSONValue) -> Int {
+        switch value {
+        case .null, .bool: return 5
+        case .int, .double: return 32
+        case .string(let s): return 2 + 6 * s.utf8.count
+        case .array(let a): return a.reduce(2) { $0 + 1 + jsonBound($1) }
+        case .object(let o): return o.reduce(2) { $0 + 2 + 6 * $1.0.utf8.count + 2 + jsonBound($1.1) }
         }
     }
 
@@ -487,8 +522,29 @@ final class ProfileWriter {
         try identityOwner("merged", id) ?? id
     }
 
+    /// One statement for what an identify needs first: the profile `rawID` resolves to (following a merge), its
+    /// row, and whether that profile id is suppressed.
+    private func loadResolved(_ rawID: String) throws -> (id: String, row: ProfileRow?, suppressed: Bool) {
+        let (id, row, rawSuppressed) = try statements.with(Query.resolvedRow) { s -> (String, ProfileRow?, Bool) in
+            try s.bind(rawID, at: 1)
+            try s.bind(AddressHasher.hash(rawID, channel: .profile), at: 2)
+            guard try s.step() else { return (rawID, nil, false) }
+            let id = s.string(at: 0) ?? rawID
+            var row: ProfileRow?
+            if s.int(at: 1) != 0 {
+                row = ProfileRow(id: id, exists: true, email: s.string(at: 2), phone: s.string(at: 3),
+                                 fields: try PackedFields.decodeFields(s.blob(at: 4) ?? []),
+                                 createdAt: s.int64(at: 5), updatedAt: s.int64(at: 6))
+            }
+            return (id, row, s.int(at: 7) != 0)
+        }
+        // The statement checked the raw id; a merged id's profile is checked under its own id.
+        let suppressed = id == rawID ? rawSuppressed : try isSuppressed(id, .profile)
+        return (id, row, suppressed)
+    }
+
     private func identityOwner(_ type: String, _ value: String) throws -> String? {
-        try database.withStatement("SELECT profile_id FROM identities WHERE type = ? AND value = ?") { s in
+        try statements.with(Query.identityOwner) { s in
             try s.bind(type, at: 1)
             try s.bind(value, at: 2)
             return try s.step() ? s.string(at: 0) : nil
@@ -497,13 +553,7 @@ final class ProfileWriter {
 
     /// Inserts an identity or moves its time forward; returns whether it was new.
     private func upsertIdentity(_ type: String, _ value: String, profileID: String, at time: Int64) throws -> Bool {
-        try database.withStatement(
-            """
-            INSERT INTO identities (type, value, profile_id, updated_at) VALUES (?, ?, ?, ?)
-            ON CONFLICT (type, value) DO UPDATE SET updated_at = max(identities.updated_at, excluded.updated_at)
-            WHERE excluded.updated_at > identities.updated_at
-            """
-        ) { s -> Bool in
+        try statements.with(Query.upsertIdentity) { s -> Bool in
             try s.bind(type, at: 1)
             try s.bind(value, at: 2)
             try s.bind(profileID, at: 3)
@@ -514,7 +564,7 @@ final class ProfileWriter {
     }
 
     private func isSuppressed(_ address: String, _ channel: AddressHasher.Channel) throws -> Bool {
-        try database.withStatement("SELECT 1 FROM suppressions WHERE address_hash = ? AND channel = ?") { s in
+        try statements.with(Query.suppressed) { s in
             try s.bind(AddressHasher.hash(address, channel: channel), at: 1)
             try s.bind(channel.rawValue, at: 2)
             return try s.step()
@@ -522,47 +572,33 @@ final class ProfileWriter {
     }
 
     private func loadRow(_ id: String) throws -> ProfileRow? {
-        try database.withStatement(
-            "SELECT email, phone, traits, trait_times, created_at, updated_at FROM profiles WHERE id = ?"
-        ) { s -> ProfileRow? in
+        try statements.with(Query.loadRow) { s -> ProfileRow? in
             try s.bind(id, at: 1)
             guard try s.step() else { return nil }
-            let traits = (try? JSONValue(parsing: s.blob(at: 2) ?? []))?.objectValue ?? JSONObject()
-            let times = (try? JSONValue(parsing: s.blob(at: 3) ?? []))?.objectValue ?? JSONObject()
-            return ProfileRow(id: id, exists: true, email: s.string(at: 0), phone: s.string(at: 1), traits: traits,
-                              times: times, createdAt: s.int64(at: 4), updatedAt: s.int64(at: 5))
+            return ProfileRow(id: id, exists: true, email: s.string(at: 0), phone: s.string(at: 1),
+                              fields: try PackedFields.decodeFields(s.blob(at: 2) ?? []),
+                              createdAt: s.int64(at: 3), updatedAt: s.int64(at: 4))
         }
     }
 
     private func saveRow(_ row: ProfileRow) throws {
-        try database.withStatement(
-            """
-            INSERT INTO profiles (id, email, phone, traits, trait_times, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone = excluded.phone, traits = excluded.traits,
-              trait_times = excluded.trait_times, created_at = excluded.created_at, updated_at = excluded.updated_at
-            """
-        ) { s in
+        try statements.with(Query.saveRow) { s in
             try s.bind(row.id, at: 1)
             if let email = row.email { try s.bind(email, at: 2) }
             if let phone = row.phone { try s.bind(phone, at: 3) }
-            try s.bind(JSONValue.object(row.traits).jsonString, at: 4)
-            try s.bind(JSONValue.object(row.times).jsonString, at: 5)
-            try s.bind(row.createdAt, at: 6)
-            try s.bind(row.updatedAt, at: 7)
+            try s.bind(PackedFields.encode(row.fields), at: 4)
+            try s.bind(row.createdAt, at: 5)
+            try s.bind(row.updatedAt, at: 6)
             try s.run()
         }
     }
 
-    private func ensureProfile(_ id: String, at time: Int64) throws {
-        try database.withStatement(
-            """
-            INSERT INTO profiles (id, traits, trait_times, created_at, updated_at) VALUES (?, '{}', '{}', ?, ?)
-            ON CONFLICT (id) DO NOTHING
-            """
-        ) { s in
+    /// Creates the profile if it does not exist, and sets `flags` bits (`ProfileSchema.hasConsents`, ...).
+    private func ensureProfile(_ id: String, at time: Int64, flags: Int64 = 0) throws {
+        try statements.with(Query.ensureProfile) { s in
             try s.bind(id, at: 1)
             try s.bind(time, at: 2)
-            try s.bind(time, at: 3)
+            try s.bind(flags, at: 3)
             try s.run()
         }
     }
@@ -582,5 +618,45 @@ final class ProfileWriter {
             try s.bind(id, at: 1)
             try s.run()
         }
+    }
+
+    // MARK: - Statements
+
+    /// The statements of the per-operation path, prepared once.
+    private enum Query {
+        static let count = 12
+        static let savepoint = StatementCache.Query(slot: 0, sql: "SAVEPOINT profile_op")
+        static let release = StatementCache.Query(slot: 1, sql: "RELEASE profile_op")
+        static let rollbackTo = StatementCache.Query(slot: 2, sql: "ROLLBACK TO profile_op")
+        static let recordOp = StatementCache.Query(slot: 3, sql: """
+            INSERT INTO applied_ops (op_hash, status, applied_at) VALUES (?, 'applied', ?) ON CONFLICT (op_hash) DO NOTHING
+            """)
+        static let opStatus = StatementCache.Query(slot: 4, sql: "UPDATE applied_ops SET status = ?2 WHERE op_hash = ?1")
+        static let resolvedRow = StatementCache.Query(slot: 5, sql: """
+            SELECT r.id, p.id IS NOT NULL, p.email, p.phone, p.fields, p.created_at, p.updated_at,
+                   EXISTS (SELECT 1 FROM suppressions WHERE address_hash = ?2 AND channel = 'profile')
+            FROM (SELECT coalesce((SELECT profile_id FROM identities WHERE type = 'merged' AND value = ?1), ?1) AS id) AS r
+            LEFT JOIN profiles AS p ON p.id = r.id
+            """)
+        static let loadRow = StatementCache.Query(
+            slot: 6, sql: "SELECT email, phone, fields, created_at, updated_at FROM profiles WHERE id = ?")
+        static let saveRow = StatementCache.Query(slot: 7, sql: """
+            INSERT INTO profiles (id, email, phone, fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone = excluded.phone, fields = excluded.fields,
+              created_at = excluded.created_at, updated_at = excluded.updated_at
+            """)
+        static let ensureProfile = StatementCache.Query(slot: 8, sql: """
+            INSERT INTO profiles (id, created_at, updated_at, flags) VALUES (?1, ?2, ?2, ?3)
+            ON CONFLICT (id) DO UPDATE SET flags = flags | excluded.flags WHERE flags & excluded.flags != excluded.flags
+            """)
+        static let identityOwner = StatementCache.Query(
+            slot: 9, sql: "SELECT profile_id FROM identities WHERE type = ? AND value = ?")
+        static let suppressed = StatementCache.Query(
+            slot: 10, sql: "SELECT 1 FROM suppressions WHERE address_hash = ? AND channel = ?")
+        static let upsertIdentity = StatementCache.Query(slot: 11, sql: """
+            INSERT INTO identities (type, value, profile_id, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (type, value) DO UPDATE SET updated_at = max(identities.updated_at, excluded.updated_at)
+            WHERE excluded.updated_at > identities.updated_at
+            """)
     }
 }

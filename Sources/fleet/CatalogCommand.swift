@@ -46,6 +46,7 @@ struct CatalogCommand: AsyncParsableCommand {
             }
             if !batch.isEmpty { imported += try await store.importCatalog(batch) }
             print("imported \(imported) products from \(file); \(bad) bad lines")
+            if bad > 0 { throw CLIError("\(bad) lines were not imported", exitCode: 65) }
         }
     }
 }

@@ -78,6 +78,10 @@ struct ProfilesCommand: AsyncParsableCommand {
             try await flush()
             progress.finish()
             print("imported \(counts.applied + counts.skipped + counts.rejected) profiles from \(file): applied \(counts.applied), skipped \(counts.skipped) (unchanged or older than the store), rejected \(counts.rejected + counts.bad) (bad lines, listed above)")
+            if counts.rejected + counts.bad > 0 {
+                // Like `fleet enqueue`: the good lines are in, and the exit status says some were not.
+                throw CLIError("\(counts.rejected + counts.bad) lines were not imported", exitCode: 65)
+            }
         }
 
         /// A flat profile as an identify op: `id` the profile id, `email`/`phone`/`crm_id`/`anonymous_id`

@@ -22,9 +22,14 @@ struct CRMBench {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = directory.appendingPathComponent("fleet.sqlite").path
+        // Created and migrated here, so the workers' start-up (not measured) only opens it.
+        let created = ProfileStore(path: store)
+        try await created.open()
+        created.close()
         try await connection.declare(topology.declarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
         print("fleet bench crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        print("sync timing: a fresh worker is started and consuming first (start-up not measured); then from the first publish to the last result")
         if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
         var worker: Process?
         defer {
@@ -63,40 +68,52 @@ struct CRMBench {
         }
     }
 
-    /// Publishes `count` identify ops in jobs of `batch`, starts a worker, and times its launch to the last result: ops/s.
+    /// Runs `count` identify ops in jobs of `batch` through a fresh worker: ops/s.
+    ///
+    /// Timing: the job bodies are built first (untimed), the worker is started and the bench waits until it
+    /// consumes the job queue (its connection, topology and store are ready: start-up is not measured), then the
+    /// clock runs from the first publish to the last result, so publishing, the broker, the worker, the store,
+    /// the result and the ack are all inside the measured window.
     private func sync(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap, batch: Int, count: Int,
                       tag: String, startWorker: () throws -> Void) async throws -> Double {
         let jobs = count / batch
         let base = Int64(1_700_000_000_000)
         let cities = ["berlin", "paris", "lyon", "madrid"]
+        var bodies: [(id: String, body: [UInt8])] = []
+        bodies.reserveCapacity(jobs)
+        for j in 0..<jobs {
+            var ops: [JSONValue] = []
+            for i in 0..<batch {
+                let n = j * batch + i
+                var traits = JSONObject()
+                traits["first_name"] = .string("name\(n % 977)")
+                traits["city"] = .string(cities[n % cities.count])
+                traits["tier"] = .string(n % 3 == 0 ? "gold" : "silver")
+                traits["points"] = .int(Int64(n % 1000))
+                traits["locale"] = "de"
+                traits["email_opt_in"] = .bool(n % 2 == 0)
+                traits["signup_at"] = "2024-01-10T10:00:00Z"
+                traits["run"] = .string(tag)
+                var op = JSONObject()
+                op["op"] = "identify"
+                op["op_id"] = .string("\(tag)-\(n)")
+                op["profile_id"] = .string("p\(n % 10_000)")
+                op["timestamp"] = .int(base + Int64(n))
+                op["traits"] = .object(traits)
+                ops.append(.object(op))
+            }
+            let data: JSONValue = batch == 1 ? ops[0] : ["op": "batch", "ops": .array(ops)]
+            let id = "\(tag)-job-\(j)"
+            bodies.append((id, JSONValue.object(JSONObject(["id": .string(id), "kind": "crm", "data": data])).serialized()))
+        }
         results.reset(expecting: jobs)
+        try startWorker()
+        try await waitForConsumer(connection, queue: topology.queue(forKind: "crm"))
+        let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
-            for j in 0..<jobs {
+            for (id, body) in bodies {
                 if running >= 512 { try await group.next(); running -= 1 }
-                var ops: [JSONValue] = []
-                for i in 0..<batch {
-                    let n = j * batch + i
-                    var traits = JSONObject()
-                    traits["first_name"] = .string("name\(n % 977)")
-                    traits["city"] = .string(cities[n % cities.count])
-                    traits["tier"] = .string(n % 3 == 0 ? "gold" : "silver")
-                    traits["points"] = .int(Int64(n % 1000))
-                    traits["locale"] = "de"
-                    traits["email_opt_in"] = .bool(n % 2 == 0)
-                    traits["signup_at"] = "2024-01-10T10:00:00Z"
-                    traits["run"] = .string(tag)
-                    var op = JSONObject()
-                    op["op"] = "identify"
-                    op["op_id"] = .string("\(tag)-\(n)")
-                    op["profile_id"] = .string("p\(n % 10_000)")
-                    op["timestamp"] = .int(base + Int64(n))
-                    op["traits"] = .object(traits)
-                    ops.append(.object(op))
-                }
-                let data: JSONValue = batch == 1 ? ops[0] : ["op": "batch", "ops": .array(ops)]
-                let id = "\(tag)-job-\(j)"
-                let body = JSONValue.object(JSONObject(["id": .string(id), "kind": "crm", "data": data])).serialized()
                 group.addTask {
                     let confirm = try await connection.publish(
                         body, to: topology.jobsExchange, routingKey: "crm", properties: .persistentJSON(messageID: id, type: "crm"))
@@ -106,12 +123,19 @@ struct CRMBench {
             }
             try await group.waitForAll()
         }
-        // Timed from the worker's launch (connecting and opening the store included) to the last result.
-        let launched = ContinuousClock.now
-        try startWorker()
         let run = try await results.wait()
-        let seconds = max(1e-9, launched.duration(to: run.last).seconds)
+        let seconds = max(1e-9, started.duration(to: run.last).seconds)
         return Double(run.count * batch) / seconds
+    }
+
+    /// Waits until the queue has a consumer (the worker is up and consuming), at most 60 s.
+    private func waitForConsumer(_ connection: AMQPConnection, queue: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let status = try await connection.queueStatus(queue), status.consumers > 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CLIError("the bench worker did not start consuming \(queue) within 60 s")
     }
 
     private func startWorker(prefix: String, store: String) throws -> Process {

@@ -1,0 +1,222 @@
+import FleetTestSupport
+import Foundation
+import Testing
+
+/// `fleet profiles`, `fleet catalog` and `fleet segment`, run as the built binary on a real store file (no broker).
+///
+/// Every command runs with `FLEET_LOG_LEVEL=trace`; its stderr must never hold an email or a trait value.
+@Suite("profile CLI")
+struct ProfileCLITests {
+    static let makeData = ProcessInfo.processInfo.environment["FLEET_PEERS_MAKE_DATA"] ?? "/work/shared/peers/make_data.py"
+
+    /// A directory with a store path and the shared workload's `profiles.ndjson` (2,000 profiles).
+    static func workload() throws -> (dir: URL, store: String, profiles: URL) {
+        let dir = try TestEnvironment.temporaryDirectory()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", makeData, dir.path, "10"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw TestEnvironment.SetupError(description: "make_data.py failed with status \(p.terminationStatus)")
+        }
+        return (dir, dir.appendingPathComponent("fleet.sqlite").path, dir.appendingPathComponent("profiles.ndjson"))
+    }
+
+    /// The profiles of the workload, as JSON objects.
+    static func records(_ url: URL) throws -> [[String: Any]] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    static func expectNoPersonalData(_ run: FleetCommand, _ records: [[String: Any]], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!run.stderr.contains("@example.com"), "stderr holds an email: \(run.stderr.prefix(500))", sourceLocation: sourceLocation)
+        for r in records.prefix(50) {
+            if let email = r["email"] as? String {
+                #expect(!run.stderr.contains(email), sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    @Test("profiles import (the shared NDJSON), show by id and by email, re-import skips, nothing personal logged",
+          .enabled(if: FileManager.default.fileExists(atPath: makeData)))
+    func importAndShow() throws {
+        let (dir, store, profiles) = try Self.workload()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let records = try Self.records(profiles)
+        #expect(records.count == 2000)
+
+        let first = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("imported 2000 profiles"), "\(first.stdout)")
+        #expect(first.stdout.contains("applied 2000"), "\(first.stdout)")
+        #expect(first.stdout.contains("rejected 0"), "\(first.stdout)")
+        Self.expectNoPersonalData(first, records)
+
+        // The same records again: duplicates, nothing changes.
+        let again = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir)
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("applied 0, skipped 2000"), "\(again.stdout)")
+
+        let p7 = records[7]
+        let byID = try FleetCommand.run(["profiles", "show", "p7"], store: store, in: dir)
+        #expect(byID.status == 0, "\(byID.stderr)")
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(byID.stdout.utf8)) as? [String: Any])
+        #expect(shown["id"] as? String == "p7")
+        #expect(shown["email"] as? String == p7["email"] as? String)
+        let traits = try #require(shown["traits"] as? [String: Any])
+        #expect(traits["tier"] as? String == p7["tier"] as? String)
+        #expect(traits["points"] as? Int == p7["points"] as? Int)
+        #expect(traits["email_opt_in"] as? Bool == p7["email_opt_in"] as? Bool)
+        #expect((traits["recommendations"] as? [Any])?.count == (p7["recommendations"] as? [Any])?.count)
+        #expect(traits["email"] == nil, "the email is a field, not a trait")
+        Self.expectNoPersonalData(byID, records)
+
+        let email = try #require(p7["email"] as? String)
+        let byEmail = try FleetCommand.run(["profiles", "show", email.uppercased()], store: store, in: dir)
+        #expect(byEmail.status == 0, "\(byEmail.stderr)")
+        #expect(byEmail.stdout.contains("\"id\": \"p7\""))
+        Self.expectNoPersonalData(byEmail, records)
+
+        let missing = try FleetCommand.run(["profiles", "show", "nobody@example.org"], store: store, in: dir)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no profile with that email"))
+        #expect(!missing.stderr.contains("nobody@example.org"), "the error must not echo the email")
+    }
+
+    @Test("profiles import of a CSV: a bad line is reported by its number and skipped; summary; exit 65")
+    func importCSVWithBadLine() throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("fleet.sqlite").path
+        let csv = dir.appendingPathComponent("people.csv")
+        try """
+            id,email,first_name,tier,points
+            c1,ana.csv@example.com,Ana,gold,10
+            c2,"ben.csv@example.com,Ben,silver,20
+            c3,cleo.csv@example.com,"Cleo, Jr.",gold,30
+            c4,dan.csv@example.com,Dan,bronze
+            c5,eve.csv@example.com,Eve,silver,50
+
+            """.write(to: csv, atomically: true, encoding: .utf8)
+        let run = try FleetCommand.run(["profiles", "import", csv.path, "--no-progress"], store: store, in: dir)
+        #expect(run.status == 65, "\(run.stdout) \(run.stderr)")
+        #expect(run.stderr.contains("line 3: malformed CSV"), "\(run.stderr)")
+        #expect(run.stderr.contains("line 5: 4 cells, the header has 5"), "\(run.stderr)")
+        #expect(!run.stderr.contains("@example.com"), "a bad line is reported without its content")
+        #expect(run.stdout.contains("imported 3 profiles"), "\(run.stdout)")
+        #expect(run.stdout.contains("applied 3"), "\(run.stdout)")
+        #expect(run.stdout.contains("rejected 2"), "\(run.stdout)")
+
+        let cleo = try FleetCommand.run(["profiles", "show", "c3"], store: store, in: dir)
+        #expect(cleo.status == 0)
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(cleo.stdout.utf8)) as? [String: Any])
+        let traits = try #require(shown["traits"] as? [String: Any])
+        #expect(traits["first_name"] as? String == "Cleo, Jr.")
+        #expect(traits["points"] as? Int == 30)
+        #expect(shown["email"] as? String == "cleo.csv@example.com")
+        #expect(try FleetCommand.run(["profiles", "show", "c2"], store: store, in: dir).status == 1)
+    }
+
+    @Test("profiles erase: the person is gone, their addresses are suppressed, a re-import skips them",
+          .enabled(if: FileManager.default.fileExists(atPath: makeData)))
+    func erase() throws {
+        let (dir, store, profiles) = try Self.workload()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let records = try Self.records(profiles)
+        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir).status == 0)
+
+        let erased = try FleetCommand.run(["profiles", "erase", "p3"], store: store, in: dir)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stdout.contains("erased"))
+        Self.expectNoPersonalData(erased, records)
+        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 1)
+        let email = try #require(records[3]["email"] as? String)
+        #expect(try FleetCommand.run(["profiles", "show", email], store: store, in: dir).status == 1)
+        #expect(try FleetCommand.run(["profiles", "show", "p4"], store: store, in: dir).status == 0, "the others stay")
+        // The file no longer holds the email.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: store))
+        #expect(bytes.range(of: Data(email.utf8)) == nil)
+
+        // Imported again (as a new record, so not a duplicate op): suppressed, not stored.
+        let line = dir.appendingPathComponent("again.ndjson")
+        try #"{"id":"p3","email":"\#(email)","tier":"gold","note":"again"}"#.write(to: line, atomically: true, encoding: .utf8)
+        let again = try FleetCommand.run(["profiles", "import", line.path, "--no-progress"], store: store, in: dir)
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("applied 0, skipped 1"), "\(again.stdout)")
+        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 1)
+
+        let unknown = try FleetCommand.run(["profiles", "erase", "no-such-id"], store: store, in: dir)
+        #expect(unknown.status == 0)
+        #expect(unknown.stdout.contains("no such profile"))
+    }
+
+    @Test("catalog import: NDJSON and CSV; bad lines reported by number; exit 65")
+    func catalogImport() throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("fleet.sqlite").path
+        let ndjson = dir.appendingPathComponent("products.ndjson")
+        try """
+            {"sku":"SKU-1","name":"Trail runner shoe","price":89.9,"currency":"EUR","category":"shoes","tags":["run","trail"]}
+            {"sku":"SKU-2","name":"Yoga mat","price":25,"currency":"EUR"}
+            {"sku":"SKU-3"
+            {"name":"no sku"}
+
+            """.write(to: ndjson, atomically: true, encoding: .utf8)
+        let run = try FleetCommand.run(["catalog", "import", ndjson.path], store: store, in: dir)
+        #expect(run.status == 65, "\(run.stdout) \(run.stderr)")
+        #expect(run.stderr.contains("line 3: malformed JSON"), "\(run.stderr)")
+        #expect(run.stderr.contains("line 4: "), "\(run.stderr)")
+        #expect(run.stdout.contains("imported 2 products"), "\(run.stdout)")
+
+        let csv = dir.appendingPathComponent("products.csv")
+        try """
+            sku,name,price,currency,category
+            SKU-4,Espresso machine,499.00,EUR,kitchen
+            SKU-5,"Wool & silk scarf, limited",59.5,EUR,accessories
+
+            """.write(to: csv, atomically: true, encoding: .utf8)
+        let csvRun = try FleetCommand.run(["catalog", "import", csv.path], store: store, in: dir)
+        #expect(csvRun.status == 0, "\(csvRun.stdout) \(csvRun.stderr)")
+        #expect(csvRun.stdout.contains("imported 2 products"), "\(csvRun.stdout)")
+    }
+
+    @Test("segment define, count and list over the imported workload",
+          .enabled(if: FileManager.default.fileExists(atPath: makeData)))
+    func segments() throws {
+        let (dir, store, profiles) = try Self.workload()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let records = try Self.records(profiles)
+        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir).status == 0)
+        let expected = records.filter { ($0["tier"] as? String) == "gold" && (($0["points"] as? Int) ?? 0) >= 500 }
+            .compactMap { $0["id"] as? String }.sorted()
+        #expect(!expected.isEmpty)
+
+        let rule = #"{"all":[{"trait":"tier","op":"eq","value":"gold"},{"trait":"points","op":"gte","value":500}]}"#
+        let define = try FleetCommand.run(["segment", "define", "gold_500", rule], store: store, in: dir)
+        #expect(define.status == 0, "\(define.stderr)")
+
+        let count = try FleetCommand.run(["segment", "count", "gold_500"], store: store, in: dir)
+        #expect(count.status == 0, "\(count.stderr)")
+        #expect(count.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(expected.count))
+        Self.expectNoPersonalData(count, records)
+
+        let list = try FleetCommand.run(["segment", "list", "gold_500"], store: store, in: dir)
+        #expect(list.status == 0)
+        #expect(list.stdout.split(separator: "\n").map(String.init) == expected)
+        Self.expectNoPersonalData(list, records)
+
+        let limited = try FleetCommand.run(["segment", "list", "gold_500", "--limit", "3"], store: store, in: dir)
+        #expect(limited.stdout.split(separator: "\n").map(String.init) == Array(expected.prefix(3)))
+
+        let unknown = try FleetCommand.run(["segment", "count", "no_such_segment"], store: store, in: dir)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no segment 'no_such_segment'"))
+
+        let bad = try FleetCommand.run(["segment", "define", "broken", #"{"trait":"tier","op":"like"}"#], store: store, in: dir)
+        #expect(bad.status == 64)
+    }
+}
