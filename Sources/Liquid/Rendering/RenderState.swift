@@ -141,13 +141,8 @@ struct RenderState {
     }
 
     mutating func writeDouble(_ d: Double) {
-        // Swift's shortest round-trip text equals Ruby's Float#to_s whenever it is in fixed notation.
-        let text = d.description
-        if d.isFinite, !text.utf8.contains(UInt8(ascii: "e")) {
-            out.append(contentsOf: text.utf8)
-        } else {
-            out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
-        }
+        if ShortDecimal.appendRubyFloat(d, to: &out) { return }
+        out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
     }
 
     // MARK: Rendering
