@@ -94,10 +94,13 @@ final class FilterCall: Sendable {
     let keyword: [(name: String, value: Expression)]
     /// The arguments, when all of them are literals (built once at parse time).
     let constantArguments: LiquidFilterArguments?
+    /// The standard filter run directly (at most two positional arguments, no keyword argument).
+    let builtin: BuiltinFilter?
 
-    init(name: String, function: LiquidFilterFunction?, positional: [Expression], keyword: [(name: String, value: Expression)]) {
+    init(name: String, resolved: ResolvedFilter, positional: [Expression], keyword: [(name: String, value: Expression)]) {
         self.name = name
-        self.function = function
+        self.function = resolved.function
+        builtin = keyword.isEmpty && positional.count <= 2 ? resolved.builtin : nil
         self.positional = positional
         self.keyword = keyword
         var constants: [LiquidValue] = []
@@ -113,6 +116,13 @@ final class FilterCall: Sendable {
     }
 }
 
+/// A filter name resolved at parse time: the function in effect, and the built-in fast path when the
+/// function is the standard one.
+struct ResolvedFilter {
+    let function: LiquidFilterFunction?
+    let builtin: BuiltinFilter?
+}
+
 /// An expression with filters, as in `{{ x | f: a }}`, `{% echo %}` and `{% assign y = ... %}`.
 final class FilteredExpression: Sendable {
     let expression: Expression
@@ -123,9 +133,13 @@ final class FilteredExpression: Sendable {
         return false
     }
 
+    /// The last filter when it is a built-in that can write its text straight into the output.
+    let lastWriter: BuiltinFilter?
+
     init(expression: Expression, filters: [FilterCall]) {
         self.expression = expression
         self.filters = filters
+        if let b = filters.last?.builtin, b.writesText { lastWriter = b } else { lastWriter = nil }
     }
 
     static let empty = FilteredExpression(expression: .nilLiteral, filters: [])

@@ -15,6 +15,8 @@ struct RenderState {
     var root: [Binding] = []
     /// Reused positional-argument buffer for filter calls (no allocation per call).
     var argumentScratch: [LiquidValue] = []
+    /// Reused byte buffer for built-in text filters whose result is a value (not written out directly).
+    var textScratch: [UInt8] = []
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
@@ -165,6 +167,10 @@ struct RenderState {
         switch node {
         case .text(let bytes): out.append(contentsOf: bytes)
         case .output(let expression):
+            if let writer = expression.lastWriter {
+                try writeFiltered(expression, writer)
+                return
+            }
             let value: LiquidValue
             if missingVariables == .errorInOutput, expression.isBareLookup,
                 case .variable(let lookup) = expression.expression

@@ -19,7 +19,8 @@ extension LiquidValue {
     }
 
     /// Ruby's `Float#to_s`: shortest round-trip digits; fixed notation with at least one decimal when the
-    /// value is in 1e-4 ..< 1e15 (`0.0001`, `999999999999999.0`), else `1.0e+15` / `1.0e-05`; `Infinity`, `-Infinity`, `NaN`.
+    /// value is in 1e-4 ..< 1e15 (`0.0001`, `999999999999999.0`) or has digits after the point
+    /// (`1000000000000344.2`), else `1.0e+15` / `1.0e-05`; `Infinity`, `-Infinity`, `NaN`.
     public static func rubyFloatString(_ d: Double) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
@@ -53,7 +54,7 @@ extension LiquidValue {
         while digits.count > 1, digits.last == "0" { digits.removeLast() }
         let decpt = pointPosition + exponent  // value = 0.DIGITS x 10^decpt
         let sign = d < 0 ? "-" : ""
-        if decpt < -3 || decpt > 15 {
+        if decpt < -3 || (decpt > 15 && decpt >= digits.count) {
             var out = sign + String(digits.first!) + "."
             out += digits.count > 1 ? String(digits.dropFirst()) : "0"
             let e = decpt - 1
