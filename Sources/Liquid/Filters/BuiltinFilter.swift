@@ -155,7 +155,7 @@ enum BuiltinFilter: String, Sendable {
             guard argc == 0 else { return false }
             let mode = self
             return BuiltinFilter.bytes(text) { b in
-                guard !b.contains(where: { $0 >= 0x80 }) else { return false }
+                guard BuiltinFilter.caseMappable(b, mode) else { return false }
                 BuiltinFilter.mapCase(b, mode, to: &out)
                 return true
             }
@@ -267,17 +267,54 @@ enum BuiltinFilter: String, Sendable {
         }
     }
 
-    /// ASCII `upcase`, `downcase`, `capitalize`.
+    /// Whether ``mapCase(_:_:to:)`` handles `b`: ASCII and Latin-1 letters (U+00C0...U+00FF, `C3 xx` in
+    /// UTF-8), except those whose mapping leaves Latin-1 or changes length (`ß`, `ÿ` to upper case).
+    static func caseMappable(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter) -> Bool {
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c < 0x80 {
+                i += 1
+                continue
+            }
+            guard c == 0xC3, i + 1 < b.count else { return false }
+            let d = b[i + 1]
+            guard d >= 0x80, d <= 0xBF else { return false }
+            let upper = mode == .upcase || (mode == .capitalize && i == 0)
+            // ß (U+00DF) upcases to "SS", ÿ (U+00FF) to U+0178.
+            if upper && (d == 0x9F || d == 0xBF) { return false }
+            i += 2
+        }
+        return true
+    }
+
+    /// `upcase`, `downcase`, `capitalize` (first character upper, the rest lower) of ASCII and Latin-1 text
+    /// accepted by ``caseMappable(_:_:)``. In Latin-1, U+00C0...U+00DE (but ×) and U+00E0...U+00FE (but ÷)
+    /// are upper/lower case pairs 0x20 apart, as in ASCII.
     static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout [UInt8]) {
-        for i in 0..<b.count {
+        var i = 0
+        while i < b.count {
             var c = b[i]
             let upper = mode == .upcase || (mode == .capitalize && i == 0)
+            if c == 0xC3 {
+                var d = b[i + 1]
+                if upper {
+                    if d >= 0xA0 && d <= 0xBE && d != 0xB7 { d &-= 0x20 }
+                } else if d >= 0x80 && d <= 0x9E && d != 0x97 {
+                    d &+= 0x20
+                }
+                out.append(c)
+                out.append(d)
+                i += 2
+                continue
+            }
             if upper {
                 if c >= 97 && c <= 122 { c &-= 32 }
             } else if c >= 65 && c <= 90 {
                 c &+= 32
             }
             out.append(c)
+            i += 1
         }
     }
 

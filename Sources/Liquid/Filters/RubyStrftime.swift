@@ -112,8 +112,9 @@ struct RubyTime: Sendable, Equatable {
                 case UInt8(ascii: "#"): swap = true
                 default: break
                 }
-                if [UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "0"), UInt8(ascii: "^"), UInt8(ascii: "#")]
-                    .contains(b[i])
+                let c = b[i]
+                if c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: "0") || c == UInt8(ascii: "^")
+                    || c == UInt8(ascii: "#")
                 {
                     i += 1
                 } else {

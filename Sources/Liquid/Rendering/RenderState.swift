@@ -110,7 +110,7 @@ struct RenderState {
     @inline(__always)
     mutating func write(_ value: LiquidValue) {
         switch value {
-        case .string(let s): out.append(contentsOf: s.utf8)
+        case .string(let s): BuiltinFilter.bytes(s) { out.append(contentsOf: $0) }
         case .int(let i): writeInt(i)
         case .nil: break
         case .double(let d): writeDouble(d)
