@@ -1,9 +1,9 @@
 /// A parsed expression: a literal (pre-evaluated), a variable lookup, a range, or one of the special
 /// `blank` / `empty` literals (which only mean something on one side of `==` / `!=` in a condition).
-indirect enum Expression: Sendable {
+enum Expression: Sendable {
     case literal(LiquidValue)
     case variable(VariableLookup)
-    case range(Expression, Expression)
+    indirect case range(Expression, Expression)
     /// Ruby's `MethodLiteral` `blank` (`blank?`); evaluates to `""` outside conditions.
     case blank
     /// Ruby's `MethodLiteral` `empty` (`empty?`); evaluates to `""` outside conditions.
@@ -54,10 +54,18 @@ final class VariableLookup: Sendable {
     /// The path as written, for error messages (`profile.first_name`).
     let path: String
 
+    /// The common shape `name.key` (one plain key after a named root), resolved without a loop.
+    let simple: (root: Key, key: Key)?
+
     init(root: Root, segments: [Segment], path: String) {
         self.root = root
         self.segments = segments
         self.path = path
+        if case .name(let r) = root, segments.count == 1, case .key(let k) = segments[0] {
+            simple = (r, k)
+        } else {
+            simple = nil
+        }
     }
 
     static let commands: Set<String> = ["size", "first", "last"]

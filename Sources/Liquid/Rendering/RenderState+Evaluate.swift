@@ -25,6 +25,10 @@ extension RenderState {
 
     /// Ruby's `VariableLookup#evaluate`.
     func resolve(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {
+        if let (rootKey, key) = lookup.simple {
+            if let found = findProperty(rootKey, key) { return found }
+            return try undefined(lookup, strict: strict)
+        }
         var object: LiquidValue
         switch lookup.root {
         case .name(let key):

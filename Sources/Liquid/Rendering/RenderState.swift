@@ -74,6 +74,24 @@ struct RenderState {
         return globals.value(forKey: key.name, hash: hash)
     }
 
+    /// `find(rootKey)` then its property `key`, without copying the intermediate value.
+    @inline(__always)
+    func findProperty(_ rootKey: Key, _ key: Key) -> LiquidValue? {
+        let hash = rootKey.hash
+        var i = locals.count
+        while i > 0 {
+            i -= 1
+            if locals[i].key.hash == hash, locals[i].key.name == rootKey.name {
+                return RenderState.property(locals[i].value, key)
+            }
+        }
+        for i in root.indices where root[i].key.hash == hash && root[i].key.name == rootKey.name {
+            return RenderState.property(root[i].value, key)
+        }
+        guard let index = globals.index(of: rootKey.name, hash: hash) else { return nil }
+        return globals.s.values.withUnsafeBufferPointer { RenderState.property($0[index], key) }
+    }
+
     /// Ruby's `context.scopes.last[name] = value`.
     mutating func assign(_ key: Key, _ value: LiquidValue) {
         for i in root.indices where root[i].key.hash == key.hash && root[i].key.name == key.name {
