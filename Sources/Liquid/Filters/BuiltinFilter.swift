@@ -249,21 +249,47 @@ enum BuiltinFilter: String, Sendable {
         if last < b.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[last...])) }
     }
 
+    /// Appends what `body` writes for `input`, at most `maxPerByte` bytes per input byte, through a stack
+    /// buffer (one append per chunk instead of one per byte). `body` maps a chunk of input to the buffer and
+    /// returns how many bytes it wrote.
+    @inline(__always)
+    static func appendMapped(
+        _ input: UnsafeBufferPointer<UInt8>, maxPerByte: Int, to out: inout [UInt8],
+        _ body: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Int
+    ) {
+        let chunk = 128
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk * maxPerByte) { buffer in
+            let base = buffer.baseAddress!
+            var start = 0
+            while start < input.count {
+                let end = min(start + chunk, input.count)
+                let n = body(UnsafeBufferPointer(rebasing: input[start..<end]), base)
+                out.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
+                start = end
+            }
+        }
+    }
+
     /// Ruby's `CGI.escape`: bytes outside `a-zA-Z0-9_.-~` as `%XX`, space as `+`.
     static func urlEncode(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        let hex: StaticString = "0123456789ABCDEF"
-        hex.withUTF8Buffer { hex in
-            for c in b {
+        appendMapped(b, maxPerByte: 3, to: &out) { input, o in
+            var n = 0
+            for c in input {
                 if URLFilters.isUnreserved(c) {
-                    out.append(c)
+                    o[n] = c
+                    n &+= 1
                 } else if c == 0x20 {
-                    out.append(UInt8(ascii: "+"))
+                    o[n] = UInt8(ascii: "+")
+                    n &+= 1
                 } else {
-                    out.append(UInt8(ascii: "%"))
-                    out.append(hex[Int(c >> 4)])
-                    out.append(hex[Int(c & 15)])
+                    let hi = c >> 4, lo = c & 15
+                    o[n] = UInt8(ascii: "%")
+                    o[n &+ 1] = hi < 10 ? hi &+ 48 : hi &+ 55
+                    o[n &+ 2] = lo < 10 ? lo &+ 48 : lo &+ 55
+                    n &+= 3
                 }
             }
+            return n
         }
     }
 
@@ -292,29 +318,33 @@ enum BuiltinFilter: String, Sendable {
     /// accepted by ``caseMappable(_:_:)``. In Latin-1, U+00C0...U+00DE (but ×) and U+00E0...U+00FE (but ÷)
     /// are upper/lower case pairs 0x20 apart, as in ASCII.
     static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout [UInt8]) {
-        var i = 0
-        while i < b.count {
-            var c = b[i]
-            let upper = mode == .upcase || (mode == .capitalize && i == 0)
-            if c == 0xC3 {
-                var d = b[i + 1]
-                if upper {
-                    if d >= 0xA0 && d <= 0xBE && d != 0xB7 { d &-= 0x20 }
-                } else if d >= 0x80 && d <= 0x9E && d != 0x97 {
-                    d &+= 0x20
+        let count = b.count
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { o in
+            var i = 0
+            while i < count {
+                var c = b[i]
+                let upper = mode == .upcase || (mode == .capitalize && i == 0)
+                if c == 0xC3 {
+                    var d = b[i + 1]
+                    if upper {
+                        if d >= 0xA0 && d <= 0xBE && d != 0xB7 { d &-= 0x20 }
+                    } else if d >= 0x80 && d <= 0x9E && d != 0x97 {
+                        d &+= 0x20
+                    }
+                    o[i] = c
+                    o[i + 1] = d
+                    i += 2
+                    continue
                 }
-                out.append(c)
-                out.append(d)
-                i += 2
-                continue
+                if upper {
+                    if c >= 97 && c <= 122 { c &-= 32 }
+                } else if c >= 65 && c <= 90 {
+                    c &+= 32
+                }
+                o[i] = c
+                i += 1
             }
-            if upper {
-                if c >= 97 && c <= 122 { c &-= 32 }
-            } else if c >= 65 && c <= 90 {
-                c &+= 32
-            }
-            out.append(c)
-            i += 1
+            out.append(contentsOf: UnsafeBufferPointer(o))
         }
     }
 

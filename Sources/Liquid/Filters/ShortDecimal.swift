@@ -68,9 +68,12 @@ struct ShortDecimal: Sendable, Equatable {
             let p = ShortDecimal.power(k)
             let s = d * p
             if s.magnitude >= ShortDecimal.readBound { return nil }
-            let m = s.rounded(.toNearestOrAwayFromZero)
-            if m / p == d {
-                self.init(mantissa: Int64(m), scale: k)
+            // Round to the nearest integer (|s| < 2^50: the conversion is exact, the fraction too).
+            var m = Int64(s)
+            let fraction = s - Double(m)
+            if fraction >= 0.5 { m &+= 1 } else if fraction <= -0.5 { m &-= 1 }
+            if Double(m) / p == d {
+                self.init(mantissa: m, scale: k)
                 return
             }
             k &+= 1
