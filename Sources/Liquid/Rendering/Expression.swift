@@ -104,11 +104,16 @@ final class FilterCall: Sendable {
     let constantArguments: LiquidFilterArguments?
     /// The standard filter run directly (at most two positional arguments, no keyword argument).
     let builtin: BuiltinFilter?
+    /// The first two positional arguments (`nil` literals when absent), read without indexing an array.
+    let argument0: Expression
+    let argument1: Expression
 
     init(name: String, resolved: ResolvedFilter, positional: [Expression], keyword: [(name: String, value: Expression)]) {
         self.name = name
         self.function = resolved.function
         builtin = keyword.isEmpty && positional.count <= 2 ? resolved.builtin : nil
+        argument0 = positional.count > 0 ? positional[0] : .nilLiteral
+        argument1 = positional.count > 1 ? positional[1] : .nilLiteral
         self.positional = positional
         self.keyword = keyword
         var constants: [LiquidValue] = []
@@ -155,7 +160,9 @@ final class FilteredExpression: Sendable {
 
 /// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated
 /// right to left as Shopify does (`a and b or c` is `a and (b or c)`).
-struct Condition: Sendable {
+///
+/// Immutable reference types (a condition and its comparisons are read in place when rendering, not copied).
+final class Condition: Sendable {
     enum Operator: Sendable {
         case equal, notEqual, less, greater, lessOrEqual, greaterOrEqual, contains
         /// An operator lax parsing accepted but Liquid does not know: an error at render time.
@@ -175,14 +182,25 @@ struct Condition: Sendable {
         }
     }
 
-    struct Comparison: Sendable {
-        var left: Expression
-        var op: Operator?
-        var right: Expression
+    final class Comparison: Sendable {
+        let left: Expression
+        let op: Operator?
+        let right: Expression
+
+        init(left: Expression, op: Operator?, right: Expression) {
+            self.left = left
+            self.op = op
+            self.right = right
+        }
     }
 
     /// The comparisons in order; `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]`
     /// (true for `and`, false for `or`).
-    var comparisons: [Comparison]
-    var relations: [Bool]
+    let comparisons: [Comparison]
+    let relations: [Bool]
+
+    init(comparisons: [Comparison], relations: [Bool]) {
+        self.comparisons = comparisons
+        self.relations = relations
+    }
 }

@@ -101,8 +101,8 @@ extension RenderState {
     mutating func apply(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
         if let builtin = filter.builtin {
             let argc = filter.positional.count
-            let a0 = argc > 0 ? try evaluate(filter.positional[0]) : .nil
-            let a1 = argc > 1 ? try evaluate(filter.positional[1]) : .nil
+            let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
+            let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
             if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
         }
         return try applyGeneral(filter, to: input)
@@ -117,8 +117,8 @@ extension RenderState {
         for i in 0..<(n - 1) { value = try apply(filters[i], to: value) }
         let last = filters[n - 1]
         let argc = last.positional.count
-        let a0 = argc > 0 ? try evaluate(last.positional[0]) : .nil
-        let a1 = argc > 1 ? try evaluate(last.positional[1]) : .nil
+        let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
+        let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
         if writer.write(value, argc, a0, a1, to: &out) { return }
         write(try applyGeneral(last, to: value))
     }
