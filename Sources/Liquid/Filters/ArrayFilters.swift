@@ -269,7 +269,10 @@ enum ArrayFilters {
             case .find, .findIndex: return .nil
             }
         }
-        let property = args.value(0)
+        // An undefined property selects by the empty name (golden-liquid: `reject: nosuchthing` over strings
+        // rejects every element, as `"x"[""]` is `""`, which is truthy).
+        var property = args.value(0)
+        if case .nil = property { property = .string("") }
         let target = args.value(1)
         var out: [LiquidValue] = []
         for (index, item) in items.enumerated() {

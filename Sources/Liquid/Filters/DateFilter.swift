@@ -20,6 +20,7 @@ enum DateFilter {
         case .int(let i): return local(Int64(i), 0, env)
         case .string(let s):
             if s.isEmpty { return nil }
+            if let time = isoUTC(s) { return time }
             let lower = StringFilters.mapCase(s, upper: false)
             if lower == "now" || lower == "today" { return now(env) }
             let u = lower.utf8
@@ -29,6 +30,32 @@ enum DateFilter {
             }
             return parse(Array(u), env)
         default: return nil
+        }
+    }
+
+    /// The common `yyyy-mm-ddThh:mm:ssZ` (UTC) exactly, read directly; nil for anything else (the general
+    /// parser then reads it, to the same result).
+    static func isoUTC(_ s: String) -> RubyTime? {
+        guard s.utf8.count == 20 else { return nil }
+        return BuiltinFilter.bytes(s) { b -> RubyTime? in
+            func number(_ from: Int, _ count: Int) -> Int? {
+                var v = 0
+                for k in from..<(from + count) {
+                    let c = b[k]
+                    guard c >= 48, c <= 57 else { return nil }
+                    v = v * 10 + Int(c - 48)
+                }
+                return v
+            }
+            guard b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] | 0x20 == UInt8(ascii: "t"),
+                b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] | 0x20 == UInt8(ascii: "z"),
+                let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+                let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
+                month >= 1, month <= 12, day >= 1, day <= 31, hour <= 24, minute <= 59, second <= 60
+            else { return nil }
+            let days = RubyTime.days(fromCivil: Int64(year), month, day)
+            let seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + second)
+            return RubyTime(seconds: seconds, nanoseconds: 0, utcOffset: 0, zoneName: "UTC")
         }
     }
 

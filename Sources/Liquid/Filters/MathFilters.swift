@@ -17,6 +17,17 @@ enum MathFilters {
         }
     }
 
+    /// The operand as a ``ShortDecimal`` (the exact fast path), when it is a small integer or a float with a
+    /// short decimal.
+    @inline(__always)
+    static func short(_ value: LiquidValue) -> ShortDecimal? {
+        switch value {
+        case .int(let i): ShortDecimal(i)
+        case .double(let d): ShortDecimal(d)
+        default: nil
+        }
+    }
+
     /// `plus: n`.
     static let plus: LiquidFilterFunction = { input, arguments, _ throws(LiquidFilterError) in
         let args = try FilterArgs(arguments, min: 1, max: 1)
@@ -24,6 +35,7 @@ enum MathFilters {
             let (r, o) = a.addingReportingOverflow(b)
             if !o { return .int(r) }
         }
+        if let x = short(input), let y = short(args.value(0)), let r = x.adding(y)?.doubleValue { return .double(r) }
         return (input.rubyNumber + args.value(0).rubyNumber).liquidValue
     }
 
@@ -34,6 +46,9 @@ enum MathFilters {
             let (r, o) = a.subtractingReportingOverflow(b)
             if !o { return .int(r) }
         }
+        if let x = short(input), let y = short(args.value(0)), let r = x.subtracting(y)?.doubleValue {
+            return .double(r)
+        }
         return (input.rubyNumber - args.value(0).rubyNumber).liquidValue
     }
 
@@ -43,6 +58,9 @@ enum MathFilters {
         if case .int(let a) = input, case .int(let b) = args.value(0) {
             let (r, o) = a.multipliedReportingOverflow(by: b)
             if !o { return .int(r) }
+        }
+        if let x = short(input), let y = short(args.value(0)), let r = x.multiplied(by: y)?.doubleValue {
+            return .double(r)
         }
         return (input.rubyNumber * args.value(0).rubyNumber).liquidValue
     }
@@ -88,6 +106,18 @@ enum MathFilters {
     /// when `places <= 0`.
     static let round: LiquidFilterFunction = { input, arguments, _ throws(LiquidFilterError) in
         let args = try FilterArgs(arguments, min: 0, max: 1)
+        // Fast path: a float with a short decimal, rounded to 0...22 places.
+        if case .double(let d) = input, let x = ShortDecimal(d) {
+            var places: Int? = 0
+            if let p = args[0] {
+                if case .int(let i) = p, i >= 0, i <= 22 { places = i } else { places = nil }
+            }
+            if let places {
+                let r = x.rounded(toPlaces: places)
+                if places == 0 { return .int(Int(r.mantissa)) }
+                if let v = r.doubleValue { return .double(v) }
+            }
+        }
         let number = input.rubyNumber
         let places = args[0].map { precision($0.rubyNumber) } ?? 0
         switch number {

@@ -184,7 +184,7 @@ struct RubyDecimal: Sendable, Equatable {
         if mantissa == 0 { return 0 }
         let magnitude = mantissa.magnitude
         if magnitude < (1 << 53) && exponent >= -22 && exponent <= 22 {
-            let m = Double(mantissa)
+            let m = Double(Int64(truncatingIfNeeded: mantissa))
             let p = RubyDecimal.doublePowers[abs(exponent)]
             return exponent >= 0 ? m * p : m / p
         }
@@ -262,6 +262,10 @@ struct RubyDecimal: Sendable, Equatable {
         }
         if d == d.rounded(.towardZero), d.magnitude < 9.0e15 {
             self.init(mantissa: Int128(Int(d)), exponent: 0)
+            return
+        }
+        if let s = ShortDecimal(d) {
+            self.init(mantissa: Int128(s.mantissa), exponent: -s.scale)
             return
         }
         let text = d.description

@@ -112,8 +112,9 @@ struct RubyTime: Sendable, Equatable {
                 case UInt8(ascii: "#"): swap = true
                 default: break
                 }
-                if [UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "0"), UInt8(ascii: "^"), UInt8(ascii: "#")]
-                    .contains(b[i])
+                let c = b[i]
+                if c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: "0") || c == UInt8(ascii: "^")
+                    || c == UInt8(ascii: "#")
                 {
                     i += 1
                 } else {
@@ -141,6 +142,20 @@ struct RubyTime: Sendable, Equatable {
             literalStart = i
 
             func number(_ value: Int64, _ defaultWidth: Int, _ defaultPad: UInt8 = UInt8(ascii: "0")) {
+                // Common case: no flags, a non-negative value of at least the default width (`%Y`) or a
+                // zero-padded two-digit field (`%m`, `%d`, `%H`...).
+                if padding == nil, width == nil, value >= 0, value < 10_000 {
+                    let w = defaultPad == UInt8(ascii: "0") ? defaultWidth : 0
+                    if w <= 4, value >= 1000 || w == 2 && value < 100 {
+                        if value >= 1000 {
+                            out.unicodeScalars.append(Unicode.Scalar(UInt8(48 + value / 1000)))
+                            out.unicodeScalars.append(Unicode.Scalar(UInt8(48 + value / 100 % 10)))
+                        }
+                        out.unicodeScalars.append(Unicode.Scalar(UInt8(48 + value / 10 % 10)))
+                        out.unicodeScalars.append(Unicode.Scalar(UInt8(48 + value % 10)))
+                        return
+                    }
+                }
                 let pad = padding ?? defaultPad
                 let w = pad == 0 ? 0 : (width ?? defaultWidth)
                 var digits = String(value.magnitude)
@@ -156,6 +171,10 @@ struct RubyTime: Sendable, Equatable {
                 out += digits
             }
             func text(_ s: String, lowerForSwap: Bool = false) {
+                if !upper, !swap, width == nil {
+                    out += s
+                    return
+                }
                 var t = s
                 if upper { t = t.uppercased() }
                 if swap { t = lowerForSwap ? t.lowercased() : t.uppercased() }

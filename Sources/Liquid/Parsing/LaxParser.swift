@@ -244,7 +244,7 @@ enum Lax {
 
     /// Ruby's `Variable#lax_parse`.
     static func filteredExpression(
-        _ b: Bytes, resolve: (String) throws(LiquidError) -> LiquidFilterFunction?
+        _ b: Bytes, resolve: (String) throws(LiquidError) -> ResolvedFilter
     ) throws(LiquidError) -> FilteredExpression {
         let n = b.count
         guard let nameRange = firstQuotedFragment(b, 0, n) else { return .empty }
@@ -291,7 +291,7 @@ enum Lax {
                         positional.append(expression(b, arg))
                     }
                 }
-                filters.append(FilterCall(name: name, function: try resolve(name), positional: positional, keyword: keyword))
+                filters.append(FilterCall(name: name, resolved: try resolve(name), positional: positional, keyword: keyword))
             }
         }
         return FilteredExpression(expression: expr, filters: filters)

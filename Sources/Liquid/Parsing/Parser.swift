@@ -234,16 +234,17 @@ struct Parser {
 
     // MARK: Expressions
 
-    func resolveFilter(_ name: String, _ token: TemplateToken) throws(LiquidError) -> LiquidFilterFunction? {
-        if let f = options.filter(named: name) { return f }
+    func resolveFilter(_ name: String, _ token: TemplateToken) throws(LiquidError) -> ResolvedFilter {
+        if let f = options.filters[name] { return ResolvedFilter(function: f, builtin: nil) }
+        if let f = LiquidFilters.standard[name] { return ResolvedFilter(function: f, builtin: BuiltinFilter(rawValue: name)) }
         if options.strictFilters { throw syntaxError("undefined filter \(name)", at: token) }
-        return nil
+        return ResolvedFilter(function: nil, builtin: nil)
     }
 
     /// An output / echo / assign value: strict grammar, falling back to lax parsing in lax mode (Ruby's
     /// `strict_parse_with_error_mode_fallback`).
     func filteredExpression(_ markup: [UInt8], _ token: TemplateToken) throws(LiquidError) -> FilteredExpression {
-        let resolve = { (name: String) throws(LiquidError) -> LiquidFilterFunction? in
+        let resolve = { (name: String) throws(LiquidError) -> ResolvedFilter in
             try self.resolveFilter(name, token)
         }
         do {

@@ -139,7 +139,7 @@ struct StrictExpressionParser {
     }
 
     /// Ruby's `Variable#strict_parse`: `expr (| filter (: args)?)*`.
-    mutating func filteredExpression(resolve: (String) throws(LiquidError) -> LiquidFilterFunction?)
+    mutating func filteredExpression(resolve: (String) throws(LiquidError) -> ResolvedFilter)
         throws(LiquidError) -> FilteredExpression
     {
         if look(.end) { return .empty }
@@ -156,7 +156,7 @@ struct StrictExpressionParser {
                 } while consumeIf(.comma) != nil
             }
             filters.append(
-                FilterCall(name: name, function: try resolve(name), positional: positional, keyword: keyword))
+                FilterCall(name: name, resolved: try resolve(name), positional: positional, keyword: keyword))
         }
         try consume(.end)
         return FilteredExpression(expression: expr, filters: filters)

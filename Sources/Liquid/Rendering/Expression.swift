@@ -1,9 +1,9 @@
 /// A parsed expression: a literal (pre-evaluated), a variable lookup, a range, or one of the special
 /// `blank` / `empty` literals (which only mean something on one side of `==` / `!=` in a condition).
-indirect enum Expression: Sendable {
+enum Expression: Sendable {
     case literal(LiquidValue)
     case variable(VariableLookup)
-    case range(Expression, Expression)
+    indirect case range(Expression, Expression)
     /// Ruby's `MethodLiteral` `blank` (`blank?`); evaluates to `""` outside conditions.
     case blank
     /// Ruby's `MethodLiteral` `empty` (`empty?`); evaluates to `""` outside conditions.
@@ -54,10 +54,18 @@ final class VariableLookup: Sendable {
     /// The path as written, for error messages (`profile.first_name`).
     let path: String
 
+    /// The common shape `name.key` (one plain key after a named root), resolved without a loop.
+    let simple: (root: Key, key: Key)?
+
     init(root: Root, segments: [Segment], path: String) {
         self.root = root
         self.segments = segments
         self.path = path
+        if case .name(let r) = root, segments.count == 1, case .key(let k) = segments[0] {
+            simple = (r, k)
+        } else {
+            simple = nil
+        }
     }
 
     static let commands: Set<String> = ["size", "first", "last"]
@@ -94,10 +102,18 @@ final class FilterCall: Sendable {
     let keyword: [(name: String, value: Expression)]
     /// The arguments, when all of them are literals (built once at parse time).
     let constantArguments: LiquidFilterArguments?
+    /// The standard filter run directly (at most two positional arguments, no keyword argument).
+    let builtin: BuiltinFilter?
+    /// The first two positional arguments (`nil` literals when absent), read without indexing an array.
+    let argument0: Expression
+    let argument1: Expression
 
-    init(name: String, function: LiquidFilterFunction?, positional: [Expression], keyword: [(name: String, value: Expression)]) {
+    init(name: String, resolved: ResolvedFilter, positional: [Expression], keyword: [(name: String, value: Expression)]) {
         self.name = name
-        self.function = function
+        self.function = resolved.function
+        builtin = keyword.isEmpty && positional.count <= 2 ? resolved.builtin : nil
+        argument0 = positional.count > 0 ? positional[0] : .nilLiteral
+        argument1 = positional.count > 1 ? positional[1] : .nilLiteral
         self.positional = positional
         self.keyword = keyword
         var constants: [LiquidValue] = []
@@ -113,6 +129,13 @@ final class FilterCall: Sendable {
     }
 }
 
+/// A filter name resolved at parse time: the function in effect, and the built-in fast path when the
+/// function is the standard one.
+struct ResolvedFilter {
+    let function: LiquidFilterFunction?
+    let builtin: BuiltinFilter?
+}
+
 /// An expression with filters, as in `{{ x | f: a }}`, `{% echo %}` and `{% assign y = ... %}`.
 final class FilteredExpression: Sendable {
     let expression: Expression
@@ -123,9 +146,13 @@ final class FilteredExpression: Sendable {
         return false
     }
 
+    /// The last filter when it is a built-in that can write its text straight into the output.
+    let lastWriter: BuiltinFilter?
+
     init(expression: Expression, filters: [FilterCall]) {
         self.expression = expression
         self.filters = filters
+        if let b = filters.last?.builtin, b.writesText { lastWriter = b } else { lastWriter = nil }
     }
 
     static let empty = FilteredExpression(expression: .nilLiteral, filters: [])
@@ -133,7 +160,9 @@ final class FilteredExpression: Sendable {
 
 /// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated
 /// right to left as Shopify does (`a and b or c` is `a and (b or c)`).
-struct Condition: Sendable {
+///
+/// Immutable reference types (a condition and its comparisons are read in place when rendering, not copied).
+final class Condition: Sendable {
     enum Operator: Sendable {
         case equal, notEqual, less, greater, lessOrEqual, greaterOrEqual, contains
         /// An operator lax parsing accepted but Liquid does not know: an error at render time.
@@ -153,14 +182,25 @@ struct Condition: Sendable {
         }
     }
 
-    struct Comparison: Sendable {
-        var left: Expression
-        var op: Operator?
-        var right: Expression
+    final class Comparison: Sendable {
+        let left: Expression
+        let op: Operator?
+        let right: Expression
+
+        init(left: Expression, op: Operator?, right: Expression) {
+            self.left = left
+            self.op = op
+            self.right = right
+        }
     }
 
     /// The comparisons in order; `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]`
     /// (true for `and`, false for `or`).
-    var comparisons: [Comparison]
-    var relations: [Bool]
+    let comparisons: [Comparison]
+    let relations: [Bool]
+
+    init(comparisons: [Comparison], relations: [Bool]) {
+        self.comparisons = comparisons
+        self.relations = relations
+    }
 }

@@ -25,6 +25,10 @@ extension RenderState {
 
     /// Ruby's `VariableLookup#evaluate`.
     func resolve(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {
+        if let (rootKey, key) = lookup.simple {
+            if let found = findProperty(rootKey, key) { return found }
+            return try undefined(lookup, strict: strict)
+        }
         var object: LiquidValue
         switch lookup.root {
         case .name(let key):
@@ -93,7 +97,34 @@ extension RenderState {
         }
     }
 
+    @inline(__always)
     mutating func apply(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
+        if let builtin = filter.builtin {
+            let argc = filter.positional.count
+            let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
+            let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
+            if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
+        }
+        return try applyGeneral(filter, to: input)
+    }
+
+    /// Prints an expression whose last filter is a built-in text filter, writing that filter's text straight
+    /// into the output when its fast path applies.
+    mutating func writeFiltered(_ expression: FilteredExpression, _ writer: BuiltinFilter) throws(LiquidError) {
+        var value = try evaluate(expression.expression)
+        let filters = expression.filters
+        let n = filters.count
+        for i in 0..<(n - 1) { value = try apply(filters[i], to: value) }
+        let last = filters[n - 1]
+        let argc = last.positional.count
+        let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
+        let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
+        if writer.write(value, argc, a0, a1, to: &out) { return }
+        write(try applyGeneral(last, to: value))
+    }
+
+    /// A filter call through its function, with Ruby's arguments.
+    mutating func applyGeneral(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
         guard let function = filter.function else { return input }
         if let constant = filter.constantArguments {
             return try call(function, input, constant)

@@ -15,6 +15,8 @@ struct RenderState {
     var root: [Binding] = []
     /// Reused positional-argument buffer for filter calls (no allocation per call).
     var argumentScratch: [LiquidValue] = []
+    /// Reused byte buffer for built-in text filters whose result is a value (not written out directly).
+    var textScratch: [UInt8] = []
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
@@ -72,6 +74,24 @@ struct RenderState {
         return globals.value(forKey: key.name, hash: hash)
     }
 
+    /// `find(rootKey)` then its property `key`, without copying the intermediate value.
+    @inline(__always)
+    func findProperty(_ rootKey: Key, _ key: Key) -> LiquidValue? {
+        let hash = rootKey.hash
+        var i = locals.count
+        while i > 0 {
+            i -= 1
+            if locals[i].key.hash == hash, locals[i].key.name == rootKey.name {
+                return RenderState.property(locals[i].value, key)
+            }
+        }
+        for i in root.indices where root[i].key.hash == hash && root[i].key.name == rootKey.name {
+            return RenderState.property(root[i].value, key)
+        }
+        guard let index = globals.index(of: rootKey.name, hash: hash) else { return nil }
+        return globals.s.values.withUnsafeBufferPointer { RenderState.property($0[index], key) }
+    }
+
     /// Ruby's `context.scopes.last[name] = value`.
     mutating func assign(_ key: Key, _ value: LiquidValue) {
         for i in root.indices where root[i].key.hash == key.hash && root[i].key.name == key.name {
@@ -108,7 +128,7 @@ struct RenderState {
     @inline(__always)
     mutating func write(_ value: LiquidValue) {
         switch value {
-        case .string(let s): out.append(contentsOf: s.utf8)
+        case .string(let s): BuiltinFilter.bytes(s) { out.append(contentsOf: $0) }
         case .int(let i): writeInt(i)
         case .nil: break
         case .double(let d): writeDouble(d)
@@ -141,13 +161,8 @@ struct RenderState {
     }
 
     mutating func writeDouble(_ d: Double) {
-        // Swift's shortest round-trip text equals Ruby's Float#to_s whenever it is in fixed notation.
-        let text = d.description
-        if d.isFinite, !text.utf8.contains(UInt8(ascii: "e")) {
-            out.append(contentsOf: text.utf8)
-        } else {
-            out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
-        }
+        if ShortDecimal.appendRubyFloat(d, to: &out) { return }
+        out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
     }
 
     // MARK: Rendering
@@ -170,6 +185,10 @@ struct RenderState {
         switch node {
         case .text(let bytes): out.append(contentsOf: bytes)
         case .output(let expression):
+            if let writer = expression.lastWriter {
+                try writeFiltered(expression, writer)
+                return
+            }
             let value: LiquidValue
             if missingVariables == .errorInOutput, expression.isBareLookup,
                 case .variable(let lookup) = expression.expression

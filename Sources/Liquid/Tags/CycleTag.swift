@@ -50,13 +50,11 @@ final class CycleTag: Sendable {
 
     func render(_ s: inout RenderState) throws(LiquidError) {
         let key = try s.evaluate(group)
-        let iteration = s.cycles[key] ?? 0
-        if iteration < values.count {
+        let count = values.count
+        let iteration = s.cycles.update(key) { $0 + 1 >= count ? 0 : $0 + 1 }
+        if iteration < count {
             let v = try s.evaluate(values[iteration])
             s.write(v)
         }
-        var next = iteration + 1
-        if next >= values.count { next = 0 }
-        s.cycles[key] = next
     }
 }

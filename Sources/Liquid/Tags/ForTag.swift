@@ -178,8 +178,8 @@ final class ForTag: Sendable {
         }
         s.locals.append(Binding(key: variable, value: .nil))
         defer {
-            s.locals.removeSubrange(mark...)
-            s.forStack.removeSubrange(stackMark...)
+            while s.locals.count > mark { s.locals.removeLast() }
+            while s.forStack.count > stackMark { s.forStack.removeLast() }
         }
         let slot = s.locals.count - 1
         for k in 0..<segment.count {

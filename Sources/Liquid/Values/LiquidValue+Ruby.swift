@@ -19,12 +19,14 @@ extension LiquidValue {
     }
 
     /// Ruby's `Float#to_s`: shortest round-trip digits; fixed notation with at least one decimal when the
-    /// decimal exponent is in -4...15 (and at 16 integer digits with a fraction), else `1.0e+20` /
-    /// `1.0e-05`; `Infinity`, `-Infinity`, `NaN`.
+    /// value is in 1e-4 ..< 1e15 (`0.0001`, `999999999999999.0`) or has digits after the point
+    /// (`1000000000000344.2`), else `1.0e+15` / `1.0e-05`; `Infinity`, `-Infinity`, `NaN`.
     public static func rubyFloatString(_ d: Double) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
+        var short: [UInt8] = []
+        if ShortDecimal.appendRubyFloat(d, to: &short) { return String(decoding: short, as: UTF8.self) }
         // Swift's description gives the shortest round-trip digits; take digits and exponent from it.
         let text = "\(d.magnitude)"
         var mantissa = Substring(text)
@@ -52,10 +54,7 @@ extension LiquidValue {
         while digits.count > 1, digits.last == "0" { digits.removeLast() }
         let decpt = pointPosition + exponent  // value = 0.DIGITS x 10^decpt
         let sign = d < 0 ? "-" : ""
-        // Ruby prints 1e15 and 1234567890123456.0 (16 integer digits, no fraction) as 1.0e+15 and
-        // 1.234567890123456e+15, but 1000000000000000.5 in full: at 16 integer digits, only a fraction keeps
-        // the fixed form.
-        if decpt < -3 || decpt > 16 || (decpt == 16 && digits.count <= decpt) {
+        if decpt < -3 || (decpt > 15 && decpt >= digits.count) {
             var out = sign + String(digits.first!) + "."
             out += digits.count > 1 ? String(digits.dropFirst()) : "0"
             let e = decpt - 1

@@ -83,12 +83,14 @@ public struct LiquidObject: Sendable, Hashable {
     }
 
     /// The position of `key` (whose ``hash(_:)`` is `hash`), if present.
-    @inlinable func index(of key: String, hash: UInt64) -> Int? {
+    @inlinable @inline(__always) func index(of key: String, hash: UInt64) -> Int? {
         let s = self.s
         if s.table.isEmpty {
             return s.hashes.withUnsafeBufferPointer { hashes in
-                for i in 0..<hashes.count where hashes[i] == hash && s.keys[i] == key { return i }
-                return nil
+                s.keys.withUnsafeBufferPointer { keys in
+                    for i in 0..<hashes.count where hashes[i] == hash && keys[i] == key { return i }
+                    return nil
+                }
             }
         }
         let mask = s.table.count - 1
@@ -102,9 +104,9 @@ public struct LiquidObject: Sendable, Hashable {
     }
 
     /// The value for `key` given its precomputed ``hash(_:)``.
-    @inlinable func value(forKey key: String, hash: UInt64) -> LiquidValue? {
+    @inlinable @inline(__always) func value(forKey key: String, hash: UInt64) -> LiquidValue? {
         guard let i = index(of: key, hash: hash) else { return nil }
-        return s.values[i]
+        return s.values.withUnsafeBufferPointer { $0[i] }
     }
 
     @usableFromInline static func rebuildTable(_ s: Storage) {
