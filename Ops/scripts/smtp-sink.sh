@@ -26,7 +26,7 @@ free_port() {
 
 case ${1:-} in
   start)
-    mkdir -p "$DIR/maildir"
+    mkdir -p "$DIR/maildir/tmp" "$DIR/maildir/new" "$DIR/maildir/cur"
     if running; then
       # shellcheck source=/dev/null
       . "$DIR/sink.env"

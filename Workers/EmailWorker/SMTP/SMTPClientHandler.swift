@@ -4,11 +4,15 @@ import NIOCore
 final class SMTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = SMTPReply
     private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
+    /// Replies that arrived before anyone waited (the greeting can beat the first `expect`).
+    private var early = CircularBuffer<SMTPReply>()
     private var failure: SMTPError?
 
     /// Waits for the next reply (the caller writes its command right after).
     func expect(_ promise: EventLoopPromise<SMTPReply>) {
-        if let failure {
+        if let reply = early.popFirst() {
+            promise.succeed(reply)
+        } else if let failure {
             promise.fail(failure)
         } else {
             waiting.append(promise)
@@ -19,6 +23,8 @@ final class SMTPClientHandler: ChannelInboundHandler {
         let reply = unwrapInboundIn(data)
         if let promise = waiting.popFirst() {
             promise.succeed(reply)
+        } else {
+            early.append(reply)
         }
     }
 
