@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // C libraries, through system library targets with a shim header.
@@ -61,11 +63,22 @@ let package = Package(
         .target(
             name: "CRMWorker", dependencies: ["FleetCore", "FleetRuntime", "ProfileStore"], path: "Workers/CRMWorker",
             swiftSettings: strict),
+        // The email campaign worker (kind email): templates, consent and caps, variants, MIME, delivery.
+        .target(
+            name: "EmailWorker",
+            dependencies: [
+                "CSQLite", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Workers/EmailWorker", exclude: ["README.md"], swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
                 "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
-                "ProfileStore", "CRMWorker",
+                "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -87,6 +100,11 @@ let package = Package(
         .testTarget(
             name: "ProfileStoreTests",
             dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EmailWorkerTests",
+            dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            exclude: ["inspect_maildir.py"],  // run by the tests with python3 (it parses what the SMTP sink stored)
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",

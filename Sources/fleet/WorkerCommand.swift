@@ -1,6 +1,7 @@
 import AMQPClient
 import ArgumentParser
 import CRMWorker
+import EmailWorker
 import FleetCore
 import FleetRuntime
 import Foundation
@@ -44,8 +45,9 @@ struct WorkerCommand: AsyncParsableCommand {
     ]
 
     /// The job kinds that work on the store file (`--store` / `FLEET_STORE`, shared with the ledger).
-    static let storeBacked: [String: @Sendable (_ storePath: String, _ logger: Logger) -> any JobHandler] = [
+    static let storeBacked: [String: @Sendable (_ storePath: String, _ logger: Logger) throws -> any JobHandler] = [
         "crm": { path, logger in CRMHandler(store: ProfileStore(path: path, logger: logger)) },
+        "email": { path, logger in EmailHandler(storePath: path, settings: try EmailSettings.fromEnvironment(), logger: logger) },
     ]
 
     static var kindNames: [String] { (Array(available.keys) + Array(storeBacked.keys)).sorted() }
@@ -64,7 +66,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var handlers: [any JobHandler] = []
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
-                handlers.append(make(try global.storePath(), logger))
+                handlers.append(try make(try global.storePath(), logger))
                 continue
             }
             guard let make = Self.available[kind] else {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A local SMTP sink (Debian's python3-aiosmtpd, Ops/scripts/smtp_sink.py) writing every message to a Maildir.
+#
+#   bash Ops/scripts/smtp-sink.sh start    start (or reuse) it on a free loopback port; prints the port
+#   bash Ops/scripts/smtp-sink.sh env      print FLEET_SMTP_SINK_* lines (export them with set -a; . sink.env)
+#   bash Ops/scripts/smtp-sink.sh stop     stop it (the Maildir stays)
+#
+# State dir: $FLEET_SMTP_SINK_DIR, or <repo>/.fleet/smtp. It holds sink.env (FLEET_SMTP_SINK_HOST, _PORT,
+# _MAILDIR, _RULES), sink.pid, sink.log, maildir/ (messages in maildir/new) and rules.json (replies for
+# chosen recipients, e.g. {"bounce@example.com": "550 5.1.1 no such user"}; see smtp_sink.py).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+DIR=${FLEET_SMTP_SINK_DIR:-$REPO_ROOT/.fleet/smtp}
+PY=/usr/bin/python3
+PROG=smtp-sink.sh
+
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+running() { [[ -f $DIR/sink.pid ]] && kill -0 "$(cat "$DIR/sink.pid")" 2>/dev/null; }
+
+free_port() {
+  $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+case ${1:-} in
+  start)
+    mkdir -p "$DIR/maildir/tmp" "$DIR/maildir/new" "$DIR/maildir/cur"
+    if running; then
+      # shellcheck source=/dev/null
+      . "$DIR/sink.env"
+      echo "$FLEET_SMTP_SINK_PORT"
+      exit 0
+    fi
+    $PY -c 'import aiosmtpd' 2>/dev/null || die "python3-aiosmtpd is missing (bash Ops/scripts/install-deps.sh)"
+    [[ -f $DIR/rules.json ]] || echo '{}' >"$DIR/rules.json"
+    port=$(free_port)
+    $PY "$SCRIPT_DIR/smtp_sink.py" 127.0.0.1 "$port" "$DIR/maildir" "$DIR/rules.json" >"$DIR/sink.log" 2>&1 </dev/null &
+    echo $! >"$DIR/sink.pid"
+    for _ in $(seq 1 100); do
+      if $PY -c "import socket,sys; s=socket.create_connection(('127.0.0.1', $port), 1); s.close()" 2>/dev/null; then break; fi
+      running || { cat "$DIR/sink.log" >&2; die "the sink exited at start"; }
+      sleep 0.1
+    done
+    cat >"$DIR/sink.env" <<ENV
+FLEET_SMTP_SINK_HOST='127.0.0.1'
+FLEET_SMTP_SINK_PORT='$port'
+FLEET_SMTP_SINK_MAILDIR='$DIR/maildir'
+FLEET_SMTP_SINK_RULES='$DIR/rules.json'
+ENV
+    echo "$port"
+    ;;
+  env)
+    [[ -f $DIR/sink.env ]] || die "no sink.env in $DIR (start first)"
+    sed 's/^/export /' "$DIR/sink.env"
+    ;;
+  stop)
+    if running; then
+      pid=$(cat "$DIR/sink.pid")
+      kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+    rm -f "$DIR/sink.pid"
+    ;;
+  *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
+esac

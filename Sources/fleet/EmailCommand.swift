@@ -1,0 +1,55 @@
+import ArgumentParser
+import EmailWorker
+import FleetCore
+import Foundation
+
+/// `fleet email preview`: the personalized html of an email template for one person, to look at in a browser.
+struct EmailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "email", abstract: "Email campaign tools (the email worker is `fleet worker --kinds email`).",
+        subcommands: [Preview.self])
+
+    /// `fleet email preview TEMPLATE --profile ID [--variant V] --out FILE.html`.
+    struct Preview: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the personalized html of TEMPLATE for a profile (settings from FLEET_EMAIL_*).")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "A template under Templates/email/.")
+        var template: String
+
+        @Option(help: "The profile id.")
+        var profile: String
+
+        @Option(help: "A variant name of the campaign (or 'holdout').")
+        var variant: String?
+
+        @Option(help: "The campaign id (default 'preview').")
+        var campaign: String = "preview"
+
+        @Option(help: "The html file to write.")
+        var out: String
+
+        func run() async throws {
+            _ = try global.bootstrapLogging()
+            var env = ProcessInfo.processInfo.environment
+            if env["FLEET_EMAIL_SECRET"]?.isEmpty ?? true { env["FLEET_EMAIL_SECRET"] = "preview-only" }
+            env["FLEET_EMAIL_DELIVERY"] = "result"
+            let settings: EmailSettings
+            do { settings = try EmailSettings.fromEnvironment(env) } catch { throw CLIError.usage("\(error)") }
+            let handler = EmailHandler(storePath: try global.storePath(), settings: settings)
+            let html: String
+            do {
+                html = try await handler.preview(template: template, profileID: profile, variant: variant,
+                                                 campaign: JSONObject(["id": .string(campaign)]))
+            } catch {
+                throw CLIError("\(error)")
+            }
+            guard FileManager.default.createFile(atPath: out, contents: Data(html.utf8)) else {
+                throw CLIError("cannot write \(out)")
+            }
+            print("wrote \(out) (\(html.utf8.count) bytes): open file://\(URL(fileURLWithPath: out).path) in a browser")
+        }
+    }
+}

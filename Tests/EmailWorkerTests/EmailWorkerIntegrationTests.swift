@@ -1,0 +1,163 @@
+import EmailWorker
+import FleetCore
+import FleetTestSupport
+import Foundation
+import Testing
+
+/// The email worker against a real RabbitMQ, a real SQLite store and a real SMTP server (aiosmtpd writing a
+/// Maildir, started by Ops/scripts/smtp-sink.sh); every message that arrived is parsed by Python's `email`.
+@Suite("Email worker (broker, SQLite, SMTP sink)", .serialized)
+struct EmailWorkerIntegrationTests {
+    static let meta = #"{"from": "Test Shop <news@shop.example.com>", "subscription_group": "newsletter", "category": "marketing", "list_name": "Test news"}"#
+    static let html = """
+        <html><body><p>Dear {{ profile.first_name }} ({{ profile.id }})</p>
+        <p><a href="https://shop.example.com/x">shop</a></p><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>
+        """
+
+    static func profiles(_ n: Int, prefix: String) -> [JSONObject] {
+        (0..<n).map { i in
+            JSONObject(["id": .string("\(prefix)\(i)"), "email": .string("\(prefix)\(i)@example.com"),
+                        "first_name": .string(i % 3 == 0 ? "Zoë\(i)" : "Ann\(i)")])
+        }
+    }
+
+    static func jobs(_ ids: [String], template: String, prefix: String) -> [JSONObject] {
+        ids.map { JSONObject(["id": .string("\(prefix)-\($0)"), "profile_id": .string($0), "template": .string(template),
+                              "campaign": .string("c-\(prefix)")]) }
+    }
+
+    @Test("a 2,000-recipient campaign with 30% opted out or suppressed reaches exactly the others, once each, personalized; every message parses and has the RFC 8058 headers")
+    func campaignReachesExactlyTheOthers() async throws {
+        let fleet = try await EmailFleet("campaign")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello {{ profile.first_name }}", html: Self.html)
+        let people = Self.profiles(2000, prefix: "p")
+        var optedOut: [String: String] = [:]
+        var suppressed: [String] = []
+        for i in 0..<2000 where i % 10 < 3 {
+            if i % 10 < 2 { optedOut["p\(i)"] = "newsletter" } else { suppressed.append("p\(i)@example.com") }
+        }
+        try await fleet.importProfiles(people, optedOut: optedOut)
+        try await fleet.suppress(suppressed)
+        try fleet.startWorker()
+        let jobs = Self.jobs(people.map { $0["id"]!.stringValue! }, template: "t-news", prefix: "c")
+        try await fleet.publish(jobs)
+        let ids = Set(jobs.map { $0["id"]!.stringValue! })
+        #expect(await fleet.waitForFinals(ids))
+        let finals = fleet.finals
+        #expect(finals.values.filter { $0.status == .succeeded }.count == 1400)
+        #expect(finals.values.filter { $0.status == .suppressed }.count == 600)
+        #expect(finals["c-p0"]?.output["reason"]?.stringValue == "opted_out")
+        #expect(finals["c-p2"]?.output["reason"]?.stringValue == "suppressed_address")
+        await fleet.stopWorkers()
+        let arrived = try fleet.arrived()
+        #expect(arrived.count == 1400)
+        let expected = Set((0..<2000).filter { $0 % 10 >= 3 }.map { "p\($0)@example.com" })
+        #expect(Set(arrived.map(\.to)) == expected)
+        #expect(Set(arrived.map(\.messageID)).count == 1400)
+        for m in arrived {
+            let id = String(m.to.prefix { $0 != "@" })
+            let name = people[Int(id.dropFirst())!]["first_name"]!.stringValue!
+            #expect(m.ok, "\(m.jobID): \(m.problems)")
+            #expect(m.subject == "Hello \(name)")
+            #expect(m.html.contains("Dear \(name) (\(id))"))
+            #expect(m.html.contains("https://shop.example.com/x?utm_source=email&amp;utm_medium=email"))
+            #expect(m.text.contains("Dear \(name) (\(id))"))
+        }
+    }
+
+    @Test("killing the worker with SIGKILL mid-campaign and restarting it leaves no missing and no duplicated message")
+    func sigkillMidCampaign() async throws {
+        let fleet = try await EmailFleet("kill")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello {{ profile.first_name }}", html: Self.html)
+        let people = Self.profiles(600, prefix: "k")
+        try await fleet.importProfiles(people)
+        let jobs = Self.jobs(people.map { $0["id"]!.stringValue! }, template: "t-news", prefix: "k")
+        try await fleet.publish(jobs)
+        let first = try fleet.startWorker()
+        let started = await TestEnvironment.eventually(timeout: .seconds(120)) { fleet.messageCount() >= 100 }
+        #expect(started)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let atKill = fleet.messageCount()
+        // The jobs whose relay transaction was in its last step when the worker died (the documented window).
+        let ledger = EmailLedger(path: fleet.store)
+        let inWindow = try await ledger.deliveryCounts()[.sending] ?? 0
+        ledger.close()
+        try fleet.startWorker()
+        let ids = Set(jobs.map { $0["id"]!.stringValue! })
+        #expect(await fleet.waitForFinals(ids))
+        await fleet.stopWorkers()
+        let arrived = try fleet.arrived()
+        var perJob: [String: Int] = [:]
+        for m in arrived { perJob[m.jobID, default: 0] += 1 }
+        print("sigkill: \(atKill) messages at the kill, \(inWindow) jobs in the sending window, \(arrived.count) in all")
+        #expect(atKill < 600, "the kill came after the campaign")
+        #expect(Set(perJob.keys) == ids, "missing: \(ids.subtracting(perJob.keys).sorted().prefix(5))")
+        let duplicated = perJob.filter { $0.value > 1 }
+        #expect(duplicated.count <= inWindow, "duplicates outside the documented window: \(duplicated.keys.sorted())")
+        #expect(duplicated.isEmpty || inWindow > 0)
+    }
+
+    @Test("a template error fails only the jobs of that template, with the error's location in the result")
+    func templateErrorFailsOnlyItsJobs() async throws {
+        let fleet = try await EmailFleet("broken")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-good", meta: Self.meta, subject: "Hello", html: Self.html)
+        try fleet.addTemplate("t-broken", meta: Self.meta, subject: "Hello", html: "<p>fine</p>\n<p>{% if profile.first_name %}never closed</p>\n")
+        let people = Self.profiles(20, prefix: "b")
+        try await fleet.importProfiles(people)
+        let ids = people.map { $0["id"]!.stringValue! }
+        let jobs = Self.jobs(Array(ids[0..<10]), template: "t-good", prefix: "good") + Self.jobs(Array(ids[10...]), template: "t-broken", prefix: "bad")
+        try fleet.startWorker()
+        try await fleet.publish(jobs)
+        #expect(await fleet.waitForFinals(Set(jobs.map { $0["id"]!.stringValue! })))
+        for (id, r) in fleet.finals {
+            if id.hasPrefix("good-") {
+                #expect(r.status == .succeeded)
+            } else {
+                #expect(r.status == .dead)
+                #expect(r.error?.code == "template_error")
+                #expect(r.error?.message.contains("email/t-broken/html.liquid") == true, "\(r.error?.message ?? "")")
+                #expect(r.error?.message.contains("line") == true)
+            }
+        }
+        await fleet.stopWorkers()
+        #expect(try fleet.arrived().count == 10)
+    }
+
+    @Test("a relay answering 421 or 451 is retried; a 550 fails the job and suppresses the address")
+    func relayReplies() async throws {
+        let fleet = try await EmailFleet("relay")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello", html: Self.html)
+        try fleet.setSinkRules("""
+            {"r0@example.com": {"reply": "451 4.3.0 try again later", "times": 2},
+             "r1@example.com": {"reply": "421 4.7.0 closing", "times": 1},
+             "r2@example.com": "550 5.1.1 mailbox unavailable"}
+            """)
+        let people = Self.profiles(3, prefix: "r")
+        try await fleet.importProfiles(people)
+        try fleet.startWorker()
+        let jobs = Self.jobs(["r0", "r1", "r2"], template: "t-news", prefix: "a")
+        try await fleet.publish(jobs)
+        #expect(await fleet.waitForFinals(Set(jobs.map { $0["id"]!.stringValue! }), timeout: .seconds(120)))
+        let finals = fleet.finals
+        #expect(finals["a-r0"]?.status == .succeeded)
+        #expect((finals["a-r0"]?.attempt ?? 0) >= 3)
+        #expect(finals["a-r1"]?.status == .succeeded)
+        #expect((finals["a-r1"]?.attempt ?? 0) >= 2)
+        #expect(finals["a-r2"]?.status == .dead)
+        #expect(finals["a-r2"]?.error?.code == "smtp_rejected")
+        #expect(fleet.all.contains { $0.jobID == "a-r0" && $0.status == .failed && $0.error?.code == "smtp_temporary" })
+        // The bounced address is now suppressed: a later campaign does not try it.
+        let again = Self.jobs(["r2"], template: "t-news", prefix: "again")
+        try await fleet.publish(again)
+        #expect(await fleet.waitForFinals(["again-r2"]))
+        #expect(fleet.finals["again-r2"]?.status == .suppressed)
+        #expect(fleet.finals["again-r2"]?.output["reason"]?.stringValue == "suppressed_address")
+        await fleet.stopWorkers()
+        #expect(Set(try fleet.arrived().map(\.to)) == ["r0@example.com", "r1@example.com"])
+    }
+}

@@ -1,0 +1,72 @@
+import Liquid
+
+/// Renders an ``EmailTemplate`` for one person: subject, preheader, html (in its layout, links decorated,
+/// preheader and pixel inserted) and text (its own template, or derived from the html).
+public struct EmailComposer: Sendable {
+    /// A rendered message, before MIME.
+    public struct Rendered: Sendable, Hashable {
+        public var subject: String
+        public var preheader: String?
+        public var html: String
+        public var text: String
+    }
+
+    /// What rendering gave.
+    public enum Outcome: Sendable, Hashable {
+        case rendered(Rendered)
+        /// `{% abort_message %}` ran: do not send.
+        case aborted(reason: String)
+    }
+
+    public var catalog: EmailTemplateCatalog
+    public var decorator: LinkDecorator
+    public var pixelURL: String?
+
+    public init(catalog: EmailTemplateCatalog, decorator: LinkDecorator, pixelURL: String? = nil) {
+        self.catalog = catalog
+        self.decorator = decorator
+        self.pixelURL = pixelURL
+    }
+
+    /// Renders `template` with `environment` (`profile`, `campaign`, `data`, `recommendations`, `unsubscribe_url`,
+    /// `preferences_url`). Throws ``EmailError`` `template_error` with the file, line and column.
+    public func render(_ template: EmailTemplate, environment: LiquidObject) throws(EmailError) -> Outcome {
+        var options = LiquidRenderOptions(errorMode: .raise)
+        options.fileSystem = catalog.library
+        var env = environment
+        do {
+            let subject = Self.oneLine(try template.subject.render(env, options: options))
+            let preheader = try template.preheader.map { Self.oneLine(try $0.render(env, options: options)) }
+            env["subject"] = .string(subject)
+            env["preheader"] = preheader.map { .string($0) } ?? .nil
+            var html = try template.html.render(env, options: options)
+            if let layout = template.layout {
+                env["content"] = .string(html)
+                html = try layout.render(env, options: options)
+            }
+            html = decorator.decorate(html)
+            let text = try template.text.map { try $0.render(env, options: options) } ?? HTMLText.text(from: html)
+            if let preheader, !preheader.isEmpty { html = Self.insertPreheader(preheader, into: html) }
+            if let pixelURL { html = LinkDecorator.addPixel(html, url: pixelURL) }
+            return .rendered(Rendered(subject: subject, preheader: preheader, html: html, text: text))
+        } catch let error as LiquidError {
+            if error.code == .aborted { return .aborted(reason: error.message) }
+            throw EmailTemplateCatalog.templateError(error)
+        } catch {
+            throw EmailError("template_error", "\(error)")
+        }
+    }
+
+    /// Whitespace runs (line breaks included) become single spaces; trimmed.
+    static func oneLine(_ s: String) -> String {
+        s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }).joined(separator: " ")
+    }
+
+    /// A hidden preheader right after `<body ...>`.
+    static func insertPreheader(_ preheader: String, into html: String) -> String {
+        let span = "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">\(LinkDecorator.escapeHTML(preheader))</div>"
+        guard let body = html.range(of: "<body"), let close = html[body.upperBound...].firstIndex(of: ">") else { return span + html }
+        let at = html.index(after: close)
+        return String(html[..<at]) + span + String(html[at...])
+    }
+}

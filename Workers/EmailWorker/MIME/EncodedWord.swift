@@ -1,0 +1,66 @@
+import Foundation
+
+/// RFC 2047 encoded words for header text that is not plain ASCII: `=?UTF-8?B?...?=`, each word at most 75
+/// characters, split on character boundaries, folded with CRLF + space.
+public enum EncodedWord {
+    /// Whether `text` can go into a header as it is (printable ASCII and spaces, no `=?`).
+    public static func isPlain(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } && !text.contains("=?")
+    }
+
+    /// `text` as is when plain, else as encoded words (B encoding of UTF-8).
+    public static func encode(_ text: String) -> String {
+        if isPlain(text) { return text }
+        var words: [String] = []
+        var chunk: [UInt8] = []
+        // 75 - len("=?UTF-8?B?") - len("?=") = 63 characters of base64 = 45 bytes (rounded down to 3s).
+        for ch in text {
+            let bytes = Array(String(ch).utf8)
+            if chunk.count + bytes.count > 45 {
+                words.append(word(chunk))
+                chunk = []
+            }
+            chunk += bytes
+        }
+        if !chunk.isEmpty { words.append(word(chunk)) }
+        return words.joined(separator: "\r\n ")
+    }
+
+    static func word(_ bytes: [UInt8]) -> String {
+        "=?UTF-8?B?" + base64(bytes) + "?="
+    }
+
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func base64(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let n = min(3, bytes.count - i)
+            let b0 = bytes[i], b1 = n > 1 ? bytes[i + 1] : 0, b2 = n > 2 ? bytes[i + 2] : 0
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 3) << 4 | b1 >> 4)])
+            out.append(n > 1 ? alphabet[Int((b1 & 15) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(n > 2 ? alphabet[Int(b2 & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// An address header value: `Name <addr>` with the name encoded (or quoted) as needed.
+    public static func mailbox(_ value: String) -> String {
+        guard let lt = value.lastIndex(of: "<"), value.hasSuffix(">") else { return value.trimmingCharacters(in: .whitespaces) }
+        var name = value[..<lt].trimmingCharacters(in: .whitespaces)
+        let address = value[lt...]
+        if name.isEmpty { return String(address) }
+        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()) }
+        if isPlain(name) {
+            let specials = "()<>[]:;@\\,.\""
+            if name.contains(where: { specials.contains($0) }) {
+                name = "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            }
+            return "\(name) \(address)"
+        }
+        return "\(encode(name)) \(address)"
+    }
+}

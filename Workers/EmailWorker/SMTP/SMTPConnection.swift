@@ -1,0 +1,151 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One SMTP session (RFC 5321) over a SwiftNIO channel: greeting, EHLO, optional AUTH PLAIN/LOGIN, then any
+/// number of mail transactions. STARTTLS is not supported yet (use a relay on loopback or a trusted network).
+final class SMTPConnection: Sendable {
+    let channel: any Channel
+    private let handler: NIOLoopBound<SMTPClientHandler>
+    private let settings: SMTPSettings
+    /// Set once a transaction failed in a way that leaves the session in doubt.
+    private let broken = Atomic<Bool>(false)
+
+    private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, settings: SMTPSettings) {
+        self.channel = channel
+        self.handler = handler
+        self.settings = settings
+    }
+
+    /// Whether the session can run another transaction.
+    var isUsable: Bool { channel.isActive && !broken.load(ordering: .relaxed) }
+
+    /// Connects, reads the greeting, says EHLO and authenticates when configured.
+    static func connect(_ settings: SMTPSettings, group: any EventLoopGroup) async throws -> SMTPConnection {
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
+                    }
+                }
+                .connect(host: settings.host, port: settings.port).get()
+        } catch {
+            throw SMTPError(code: "smtp_unavailable", message: "cannot connect to the relay: \(error)", stage: "connect")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        let connection = SMTPConnection(channel: channel, handler: handler, settings: settings)
+        do {
+            try await connection.start()
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private func start() async throws {
+        // The greeting arrives unasked: wait for it like a reply.
+        let greeting = try await command(nil)
+        guard greeting.code == 220 else { throw SMTPError.reply(greeting, stage: "greeting") }
+        let ehlo = try await command("EHLO \(settings.helo)\r\n")
+        if !ehlo.isPositive {
+            let helo = try await command("HELO \(settings.helo)\r\n")
+            guard helo.isPositive else { throw SMTPError.reply(helo, stage: "ehlo") }
+        }
+        if let user = settings.username, let password = settings.password {
+            switch settings.auth {
+            case .plain:
+                let token = Data("\0\(user)\0\(password)".utf8).base64EncodedString()
+                let r = try await command("AUTH PLAIN \(token)\r\n")
+                guard r.code == 235 else { throw SMTPError.reply(r, stage: "auth") }
+            case .login:
+                let r1 = try await command("AUTH LOGIN\r\n")
+                guard r1.code == 334 else { throw SMTPError.reply(r1, stage: "auth") }
+                let r2 = try await command(Data(user.utf8).base64EncodedString() + "\r\n")
+                guard r2.code == 334 else { throw SMTPError.reply(r2, stage: "auth") }
+                let r3 = try await command(Data(password.utf8).base64EncodedString() + "\r\n")
+                guard r3.code == 235 else { throw SMTPError.reply(r3, stage: "auth") }
+            }
+        }
+    }
+
+    /// Sends a command (nil: none, just wait) and returns the next reply.
+    func command(_ text: String?) async throws -> SMTPReply {
+        try await send(text.map { ByteBuffer(string: $0) })
+    }
+
+    func send(_ bytes: ByteBuffer?) async throws -> SMTPReply {
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: SMTPReply.self)
+        let handler = self.handler
+        let channel = self.channel
+        let timeout = settings.replyTimeoutSeconds
+        loop.execute {
+            handler.value.expect(promise)
+            if let bytes { channel.writeAndFlush(bytes, promise: nil) }
+            let timer = loop.scheduleTask(in: .seconds(timeout)) {
+                promise.fail(SMTPError(code: "smtp_unavailable", message: "no reply from the relay within \(timeout) s"))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
+        }
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            broken.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    /// Runs one mail transaction up to the end of DATA. `beforeCommit` runs just before the final `.` is
+    /// sent (the ledger records `sending` there). Returns the reply to the end of DATA (2xx). A negative reply
+    /// throws ``SMTPError`` after `RSET` (the session stays usable).
+    func transaction(from: String, to: String, message: [UInt8], beforeCommit: @Sendable () async throws -> Void) async throws -> SMTPReply {
+        func check(_ r: SMTPReply, _ stage: String, _ expected: ClosedRange<Int>) async throws {
+            guard expected.contains(r.code) else {
+                if r.code == 421 { broken.store(true, ordering: .relaxed) }
+                if isUsable { _ = try? await command("RSET\r\n") }
+                throw SMTPError.reply(r, stage: stage)
+            }
+        }
+        try await check(try await command("MAIL FROM:<\(from)>\r\n"), "mail", 250...259)
+        try await check(try await command("RCPT TO:<\(to)>\r\n"), "rcpt", 250...259)
+        try await check(try await command("DATA\r\n"), "data", 354...354)
+        var body = ByteBuffer()
+        body.reserveCapacity(message.count + 16)
+        Self.dotStuff(message, into: &body)
+        // Everything but the final terminator: the relay cannot accept before it sees "\r\n.\r\n".
+        try await channel.writeAndFlush(body).get()
+        try await beforeCommit()
+        let r = try await command(".\r\n")
+        try await check(r, "message", 250...259)
+        return r
+    }
+
+    /// Writes `message` with CRLF line ends, lines starting with `.` doubled, ending with CRLF.
+    static func dotStuff(_ message: [UInt8], into buffer: inout ByteBuffer) {
+        var atLineStart = true
+        for b in message {
+            if atLineStart && b == UInt8(ascii: ".") { buffer.writeInteger(UInt8(ascii: ".")) }
+            buffer.writeInteger(b)
+            atLineStart = b == 0x0A
+        }
+        if !atLineStart { buffer.writeBytes([0x0D, 0x0A]) }
+    }
+
+    /// Says QUIT and closes.
+    func close() {
+        broken.store(true, ordering: .relaxed)
+        if channel.isActive {
+            channel.writeAndFlush(ByteBuffer(string: "QUIT\r\n")).whenComplete { _ in self.channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// An SMTP failure: the server's reply (with its code) at a stage of the transaction, or a connection
+/// problem. Never holds an address.
+public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `smtp_rejected` (5xx), `smtp_temporary` (4xx), `smtp_unavailable` (connect, closed, timeout),
+    /// `smtp_protocol` (a malformed reply).
+    public var code: String
+    public var message: String
+    /// The server's reply code, if a reply caused it.
+    public var replyCode: Int?
+    /// `connect`, `greeting`, `ehlo`, `auth`, `mail`, `rcpt`, `data`, `message`.
+    public var stage: String?
+
+    public init(code: String, message: String, replyCode: Int? = nil, stage: String? = nil) {
+        self.code = code
+        self.message = message
+        self.replyCode = replyCode
+        self.stage = stage
+    }
+
+    /// The error for a negative reply at `stage`.
+    static func reply(_ reply: SMTPReply, stage: String) -> SMTPError {
+        SMTPError(code: reply.isPermanent ? "smtp_rejected" : "smtp_temporary",
+                  message: "relay answered \(reply.code) to \(stage): \(reply.redactedText)", replyCode: reply.code, stage: stage)
+    }
+
+    /// Whether a retry may succeed (4xx, connection problems).
+    public var isTransient: Bool { code != "smtp_rejected" }
+
+    public var description: String { "\(code): \(message)" }
+}
