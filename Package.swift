@@ -102,6 +102,7 @@ let package = Package(
         .testTarget(
             name: "EmailWorkerTests",
             dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            exclude: ["inspect_maildir.py"],
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",
