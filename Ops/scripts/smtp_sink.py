@@ -54,7 +54,8 @@ def main():
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):  # a bounded wait, so the signal handler gets to run
+        pass
     controller.stop()
 
 if __name__ == "__main__":
