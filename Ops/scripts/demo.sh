@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The demo: a private broker, two noop workers, DEMO_JOBS jobs (default 20000) plus ~1% malformed
-# messages that end up dead-lettered; waits until the queue is drained and shows what happened.
+# The demo: a sample email campaign end to end. A private broker, a local SMTP sink (aiosmtpd writing a
+# Maildir), 2,000 profiles imported, consents applied through crm jobs, DEMO_JOBS email jobs (default 5000,
+# template `monthly` with variants a/b and a 10% holdout, frequency cap DEMO_CAP=2 a day), two workers
+# rendering and delivering over SMTP; waits until the queues are drained, summarizes the results and says
+# where the mails are.
 #
 #   bash Ops/scripts/demo.sh
 #   DEMO_JOBS=100000 bash Ops/scripts/demo.sh
 #
-# Settings (environment): DEMO_JOBS (20000), DEMO_BAD (malformed messages, default 1% of DEMO_JOBS,
-# at least 4), DEMO_WORKERS (2), DEMO_CONCURRENCY (64), DEMO_TIMEOUT (seconds to drain, 300).
+# Settings (environment): DEMO_JOBS (5000), DEMO_CAP (2), DEMO_WORKERS (2), DEMO_CONCURRENCY (64), DEMO_TIMEOUT (seconds to drain, 300).
 # Everything lives in <repo>/.fleet/ (gitignored): the broker (left running; stop it with
 # `bash Ops/scripts/broker.sh stop`), fleet.sqlite, demo-jobs.ndjson, demo-bad.txt, worker-N.log.
 set -euo pipefail
@@ -15,12 +17,12 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROG="demo.sh"
 FLEET_DIR="$REPO_ROOT/.fleet"
 BROKER="$REPO_ROOT/Ops/scripts/broker.sh"
-JOBS=${DEMO_JOBS:-20000}
+JOBS=${DEMO_JOBS:-5000}
 WORKERS=${DEMO_WORKERS:-2}
 CONCURRENCY=${DEMO_CONCURRENCY:-64}
 TIMEOUT=${DEMO_TIMEOUT:-300}
-QUEUE=fleet.noop
-STEPS=10
+QUEUE=fleet.email
+STEPS=12
 step_no=0
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
@@ -32,8 +34,6 @@ is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_positive() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > 0)); }
 
 is_positive "$JOBS" || die "DEMO_JOBS must be a positive integer (got '$JOBS')"
-BAD=${DEMO_BAD:-$((JOBS / 100 < 4 ? 4 : JOBS / 100))}
-is_uint "$BAD" || die "DEMO_BAD must be a non-negative integer (got '$BAD')"
 is_positive "$WORKERS" || die "DEMO_WORKERS must be a positive integer (got '$WORKERS')"
 is_positive "$CONCURRENCY" || die "DEMO_CONCURRENCY must be a positive integer (got '$CONCURRENCY')"
 is_positive "$TIMEOUT" || die "DEMO_TIMEOUT must be a positive number of seconds (got '$TIMEOUT')"
@@ -105,50 +105,33 @@ say "fleet binary: $F"
 step "declaring the topology"
 run "$F" topology apply
 
-step "generating $JOBS noop jobs and $BAD malformed messages"
-RUN_ID=$(date +%Y%m%d-%H%M%S)-$$
-JOBS_FILE="$FLEET_DIR/demo-jobs.ndjson"
-BAD_FILE="$FLEET_DIR/demo-bad.txt"
-awk -v n="$JOBS" -v run="$RUN_ID" 'BEGIN {
-  for (i = 1; i <= n; i++) printf "{\"id\":\"demo-%s-%d\",\"kind\":\"noop\",\"data\":{\"n\":%d}}\n", run, i, i
-}' >"$JOBS_FILE"
-# One message per line, four kinds of bad input in turn: not JSON, truncated JSON, a job without an
-# id, JSON that is not an object.
-awk -v n="$BAD" -v run="$RUN_ID" 'BEGIN {
-  for (i = 1; i <= n; i++) {
-    k = i % 4
-    if (k == 1) printf "not json (demo-%s bad %d)\n", run, i
-    else if (k == 2) printf "{\"id\":\"demo-%s-bad-%d\",\"kind\":\"noop\",\"data\":{\"n\":\n", run, i
-    else if (k == 3) printf "{\"kind\":\"noop\",\"data\":{\"n\":%d,\"note\":\"missing id, demo-%s\"}}\n", i, run
-    else printf "[\"demo-%s\", %d]\n", run, i
-  }
-}' >"$BAD_FILE"
-say "run id $RUN_ID: $(wc -l <"$JOBS_FILE") jobs in $JOBS_FILE, $(wc -l <"$BAD_FILE") bad messages in $BAD_FILE"
+step "generating the sample campaign: $JOBS email jobs over 2,000 profiles"
+DATA_DIR="$FLEET_DIR/demo-data"
+/usr/bin/python3 "$REPO_ROOT/Ops/scripts/demo_campaign.py" "$DATA_DIR" "$JOBS"
 
-step "starting $WORKERS workers (kinds noop, concurrency $CONCURRENCY)"
+step "importing the profiles"
+run "$F" profiles import "$DATA_DIR/profiles.ndjson" --no-progress
+
+step "starting the SMTP sink (aiosmtpd writing a Maildir) and $WORKERS workers (kinds crm,email; delivery smtp)"
+export FLEET_SMTP_SINK_DIR="$FLEET_DIR/smtp"
+bash "$REPO_ROOT/Ops/scripts/smtp-sink.sh" stop
+rm -rf "$FLEET_SMTP_SINK_DIR/maildir"
+SINK_PORT=$(bash "$REPO_ROOT/Ops/scripts/smtp-sink.sh" start)
+export FLEET_EMAIL_TEMPLATES="$REPO_ROOT/Templates" FLEET_EMAIL_DELIVERY=smtp FLEET_EMAIL_SMTP_HOST=127.0.0.1
+export FLEET_EMAIL_SMTP_PORT="$SINK_PORT" FLEET_EMAIL_SECRET=${FLEET_EMAIL_SECRET:-demo-secret-change-me}
+export FLEET_EMAIL_BASE_URL=https://shop.example.com/email FLEET_EMAIL_FREQUENCY_CAP=${DEMO_CAP:-2}
+say "SMTP sink on 127.0.0.1:$SINK_PORT, Maildir $FLEET_SMTP_SINK_DIR/maildir"
 for ((w = 1; w <= WORKERS; w++)); do
   log="$FLEET_DIR/worker-$w.log"
-  printf '   $ %s worker --kinds noop --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
-  "$F" worker --kinds noop --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
+  printf '   $ %s worker --kinds crm,email --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
+  "$F" worker --kinds crm,email --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
   worker_pids+=("$!")
 done
 sleep 1
 for pid in "${worker_pids[@]}"; do
   kill -0 "$pid" 2>/dev/null || { tail -n 20 "$FLEET_DIR"/worker-*.log >&2; die "worker $pid exited at start"; }
 done
-say "workers running: ${worker_pids[*]}"
 
-step "enqueueing the jobs and publishing the malformed messages"
-t_start=$(date +%s.%N)
-run "$F" enqueue "$JOBS_FILE"
-if ((BAD > 0)); then
-  # -l: each line is one message, all on one connection.
-  # shellcheck disable=SC2016 # printed literally
-  printf '   $ amqp-publish --url "$FLEET_AMQP_URL" -e fleet.jobs -r noop -p -l < %s\n' "$BAD_FILE"
-  amqp-publish --url "$FLEET_AMQP_URL" -e fleet.jobs -r noop -p -l <"$BAD_FILE"
-fi
-
-step "waiting until $QUEUE is drained (0 ready, 0 unacked; gives up after ${TIMEOUT}s)"
 # Prints "<ready> <unacked or -> <consumers>" for $QUEUE from `fleet status --json`.
 queue_counts() {
   "$F" status --json | /usr/bin/python3 -c '
@@ -170,6 +153,7 @@ broker_unacked() {
   "${CTL[@]}" list_queues -q --no-table-headers name messages_unacknowledged 2>/dev/null |
     awk -v q="$QUEUE" '$1 == q { print $2; found = 1 } END { if (!found) print "?" }'
 }
+drain() {
 deadline=$((SECONDS + TIMEOUT))
 last_report=0
 while :; do
@@ -191,9 +175,21 @@ while :; do
   fi
   sleep 1
 done
+}
+
+step "applying consents through crm jobs (20% opt out of the newsletter) and waiting for fleet.crm"
+QUEUE=fleet.crm
+run "$F" enqueue "$DATA_DIR/consents.ndjson"
+drain
+
+step "enqueueing the campaign (template monthly, variants a/b, 10% holdout) and waiting for fleet.email"
+QUEUE=fleet.email
+t_start=$(date +%s.%N)
+run "$F" enqueue "$DATA_DIR/jobs.ndjson"
+drain
 t_end=$(date +%s.%N)
-awk -v n="$((JOBS + BAD))" -v a="$t_start" -v b="$t_end" \
-  'BEGIN { d = b - a; printf "demo.sh: drained %d messages in %.1f s (%.0f msg/s, enqueue included; 1 s polling)\n", n, d, n / d }'
+awk -v n="$JOBS" -v a="$t_start" -v b="$t_end" \
+  'BEGIN { d = b - a; printf "demo.sh: %d email jobs done in %.1f s (%.0f jobs/s, enqueue included; 1 s polling)\n", n, d, n / d }'
 
 step "results, status and dead letters"
 run "$F" results --summary
@@ -203,8 +199,8 @@ echo
 run "$F" status
 echo
 DLQ_FILE="$FLEET_DIR/demo-dlq.txt"
-printf '   $ %s dlq list --kind noop > %s\n' "$F" "$DLQ_FILE"
-"$F" dlq list --kind noop >"$DLQ_FILE"
+printf '   $ %s dlq list --kind email > %s\n' "$F" "$DLQ_FILE"
+"$F" dlq list --kind email >"$DLQ_FILE"
 head -n 40 "$DLQ_FILE"
 if (($(wc -l <"$DLQ_FILE") > 40)); then say "... $(wc -l <"$DLQ_FILE") lines in all: $DLQ_FILE"; fi
 
@@ -212,6 +208,11 @@ step "stopping the workers"
 stop_workers
 
 cat <<EOF
+
+Mails: $(ls "$FLEET_SMTP_SINK_DIR/maildir/new" 2>/dev/null | wc -l) messages in $FLEET_SMTP_SINK_DIR/maildir/new (a file each,
+  any Maildir-reading mail client opens them). One person's mail in a browser:
+  $F email preview monthly --profile p1 --variant b --out $FLEET_DIR/preview.html
+Stop the SMTP sink: FLEET_SMTP_SINK_DIR=$FLEET_SMTP_SINK_DIR bash Ops/scripts/smtp-sink.sh stop
 
 Done. The broker is still running for you to explore:
   eval "\$(bash Ops/scripts/broker.sh env)"   # FLEET_AMQP_URL, FLEET_BROKER_CTL, ...

@@ -4,6 +4,9 @@ address to a reply, e.g. {"bounce@example.com": "550 5.1.1 mailbox unavailable",
 "later@example.com": {"reply": "451 4.3.0 try again later", "times": 2}} (`times`: only the first N tries,
 counted per process). Run: /usr/bin/python3 smtp_sink.py HOST PORT MAILDIR [RULES]"""
 import json, mailbox, os, signal, sys, threading
+# A daemon: drop descriptors inherited from whoever started the script (a Swift Process waits for its
+# own socket to close before it reports the script's exit).
+os.closerange(3, 4096)
 from aiosmtpd.controller import Controller
 
 class Sink:
@@ -51,7 +54,8 @@ def main():
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5):  # a bounded wait, so the signal handler gets to run
+        pass
     controller.stop()
 
 if __name__ == "__main__":

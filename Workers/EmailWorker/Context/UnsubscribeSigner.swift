@@ -12,6 +12,12 @@ public struct UnsubscribeSigner: Sendable {
         public var profileID: String
         public var group: String
         public var campaignID: String
+
+        public init(profileID: String, group: String, campaignID: String) {
+            self.profileID = profileID
+            self.group = group
+            self.campaignID = campaignID
+        }
     }
 
     private let secret: [UInt8]

@@ -1,0 +1,81 @@
+import EmailWorker
+import FleetCore
+import Foundation
+import Testing
+
+/// The pure parts of the email worker: quoted-printable, RFC 2047, variants, tokens, links.
+@Suite("Email building blocks")
+struct EmailUnitTests {
+    @Test("quoted-printable keeps lines within 76 characters and round-trips UTF-8")
+    func quotedPrintable() {
+        let text = String(repeating: "Grüße aus München = schön. ", count: 20) + "\n.leading dot\ntrailing space \n"
+        let encoded = String(decoding: QuotedPrintable.encode(text), as: UTF8.self)
+        for line in encoded.components(separatedBy: "\r\n") { #expect(line.utf8.count <= 76) }
+        #expect(!encoded.components(separatedBy: "\r\n").contains { $0.hasPrefix(".") })
+        #expect(encoded.contains("space=20\r\n"))
+    }
+
+    @Test("non-ASCII headers become RFC 2047 encoded words of at most 75 characters")
+    func encodedWords() {
+        #expect(EncodedWord.encode("Hello") == "Hello")
+        let e = EncodedWord.encode(String(repeating: "chloé ", count: 20))
+        for word in e.components(separatedBy: "\r\n ") {
+            #expect(word.hasPrefix("=?UTF-8?B?") && word.hasSuffix("?=") && word.count <= 75)
+        }
+        #expect(EncodedWord.mailbox("Zoë <z@example.com>").hasPrefix("=?UTF-8?B?"))
+    }
+
+    @Test("variant assignment is deterministic and follows weights and the holdout share")
+    func variants() throws {
+        let assigner = try VariantAssigner(campaign: JSONObject([
+            "variants": [["name": "a", "weight": 3], ["name": "b", "weight": 1]], "holdout": 0.2]))
+        var counts: [String: Int] = [:]
+        for i in 0..<10_000 {
+            let first = assigner.assign(campaignID: "c1", profileID: "p\(i)")
+            #expect(first == assigner.assign(campaignID: "c1", profileID: "p\(i)"))
+            switch first {
+            case .holdout: counts["holdout", default: 0] += 1
+            case .variant(let v): counts[v.name, default: 0] += 1
+            }
+        }
+        #expect((1_800...2_200).contains(counts["holdout"] ?? 0))
+        #expect((5_700...6_300).contains(counts["a"] ?? 0))
+        #expect((1_750...2_250).contains(counts["b"] ?? 0))
+    }
+
+    @Test("unsubscribe tokens verify, and a changed token does not")
+    func unsubscribeTokens() {
+        let signer = UnsubscribeSigner(secret: "s3cret", baseURL: "https://x.example/email/")
+        let token = signer.token(profileID: "p1", group: "newsletter", campaignID: "c1")
+        #expect(signer.verify(token) == UnsubscribeSigner.Claims(profileID: "p1", group: "newsletter", campaignID: "c1"))
+        #expect(signer.verify("A" + token) == nil)
+        #expect(UnsubscribeSigner(secret: "other", baseURL: "https://x.example").verify(token) == nil)
+        #expect(signer.unsubscribeURL(profileID: "p1", group: "g", campaignID: "c").hasPrefix("https://x.example/email/unsubscribe?t="))
+    }
+
+    @Test("UTM parameters go on http(s) links only, not on skipped prefixes, keeping fragments")
+    func links() {
+        let d = LinkDecorator(parameters: [("utm_source", "email"), ("utm_campaign", "spring sale")], skipPrefixes: ["https://u.example"])
+        let html = #"<a href="https://a.example/p?x=1#top">a</a><a href='mailto:x@y'>m</a><a href="https://u.example/unsub">u</a><a href="http://b.example/?utm_source=x">b</a>"#
+        let out = d.decorate(html)
+        #expect(out.contains(#"href="https://a.example/p?x=1&amp;utm_source=email&amp;utm_campaign=spring%20sale#top""#))
+        #expect(out.contains("mailto:x@y'"))
+        #expect(out.contains(#"href="https://u.example/unsub""#))
+        #expect(out.contains(#"href="http://b.example/?utm_source=x&amp;utm_campaign=spring%20sale""#))
+    }
+
+    @Test("the MIME message is multipart/alternative, text first, with the RFC 8058 headers")
+    func mime() {
+        let m = MIMEMessage(from: "Shop <n@shop.example>", to: "a@example.com", subject: "Grüße", text: "hi", html: "<p>hi</p>",
+                            date: Date(timeIntervalSince1970: 0), messageID: MIMEMessage.messageID(jobID: "j1", domain: "shop.example"),
+                            listUnsubscribeURL: "https://u.example/unsubscribe?t=x", listID: "News <news.shop.example>")
+        let s = String(decoding: m.encoded(), as: UTF8.self)
+        #expect(s.contains("List-Unsubscribe: <https://u.example/unsubscribe?t=x>\r\n"))
+        #expect(s.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
+        #expect(s.contains("Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"))
+        #expect(s.contains("Subject: =?UTF-8?B?"))
+        let text = s.range(of: "text/plain")!, html = s.range(of: "text/html")!
+        #expect(text.lowerBound < html.lowerBound)
+        #expect(MIMEMessage.messageID(jobID: "j1", domain: "d") == MIMEMessage.messageID(jobID: "j1", domain: "d"))
+    }
+}
