@@ -30,8 +30,9 @@ final class EmailFleet: Sendable {
         url = try TestEnvironment.amqpURL
         // The repository's templates plus the tests' own.
         try FileManager.default.copyItem(at: TestEnvironment.repo.appendingPathComponent("Templates"), to: directory.appendingPathComponent("Templates"))
-        let (status, out) = try Self.shell(["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "start"],
-                                           env: ["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path])
+        let (status, out) = try await TestEnvironment.runLeavingDaemons(
+            ["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "start"],
+            environment: ["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path])
         guard status == 0, let port = Int(out.split(separator: "\n").last ?? "") else {
             throw TestEnvironment.SetupError(description: "the SMTP sink did not start: \(out)")
         }
@@ -67,6 +68,7 @@ final class EmailFleet: Sendable {
         try rules.write(to: sinkDir.appendingPathComponent("rules.json"), atomically: true, encoding: .utf8)
     }
 
+    /// Runs a short command that leaves nothing behind (for daemons, `TestEnvironment.runLeavingDaemons`).
     static func shell(_ arguments: [String], env extra: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -231,8 +233,9 @@ final class EmailFleet: Sendable {
 
     func tearDown() async {
         await stopWorkers()
-        _ = try? Self.shell(["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "stop"],
-                            env: ["FLEET_SMTP_SINK_DIR": sinkDir.path])
+        _ = try? await TestEnvironment.runLeavingDaemons(
+            ["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "stop"],
+            environment: ["FLEET_SMTP_SINK_DIR": sinkDir.path])
         collector.withLock { $0?.cancel() }
         await connection.delete(topology.declarations)
         try? await connection.delete(queue: "\(topology.prefix).test-results")

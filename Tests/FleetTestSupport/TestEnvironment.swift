@@ -47,3 +47,18 @@ public enum TestEnvironment {
         return try await condition()
     }
 }
+
+extension TestEnvironment {
+    /// Runs a command that may leave a daemon behind (a broker, an SMTP sink): posix_spawn and waitpid, output
+    /// to a file, because Foundation's `Process.waitUntilExit` can spin forever when a grandchild lives on.
+    public static func runLeavingDaemons(_ arguments: [String], environment extra: [String: String] = [:]) async throws
+        -> (status: Int32, output: String)
+    {
+        let assignments = extra.sorted { $0.key < $1.key }.map { "\($0.key)=\(PrivateBroker.quote($0.value))" }
+        let command = (["env"] + assignments + arguments.map(PrivateBroker.quote)).joined(separator: " ")
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (status, output) = try await PrivateBroker.shell(command, dir: directory)
+        return (status, output)
+    }
+}
