@@ -21,9 +21,10 @@ struct BrokerRestartTests {
         let collector = try await ResultCollector.start(fleet.topology, connection: connection)
         defer { collector.stop() }
         let n = 3000
-        try await fleet.publishJobs(connection, (0..<n).map { WorkerIntegrationTests.noopJob("rs-\($0)", sleepMs: 40) })
-        // 3,000 jobs of 40 ms, 8 at a time: about 15 s of work, so the broker stops mid-run.
-        let worker = try fleet.worker(["--concurrency", "8"])
+        try await fleet.publishJobs(connection, (0..<n).map { WorkerIntegrationTests.noopJob("rs-\($0)", sleepMs: 50) })
+        // 3,000 jobs of 50 ms, 4 at a time: about 38 s of work, so the broker stops mid-run even when
+        // `rabbitmqctl stop_app` is slow on a loaded machine (it once took longer than 15 s of work here).
+        let worker = try fleet.worker(["--concurrency", "4"])
         #expect(await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 100 })
 
         try await broker.run("stop-app")
