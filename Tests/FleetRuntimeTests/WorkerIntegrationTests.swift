@@ -119,8 +119,10 @@ struct WorkerIntegrationTests {
         try await connection.declare(fleet.topology.declarations)
         let collector = try await ResultCollector.start(fleet.topology, connection: connection)
         defer { collector.stop() }
+        // 3,000 jobs of 40 ms at concurrency 32 take about 4 s, so the kill (after 300 results are seen)
+        // lands mid-run even when the collector lags behind a fast worker.
         let n = 3000
-        try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 5) })
+        try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 40) })
         let first = try fleet.worker(["--concurrency", "32"])
         let started = await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 300 }
         #expect(started)
@@ -272,12 +274,17 @@ struct WorkerIntegrationTests {
         worker.signal(SIGTERM)
         let status = await worker.waitForExit(timeout: .seconds(30))
         #expect(status == 0)
-        let finished = collector.finishedJobIDs
-        // The in-flight jobs finished (their results were confirmed before the exit) ...
-        #expect(finished.count >= 16, "only \(finished.count) jobs finished")
+        // The in-flight jobs finished: their results were confirmed by the broker before the exit (the
+        // collector, a separate consumer, may receive them a moment later) ...
+        let drained = await TestBroker.eventually(timeout: .seconds(10)) { collector.finishedJobIDs.count >= 16 }
+        #expect(drained, "only \(collector.finishedJobIDs.count) jobs finished")
         // ... no job was taken after the signal, and the rest are still queued, none lost.
-        let left = try await connection.queueStatus(fleet.topology.queue(forKind: "noop"))?.messages ?? 0
-        #expect(Int(left) + finished.count == 40)
+        var left: UInt32 = 0
+        let accounted = try await TestBroker.eventually(timeout: .seconds(10)) {
+            left = try await connection.queueStatus(fleet.topology.queue(forKind: "noop"))?.messages ?? 0
+            return Int(left) + collector.finishedJobIDs.count == 40
+        }
+        #expect(accounted, "\(left) queued + \(collector.finishedJobIDs.count) finished != 40")
         #expect(worker.log.contains("shutting down"))
     }
 }
