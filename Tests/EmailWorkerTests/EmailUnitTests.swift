@@ -78,4 +78,21 @@ struct EmailUnitTests {
         #expect(text.lowerBound < html.lowerBound)
         #expect(MIMEMessage.messageID(jobID: "j1", domain: "d") == MIMEMessage.messageID(jobID: "j1", domain: "d"))
     }
+
+    @Test("the text part derived from html: head dropped, blocks as line breaks, links as text (url), entities decoded")
+    func htmlText() {
+        let html = "<html><head><title>T</title><style>p{x}</style></head><BODY>\n<h1>Hello &amp; welcome</h1>\n"
+            + "<p>Line   one<br/>line two</p>\n\n\n<ul><li>first</li><li>second</li></ul>\n"
+            + "<p>See <a href=\"https://shop.example/x?a=1&amp;b=2\">our shop</a> &lt;3 &#x41;&#66; &bogus; &nbsp;end</p>\n"
+            + "<table><tr><td>a</td><td>b</td></tr></table><a href='mailto:x@y'>mail</a>\n</BODY></html>\nx < y"
+        #expect(HTMLText.text(from: html) == "Hello & welcome\n\nLine one\nline two\n\n- first\n- second\n\n"
+            + "See our shop (https://shop.example/x?a=1&b=2) <3 AB &bogus; end\n\na b\n\nmail\n\nx < y\n")
+        #expect(HTMLText.text(from: "") == "\n")
+        #expect(HTMLText.text(from: "  <p>  Grüße,\r\n  Jürgen  </p>  ") == "Grüße,\nJürgen\n")
+    }
+
+    @Test("the Message-ID is the first 128 bits of SHA-256(job id) in hex")
+    func messageID() {
+        #expect(MIMEMessage.messageID(jobID: "j1", domain: "shop.example") == "08243666f926aa4e5b884b8ef1fc3b93@shop.example")
+    }
 }

@@ -65,8 +65,9 @@ public struct EmailComposer: Sendable {
     /// A hidden preheader right after `<body ...>`.
     static func insertPreheader(_ preheader: String, into html: String) -> String {
         let span = "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">\(LinkDecorator.escapeHTML(preheader))</div>"
-        guard let body = html.range(of: "<body"), let close = html[body.upperBound...].firstIndex(of: ">") else { return span + html }
-        let at = html.index(after: close)
-        return String(html[..<at]) + span + String(html[at...])
+        let bytes = Array(html.utf8)
+        guard let body = ByteSearch.firstIndex(of: Array("<body".utf8), in: bytes, from: 0),
+              let close = bytes[(body + 5)...].firstIndex(of: UInt8(ascii: ">")) else { return span + html }
+        return String(decoding: bytes[...close], as: UTF8.self) + span + String(decoding: bytes[(close + 1)...], as: UTF8.self)
     }
 }

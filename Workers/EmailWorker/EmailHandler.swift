@@ -137,7 +137,8 @@ public struct EmailHandler: JobHandler {
         if let other = variant.template, other != template.name {
             do { template = try catalog.template(named: other) } catch { throw error.jobError }
         }
-        let environment = try await environment(request: request, view: view, template: template, variant: variant)
+        let links = signer.links(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID)
+        let environment = try await environment(request: request, view: view, variant: variant, links: links)
         let rendered: EmailComposer.Rendered
         do {
             switch try composer.render(template, environment: environment) {
@@ -158,7 +159,7 @@ public struct EmailHandler: JobHandler {
         let message = MIMEMessage(
             from: meta.from, to: email, replyTo: meta.replyTo, subject: rendered.subject, preheader: rendered.preheader,
             text: rendered.text, html: rendered.html, date: Date(), messageID: messageID,
-            listUnsubscribeURL: signer.unsubscribeURL(profileID: view.id, group: meta.subscriptionGroup, campaignID: request.campaignID),
+            listUnsubscribeURL: links.unsubscribe,
             listID: "\(meta.listName ?? group) <\(group).\(MIMEMessage.domain(of: meta.from))>", extraHeaders: extra)
         let bytes = message.encoded()
         var output = JSONObject()
@@ -192,7 +193,8 @@ public struct EmailHandler: JobHandler {
     }
 
     /// The template context.
-    func environment(request: Request, view: ProfileView, template: EmailTemplate, variant: VariantAssigner.Variant) async throws -> LiquidObject {
+    func environment(request: Request, view: ProfileView, variant: VariantAssigner.Variant,
+                     links: (unsubscribe: String, preferences: String)) async throws -> LiquidObject {
         var env = LiquidObject()
         let profile = view.templateValue
         env["profile"] = LiquidBridge.liquid(profile)
@@ -201,9 +203,8 @@ public struct EmailHandler: JobHandler {
         if let subject = variant.subject { campaign["subject"] = .string(subject) }
         env["campaign"] = .object(campaign)
         env["data"] = LiquidBridge.liquid(request.data)
-        let group = template.metadata.subscriptionGroup
-        env["unsubscribe_url"] = .string(signer.unsubscribeURL(profileID: view.id, group: group, campaignID: request.campaignID))
-        env["preferences_url"] = .string(signer.preferencesURL(profileID: view.id, group: group, campaignID: request.campaignID))
+        env["unsubscribe_url"] = .string(links.unsubscribe)
+        env["preferences_url"] = .string(links.preferences)
         let recommendations = (try? await recommender.recommendations(for: profile.objectValue ?? JSONObject())) ?? []
         env["recommendations"] = .array(recommendations.map(LiquidBridge.liquid))
         return env
@@ -270,7 +271,8 @@ public struct EmailHandler: JobHandler {
         var chosen = VariantAssigner.Variant(name: "default", weight: 1)
         if case .variant(let v) = assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: variant) { chosen = v }
         if let other = chosen.template { template = try catalog.template(named: other) }
-        let env = try await environment(request: request, view: view, template: template, variant: chosen)
+        let links = signer.links(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID)
+        let env = try await environment(request: request, view: view, variant: chosen, links: links)
         switch try composer.render(template, environment: env) {
         case .rendered(let r): return r.html
         case .aborted(let reason): throw EmailError("aborted", "the template aborted: \(reason)")

@@ -21,12 +21,16 @@ enum BenchSubprocess {
         }
     }
 
-    /// Runs `program` (a path, or a name looked up on PATH) with `arguments`; nil when it cannot be started.
-    static func run(_ program: String, _ arguments: [String]) -> Outcome? {
+    /// Runs `program` (a path, or a name looked up on PATH) with `arguments`, and this process's environment plus
+    /// `environment`; nil when it cannot be started.
+    static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) -> Outcome? {
         guard let executable = resolve(program) else { return nil }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -31,15 +31,15 @@ struct CRMBench {
         print("fleet bench crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
         print("sync timing: a fresh worker is started and consuming first (start-up not measured); then from the first publish to the last result")
         if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
-        var worker: Process?
+        var worker: BenchWorker?
         defer {
-            if let worker, worker.isRunning { worker.terminate(); worker.waitUntilExit() }
+            worker?.stop()
         }
         do {
             // (1) batches of 100 through the broker.
             let batched = try await sync(connection, topology: topology, results: results, batch: 100, count: ops, tag: "b100",
                                          startWorker: { worker = try startWorker(prefix: prefix, store: store) })
-            if let running = worker { running.terminate(); running.waitUntilExit() }
+            worker?.stop()
             // (2) batches of 1, with a fresh worker on the same store.
             let singles = try await sync(connection, topology: topology, results: results, batch: 1, count: max(1000, ops / 10),
                                          tag: "b1", startWorker: { worker = try startWorker(prefix: prefix, store: store) })
@@ -47,7 +47,7 @@ struct CRMBench {
             let reads = try await onThread { try readModelRate(store: store, profiles: min(10_000, ops), seconds: 2) }
             // (4) raw SQLite, same pragmas, same run.
             let raw = try await onThread { try rawSQLite(directory: directory, rows: ops) }
-            if let worker { worker.terminate(); worker.waitUntilExit() }
+            worker?.stop()
             await results.stop()
             await connection.delete(topology.declarations)
 
@@ -61,7 +61,7 @@ struct CRMBench {
             print("")
             print("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
         } catch {
-            if let worker, worker.isRunning { worker.terminate(); worker.waitUntilExit() }
+            worker?.stop()
             await results.stop()
             await connection.delete(topology.declarations)
             throw error
@@ -108,47 +108,16 @@ struct CRMBench {
         }
         results.reset(expecting: jobs)
         try startWorker()
-        try await waitForConsumer(connection, queue: topology.queue(forKind: "crm"))
+        try await BenchWorker.waitForConsumer(connection, queue: topology.queue(forKind: "crm"))
         let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            for (id, body) in bodies {
-                if running >= 512 { try await group.next(); running -= 1 }
-                group.addTask {
-                    let confirm = try await connection.publish(
-                        body, to: topology.jobsExchange, routingKey: "crm", properties: .persistentJSON(messageID: id, type: "crm"))
-                    guard confirm == .acked else { throw CLIError("the broker did not take a bench job: \(confirm)") }
-                }
-                running += 1
-            }
-            try await group.waitForAll()
-        }
+        try await BenchJobs.publish(connection, bodies, exchange: topology.jobsExchange, routingKey: "crm", kind: "crm")
         let run = try await results.wait()
         let seconds = max(1e-9, started.duration(to: run.last).seconds)
         return Double(run.count * batch) / seconds
     }
 
-    /// Waits until the queue has a consumer (the worker is up and consuming), at most 60 s.
-    private func waitForConsumer(_ connection: AMQPConnection, queue: String) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let status = try await connection.queueStatus(queue), status.consumers > 0 { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw CLIError("the bench worker did not start consuming \(queue) within 60 s")
-    }
-
-    private func startWorker(prefix: String, store: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["worker", "--kinds", "crm", "--concurrency", String(concurrency), "--prefetch", String(prefetch),
-                             "--prefix", prefix, "--store", store, "--log-level", "warning"]
-        var env = ProcessInfo.processInfo.environment
-        env["FLEET_AMQP_URL"] = amqpURL
-        process.environment = env
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+    private func startWorker(prefix: String, store: String) throws -> BenchWorker {
+        try BenchWorker.start(kinds: "crm", concurrency: concurrency, prefetch: prefetch, prefix: prefix, store: store, amqpURL: amqpURL)
     }
 
     /// Reads random profiles' read models (by id, segments evaluated: none defined) for `seconds`.

@@ -47,8 +47,8 @@ struct LiquidBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sharedDir = try locateShared()
-        let repo = Self.ancestors().first { FileManager.default.fileExists(atPath: $0 + "/Ops/bench/ruby_fixture.rb") }
+        let sharedDir = try BenchPaths.shared(shared)
+        let repo = BenchPaths.repository(holding: "Ops/bench/ruby_fixture.rb")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-bench-liquid-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
@@ -60,7 +60,8 @@ struct LiquidBenchCommand: ParsableCommand {
         for line in peers.notes { print(line) }
 
         // (a) The marketing template with the 2,000 workload profiles.
-        let profilesPath = try makeProfiles(shared: sharedDir, into: work.path)
+        try BenchPaths.makeData(shared: sharedDir, into: work.path, jobs: 1)
+        let profilesPath = work.path + "/profiles.ndjson"
         let newsletter = try NewsletterWorkload(templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath)
         print("")
         print("(a) peers/liquid/newsletter.liquid, \(newsletter.environments.count) profiles, \(renders) renders per measurement")
@@ -134,46 +135,5 @@ struct LiquidBenchCommand: ParsableCommand {
         #else
         return false
         #endif
-    }
-
-    /// `--shared`, else FLEET_SHARED, else the first `shared/` (with `peers/`) beside an ancestor of the
-    /// current directory or of the executable.
-    private func locateShared() throws -> String {
-        if let dir = shared ?? ProcessInfo.processInfo.environment["FLEET_SHARED"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard FileManager.default.fileExists(atPath: dir + "/peers/liquid/newsletter.liquid") else {
-                throw CLIError.usage("\(dir) has no peers/liquid/newsletter.liquid (is it the shared directory?)")
-            }
-            return dir
-        }
-        for dir in Self.ancestors() where FileManager.default.fileExists(atPath: dir + "/shared/peers/liquid/newsletter.liquid") {
-            return dir + "/shared"
-        }
-        throw CLIError.usage("cannot find the shared directory (<repo>/../shared); pass --shared DIR or set FLEET_SHARED")
-    }
-
-    /// The current directory and its ancestors, then the executable's directory and its ancestors.
-    static func ancestors() -> [String] {
-        var result: [String] = []
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let starts = [FileManager.default.currentDirectoryPath, URL(fileURLWithPath: executable).deletingLastPathComponent().path]
-        for start in starts {
-            var url = URL(fileURLWithPath: start).standardizedFileURL
-            while true {
-                if !result.contains(url.path) { result.append(url.path) }
-                let parent = url.deletingLastPathComponent().standardizedFileURL
-                if parent.path == url.path { break }
-                url = parent
-            }
-        }
-        return result
-    }
-
-    /// Runs `peers/make_data.py` (the deterministic workload) into `dir`; returns the profiles file.
-    private func makeProfiles(shared: String, into dir: String) throws -> String {
-        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
-        guard let outcome = BenchSubprocess.run(python, [shared + "/peers/make_data.py", dir, "1"]), outcome.status == 0 else {
-            throw CLIError("cannot run \(shared)/peers/make_data.py with \(python)", exitCode: 69)
-        }
-        return dir + "/profiles.ndjson"
     }
 }

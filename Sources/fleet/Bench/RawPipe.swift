@@ -1,3 +1,4 @@
+import AMQPClient
 import CRabbitMQ
 import Foundation
 
@@ -15,6 +16,18 @@ struct RawPipe {
     let queue: String
     let resultsExchange: String
     let prefetch: UInt16
+
+    /// The pipe on the broker of `amqp` (plain TCP; the bench measures the broker, not TLS).
+    init(_ amqp: AMQPConfiguration, queue: String, resultsExchange: String, prefetch: UInt16) {
+        host = amqp.host
+        port = amqp.port
+        vhost = amqp.virtualHost
+        user = amqp.user
+        password = amqp.password
+        self.queue = queue
+        self.resultsExchange = resultsExchange
+        self.prefetch = prefetch
+    }
 
     /// Runs on a dedicated thread until `count` jobs are acked; returns the CPU seconds that thread used.
     @discardableResult

@@ -84,6 +84,17 @@ final class ResultTap: Sendable {
         }
     }
 
+    /// Waits for the expected results while `alive()` holds (polled every 50 ms; arrival times are exact); throws
+    /// naming `what` when it stops holding first (a worker that died would otherwise be waited for forever).
+    func wait(while alive: () -> Bool, what: String) async throws -> Run {
+        while true {
+            let (run, count, expected) = state.withLock { ($0.finished, $0.count, $0.expected) }
+            if let run { return run }
+            guard alive() else { throw CLIError("\(what) exited with \(count) of \(expected) results in") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// Cancels the consumer (before its queue is deleted, so the broker does not cancel it) and the task.
     func stop() async {
         if let consumer = consumer.withLock({ $0 }) { await consumer.cancel() }

@@ -57,17 +57,15 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
         if isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
 
-        var worker: Process?
+        var worker: BenchWorker?
         do {
-            let raw = RawPipe(host: amqp.host, port: amqp.port, vhost: amqp.virtualHost, user: amqp.user,
-                              password: amqp.password, queue: rawQueue, resultsExchange: topology.resultsExchange,
-                              prefetch: UInt16(prefetch))
+            let raw = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch))
             // Rounds of (a) then (b): the machine is shared and noisy, so the median ratio is the figure.
             var rawRates: [Double] = []
             var fleetRates: [Double] = []
             var rawCPU = 0.0
             var workerCPU: Double? = 0
-            var process: Process!
+            var process: BenchWorker!
             for round in 1...rounds {
                 // (a) The raw pipe.
                 try await enqueue(connection, count: jobs, exchange: "", routingKey: rawQueue, idPrefix: "raw\(round)")
@@ -79,17 +77,17 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
                 try await enqueue(connection, count: jobs, exchange: topology.jobsExchange, routingKey: "noop",
                                   idPrefix: "fleet\(round)")
                 results.reset(expecting: jobs)
-                process = try startWorker(prefix: prefix, store: directory.appendingPathComponent("fleet.sqlite").path, amqp: amqp)
+                process = try BenchWorker.start(kinds: "noop", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
+                                                store: directory.appendingPathComponent("fleet.sqlite").path, amqpURL: try amqpURL())
                 worker = process
                 let fleetRun = try await results.wait()
-                if let cpu = cpuSeconds(pid: process.processIdentifier) { workerCPU? += cpu } else { workerCPU = nil }
+                if let cpu = process.cpuSeconds { workerCPU? += cpu } else { workerCPU = nil }
                 rawRates.append(rawRun.rate)
                 fleetRates.append(fleetRun.rate)
                 print(String(format: "round %d: raw pipe %.0f jobs/s, fleet runtime %.0f jobs/s, ratio %.2f",
                              round, rawRun.rate, fleetRun.rate, fleetRun.rate / rawRun.rate))
                 if round < rounds {
-                    process.terminate()
-                    process.waitUntilExit()
+                    process.stop()
                     worker = nil
                 }
             }
@@ -99,7 +97,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
             results.reset(expecting: paced)
             let fleetSent = try await pace(connection, count: paced, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "lat-fleet")
             let fleetLatency = try await results.wait().latencies(sentAt: fleetSent)
-            let rss = peakRSS(pid: process.processIdentifier)
+            let rss = process.peakRSSKiB
 
             results.reset(expecting: paced)
             async let rawLatencyRun = raw.run(count: paced)
@@ -107,16 +105,15 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
             _ = try await rawLatencyRun
             let rawLatency = try await results.wait().latencies(sentAt: rawSent)
 
-            process.terminate()
-            process.waitUntilExit()
+            process.stop()
             worker = nil
 
             let ratios = zip(fleetRates, rawRates).map { $0 / $1 }
             print("")
-            print("(a) raw pipe (rabbitmq-c, one thread): \(Int(Self.median(rawRates))) jobs/s (median of \(rounds))")
-            print("(b) fleet runtime, noop kind:          \(Int(Self.median(fleetRates))) jobs/s (median of \(rounds))")
+            print("(a) raw pipe (rabbitmq-c, one thread): \(Int(BenchWorker.median(rawRates))) jobs/s (median of \(rounds))")
+            print("(b) fleet runtime, noop kind:          \(Int(BenchWorker.median(fleetRates))) jobs/s (median of \(rounds))")
             let each = ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            print(String(format: "ratio b/a:                             %.2f", Self.median(ratios))
+            print(String(format: "ratio b/a:                             %.2f", BenchWorker.median(ratios))
                   + "  median of \(rounds) rounds (\(each); target >= 0.80)")
             print("latency, enqueue to result, paced at \(latencyRate) jobs/s for \(latencySeconds) s:")
             print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
@@ -127,7 +124,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
                   + (workerCPU.map { String(format: "fleet worker %.0f µs (the whole process, start-up included)", $0 / total * 1e6) }
                      ?? "fleet worker unknown"))
         } catch {
-            worker?.terminate()
+            worker?.stop()
             await results.stop()
             await connection.delete(benchDeclarations)
             await connection.close()
@@ -138,12 +135,6 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         await connection.close()
     }
 
-    private static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .nan }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-
     private var isDebugBuild: Bool {
         #if DEBUG
         return true
@@ -152,37 +143,19 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         #endif
     }
 
-    private func startWorker(prefix: String, store: String, amqp: AMQPConfiguration) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["worker", "--kinds", "noop", "--concurrency", String(concurrency), "--prefetch", String(prefetch),
-                             "--prefix", prefix, "--store", store, "--log-level", "warning"]
-        var env = ProcessInfo.processInfo.environment
-        env["FLEET_AMQP_URL"] = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
+    /// The broker URL the worker is given: the bench's own.
+    private func amqpURL() throws -> String {
+        try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
             ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
-        process.environment = env
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 
     /// Publishes `count` noop jobs, 512 unconfirmed at a time.
     private func enqueue(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String, idPrefix: String) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running = 0
-            for i in 0..<count {
-                if running >= 512 { try await group.next(); running -= 1 }
-                let id = "\(idPrefix)-\(i)"
-                group.addTask {
-                    let body = JobEnvelope(id: id, kind: "noop").encoded()
-                    let confirm = try await connection.publish(
-                        body, to: exchange, routingKey: routingKey, properties: .persistentJSON(messageID: id, type: "noop"))
-                    guard confirm == .acked else { throw CLIError("the broker did not take a bench job: \(confirm)") }
-                }
-                running += 1
-            }
-            try await group.waitForAll()
+        let jobs = (0..<count).map { i -> (id: String, body: [UInt8]) in
+            let id = "\(idPrefix)-\(i)"
+            return (id, JobEnvelope(id: id, kind: "noop").encoded())
         }
+        try await BenchJobs.publish(connection, jobs, exchange: exchange, routingKey: routingKey, kind: "noop")
     }
 
     /// Publishes at a steady rate; returns when each job was sent (by id).
@@ -208,20 +181,4 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         return sent.withLock { $0 }
     }
 
-    /// User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15).
-    private func cpuSeconds(pid: Int32) -> Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    private func peakRSS(pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        }
-        return nil
-    }
 }

@@ -18,50 +18,72 @@ public struct LinkDecorator: Sendable {
     /// `html` with the parameters added to each http(s) `href`.
     public func decorate(_ html: String) -> String {
         guard !parameters.isEmpty else { return html }
-        var out = ""
-        out.reserveCapacity(html.utf8.count + 256)
-        var rest = Substring(html)
-        while let range = rest.range(of: "href=") {
-            out += rest[..<range.upperBound]
-            rest = rest[range.upperBound...]
-            guard let quote = rest.first, quote == "\"" || quote == "'" else { continue }
-            let afterQuote = rest.index(after: rest.startIndex)
-            guard let end = rest[afterQuote...].firstIndex(of: quote) else { continue }
-            let url = rest[afterQuote..<end]
-            out.append(quote)
-            out += decorateURL(url)
-            out.append(quote)
-            rest = rest[rest.index(after: end)...]
+        var html = html
+        return html.withUTF8 { h in
+            var out: [UInt8] = []
+            out.reserveCapacity(h.count + 1024)
+            let href = Array("href=".utf8)
+            var from = 0
+            while let at = ByteSearch.firstIndex(of: href, in: h, from: from) {
+                var i = at + href.count
+                out.append(contentsOf: h[from..<i])
+                from = i
+                guard i < h.count, h[i] == UInt8(ascii: "\"") || h[i] == UInt8(ascii: "'") else { continue }
+                let quote = h[i]
+                i += 1
+                var end = i
+                while end < h.count && h[end] != quote { end += 1 }
+                guard end < h.count else { continue }
+                out.append(quote)
+                decorateURL(UnsafeBufferPointer(rebasing: h[i..<end]), into: &out)
+                out.append(quote)
+                from = end + 1
+            }
+            out.append(contentsOf: h[from...])
+            return String(decoding: out, as: UTF8.self)
         }
-        out += rest
-        return out
     }
 
-    func decorateURL(_ url: Substring) -> String {
-        let lower = url.prefix(8).lowercased()
-        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else { return String(url) }
-        if skipPrefixes.contains(where: { url.hasPrefix($0) }) { return String(url) }
-        var base = url
-        var fragment: Substring = ""
-        if let hash = url.firstIndex(of: "#") {
-            base = url[..<hash]
-            fragment = url[hash...]
+    /// Appends `url` with the parameters (an http(s) URL not skipped) or as it is to `out`.
+    func decorateURL(_ url: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        func lowered(_ b: UInt8) -> UInt8 { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b }
+        let head = url.prefix(8).map(lowered)
+        let isHTTP = head.starts(with: "http://".utf8) || head.starts(with: "https://".utf8)
+        guard isHTTP, !skipPrefixes.contains(where: { url.starts(with: $0.utf8) }) else {
+            out.append(contentsOf: url)
+            return
         }
-        var s = String(base)
-        var hasQuery = base.contains("?")
-        for (name, value) in parameters where !base.contains("?\(name)=") && !base.contains("&\(name)=") && !base.contains(";\(name)=") {
-            s += hasQuery ? "&amp;" : "?"
+        let hash = url.firstIndex(of: UInt8(ascii: "#")) ?? url.count
+        let base = UnsafeBufferPointer(rebasing: url[0..<hash])
+        out.append(contentsOf: base)
+        var hasQuery = base.contains(UInt8(ascii: "?"))
+        for (name, value) in parameters where !Self.hasParameter(name, in: base) {
+            out.append(contentsOf: hasQuery ? Array("&amp;".utf8) : [UInt8(ascii: "?")])
             hasQuery = true
-            s += name + "=" + Self.percentEncode(value)
+            out.append(contentsOf: name.utf8)
+            out.append(UInt8(ascii: "="))
+            out.append(contentsOf: Self.percentEncode(value).utf8)
         }
-        return s + fragment
+        out.append(contentsOf: url[hash...])
+    }
+
+    /// Whether `url` already has `?name=`, `&name=` or `;name=`.
+    static func hasParameter(_ name: String, in url: UnsafeBufferPointer<UInt8>) -> Bool {
+        let key = Array(name.utf8) + [UInt8(ascii: "=")]
+        var from = 0
+        while let at = ByteSearch.firstIndex(of: key, in: url, from: from) {
+            if at > 0, [UInt8(ascii: "?"), UInt8(ascii: "&"), UInt8(ascii: ";")].contains(url[at - 1]) { return true }
+            from = at + 1
+        }
+        return false
     }
 
     /// `html` with a 1x1 tracking image before `</body>` (or at the end).
     public static func addPixel(_ html: String, url: String) -> String {
         let img = "<img src=\"\(url)\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\">"
-        if let r = html.range(of: "</body>", options: .backwards) {
-            return html[..<r.lowerBound] + img + html[r.lowerBound...]
+        let bytes = Array(html.utf8)
+        if let at = ByteSearch.lastIndex(of: Array("</body>".utf8), in: bytes) {
+            return String(decoding: bytes[..<at], as: UTF8.self) + img + String(decoding: bytes[at...], as: UTF8.self)
         }
         return html + img
     }

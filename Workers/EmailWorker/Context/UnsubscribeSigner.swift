@@ -32,9 +32,18 @@ public struct UnsubscribeSigner: Sendable {
 
     /// The token for a person, a subscription group and a campaign.
     public func token(profileID: String, group: String, campaignID: String) -> String {
-        let payload = Data("\(profileID)\n\(group)\n\(campaignID)".utf8)
+        let payload = Array("\(profileID)\n\(group)\n\(campaignID)".utf8)
         let mac = HMAC<SHA256>.authenticationCode(for: payload, using: key)
-        return Self.base64url(payload) + "." + Self.base64url(Data(mac))
+        var out = Self.base64url(payload)
+        out.append(UInt8(ascii: "."))
+        mac.withUnsafeBytes { out += Self.base64url($0) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The unsubscribe and preference-centre URLs of one message (one token for both).
+    public func links(profileID: String, group: String, campaignID: String) -> (unsubscribe: String, preferences: String) {
+        let t = token(profileID: profileID, group: group, campaignID: campaignID)
+        return ("\(baseURL)/unsubscribe?t=\(t)", "\(baseURL)/preferences?t=\(t)")
     }
 
     /// The one-click unsubscribe URL.
@@ -57,9 +66,26 @@ public struct UnsubscribeSigner: Sendable {
         return Claims(profileID: String(fields[0]), group: String(fields[1]), campaignID: String(fields[2]))
     }
 
-    static func base64url(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Base64url without padding (RFC 4648 section 5).
+    static func base64url<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var i = bytes.startIndex
+        while i != bytes.endIndex {
+            let b0 = bytes[i]
+            i = bytes.index(after: i)
+            let b1: UInt8? = i != bytes.endIndex ? bytes[i] : nil
+            if b1 != nil { i = bytes.index(after: i) }
+            let b2: UInt8? = b1 != nil && i != bytes.endIndex ? bytes[i] : nil
+            if b2 != nil { i = bytes.index(after: i) }
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 3) << 4 | (b1 ?? 0) >> 4)])
+            if let b1 { out.append(alphabet[Int((b1 & 15) << 2 | (b2 ?? 0) >> 6)]) }
+            if let b2 { out.append(alphabet[Int(b2 & 63)]) }
+        }
+        return out
     }
 
     static func unbase64url(_ text: Substring) -> Data? {

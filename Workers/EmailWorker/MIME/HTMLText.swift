@@ -1,63 +1,99 @@
 /// Derives the text part of a message from its html: drops `head`, `style` and `script`, turns block ends
 /// into line breaks, writes links as `text (url)` and decodes the common entities.
+///
+/// It works on the UTF-8 bytes (tags, entities and whitespace are ASCII), once per message on the hot path.
 public enum HTMLText {
     /// The plain-text rendering of `html`.
     public static func text(from html: String) -> String {
-        var out = ""
-        out.reserveCapacity(html.utf8.count / 2)
-        var i = html.startIndex
-        var pendingHref: String? = nil
+        var html = html
+        return html.withUTF8 { String(decoding: tidy(raw($0)), as: UTF8.self) }
+    }
+
+    /// Tags interpreted, entities decoded; whitespace as it was.
+    static func raw(_ h: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(h.count / 2)
+        let n = h.count
+        // A `<` after the last `>` is text, not a tag.
+        let lastClose = h.lastIndex(of: UInt8(ascii: ">")) ?? -1
+        var i = 0
+        var pendingHref: [UInt8]? = nil
         var skipUntil: String? = nil
-        while i < html.endIndex {
-            let c = html[i]
-            if c == "<", let close = html[i...].firstIndex(of: ">") {
-                let tag = html[html.index(after: i)..<close]
-                let lower = tag.lowercased()
-                let name = lower.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "/" && lower.first != "/" }).first.map(String.init) ?? ""
-                i = html.index(after: close)
+        while i < n {
+            let c = h[i]
+            if c == UInt8(ascii: "<"), i < lastClose {
+                var close = i + 1
+                while h[close] != UInt8(ascii: ">") { close += 1 }
+                let tag = UnsafeBufferPointer(rebasing: h[(i + 1)..<close])
+                let name = tagName(tag)
+                i = close + 1
                 if let end = skipUntil {
                     if name == end { skipUntil = nil }
                     continue
                 }
                 switch name {
                 case "head", "style", "script", "title": skipUntil = "/" + name
-                case "br", "br/": out += "\n"
-                case "/p", "/div", "/h1", "/h2", "/h3", "/h4", "/table", "/ul", "/ol": out += "\n\n"
-                case "/tr", "/li": out += "\n"
-                case "li": out += "- "
-                case "td", "th": out += " "
-                case "a": pendingHref = attribute("href", in: String(tag))
+                case "br": out.append(UInt8(ascii: "\n"))
+                case "/p", "/div", "/h1", "/h2", "/h3", "/h4", "/table", "/ul", "/ol":
+                    out.append(UInt8(ascii: "\n"))
+                    out.append(UInt8(ascii: "\n"))
+                case "/tr", "/li": out.append(UInt8(ascii: "\n"))
+                case "li": out.append(contentsOf: "- ".utf8)
+                case "td", "th": out.append(UInt8(ascii: " "))
+                case "a": pendingHref = attribute("href", in: tag)
                 case "/a":
-                    if let href = pendingHref, href.hasPrefix("http") { out += " (\(href))" }
+                    if let href = pendingHref, href.starts(with: "http".utf8) {
+                        out.append(contentsOf: " (".utf8)
+                        out.append(contentsOf: href)
+                        out.append(UInt8(ascii: ")"))
+                    }
                     pendingHref = nil
                 default: break
                 }
                 continue
             }
             if skipUntil == nil {
-                if c == "&", let semi = html[i...].prefix(10).firstIndex(of: ";") {
-                    let entity = String(html[html.index(after: i)..<semi])
-                    if let decoded = decode(entity) {
-                        out += decoded
-                        i = html.index(after: semi)
+                if c == UInt8(ascii: "&") {
+                    var semi = i + 1
+                    let limit = min(n, i + 10)
+                    while semi < limit && h[semi] != UInt8(ascii: ";") { semi += 1 }
+                    if semi < limit, let decoded = decode(String(decoding: UnsafeBufferPointer(rebasing: h[(i + 1)..<semi]), as: UTF8.self)) {
+                        out.append(contentsOf: decoded.utf8)
+                        i = semi + 1
                         continue
                     }
                 }
                 out.append(c)
             }
-            i = html.index(after: i)
+            i += 1
         }
-        return tidy(out)
+        return out
     }
 
-    static func attribute(_ name: String, in tag: String) -> String? {
-        for quote in ["\"", "'"] {
-            if let r = tag.range(of: "\(name)=\(quote)") {
-                let rest = tag[r.upperBound...]
-                if let end = rest.firstIndex(of: Character(quote)) {
-                    return String(rest[..<end]).replacingOccurrences(of: "&amp;", with: "&")
-                }
-            }
+    /// The lowercased name of a tag's text (`a href=...` → `a`, `br/` → `br`, `/p` → `/p`).
+    static func tagName(_ tag: UnsafeBufferPointer<UInt8>) -> String {
+        let splitsOnSlash = tag.first != UInt8(ascii: "/")
+        func separates(_ b: UInt8) -> Bool {
+            b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r")
+                || (splitsOnSlash && b == UInt8(ascii: "/"))
+        }
+        var s = 0
+        while s < tag.count && separates(tag[s]) { s += 1 }
+        var e = s
+        while e < tag.count && !separates(tag[e]) { e += 1 }
+        var name = [UInt8](tag[s..<e])
+        for k in name.indices where name[k] >= UInt8(ascii: "A") && name[k] <= UInt8(ascii: "Z") { name[k] += 32 }
+        return String(decoding: name, as: UTF8.self)
+    }
+
+    /// The value of `name="..."` (or `'...'`) in a tag, `&amp;` decoded.
+    static func attribute(_ name: String, in tag: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        for quote in [UInt8(ascii: "\""), UInt8(ascii: "'")] {
+            let needle = Array(name.utf8) + [UInt8(ascii: "="), quote]
+            guard let start = ByteSearch.firstIndex(of: needle, in: tag, from: 0) else { continue }
+            let valueStart = start + needle.count
+            guard let end = tag[valueStart...].firstIndex(of: quote) else { continue }
+            return ByteSearch.replacing(Array("&amp;".utf8), with: [UInt8(ascii: "&")], in: Array(tag[valueStart..<end]))
         }
         return nil
     }
@@ -77,22 +113,43 @@ public enum HTMLText {
         }
     }
 
-    /// Collapses runs of spaces, trims lines, keeps at most one empty line in a row.
-    static func tidy(_ text: String) -> String {
-        var lines: [String] = []
-        var blank = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            let line = words.joined(separator: " ")
-            if line.isEmpty {
-                blank += 1
-                if blank == 1, !lines.isEmpty { lines.append("") }
-            } else {
-                blank = 0
-                lines.append(line)
+    /// Collapses runs of spaces (and tabs, CRs), trims lines, keeps at most one empty line in a row, drops empty
+    /// lines at the start and the end, ends with one line break.
+    static func tidy(_ text: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var started = false
+        var pendingBlank = false
+        var lineHasWord = false
+        var pendingSpace = false
+        func endLine() {
+            if !lineHasWord && started { pendingBlank = true }
+            lineHasWord = false
+            pendingSpace = false
+        }
+        for b in text {
+            switch b {
+            case UInt8(ascii: "\n"):
+                endLine()
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                if lineHasWord { pendingSpace = true }
+            default:
+                if !lineHasWord {
+                    if started {
+                        out.append(UInt8(ascii: "\n"))
+                        if pendingBlank { out.append(UInt8(ascii: "\n")) }
+                    }
+                    started = true
+                    pendingBlank = false
+                    lineHasWord = true
+                } else if pendingSpace {
+                    out.append(UInt8(ascii: " "))
+                }
+                pendingSpace = false
+                out.append(b)
             }
         }
-        while lines.last == "" { lines.removeLast() }
-        return lines.joined(separator: "\n") + "\n"
+        out.append(UInt8(ascii: "\n"))
+        return out
     }
 }

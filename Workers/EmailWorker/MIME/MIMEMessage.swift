@@ -44,9 +44,15 @@ public struct MIMEMessage: Sendable {
 
     /// The Message-ID of a job: `<hex of SHA-256(job id), 32 chars>@domain`; stable across re-sends.
     public static func messageID(jobID: String, domain: String) -> String {
-        let digest = SHA256.hash(data: Data(jobID.utf8))
-        let hex = digest.prefix(16).map { String(format: "%02x", $0) }.joined()
-        return "\(hex)@\(domain)"
+        let digest = SHA256.hash(data: Array(jobID.utf8))
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(32)
+        for b in digest.prefix(16) {
+            hex.append(digits[Int(b >> 4)])
+            hex.append(digits[Int(b & 15)])
+        }
+        return String(decoding: hex, as: UTF8.self) + "@" + domain
     }
 
     /// The bare address of a mailbox header value (`Name <a@b>` → `a@b`).

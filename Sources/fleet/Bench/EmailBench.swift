@@ -1,0 +1,217 @@
+import AMQPClient
+import FleetCore
+import Foundation
+
+/// `fleet bench email`: end-to-end email jobs/s on the shared workload (`peers/make_data.py`: profile read,
+/// render of `newsletter`, MIME, delivery `result` or `outbox`, result published, ack) through a real
+/// `fleet worker --kinds email`, next to the raw broker pipe and the Celery peer (`peers/celery/run.py`) on
+/// the same broker in the same run; the worker's peak RSS; and SMTP delivery throughput to a local sink.
+struct EmailBench {
+    var jobs: Int
+    var rounds: Int
+    var concurrency: Int
+    var prefetch: Int
+    /// `result` or `outbox`.
+    var delivery: String
+    var smtpJobs: Int
+    var smtpPool: Int
+    var amqpURL: String
+    var amqp: AMQPConfiguration
+    var shared: String
+    var repository: String
+    /// The Python with celery and python-liquid, or nil to skip the Celery peer.
+    var celeryPython: String?
+    var debugBuild: Bool
+
+    /// What one measured run of the worker gave.
+    struct WorkerRun {
+        var rate: Double
+        var peakRSSKiB: Int?
+        var cpuSeconds: Double?
+    }
+
+    func run(connection: AMQPConnection) async throws {
+        let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
+        let topology = FleetTopology(prefix: prefix, kinds: ["email"])
+        let rawQueue = "\(prefix).raw"
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        // The workload, and the profiles in a profile store of our own (the import is not measured).
+        try BenchPaths.makeData(shared: shared, into: work.path, jobs: max(jobs, smtpJobs))
+        let profiles = work.path + "/profiles.ndjson"
+        let store = work.path + "/fleet.sqlite"
+        guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress"]),
+              imported.status == 0 else {
+            throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
+        }
+        let workload = try Self.readJobs(work.path + "/jobs.ndjson")
+
+        let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
+        try await connection.declare(declarations, redeclareOnReconnect: false)
+        let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
+        print("fleet bench email: \(jobs) email jobs per run (peers/make_data.py: 2,000 profiles, template newsletter), delivery \(delivery), worker concurrency \(concurrency), prefetch \(prefetch), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        print("each run: jobs pre-enqueued, then timed from the first result to the last seen by one consumer")
+        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+
+        var worker: BenchWorker?
+        var sink: SMTPSinkProcess?
+        do {
+            let raw = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch))
+            var rawRates: [Double] = []
+            var fleetRuns: [WorkerRun] = []
+            var environment = workerEnvironment()
+            if delivery == "outbox" {
+                environment["FLEET_EMAIL_DELIVERY"] = "outbox"
+                environment["FLEET_EMAIL_OUTBOX"] = work.path + "/outbox"
+            }
+            for round in 1...rounds {
+                // (a) The raw pipe on the same job bodies.
+                let batch = Self.tagged(workload, count: jobs, tag: "raw\(round)")
+                try await BenchJobs.publish(connection, batch, exchange: "", routingKey: rawQueue, kind: "email")
+                results.reset(expecting: jobs)
+                try await raw.run(count: jobs)
+                rawRates.append(try await results.wait().rate)
+
+                // (b) A fleet worker started on the pre-enqueued jobs.
+                let fleetRun = try await measureWorker(
+                    connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "fleet\(round)"),
+                    prefix: prefix, store: store, environment: environment, worker: &worker)
+                fleetRuns.append(fleetRun)
+                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f",
+                             round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1]))
+            }
+
+            // (c) The Celery peer on the same broker.
+            var celery: Double?
+            var celeryNote = "skipped (--no-peers)"
+            if let python = celeryPython {
+                (celery, celeryNote) = runCelery(python: python, profiles: profiles, jobsFile: work.path + "/jobs.ndjson", dbPath: work.path + "/peer.sqlite")
+                try? await connection.delete(queue: "peer.email")
+            }
+
+            // (d) SMTP delivery to a local sink.
+            var smtp: (rate: Double, delivered: Int)?
+            if smtpJobs > 0 {
+                let maildir = work.path + "/maildir"
+                sink = try await SMTPSinkProcess.start(script: repository + "/Ops/scripts/smtp_sink.py", maildir: maildir,
+                                                       rules: work.path + "/rules.json")
+                var env = workerEnvironment()
+                env["FLEET_EMAIL_DELIVERY"] = "smtp"
+                env["FLEET_EMAIL_SMTP_HOST"] = "127.0.0.1"
+                env["FLEET_EMAIL_SMTP_PORT"] = String(sink!.port)
+                env["FLEET_EMAIL_SMTP_POOL"] = String(smtpPool)
+                let run = try await measureWorker(
+                    connection, topology: topology, results: results, jobs: Self.tagged(workload, count: smtpJobs, tag: "smtp"),
+                    prefix: prefix, store: store, environment: env, worker: &worker)
+                let delivered = (try? FileManager.default.contentsOfDirectory(atPath: maildir + "/new").count) ?? 0
+                smtp = (run.rate, delivered)
+                sink?.stop()
+                sink = nil
+            }
+            await results.stop()
+            await connection.delete(declarations)
+
+            let rawMedian = BenchWorker.median(rawRates)
+            let fleetMedian = BenchWorker.median(fleetRuns.map(\.rate))
+            let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
+            let ratio = BenchWorker.median(ratios)
+            let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
+            let f = CRMBench.format
+            print("")
+            print("| measure | jobs/s | ratio |")
+            print("| --- | ---: | ---: |")
+            print("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
+            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)) |")
+            if let celery {
+                print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
+            } else {
+                print("| (c) Celery peer | \(celeryNote) | |")
+            }
+            if let smtp {
+                print("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
+            }
+            print("")
+            print("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
+            if let celery { print("Celery: \(celeryNote)") }
+            let cpu = fleetRuns.compactMap(\.cpuSeconds)
+            if cpu.count == fleetRuns.count {
+                print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
+                             cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
+            }
+            print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+            print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
+                  + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
+                  + "RSS < 100 MB: \(rss.map { $0 < 100 * 1024 ? "met" : "NOT met" } ?? "not measured")")
+        } catch {
+            worker?.stop()
+            sink?.stop()
+            await results.stop()
+            await connection.delete(declarations)
+            throw error
+        }
+    }
+
+    /// The email worker's settings for the bench: the repository's templates, a throwaway secret.
+    private func workerEnvironment() -> [String: String] {
+        ["FLEET_EMAIL_TEMPLATES": repository + "/Templates", "FLEET_EMAIL_SECRET": "fleet-bench-secret",
+         "FLEET_EMAIL_DELIVERY": "result"]
+    }
+
+    /// Publishes `jobs`, starts a fresh worker on them and times first to last result; the worker is stopped after.
+    private func measureWorker(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap,
+                               jobs: [(id: String, body: [UInt8])], prefix: String, store: String,
+                               environment: [String: String], worker: inout BenchWorker?) async throws -> WorkerRun {
+        try await BenchJobs.publish(connection, jobs, exchange: topology.jobsExchange, routingKey: "email", kind: "email")
+        results.reset(expecting: jobs.count)
+        let started = try BenchWorker.start(kinds: "email", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
+                                            store: store, amqpURL: amqpURL, environment: environment)
+        worker = started
+        let run = try await results.wait(while: { started.isRunning }, what: "the bench's email worker")
+        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: started.cpuSeconds)
+        started.stop()
+        worker = nil
+        return outcome
+    }
+
+    /// Runs `peers/celery/run.py` against this broker: its jobs/s and a note (its own line, or why it is missing).
+    private func runCelery(python: String, profiles: String, jobsFile: String, dbPath: String) -> (Double?, String) {
+        let vhost = amqp.virtualHost == "/" ? "/" : (amqp.virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        let url = "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(vhost)"
+        guard let outcome = BenchSubprocess.run(python, [shared + "/peers/celery/run.py", profiles, jobsFile, String(jobs)],
+                                                environment: ["PEER_AMQP_URL": url, "PEER_DB": dbPath]) else {
+            return (nil, "NOT AVAILABLE (cannot run \(python))")
+        }
+        guard outcome.status == 0,
+              let range = outcome.output.range(of: #"[0-9][0-9.]* jobs/s"#, options: .regularExpression),
+              let rate = Double(outcome.output[range].split(separator: " ")[0]) else {
+            return (nil, "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
+        }
+        return (rate, outcome.lastLine)
+    }
+
+    /// The workload's job envelopes, in file order.
+    static func readJobs(_ path: String) throws -> [JSONObject] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("make_data.py wrote no \(path)", exitCode: 69) }
+        var jobs: [JSONObject] = []
+        for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
+            guard case .object(let job)? = try? JSONValue(parsing: line) else {
+                throw CLIError("\(path) line \(n + 1): not a JSON object", exitCode: 65)
+            }
+            jobs.append(job)
+        }
+        guard !jobs.isEmpty else { throw CLIError("\(path) holds no jobs", exitCode: 65) }
+        return jobs
+    }
+
+    /// The first `count` jobs (cycling) with ids made unique to one run (`TAG-<id>`), as bodies.
+    static func tagged(_ jobs: [JSONObject], count: Int, tag: String) -> [(id: String, body: [UInt8])] {
+        (0..<count).map { i in
+            var job = jobs[i % jobs.count]
+            let id = "\(tag)-\(job["id"]?.stringValue ?? String(i))"
+            job["id"] = .string(id)
+            return (id, JSONValue.object(job).serialized())
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+
+/// `fleet bench email`: email jobs/s end to end (profile read, render, MIME, result, ack) through a real worker,
+/// next to the raw broker pipe and the Celery peer on the same broker in one run; peak RSS; SMTP throughput.
+struct EmailBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "email",
+        abstract: "Benchmark the email worker against the raw broker pipe and the Celery peer (prints figures).",
+        discussion: """
+            Needs the shared directory (--shared, env FLEET_SHARED, default <repo>/../shared): peers/make_data.py \
+            and peers/celery/. Run it from the repository (its Templates/ and Ops/scripts/smtp_sink.py). The Celery \
+            peer needs a python3 with celery and python-liquid (pip install celery python-liquid); without them \
+            it is reported and skipped. Measure a release build.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "The shared directory (env FLEET_SHARED; default <repo>/../shared).")
+    var shared: String?
+
+    @Option(help: "Email jobs per run, ours, the raw pipe's and the Celery peer's (default 10000).")
+    var jobs: Int = 10_000
+
+    @Option(help: "Rounds of raw pipe then worker; the medians are reported (default 3).")
+    var rounds: Int = 3
+
+    @Option(help: "Worker concurrency (the worker's default, 64).")
+    var concurrency: Int = 64
+
+    @Option(help: "Prefetch of the raw pipe and the worker (the worker's default, 256).")
+    var prefetch: Int = 256
+
+    @Option(help: "Delivery of the measured runs: result (the MIME in the result) or outbox (.eml files) (default result).")
+    var delivery: String = "result"
+
+    @Option(name: .customLong("smtp-jobs"), help: "Email jobs delivered over SMTP to a local sink (default 2000; 0 skips).")
+    var smtpJobs: Int = 2000
+
+    @Option(name: .customLong("smtp-pool"), help: "SMTP sessions the worker keeps open in the SMTP run (default 8).")
+    var smtpPool: Int = 8
+
+    @Option(help: "The Python with celery and python-liquid for the peer (default: python3 on PATH).")
+    var python: String = "python3"
+
+    @Flag(name: .customLong("no-peers"), help: "Skip the Celery peer.")
+    var noPeers = false
+
+    func validate() throws {
+        guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
+        guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
+        guard (1...65_535).contains(prefetch) else { throw ValidationError("--prefetch must be between 1 and 65535") }
+        guard ["result", "outbox"].contains(delivery) else { throw ValidationError("--delivery must be result or outbox") }
+        guard smtpJobs == 0 || smtpJobs >= 100 else { throw ValidationError("--smtp-jobs must be 0 or at least 100") }
+        guard (1...256).contains(smtpPool) else { throw ValidationError("--smtp-pool must be between 1 and 256") }
+    }
+
+    func run() async throws {
+        let logger = try global.bootstrapLogging()
+        let shared = try BenchPaths.shared(shared)
+        guard let repository = BenchPaths.repository(holding: "Templates/email/newsletter/html.liquid") else {
+            throw CLIError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
+        }
+        let amqp = try global.amqpConfiguration(name: "fleet bench")
+        let url = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
+            ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        var celeryPython: String?
+        if !noPeers {
+            let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
+            if probe?.status == 0 {
+                celeryPython = python
+                print("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
+            } else {
+                print("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
+            }
+        }
+        #if DEBUG
+        let debugBuild = true
+        #else
+        let debugBuild = false
+        #endif
+        let bench = EmailBench(
+            jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
+            smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: shared, repository: repository, celeryPython: celeryPython,
+            debugBuild: debugBuild)
+        let connection = try await global.connect(name: "fleet bench email", logger: logger)
+        do {
+            try await bench.run(connection: connection)
+        } catch let error as CLIError {
+            await connection.close()
+            throw error
+        } catch {
+            await connection.close()
+            throw CLIError("bench failed: \(error)")
+        }
+        await connection.close()
+    }
+}

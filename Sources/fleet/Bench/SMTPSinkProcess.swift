@@ -1,0 +1,100 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The local SMTP sink (`Ops/scripts/smtp_sink.py`, Debian's python3-aiosmtpd writing a Maildir) as a child
+/// of the benchmark, on a free loopback port.
+///
+/// Started with posix_spawn, not Foundation's `Process`: while a `Process` child lives on, Foundation's child
+/// monitor blocks in `wait4` on it and never reaps the bench's workers (their `waitUntilExit` hangs).
+struct SMTPSinkProcess {
+    let pid: pid_t
+    let port: Int
+
+    /// Starts the sink and waits (at most 10 s) until it accepts connections.
+    static func start(script: String, maildir: String, rules: String) async throws -> SMTPSinkProcess {
+        guard FileManager.default.fileExists(atPath: script) else {
+            throw CLIError("no SMTP sink at \(script) (run the bench from the repository)", exitCode: 69)
+        }
+        try "{}".write(toFile: rules, atomically: true, encoding: .utf8)
+        let port = try freePort()
+        let arguments = ["/usr/bin/python3", script, "127.0.0.1", String(port), maildir, rules]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
+        }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+            throw CLIError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", exitCode: 69)
+        }
+        let sink = SMTPSinkProcess(pid: pid, port: port)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            guard sink.isRunning else {
+                throw CLIError("the SMTP sink exited at start (is python3-aiosmtpd installed?)", exitCode: 69)
+            }
+            if accepts(port: port) { return sink }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        sink.stop()
+        throw CLIError("the SMTP sink did not listen on 127.0.0.1:\(port) within 10 s", exitCode: 69)
+    }
+
+    private var isRunning: Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// SIGTERM, then waits for the exit (SIGKILL after 5 s).
+    func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<50 {
+            if waitpid(pid, &status, WNOHANG) != 0 { return }
+            usleep(100_000)
+        }
+        kill(pid, SIGKILL)
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// A loopback port nobody listens on now.
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("cannot create a socket") }
+        defer { close(fd) }
+        var address = loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else { throw CLIError("cannot find a free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return address
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+
+/// The broker benchmarks end to end with tiny counts (they check that each runs and reports its figures,
+/// never the figures themselves: performance is measured by running the benchmarks, not by tests).
+@Suite("fleet bench on a real broker (smoke)")
+struct BenchSmokeTests {
+    static var shared: String {
+        if let s = ProcessInfo.processInfo.environment["FLEET_SHARED"], !s.isEmpty { return s }
+        let repo = ProcessInfo.processInfo.environment["FLEET_REPO"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared").path
+    }
+
+    static var sharedPresent: Bool { FileManager.default.fileExists(atPath: shared + "/peers/make_data.py") }
+
+    @Test(
+        "bench email: raw pipe, worker and SMTP runs report their rows; every SMTP message reaches the sink",
+        .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))
+    func email() async throws {
+        let (status, output) = try await FleetProcess.run(
+            ["bench", "email", "--jobs", "200", "--rounds", "1", "--smtp-jobs", "100", "--no-peers", "--shared", Self.shared],
+            environment: ["FLEET_AMQP_URL": try TestBroker.url], timeout: .seconds(300))
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("| (a) raw broker pipe"), "\(output)")
+        #expect(output.contains("| (b) fleet email worker, delivery result |"), "\(output)")
+        #expect(output.contains("| (c) Celery peer | skipped (--no-peers)"), "\(output)")
+        #expect(output.contains("100 of 100 messages in the Maildir"), "\(output)")
+        #expect(output.contains("worker peak RSS at concurrency 64: "), "\(output)")
+        #expect(!output.contains("unknown"), "\(output)")
+    }
+
+    @Test("bench email: a bad delivery is one line and exit 64")
+    func emailBadArgument() async throws {
+        let (status, output) = try await FleetProcess.run(["bench", "email", "--delivery", "smtp"])
+        #expect(status == 64)
+        #expect(output.split(separator: "\n").count == 1, "\(output)")
+    }
+
+    @Test("bench runtime: both throughput runs, the ratio, latency and RSS")
+    func runtime() async throws {
+        let (status, output) = try await FleetProcess.run(
+            ["bench", "runtime", "--jobs", "500", "--rounds", "1", "--latency-rate", "200", "--latency-seconds", "1"],
+            environment: ["FLEET_AMQP_URL": try TestBroker.url], timeout: .seconds(300))
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("ratio b/a:"), "\(output)")
+        #expect(output.contains("fleet runtime: p50 "), "\(output)")
+        #expect(output.contains("worker peak RSS: ") && !output.contains("worker peak RSS: unknown"), "\(output)")
+    }
+}
