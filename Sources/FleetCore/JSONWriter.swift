@@ -42,21 +42,36 @@ public struct JSONWriter: Sendable {
 
     public mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)
-            case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(0x5C)
-            case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
-            default: bytes.append(c)
+        var s = s
+        s.withUTF8 { u in
+            bytes.reserveCapacity(bytes.count + u.count + 1)
+            // Runs of bytes that need no escape are copied at once.
+            var run = 0
+            for i in 0..<u.count {
+                let c = u[i]
+                if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
+                if run < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[run..<i])) }
+                run = i + 1
+                bytes.append(0x5C)
+                switch c {
+                case 0x22, 0x5C: bytes.append(c)
+                case 0x0A: bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "t"))
+                default:
+                    bytes.append(UInt8(ascii: "u"))
+                    bytes.append(0x30)
+                    bytes.append(0x30)
+                    bytes.append(Self.hexDigits[Int(c >> 4)])
+                    bytes.append(Self.hexDigits[Int(c & 0xF)])
+                }
             }
+            if run < u.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[run..<u.count])) }
         }
         bytes.append(UInt8(ascii: "\""))
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends a timestamp as a JSON string (`"2026-11-23T10:00:00.250Z"`).
     public mutating func writeTimestamp(_ date: Date) {

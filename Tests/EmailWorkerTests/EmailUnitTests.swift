@@ -13,6 +13,13 @@ struct EmailUnitTests {
         for line in encoded.components(separatedBy: "\r\n") { #expect(line.utf8.count <= 76) }
         #expect(!encoded.components(separatedBy: "\r\n").contains { $0.hasPrefix(".") })
         #expect(encoded.contains("space=20\r\n"))
+        // A `.` that a soft break moves to the start of a line is encoded too.
+        for width in 70...80 {
+            let lines = String(decoding: QuotedPrintable.encode(String(repeating: "a", count: width) + "...b"), as: UTF8.self)
+                .components(separatedBy: "\r\n")
+            #expect(!lines.contains { $0.hasPrefix(".") }, "\(lines)")
+            #expect(lines.allSatisfy { $0.utf8.count <= 76 })
+        }
     }
 
     @Test("non-ASCII headers become RFC 2047 encoded words of at most 75 characters")

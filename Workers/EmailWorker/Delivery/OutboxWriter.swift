@@ -24,19 +24,39 @@ public final class OutboxWriter: Sendable {
         let directory = self.directory
         return try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                continuation.resume(with: Result {
-                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                    let path = "\(directory)/\(Self.fileName(jobID: jobID))"
-                    let tmp = "\(directory)/.tmp-\(UUID().uuidString)"
-                    guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else {
-                        throw EmailError("outbox_unavailable", "cannot write to the outbox directory", retryable: true)
-                    }
-                    guard rename(tmp, path) == 0 else {
-                        throw EmailError("outbox_unavailable", "cannot rename into the outbox (errno \(errno))", retryable: true)
-                    }
-                    return path
-                })
+                continuation.resume(with: Result { try Self.writeFile(directory: directory, jobID: jobID, bytes: bytes) })
             }
         }
+    }
+
+    /// Plain POSIX calls (the directory is created when missing, then the file is written under a temporary
+    /// name of this process and renamed).
+    private static func writeFile(directory: String, jobID: String, bytes: [UInt8]) throws -> String {
+        let name = fileName(jobID: jobID)
+        let path = "\(directory)/\(name)"
+        let tmp = "\(directory)/.tmp-\(getpid())-\(name)"
+        var fd = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == ENOENT {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            fd = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o644)
+        }
+        guard fd >= 0 else {
+            throw EmailError("outbox_unavailable", "cannot write to the outbox directory (errno \(errno))", retryable: true)
+        }
+        var written = 0
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return true
+        }
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw EmailError("outbox_unavailable", "cannot write the message into the outbox (errno \(errno))", retryable: true)
+        }
+        return path
     }
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// RFC 2047 encoded words for header text that is not plain ASCII: `=?UTF-8?B?...?=`, each word at most 75
 /// characters, split on character boundaries, folded with CRLF + space.
 public enum EncodedWord {
@@ -49,18 +47,33 @@ public enum EncodedWord {
 
     /// An address header value: `Name <addr>` with the name encoded (or quoted) as needed.
     public static func mailbox(_ value: String) -> String {
-        guard let lt = value.lastIndex(of: "<"), value.hasSuffix(">") else { return value.trimmingCharacters(in: .whitespaces) }
-        var name = value[..<lt].trimmingCharacters(in: .whitespaces)
+        guard value.hasSuffix(">"), let lt = value.utf8.lastIndex(of: UInt8(ascii: "<")) else { return trimmed(value[...]) }
+        var name = trimmed(value[..<lt])
         let address = value[lt...]
         if name.isEmpty { return String(address) }
-        if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()) }
+        if name.utf8.count >= 2, name.hasPrefix("\""), name.hasSuffix("\"") { name = String(name.dropFirst().dropLast()) }
         if isPlain(name) {
-            let specials = "()<>[]:;@\\,.\""
-            if name.contains(where: { specials.contains($0) }) {
-                name = "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            if name.utf8.contains(where: { specials.contains($0) }) {
+                var quoted = "\""
+                for c in name.unicodeScalars {
+                    if c == "\\" || c == "\"" { quoted.unicodeScalars.append("\\") }
+                    quoted.unicodeScalars.append(c)
+                }
+                name = quoted + "\""
             }
             return "\(name) \(address)"
         }
         return "\(encode(name)) \(address)"
+    }
+
+    /// RFC 5322 specials that make a display name need quotes.
+    static let specials = Set("()<>[]:;@\\,.\"".utf8)
+
+    /// `text` without leading and trailing spaces and tabs.
+    static func trimmed(_ text: Substring) -> String {
+        let u = text.utf8
+        guard let first = u.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }),
+              let last = u.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        return String(text[first...last])
     }
 }

@@ -106,14 +106,17 @@ public struct MIMEMessage: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(html.utf8.count + text.utf8.count + 2048)
         for (k, v) in h {
-            out += Array("\(k): \(v)\r\n".utf8)
+            out.append(contentsOf: k.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: v.utf8)
+            out.append(contentsOf: "\r\n".utf8)
         }
-        out += Array("\r\nThis is a multi-part message in MIME format.\r\n".utf8)
+        out.append(contentsOf: "\r\nThis is a multi-part message in MIME format.\r\n".utf8)
         for (type, body) in [("text/plain", text), ("text/html", html)] {
-            out += Array("\r\n--\(boundary)\r\nContent-Type: \(type); charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
-            out += QuotedPrintable.encode(body)
+            out.append(contentsOf: "\r\n--\(boundary)\r\nContent-Type: \(type); charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
+            out.append(contentsOf: QuotedPrintable.encode(body))
         }
-        out += Array("\r\n--\(boundary)--\r\n".utf8)
+        out.append(contentsOf: "\r\n--\(boundary)--\r\n".utf8)
         return out
     }
 }
