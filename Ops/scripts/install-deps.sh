@@ -7,7 +7,9 @@
 # Packages: rabbitmq-server (a private node is started by broker.sh), librabbitmq-dev and
 # libsqlite3-dev (the C libraries, found through pkg-config), amqp-tools (amqp-publish/amqp-get),
 # python3-aiosmtpd (the SMTP sink for tests), pkg-config, procps (ps, used by broker.sh), ruby and
-# ruby-liquid (Shopify's reference Liquid: `fleet bench liquid` and the Liquid parity test compare with it).
+# ruby-liquid (Shopify's reference Liquid: `fleet bench liquid` and the Liquid parity test compare with it),
+# openssl (throwaway CAs of the STARTTLS tests and the TLS broker) and ca-certificates (the system trust
+# store the email worker's STARTTLS verifies relays against by default).
 #
 # Installing rabbitmq-server runs its init script, which would start the default node `rabbit` on
 # port 5672. We never use that node: while installing, a policy-rc.d that denies service starts is
@@ -16,7 +18,8 @@
 set -euo pipefail
 
 PROG="install-deps.sh"
-PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid)
+PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid
+  openssl ca-certificates)
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
 

@@ -8,6 +8,14 @@
 # State dir: $FLEET_SMTP_SINK_DIR, or <repo>/.fleet/smtp. It holds sink.env (FLEET_SMTP_SINK_HOST, _PORT,
 # _MAILDIR, _RULES), sink.pid, sink.log, maildir/ (messages in maildir/new) and rules.json (replies for
 # chosen recipients, e.g. {"bounce@example.com": "550 5.1.1 no such user"}; see smtp_sink.py).
+#
+# Options of `start`, from the environment (they apply when this call starts the sink, not to a reused one):
+#   FLEET_SMTP_SINK_TLS_CERT, FLEET_SMTP_SINK_TLS_KEY   PEM files: offer STARTTLS with them
+#   FLEET_SMTP_SINK_REQUIRE_STARTTLS=1                  refuse mail before STARTTLS (530)
+#   FLEET_SMTP_SINK_AUTH=USER:PASSWORD                  require AUTH PLAIN/LOGIN (offered after STARTTLS
+#                                                       when STARTTLS is offered, else in clear)
+# sink.log records every completed STARTTLS and every AUTH attempt (mechanism, outcome, tls=yes/no; never
+# the credentials).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,8 +43,15 @@ case ${1:-} in
     fi
     $PY -c 'import aiosmtpd' 2>/dev/null || die "python3-aiosmtpd is missing (bash Ops/scripts/install-deps.sh)"
     [[ -f $DIR/rules.json ]] || echo '{}' >"$DIR/rules.json"
+    options=()
+    if [[ -n ${FLEET_SMTP_SINK_TLS_CERT:-}${FLEET_SMTP_SINK_TLS_KEY:-} ]]; then
+      options+=(--tls-cert "${FLEET_SMTP_SINK_TLS_CERT:-}" --tls-key "${FLEET_SMTP_SINK_TLS_KEY:-}")
+    fi
+    if [[ ${FLEET_SMTP_SINK_REQUIRE_STARTTLS:-0} == 1 ]]; then options+=(--require-starttls); fi
     port=$(free_port)
-    $PY "$SCRIPT_DIR/smtp_sink.py" 127.0.0.1 "$port" "$DIR/maildir" "$DIR/rules.json" >"$DIR/sink.log" 2>&1 </dev/null &
+    # FLEET_SMTP_SINK_AUTH reaches the script through the environment, never its command line.
+    $PY "$SCRIPT_DIR/smtp_sink.py" 127.0.0.1 "$port" "$DIR/maildir" "$DIR/rules.json" ${options[@]+"${options[@]}"} \
+      >"$DIR/sink.log" 2>&1 </dev/null &
     echo $! >"$DIR/sink.pid"
     for _ in $(seq 1 100); do
       if $PY -c "import socket,sys; s=socket.create_connection(('127.0.0.1', $port), 1); s.close()" 2>/dev/null; then break; fi
@@ -64,5 +79,5 @@ ENV
     fi
     rm -f "$DIR/sink.pid"
     ;;
-  *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
+  *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

@@ -1,13 +1,30 @@
 """An SMTP sink for tests and demos (aiosmtpd): every accepted message becomes a file in a Maildir
-(DIR/new). Addresses can be made to fail: a rules file (JSON, re-read on every recipient) maps a recipient
-address to a reply, e.g. {"bounce@example.com": "550 5.1.1 mailbox unavailable",
+(DIR/new), with a `Received:` header on top naming the protocol as RFC 3848 does (`ESMTP`, `ESMTPS` over
+TLS, `ESMTPA` authenticated, `ESMTPSA` both), so a test can tell how a message came in.
+
+Addresses can be made to fail: a rules file (JSON, re-read on every recipient) maps a recipient address to a
+reply, e.g. {"bounce@example.com": "550 5.1.1 mailbox unavailable",
 "later@example.com": {"reply": "451 4.3.0 try again later", "times": 2}} (`times`: only the first N tries,
-counted per process). Run: /usr/bin/python3 smtp_sink.py HOST PORT MAILDIR [RULES]"""
-import json, mailbox, os, signal, sys, threading
+counted per process).
+
+Options:
+  --tls-cert PEM --tls-key PEM   offer STARTTLS with this certificate chain and key
+  --require-starttls             refuse every command but EHLO, NOOP, QUIT and STARTTLS before TLS (530)
+  AUTH: the environment variable FLEET_SMTP_SINK_AUTH=USER:PASSWORD (never on the command line) makes AUTH
+  PLAIN/LOGIN required; it is offered only after STARTTLS when STARTTLS is offered, else in clear.
+Every completed STARTTLS and every AUTH attempt is logged on stdout (mechanism and outcome, never the credentials).
+
+Run: /usr/bin/python3 smtp_sink.py HOST PORT MAILDIR [RULES] [options]"""
+import argparse, json, logging, mailbox, os, signal, ssl, threading
+from email.utils import formatdate
 # A daemon: drop descriptors inherited from whoever started the script (a Swift Process waits for its
 # own socket to close before it reports the script's exit).
 os.closerange(3, 4096)
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+def log(line):
+    print(line, flush=True)
 
 class Sink:
     def __init__(self, maildir, rules):
@@ -34,6 +51,11 @@ class Sink:
             self.counts[address] = n
         return r["reply"] if n <= r.get("times", 1 << 30) else None
 
+    def handle_STARTTLS(self, server, session, envelope):  # called by aiosmtpd without await
+        cipher = (session.ssl or {}).get("cipher") or ("?", "?", 0)
+        log(f"starttls ok {cipher[1]} {cipher[0]}")
+        return True  # no client certificate asked for
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rule(address)
         if reply:
@@ -42,15 +64,65 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.box.add(envelope.original_content or envelope.content)
+        tls = session.ssl is not None
+        protocol = "ESMTP" + ("S" if tls else "") + ("A" if session.authenticated else "")
+        detail = ""
+        if tls and session.ssl.get("cipher"):
+            name, version, _ = session.ssl["cipher"]
+            detail = f" (using {version} with cipher {name})"
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        received = (f"Received: from {session.host_name or 'unknown'} ([{peer}])\r\n"
+                    f"\tby fleet-smtp-sink with {protocol}{detail};\r\n\t{formatdate()}\r\n")
+        self.box.add(received.encode() + (envelope.original_content or envelope.content))
         return "250 2.0.0 accepted"
 
+def authenticator(user, password):
+    """AUTH PLAIN/LOGIN against one USER:PASSWORD pair; logs the outcome, not the credentials."""
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+              and auth_data.password == password.encode())
+        log(f"auth {mechanism} {'ok' if ok else 'failed'} tls={'yes' if session.ssl is not None else 'no'}")
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 235 or 535
+    return check
+
+def tls_context(cert, key):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
 def main():
-    host, port, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    rules = sys.argv[4] if len(sys.argv) > 4 else None
-    controller = Controller(Sink(maildir, rules), hostname=host, port=port, data_size_limit=10 << 20)
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's own deprecation notices on every AUTH
+    parser = argparse.ArgumentParser(description="an SMTP sink writing a Maildir")
+    parser.add_argument("host")
+    parser.add_argument("port", type=int)
+    parser.add_argument("maildir")
+    parser.add_argument("rules", nargs="?")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--require-starttls", action="store_true")
+    args = parser.parse_args()
+    options = {"data_size_limit": 10 << 20}
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            parser.error("--tls-cert and --tls-key go together")
+        options["tls_context"] = tls_context(args.tls_cert, args.tls_key)
+        options["require_starttls"] = args.require_starttls
+    elif args.require_starttls:
+        parser.error("--require-starttls needs --tls-cert and --tls-key")
+    auth = os.environ.get("FLEET_SMTP_SINK_AUTH", "")
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep:
+            parser.error("FLEET_SMTP_SINK_AUTH must be USER:PASSWORD")
+        options["authenticator"] = authenticator(user, password)
+        options["auth_required"] = True
+        # With STARTTLS on offer AUTH waits for it (aiosmtpd's default); without, it is offered in clear.
+        options["auth_require_tls"] = "tls_context" in options
+    controller = Controller(Sink(args.maildir, args.rules), hostname=args.host, port=args.port, **options)
     controller.start()
-    print(f"smtp sink on {host}:{port} -> {maildir}", flush=True)
+    features = [f for f, on in (("starttls", "tls_context" in options), ("require-starttls", args.require_starttls),
+                                ("auth", bool(auth))) if on]
+    log(f"smtp sink on {args.host}:{args.port} -> {args.maildir}" + (f" ({', '.join(features)})" if features else ""))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -24,7 +24,8 @@ final class EmailFleet: Sendable {
     var templates: URL { directory.appendingPathComponent("Templates") }
     static let secret = "test-secret"
 
-    init(_ name: String) async throws {
+    /// `sink`: options of `smtp-sink.sh start` (`FLEET_SMTP_SINK_TLS_CERT`, `_TLS_KEY`, `_REQUIRE_STARTTLS`, `_AUTH`).
+    init(_ name: String, sink: [String: String] = [:]) async throws {
         topology = FleetTopology(prefix: "t\(UUID().uuidString.prefix(8).lowercased()).\(name)", kinds: ["email"])
         directory = try TestEnvironment.temporaryDirectory()
         url = try TestEnvironment.amqpURL
@@ -32,7 +33,7 @@ final class EmailFleet: Sendable {
         try FileManager.default.copyItem(at: TestEnvironment.repo.appendingPathComponent("Templates"), to: directory.appendingPathComponent("Templates"))
         let (status, out) = try await TestEnvironment.runLeavingDaemons(
             ["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "start"],
-            environment: ["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path])
+            environment: sink.merging(["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path]) { $1 })
         guard status == 0, let port = Int(out.split(separator: "\n").last ?? "") else {
             throw TestEnvironment.SetupError(description: "the SMTP sink did not start: \(out)")
         }
@@ -105,13 +106,13 @@ final class EmailFleet: Sendable {
         return env
     }
 
-    /// Starts `fleet worker --kinds email`.
+    /// Starts `fleet worker --kinds email`, with `environment` added to ``environment``.
     @discardableResult
-    func startWorker(arguments extra: [String] = []) throws -> Process {
+    func startWorker(arguments extra: [String] = [], environment overrides: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.fleetBinary)
         p.arguments = ["worker", "--kinds", "email"] + extra
-        p.environment = environment
+        p.environment = environment.merging(overrides) { $1 }
         let log = directory.appendingPathComponent("worker-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -201,6 +202,8 @@ final class EmailFleet: Sendable {
         var html: String
         var ok: Bool
         var problems: [String]
+        /// The sink's `Received:` header (`... with ESMTPS ...` over TLS, `ESMTPSA` with AUTH too).
+        var received: String
     }
 
     func arrived() throws -> [Arrived] {
@@ -213,8 +216,21 @@ final class EmailFleet: Sendable {
                 to: v["to"]?.stringValue ?? "", messageID: v["message_id"]?.stringValue ?? "", jobID: v["job_id"]?.stringValue ?? "",
                 subject: v["subject"]?.stringValue ?? "", text: v["text"]?.stringValue ?? "", html: v["html"]?.stringValue ?? "",
                 ok: v["ok"]?.boolValue ?? false,
-                problems: { if case .array(let a)? = v["problems"] { return a.compactMap(\.stringValue) }; return [] }())
+                problems: { if case .array(let a)? = v["problems"] { return a.compactMap(\.stringValue) }; return [] }(),
+                received: v["received"]?.stringValue ?? "")
         }
+    }
+
+    /// What the sink logged (its start line, STARTTLS and AUTH events; never credentials).
+    var sinkLog: String {
+        (try? String(contentsOf: sinkDir.appendingPathComponent("sink.log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Everything the workers logged so far.
+    var workerLogs: String {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return files.filter { $0.hasPrefix("worker-") && $0.hasSuffix(".log") }.sorted()
+            .compactMap { try? String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined()
     }
 
     func messageCount() -> Int {

@@ -1,6 +1,7 @@
 """Parses every message of a Maildir with Python's email package; prints one JSON object a line:
 to, message_id, job_id, subject, text, html, parts (content types in order), ok (RFC 8058 headers present,
-multipart/alternative text then html, QP lines within 76), problems."""
+multipart/alternative text then html, QP lines within 76), problems, received (the sink's Received header,
+unfolded)."""
 import email, json, os, sys
 from email import policy
 
@@ -39,4 +40,5 @@ for d in ("new", "cur"):
         html = m.get_body(("html",)).get_content() if parts else ""
         print(json.dumps({"to": str(m.get("To", "")), "message_id": str(m.get("Message-ID", "")),
                           "job_id": str(m.get("X-Fleet-Job-ID", "")), "subject": str(m.get("Subject", "")),
-                          "text": text, "html": html, "parts": parts, "ok": not problems, "problems": problems}))
+                          "text": text, "html": html, "parts": parts, "ok": not problems, "problems": problems,
+                          "received": " ".join(str(m.get("Received", "")).split())}))

@@ -17,7 +17,8 @@ import ProfileStore
 /// `frequency_cap`, `abort_message`; `deferred` by the frequency cap (`cap_action: "defer"`) until the person's
 /// next local midnight; `dead` for template errors (`template_error`, with file, line and column), a missing
 /// profile or template, and relay rejections (`smtp_rejected`, which also suppresses a hard-bounced address);
-/// `failed` (retried with backoff) for 4xx replies and an unreachable relay.
+/// `failed` (retried with backoff) for 4xx replies, an unreachable relay and TLS failures (`smtp_tls_unavailable`:
+/// STARTTLS required and not offered; `smtp_tls_failed`: handshake or certificate check).
 public struct EmailHandler: JobHandler {
     public let kind = "email"
     public let store: ProfileStore
@@ -244,7 +245,8 @@ public struct EmailHandler: JobHandler {
             try await ledger.record(jobID: jobID, messageID: messageID, state: .accepted)
             let window = ContinuousClock.now - accepted.at
             let us = window.components.seconds * 1_000_000 + window.components.attoseconds / 1_000_000_000_000
-            return JSONObject(["relay_reply": .int(Int64(accepted.reply.code)), "duplicate_window_us": .int(us)])
+            return JSONObject(["relay_reply": .int(Int64(accepted.reply.code)), "duplicate_window_us": .int(us),
+                               "smtp_tls": .bool(accepted.tls)])
         } catch let error as SMTPError {
             if !error.isTransient {
                 if error.stage == "rcpt" || (550...553).contains(error.replyCode ?? 0) {

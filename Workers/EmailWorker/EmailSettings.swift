@@ -10,7 +10,10 @@ import Foundation
 /// | `FLEET_EMAIL_SMTP_HOST`, `_PORT` | the relay (delivery `smtp`) | `127.0.0.1`, `25` |
 /// | `FLEET_EMAIL_SMTP_USER`, `_PASSWORD`, `_AUTH` | AUTH PLAIN (default) or LOGIN | none |
 /// | `FLEET_EMAIL_SMTP_POOL` | sessions kept open | `4` |
-/// | `FLEET_EMAIL_SMTP_STARTTLS` | `off` only (STARTTLS is not implemented yet; `require` is refused) | `off` |
+/// | `FLEET_EMAIL_SMTP_STARTTLS` | `off`, `opportunistic` (when the relay's EHLO offers it) or `require` (no TLS: the delivery fails, retryable, before AUTH or MAIL) | `opportunistic` |
+/// | `FLEET_EMAIL_SMTP_VERIFY` | `peer` (chain and name checked) or `none` (encrypted, the relay unauthenticated) | `peer` |
+/// | `FLEET_EMAIL_SMTP_CA` | a PEM file of CA certificates trusted instead of the system store (not with `VERIFY=none`) | the system store |
+/// | `FLEET_EMAIL_SMTP_TLS_NAME` | the DNS name the relay's certificate must carry, and the SNI name | `FLEET_EMAIL_SMTP_HOST` (an IP address: matched against the certificate's IP addresses) |
 /// | `FLEET_EMAIL_SECRET` | the HMAC secret of unsubscribe tokens (required) | none |
 /// | `FLEET_EMAIL_BASE_URL` | base of unsubscribe and preference-centre links | `https://email.example.com` |
 /// | `FLEET_EMAIL_UTM` | query parameters added to html links (`off`: none); `utm_campaign` is the campaign id | `utm_source=email&utm_medium=email` |
@@ -65,22 +68,7 @@ public struct EmailSettings: Sendable {
         switch get("DELIVERY") ?? "result" {
         case "result": s.delivery = .result
         case "outbox": s.delivery = .outbox(get("OUTBOX") ?? FileManager.default.currentDirectoryPath + "/outbox")
-        case "smtp":
-            switch get("SMTP_STARTTLS") ?? "off" {
-            case "off": break
-            default: throw EmailError.configuration("FLEET_EMAIL_SMTP_STARTTLS: STARTTLS is not implemented yet; only 'off'")
-            }
-            var smtp = SMTPSettings(host: get("SMTP_HOST") ?? "127.0.0.1", port: try int("SMTP_PORT", 25))
-            smtp.username = get("SMTP_USER")
-            smtp.password = get("SMTP_PASSWORD")
-            if let auth = get("SMTP_AUTH") {
-                guard let a = SMTPSettings.Auth(rawValue: auth.uppercased()) else {
-                    throw EmailError.configuration("FLEET_EMAIL_SMTP_AUTH must be PLAIN or LOGIN")
-                }
-                smtp.auth = a
-            }
-            smtp.poolSize = max(1, try int("SMTP_POOL", 4))
-            s.delivery = .smtp(smtp)
+        case "smtp": s.delivery = .smtp(try smtp(get, int))
         case let other: throw EmailError.configuration("FLEET_EMAIL_DELIVERY must be result, outbox or smtp, not '\(other)'")
         }
         if let base = get("BASE_URL") { s.baseURL = base }
@@ -98,5 +86,46 @@ public struct EmailSettings: Sendable {
         default: throw EmailError.configuration("FLEET_EMAIL_CONSENT must be opt-out or opt-in")
         }
         return s
+    }
+
+    /// The relay settings (`FLEET_EMAIL_SMTP_*`); the TLS settings are checked here, the CA file read, so that
+    /// a mistake stops the worker at start rather than failing every delivery.
+    private static func smtp(_ get: (String) -> String?, _ int: (String, Int) throws -> Int) throws -> SMTPSettings {
+        var smtp = SMTPSettings(host: get("SMTP_HOST") ?? "127.0.0.1", port: try int("SMTP_PORT", 25))
+        smtp.username = get("SMTP_USER")
+        smtp.password = get("SMTP_PASSWORD")
+        if let auth = get("SMTP_AUTH") {
+            guard let a = SMTPSettings.Auth(rawValue: auth.uppercased()) else {
+                throw EmailError.configuration("FLEET_EMAIL_SMTP_AUTH must be PLAIN or LOGIN")
+            }
+            smtp.auth = a
+        }
+        smtp.poolSize = max(1, try int("SMTP_POOL", 4))
+        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
+            guard let raw = get(key) else { return fallback }
+            guard let value = T(rawValue: raw.lowercased()) else {
+                throw EmailError.configuration(
+                    "FLEET_EMAIL_\(key) must be \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(raw)'")
+            }
+            return value
+        }
+        smtp.startTLS = try choice("SMTP_STARTTLS", SMTPSettings.StartTLS.opportunistic)
+        smtp.verification = try choice("SMTP_VERIFY", SMTPSettings.Verification.peer)
+        smtp.caFile = get("SMTP_CA")
+        smtp.tlsName = get("SMTP_TLS_NAME")
+        guard smtp.startTLS != .off else { return smtp }
+        if smtp.caFile != nil && smtp.verification == .none {
+            throw EmailError.configuration("FLEET_EMAIL_SMTP_CA has no use with FLEET_EMAIL_SMTP_VERIFY=none: drop one of them")
+        }
+        if let name = smtp.tlsName, SMTPSettings.isIPAddress(name) {
+            throw EmailError.configuration(
+                "FLEET_EMAIL_SMTP_TLS_NAME must be a DNS name (a relay reached by IP address is matched against its certificate's IP addresses)")
+        }
+        do throws(SMTPError) {
+            _ = try SMTPTLS.makeContext(smtp)
+        } catch {
+            throw EmailError.configuration("\(smtp.caFile == nil ? "FLEET_EMAIL_SMTP_STARTTLS" : "FLEET_EMAIL_SMTP_CA"): \(error.message)")
+        }
+        return smtp
     }
 }

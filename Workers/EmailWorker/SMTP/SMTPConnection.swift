@@ -1,16 +1,20 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
-/// One SMTP session (RFC 5321) over a SwiftNIO channel: greeting, EHLO, optional AUTH PLAIN/LOGIN, then any
-/// number of mail transactions. STARTTLS is not supported yet (use a relay on loopback or a trusted network).
+/// One SMTP session (RFC 5321) over a SwiftNIO channel: greeting, EHLO, STARTTLS (RFC 3207) as
+/// ``SMTPSettings/startTLS`` asks followed by a second EHLO, optional AUTH PLAIN/LOGIN (under TLS whenever TLS
+/// is in use), then any number of mail transactions.
 final class SMTPConnection: Sendable {
     let channel: any Channel
     private let handler: NIOLoopBound<SMTPClientHandler>
     private let settings: SMTPSettings
     /// Set once a transaction failed in a way that leaves the session in doubt.
     private let broken = Atomic<Bool>(false)
+    /// Set once the STARTTLS handshake completed.
+    private let secured = Atomic<Bool>(false)
 
     private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, settings: SMTPSettings) {
         self.channel = channel
@@ -21,8 +25,12 @@ final class SMTPConnection: Sendable {
     /// Whether the session can run another transaction.
     var isUsable: Bool { channel.isActive && !broken.load(ordering: .relaxed) }
 
-    /// Connects, reads the greeting, says EHLO and authenticates when configured.
-    static func connect(_ settings: SMTPSettings, group: any EventLoopGroup) async throws -> SMTPConnection {
+    /// Whether the session runs under TLS (STARTTLS completed).
+    var isSecure: Bool { secured.load(ordering: .relaxed) }
+
+    /// Connects, reads the greeting, says EHLO, upgrades to TLS with `tls` as ``SMTPSettings/startTLS`` asks
+    /// (nil: STARTTLS is off) and authenticates when configured.
+    static func connect(_ settings: SMTPSettings, tls: NIOSSLContext?, group: any EventLoopGroup) async throws -> SMTPConnection {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -30,8 +38,10 @@ final class SMTPConnection: Sendable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
+                        let handler = SMTPClientHandler()
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(SMTPReplyDecoder(progress: handler.decoderProgress)))
+                        try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .connect(host: settings.host, port: settings.port).get()
@@ -43,7 +53,7 @@ final class SMTPConnection: Sendable {
         }.get()
         let connection = SMTPConnection(channel: channel, handler: handler, settings: settings)
         do {
-            try await connection.start()
+            try await connection.start(tls: tls)
         } catch {
             connection.close()
             throw error
@@ -51,29 +61,106 @@ final class SMTPConnection: Sendable {
         return connection
     }
 
-    private func start() async throws {
+    private func start(tls: NIOSSLContext?) async throws {
         // The greeting arrives unasked: wait for it like a reply.
         let greeting = try await command(nil)
         guard greeting.code == 220 else { throw SMTPError.reply(greeting, stage: "greeting") }
-        let ehlo = try await command("EHLO \(settings.helo)\r\n")
-        if !ehlo.isPositive {
-            let helo = try await command("HELO \(settings.helo)\r\n")
-            guard helo.isPositive else { throw SMTPError.reply(helo, stage: "ehlo") }
-        }
-        if let user = settings.username, let password = settings.password {
-            switch settings.auth {
-            case .plain:
-                let token = Data("\0\(user)\0\(password)".utf8).base64EncodedString()
-                let r = try await command("AUTH PLAIN \(token)\r\n")
-                guard r.code == 235 else { throw SMTPError.reply(r, stage: "auth") }
-            case .login:
-                let r1 = try await command("AUTH LOGIN\r\n")
-                guard r1.code == 334 else { throw SMTPError.reply(r1, stage: "auth") }
-                let r2 = try await command(Data(user.utf8).base64EncodedString() + "\r\n")
-                guard r2.code == 334 else { throw SMTPError.reply(r2, stage: "auth") }
-                let r3 = try await command(Data(password.utf8).base64EncodedString() + "\r\n")
-                guard r3.code == 235 else { throw SMTPError.reply(r3, stage: "auth") }
+        let ehlo = try await hello()
+        if settings.startTLS != .off {
+            guard let tls else {
+                throw SMTPError(code: "smtp_tls_failed", message: "STARTTLS is on but no TLS context was given", stage: "starttls")
             }
+            if try await startTLS(offered: ehlo?.offers("STARTTLS") ?? false, context: tls) {
+                // RFC 3207 §4.2: forget what the relay said in clear and ask again.
+                guard try await hello() != nil else {
+                    throw SMTPError(code: "smtp_protocol", message: "the relay refused EHLO after STARTTLS", stage: "ehlo")
+                }
+            }
+        }
+        guard settings.startTLS != .require || isSecure else {
+            // Unreachable (startTLS throws first); kept so that credentials can never leave in clear under require.
+            throw SMTPError(code: "smtp_tls_unavailable", message: "TLS is required and the session is not under TLS", stage: "starttls")
+        }
+        try await authenticate()
+    }
+
+    /// EHLO, or HELO when the relay refuses EHLO. Returns the EHLO reply (nil after HELO: no extensions).
+    private func hello() async throws -> SMTPReply? {
+        let ehlo = try await command("EHLO \(settings.helo)\r\n")
+        if ehlo.isPositive { return ehlo }
+        let helo = try await command("HELO \(settings.helo)\r\n")
+        guard helo.isPositive else { throw SMTPError.reply(helo, stage: "ehlo") }
+        return nil
+    }
+
+    /// STARTTLS and the handshake when the relay offers it. Returns whether the session is now under TLS;
+    /// false only under `opportunistic` when the relay does not offer or declines STARTTLS. Throws
+    /// ``SMTPError`` `smtp_tls_unavailable` (under `require`) or `smtp_tls_failed` (the handshake).
+    private func startTLS(offered: Bool, context: NIOSSLContext) async throws -> Bool {
+        let required = settings.startTLS == .require
+        guard offered else {
+            if !required { return false }
+            throw SMTPError(code: "smtp_tls_unavailable",
+                            message: "the relay does not offer STARTTLS and TLS is required (FLEET_EMAIL_SMTP_STARTTLS=require)",
+                            stage: "starttls")
+        }
+        let reply = try await command("STARTTLS\r\n")
+        guard reply.code == 220 else {
+            if reply.code == 421 {
+                broken.store(true, ordering: .relaxed)
+                throw SMTPError.reply(reply, stage: "starttls")
+            }
+            // RFC 3207 §4: after a 454 (or a 5xx) the session goes on as if STARTTLS had not been asked.
+            if !required && !reply.isPositive { return false }
+            throw SMTPError(code: "smtp_tls_unavailable",
+                            message: "the relay answered \(reply.code) to STARTTLS and TLS is required: \(reply.redactedText)",
+                            replyCode: reply.code, stage: "starttls")
+        }
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: Void.self)
+        let handler = self.handler
+        let channel = self.channel
+        let settings = self.settings
+        let timeout = settings.replyTimeoutSeconds
+        loop.execute {
+            do {
+                let tls = try NIOSSLClientHandler(context: context, serverHostname: settings.tlsServerHostname)
+                handler.value.startTLS(tls, pipeline: channel.pipeline.syncOperations, promise: promise, settings: settings)
+            } catch {
+                promise.fail(SMTPTLS.handshakeError(error, settings: settings))
+            }
+            let timer = loop.scheduleTask(in: .seconds(timeout)) {
+                promise.fail(SMTPError(code: "smtp_tls_failed", message: "no TLS handshake with the relay within \(timeout) s",
+                                       stage: "starttls"))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
+        }
+        do {
+            try await promise.futureResult.get()
+        } catch {
+            broken.store(true, ordering: .relaxed)
+            throw error
+        }
+        secured.store(true, ordering: .relaxed)
+        return true
+    }
+
+    /// AUTH PLAIN or LOGIN when credentials are configured.
+    private func authenticate() async throws {
+        guard let user = settings.username, let password = settings.password else { return }
+        switch settings.auth {
+        case .plain:
+            let token = Data("\0\(user)\0\(password)".utf8).base64EncodedString()
+            let r = try await command("AUTH PLAIN \(token)\r\n")
+            guard r.code == 235 else { throw SMTPError.reply(r, stage: "auth") }
+        case .login:
+            let r1 = try await command("AUTH LOGIN\r\n")
+            guard r1.code == 334 else { throw SMTPError.reply(r1, stage: "auth") }
+            let r2 = try await command(Data(user.utf8).base64EncodedString() + "\r\n")
+            guard r2.code == 334 else { throw SMTPError.reply(r2, stage: "auth") }
+            let r3 = try await command(Data(password.utf8).base64EncodedString() + "\r\n")
+            guard r3.code == 235 else { throw SMTPError.reply(r3, stage: "auth") }
         }
     }
 

@@ -2,12 +2,14 @@
 /// problem. Never holds an address.
 public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `smtp_rejected` (5xx), `smtp_temporary` (4xx), `smtp_unavailable` (connect, closed, timeout),
-    /// `smtp_protocol` (a malformed reply).
+    /// `smtp_protocol` (a malformed reply, data after the STARTTLS reply), `smtp_tls_unavailable` (TLS is
+    /// required and the relay does not offer or refuses STARTTLS), `smtp_tls_failed` (the TLS handshake or the
+    /// certificate check failed, or the CA file is unusable). All but `smtp_rejected` are transient.
     public var code: String
     public var message: String
     /// The server's reply code, if a reply caused it.
     public var replyCode: Int?
-    /// `connect`, `greeting`, `ehlo`, `auth`, `mail`, `rcpt`, `data`, `message`.
+    /// `connect`, `greeting`, `ehlo`, `starttls`, `auth`, `mail`, `rcpt`, `data`, `message`.
     public var stage: String?
 
     public init(code: String, message: String, replyCode: Int? = nil, stage: String? = nil) {
@@ -23,7 +25,8 @@ public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
                   message: "relay answered \(reply.code) to \(stage): \(reply.redactedText)", replyCode: reply.code, stage: stage)
     }
 
-    /// Whether a retry may succeed (4xx, connection problems).
+    /// Whether a retry may succeed (4xx, connection and TLS problems: a relay's TLS set-up can be fixed while
+    /// the job waits, as an MTA defers mail it cannot send securely).
     public var isTransient: Bool { code != "smtp_rejected" }
 
     public var description: String { "\(code): \(message)" }

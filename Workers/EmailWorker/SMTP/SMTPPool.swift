@@ -1,25 +1,40 @@
+import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A small pool of SMTP sessions reused across jobs: at most `settings.poolSize` open at once; a job waits
 /// for a free session; a session that failed (closed, timed out, 421) is dropped and replaced on demand.
 public actor SMTPPool {
     public let settings: SMTPSettings
     private let group: any EventLoopGroup
+    /// The TLS context of every session (nil: STARTTLS is off), or why it could not be built.
+    private let tls: Result<NIOSSLContext, SMTPError>?
     private var idle: [SMTPConnection] = []
     private var open = 0
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
+    private let logger: Logger
+    /// Whether the pool said that a session went on in clear (once per pool, not per session).
+    private var warnedInClear = false
 
-    public init(settings: SMTPSettings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(settings: SMTPSettings, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "fleet.email.smtp")) {
         self.settings = settings
         self.group = group
+        self.logger = logger
+        if settings.startTLS == .off {
+            tls = nil
+        } else {
+            do throws(SMTPError) { tls = .success(try SMTPTLS.makeContext(settings)) } catch { tls = .failure(error) }
+        }
     }
 
-    /// The relay's final reply and when it arrived.
+    /// The relay's final reply, when it arrived, and whether the session ran under TLS.
     public struct Accepted: Sendable {
         public var reply: SMTPReply
         public var at: ContinuousClock.Instant
+        public var tls: Bool
     }
 
     /// Sends one message through a pooled session. Throws ``SMTPError``.
@@ -29,7 +44,7 @@ public actor SMTPPool {
             let reply = try await connection.transaction(from: from, to: to, message: message, beforeCommit: beforeCommit)
             let at = ContinuousClock.now
             release(connection)
-            return Accepted(reply: reply, at: at)
+            return Accepted(reply: reply, at: at, tls: connection.isSecure)
         } catch {
             release(connection)
             throw error
@@ -47,7 +62,13 @@ public actor SMTPPool {
             if open < settings.poolSize {
                 open += 1
                 do {
-                    return try await SMTPConnection.connect(settings, group: group)
+                    let connection = try await SMTPConnection.connect(settings, tls: try tls?.get(), group: group)
+                    if settings.startTLS == .opportunistic && !connection.isSecure && !warnedInClear {
+                        warnedInClear = true
+                        logger.warning("the relay did not take STARTTLS (not offered or declined): sessions go on in clear, AUTH too when configured",
+                                       metadata: ["smtp.auth": "\(settings.username != nil)"])
+                    }
+                    return connection
                 } catch {
                     open -= 1
                     wakeOne()

@@ -15,6 +15,14 @@ public struct SMTPReply: Sendable, Hashable {
     /// 5xx: refused for good.
     public var isPermanent: Bool { code >= 500 }
 
+    /// Whether this reply to EHLO offers the service extension `keyword` (RFC 5321 §4.1.1.1: the lines after the
+    /// first start with the keyword, then its parameters; case does not matter).
+    public func offers(_ keyword: String) -> Bool {
+        lines.dropFirst().contains { line in
+            line.split(separator: " ", maxSplits: 1).first.map { $0.uppercased() == keyword.uppercased() } ?? false
+        }
+    }
+
     /// The text, with anything that looks like an address removed (replies often echo the recipient).
     public var redactedText: String {
         lines.joined(separator: " ").split(separator: " ").map { $0.contains("@") ? "<redacted>" : String($0) }

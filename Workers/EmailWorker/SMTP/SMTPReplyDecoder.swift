@@ -4,10 +4,24 @@ import NIOCore
 /// collected until the last `250 ...` line.
 struct SMTPReplyDecoder: ByteToMessageDecoder {
     typealias InboundOut = SMTPReply
+
+    /// Whether the decoder holds part of a reply: shared with ``SMTPClientHandler``, which must see nothing
+    /// pending when it starts TLS (RFC 3207 §4.2: bytes that came in clear after the STARTTLS reply could
+    /// otherwise pass for replies under TLS). Used on the channel's event loop only.
+    final class Progress {
+        var isIdle = true
+    }
+
     private var lines: [String] = []
+    private let progress: Progress
     static let maxLine = 4096
 
+    init(progress: Progress = Progress()) {
+        self.progress = progress
+    }
+
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        defer { progress.isIdle = buffer.readableBytes == 0 && lines.isEmpty }
         guard let lf = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
             if buffer.readableBytes > Self.maxLine { throw SMTPError(code: "smtp_protocol", message: "reply line too long") }
             return .needMoreData
