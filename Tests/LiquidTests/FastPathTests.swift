@@ -59,6 +59,39 @@ struct FastPathTests {
             == "May 2017|2017-05-16 10:00 UTC")
     }
 
+    @Test func isoDateWriterMatchesStrftime() throws {
+        let formats = ["%B %Y", "%b %e, %Y", "%d.%m.%y %H:%M:%S", "100%% %Y", "%Y%m%d"]
+        for input in ["2017-05-16T10:00:00Z", "1999-12-31T23:59:59Z", "2024-02-29T00:00:00z", "2016-03-04T05:06:07Z"] {
+            for format in formats {
+                var bytes: [UInt8] = []
+                #expect(DateFilter.writeISO(input, format: format, to: &bytes))
+                let general = try DateFilter.isoUTC(input)!.strftime(format)
+                #expect(String(decoding: bytes, as: UTF8.self) == general, "\(input) \(format)")
+            }
+        }
+        // Flags, widths, other conversions and other inputs take the general path, with nothing written.
+        for (input, format) in [("2017-05-16T10:00:00Z", "%-d"), ("2017-05-16T10:00:00Z", "%A"), ("2017-05-16T10:00:00Z", "%Y%"),
+                                ("2017-05-16 10:00", "%Y"), ("0999-05-16T10:00:00Z", "%Y")] {
+            var bytes: [UInt8] = []
+            #expect(!DateFilter.writeISO(input, format: format, to: &bytes) && bytes.isEmpty, "\(input) \(format)")
+        }
+        #expect(try render("{{ d | date: \"%-d %B\" }}|{{ d | date: \"%e %b\" }}", ["d": "2017-05-06T10:00:00Z"]) == "6 May| 6 May")
+    }
+
+    @Test func lookupHintsFollowEachObjectsShape() throws {
+        // One template, objects with the same keys in different orders: a remembered position that does not
+        // hold the key falls back to a search.
+        let t = try LiquidTemplate("{% for p in ps %}{{ p.name }}-{{ p.city }};{% endfor %}{{ x.name }}")
+        let ps: LiquidValue = [["name": "a", "city": "b"], ["city": "d", "name": "c"], ["zip": 1, "name": "e"]]
+        #expect(try t.render(["ps": ps, "x": ["name": "f"]]) == "a-b;c-d;e-;f")
+        #expect(try t.render(["x": ["other": 1, "name": "g"], "ps": []]) == "g")
+    }
+
+    @Test func cycleOfLiteralsAndVariables() throws {
+        #expect(try render("{% for i in (1..3) %}{% cycle 'odd', 'even' %}{% cycle a, 'x' %}{% endfor %}", ["a": 1])
+            == "odd1evenxodd1")
+    }
+
     @Test func rejectWithUndefinedProperty() throws {
         // golden-liquid: "filters, reject, first argument is undefined".
         #expect(try render("{% assign b = a | reject: nosuchthing %}{% for obj in b %}{{ obj }}, {% endfor %}",

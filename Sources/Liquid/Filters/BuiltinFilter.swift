@@ -13,6 +13,7 @@ enum BuiltinFilter: String, Sendable {
     case capitalize, upcase, downcase, truncate
     case escape, h
     case urlEncode = "url_encode"
+    case date
 
     /// Whether ``write(_:_:_:_:to:)`` may handle the call (a filter whose result is text).
     var writesText: Bool {
@@ -183,6 +184,9 @@ enum BuiltinFilter: String, Sendable {
                 }
                 return true
             }
+        case .date:
+            guard argc == 1, case .string(let format) = a0, !format.isEmpty else { return false }
+            return DateFilter.writeISO(text, format: format, to: &out)
         case .truncate:
             guard argc <= 2 else { return false }
             var length = 50

@@ -59,6 +59,58 @@ enum DateFilter {
         }
     }
 
+    /// Writes `date: format` of `input` straight into `out` for the common case (``isoUTC(_:)`` reads the
+    /// input, a year of four digits, and a format of text and `%Y %y %m %d %e %H %M %S %B %b %%` without
+    /// flags or widths), with exactly the bytes `strftime` makes; false, with nothing written, otherwise.
+    static func writeISO(_ input: String, format: String, to out: inout [UInt8]) -> Bool {
+        guard let time = isoUTC(input) else { return false }
+        let f = time.fields
+        guard f.year >= 1000, f.year <= 9999 else { return false }
+        return BuiltinFilter.bytes(format) { b in
+            var i = 0
+            while i < b.count {
+                if b[i] == UInt8(ascii: "%") {
+                    guard i + 1 < b.count, plainDirectives.contains(b[i + 1]) else { return false }
+                    i += 2
+                } else {
+                    i += 1
+                }
+            }
+            func two(_ v: Int, pad: UInt8 = UInt8(ascii: "0")) {
+                out.append(v < 10 ? pad : UInt8(truncatingIfNeeded: v / 10) &+ 48)
+                out.append(UInt8(truncatingIfNeeded: v % 10) &+ 48)
+            }
+            i = 0
+            while i < b.count {
+                guard b[i] == UInt8(ascii: "%") else {
+                    out.append(b[i])
+                    i += 1
+                    continue
+                }
+                switch b[i + 1] {
+                case UInt8(ascii: "Y"):
+                    two(Int(f.year / 100))
+                    two(Int(f.year % 100))
+                case UInt8(ascii: "y"): two(Int(f.year % 100))
+                case UInt8(ascii: "m"): two(f.month)
+                case UInt8(ascii: "d"): two(f.day)
+                case UInt8(ascii: "e"): two(f.day, pad: UInt8(ascii: " "))
+                case UInt8(ascii: "H"): two(f.hour)
+                case UInt8(ascii: "M"): two(f.minute)
+                case UInt8(ascii: "S"): two(f.second)
+                case UInt8(ascii: "B"): out.append(contentsOf: RubyTime.monthNames[f.month - 1].utf8)
+                case UInt8(ascii: "b"): out.append(contentsOf: RubyTime.monthNames[f.month - 1].utf8.prefix(3))
+                default: out.append(UInt8(ascii: "%"))
+                }
+                i += 2
+            }
+            return true
+        }
+    }
+
+    /// The conversions ``writeISO(_:format:to:)`` writes itself.
+    private static let plainDirectives: [UInt8] = Array("YymdeHMSBb%".utf8)
+
     static func now(_ env: LiquidFilterEnvironment) -> RubyTime {
         let whole = env.now.rounded(.down)
         let seconds = whole.isFinite && whole.magnitude < 9.0e18 ? Int64(whole) : 0

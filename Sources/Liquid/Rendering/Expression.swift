@@ -56,6 +56,10 @@ final class VariableLookup: Sendable {
 
     /// The common shape `name.key` (one plain key after a named root), resolved without a loop.
     let simple: (root: Key, key: Key)?
+    /// Where the root name was last found in the render environment.
+    let rootHint = LookupHint()
+    /// Where the first key segment was last found in its object.
+    let keyHint = LookupHint()
 
     init(root: Root, segments: [Segment], path: String) {
         self.root = root

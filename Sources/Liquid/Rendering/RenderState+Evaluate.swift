@@ -26,7 +26,7 @@ extension RenderState {
     /// Ruby's `VariableLookup#evaluate`.
     func resolve(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {
         if let (rootKey, key) = lookup.simple {
-            if let found = findProperty(rootKey, key) { return found }
+            if let found = findProperty(lookup, rootKey, key) { return found }
             return try undefined(lookup, strict: strict)
         }
         var object: LiquidValue
@@ -57,6 +57,20 @@ extension RenderState {
             object = next
         }
         return object
+    }
+
+    /// `property(object, key)`, trying position `guess` of an object first; `position` is set to where
+    /// the key was found.
+    @inline(__always)
+    static func property(_ object: LiquidValue, _ key: Key, guess: Int, position: inout Int) -> LiquidValue? {
+        switch object {
+        case .object(let o):
+            guard let i = o.index(of: key.name, hash: key.hash, guess: guess) else { return nil }
+            position = i
+            return o.value(at: i)
+        case .drop(let box): return box.drop.property(key.name)
+        default: return nil
+        }
     }
 
     @inline(__always)

@@ -74,22 +74,40 @@ struct RenderState {
         return globals.value(forKey: key.name, hash: hash)
     }
 
-    /// `find(rootKey)` then its property `key`, without copying the intermediate value.
+    /// `find(rootKey)` then its property `key` (the shape of `lookup.simple`), without copying the
+    /// intermediate value, trying the positions the lookup remembers first (and remembering new ones).
     @inline(__always)
-    func findProperty(_ rootKey: Key, _ key: Key) -> LiquidValue? {
+    func findProperty(_ lookup: VariableLookup, _ rootKey: Key, _ key: Key) -> LiquidValue? {
+        // The hints are read before and written after the search (no atomic access while values are
+        // borrowed from the scopes, which would make the compiler retain them).
+        let rootGuess = lookup.rootHint.position
+        let keyGuess = lookup.keyHint.position
+        var rootPosition = rootGuess
+        var keyPosition = keyGuess
+        let found = findProperty(rootKey, key, rootGuess, keyGuess, &rootPosition, &keyPosition)
+        if rootPosition != rootGuess { lookup.rootHint.remember(rootPosition) }
+        if keyPosition != keyGuess { lookup.keyHint.remember(keyPosition) }
+        return found
+    }
+
+    @inline(__always)
+    private func findProperty(
+        _ rootKey: Key, _ key: Key, _ rootGuess: Int, _ keyGuess: Int, _ rootPosition: inout Int, _ keyPosition: inout Int
+    ) -> LiquidValue? {
         let hash = rootKey.hash
         var i = locals.count
         while i > 0 {
             i -= 1
             if locals[i].key.hash == hash, locals[i].key.name == rootKey.name {
-                return RenderState.property(locals[i].value, key)
+                return RenderState.property(locals[i].value, key, guess: keyGuess, position: &keyPosition)
             }
         }
         for i in root.indices where root[i].key.hash == hash && root[i].key.name == rootKey.name {
-            return RenderState.property(root[i].value, key)
+            return RenderState.property(root[i].value, key, guess: keyGuess, position: &keyPosition)
         }
-        guard let index = globals.index(of: rootKey.name, hash: hash) else { return nil }
-        return globals.s.values.withUnsafeBufferPointer { RenderState.property($0[index], key) }
+        guard let index = globals.index(of: rootKey.name, hash: hash, guess: rootGuess) else { return nil }
+        rootPosition = index
+        return globals.s.withEntries { RenderState.property($0[index].value, key, guess: keyGuess, position: &keyPosition) }
     }
 
     /// Ruby's `context.scopes.last[name] = value`.

@@ -3,10 +3,20 @@ final class CycleTag: Sendable {
     /// The group: a named group's expression, or a string made of the values (Ruby's `@variables.to_s`).
     let group: Expression
     let values: [Expression]
+    /// The group's key when it is a literal (it always is without a named group).
+    let constantGroup: LiquidValue?
+    /// The text of each value when all of them are string literals (the usual `cycle 'odd', 'even'`).
+    let constantTexts: [[UInt8]]?
 
     init(group: Expression, values: [Expression]) {
         self.group = group
         self.values = values
+        constantGroup = group.constantValue
+        var texts: [[UInt8]]? = []
+        for value in values {
+            if case .literal(.string(let text)) = value { texts?.append(Array(text.utf8)) } else { texts = nil }
+        }
+        constantTexts = texts
     }
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> CycleTag {
@@ -49,12 +59,15 @@ final class CycleTag: Sendable {
     }
 
     func render(_ s: inout RenderState) throws(LiquidError) {
-        let key = try s.evaluate(group)
+        let key: LiquidValue
+        if let constantGroup { key = constantGroup } else { key = try s.evaluate(group) }
         let count = values.count
         let iteration = s.cycles.update(key) { $0 + 1 >= count ? 0 : $0 + 1 }
-        if iteration < count {
-            let v = try s.evaluate(values[iteration])
-            s.write(v)
+        guard iteration < count else { return }
+        if let constantTexts {
+            s.out.append(contentsOf: constantTexts[iteration])
+        } else {
+            s.write(try s.evaluate(values[iteration]))
         }
     }
 }
