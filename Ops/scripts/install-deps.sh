@@ -42,6 +42,11 @@ if ! python3 -c 'import liquid' >/dev/null 2>&1; then
   say "installing the Python package python-liquid (pip)"
   python3 -m pip install -q python-liquid >/dev/null 2>&1 || die "pip install python-liquid failed"
 fi
+# `fleet bench email` runs the Celery peer of ../shared/peers/celery/ with the same python3.
+if ! python3 -c 'import celery' >/dev/null 2>&1; then
+  say "installing the Python package celery (pip)"
+  python3 -m pip install -q celery >/dev/null 2>&1 || die "pip install celery failed"
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
