@@ -118,6 +118,11 @@ def main():
         options["auth_required"] = True
         # With STARTTLS on offer AUTH waits for it (aiosmtpd's default); without, it is offered in clear.
         options["auth_require_tls"] = "tls_context" in options
+        # FLEET_SMTP_SINK_AUTH_MECHANISMS (e.g. LOGIN) limits what EHLO lists; default PLAIN and LOGIN.
+        allowed = {m.strip().upper() for m in os.environ.get("FLEET_SMTP_SINK_AUTH_MECHANISMS", "PLAIN,LOGIN").split(",") if m.strip()}
+        if not allowed <= {"PLAIN", "LOGIN"}:
+            parser.error("FLEET_SMTP_SINK_AUTH_MECHANISMS takes PLAIN and LOGIN only")
+        options["auth_exclude_mechanism"] = sorted({"PLAIN", "LOGIN"} - allowed)
     controller = Controller(Sink(args.maildir, args.rules), hostname=args.host, port=args.port, **options)
     controller.start()
     features = [f for f, on in (("starttls", "tls_context" in options), ("require-starttls", args.require_starttls),

@@ -181,4 +181,21 @@ final class EmailStartTLSTests: Sendable {
         #expect(!log.contains("tls=no"))
         #expect(!log.contains("s3cret"))
     }
+
+    @Test("without FLEET_EMAIL_SMTP_AUTH the worker uses the mechanism the relay lists after STARTTLS: LOGIN when it lists only LOGIN")
+    func authMechanismFromEHLO() async throws {
+        let named = try TestCertificates.make(in: directory.appendingPathComponent("mech"), altNames: "DNS:localhost")
+        var sink = named.sinkOptions(requireStartTLS: true)
+        sink["FLEET_SMTP_SINK_AUTH"] = "fleet:s3cret"
+        sink["FLEET_SMTP_SINK_AUTH_MECHANISMS"] = "LOGIN"
+        let fleet = try await Self.fleet("tls-mech", sink: sink, profiles: 1)
+        defer { Task { await fleet.tearDown() } }
+        let env = ["FLEET_EMAIL_SMTP_STARTTLS": "require", "FLEET_EMAIL_SMTP_CA": named.ca, "FLEET_EMAIL_SMTP_TLS_NAME": "localhost",
+                   "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
+        let results = try await Self.run(fleet, job: "mech", profile: "s0", environment: env)
+        #expect(results.last?.status == .succeeded, "\(results.last?.error?.description ?? "")")
+        #expect(try fleet.arrived().map(\.to) == ["s0@example.com"])
+        #expect(fleet.sinkLog.contains("auth LOGIN ok tls=yes"), "\(fleet.sinkLog)")
+        #expect(!fleet.sinkLog.contains("auth PLAIN"))
+    }
 }

@@ -119,4 +119,17 @@ struct SMTPTLSSettingsTests {
         #expect(SMTPTLS.reason(of: text) == "CERTIFICATE_VERIFY_FAILED, WRONG_VERSION_NUMBER")
         #expect(SMTPTLS.reason(of: "uncleanShutdown") == "uncleanShutdown")
     }
+
+    @Test("AUTH mechanisms are read from the EHLO reply (AUTH and AUTH= lines); PLAIN is preferred, LOGIN next, a forced one kept")
+    func authMechanisms() throws {
+        let ehlo = SMTPReply(code: 250, lines: ["relay.example.com", "AUTH login Plain CRAM-MD5", "AUTH=LOGIN", "SIZE 1"])
+        #expect(ehlo.authMechanisms == ["LOGIN", "PLAIN", "CRAM-MD5"])
+        #expect(SMTPReply(code: 250, lines: ["relay.example.com", "AUTH PLAIN"]).authMechanisms == ["PLAIN"])
+        #expect(SMTPReply(code: 250, lines: ["relay.example.com AUTH PLAIN", "SIZE 1"]).authMechanisms.isEmpty)
+        #expect(try SMTPConnection.mechanism(configured: nil, offered: ["LOGIN", "PLAIN"]) == .plain)
+        #expect(try SMTPConnection.mechanism(configured: nil, offered: ["LOGIN", "CRAM-MD5"]) == .login)
+        #expect(try SMTPConnection.mechanism(configured: nil, offered: []) == .plain)
+        #expect(try SMTPConnection.mechanism(configured: .login, offered: ["PLAIN"]) == .login)
+        #expect(throws: SMTPError.self) { try SMTPConnection.mechanism(configured: nil, offered: ["CRAM-MD5", "XOAUTH2"]) }
+    }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// | `FLEET_EMAIL_DELIVERY` | `result`, `outbox` or `smtp` | `result` |
 /// | `FLEET_EMAIL_OUTBOX` | the directory of `.eml` files (delivery `outbox`) | `./outbox` |
 /// | `FLEET_EMAIL_SMTP_HOST`, `_PORT` | the relay (delivery `smtp`) | `127.0.0.1`, `25` |
-/// | `FLEET_EMAIL_SMTP_USER`, `_PASSWORD`, `_AUTH` | AUTH PLAIN (default) or LOGIN | none |
+/// | `FLEET_EMAIL_SMTP_USER`, `_PASSWORD`, `_AUTH` | credentials; `_AUTH` forces PLAIN or LOGIN (unset: the one the relay's EHLO lists, PLAIN first) | none |
 /// | `FLEET_EMAIL_SMTP_POOL` | sessions kept open | `4` |
 /// | `FLEET_EMAIL_SMTP_STARTTLS` | `off`, `opportunistic` (when the relay's EHLO offers it) or `require` (no TLS: the delivery fails, retryable, before AUTH or MAIL) | `opportunistic` |
 /// | `FLEET_EMAIL_SMTP_VERIFY` | `peer` (chain and name checked) or `none` (encrypted, the relay unauthenticated) | `peer` |

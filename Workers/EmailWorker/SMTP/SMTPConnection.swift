@@ -65,14 +65,15 @@ final class SMTPConnection: Sendable {
         // The greeting arrives unasked: wait for it like a reply.
         let greeting = try await command(nil)
         guard greeting.code == 220 else { throw SMTPError.reply(greeting, stage: "greeting") }
-        let ehlo = try await hello()
+        var ehlo = try await hello()
         if settings.startTLS != .off {
             guard let tls else {
                 throw SMTPError(code: "smtp_tls_failed", message: "STARTTLS is on but no TLS context was given", stage: "starttls")
             }
             if try await startTLS(offered: ehlo?.offers("STARTTLS") ?? false, context: tls) {
                 // RFC 3207 §4.2: forget what the relay said in clear and ask again.
-                guard try await hello() != nil else {
+                ehlo = try await hello()
+                guard ehlo != nil else {
                     throw SMTPError(code: "smtp_protocol", message: "the relay refused EHLO after STARTTLS", stage: "ehlo")
                 }
             }
@@ -81,7 +82,7 @@ final class SMTPConnection: Sendable {
             // Unreachable (startTLS throws first); kept so that credentials can never leave in clear under require.
             throw SMTPError(code: "smtp_tls_unavailable", message: "TLS is required and the session is not under TLS", stage: "starttls")
         }
-        try await authenticate()
+        try await authenticate(offered: ehlo?.authMechanisms ?? [])
     }
 
     /// EHLO, or HELO when the relay refuses EHLO. Returns the EHLO reply (nil after HELO: no extensions).
@@ -146,10 +147,11 @@ final class SMTPConnection: Sendable {
         return true
     }
 
-    /// AUTH PLAIN or LOGIN when credentials are configured.
-    private func authenticate() async throws {
+    /// AUTH PLAIN or LOGIN when credentials are configured: the configured mechanism, else the one the relay
+    /// lists (`offered`, from the EHLO after any STARTTLS).
+    private func authenticate(offered: Set<String>) async throws {
         guard let user = settings.username, let password = settings.password else { return }
-        switch settings.auth {
+        switch try Self.mechanism(configured: settings.auth, offered: offered) {
         case .plain:
             let token = Data("\0\(user)\0\(password)".utf8).base64EncodedString()
             let r = try await command("AUTH PLAIN \(token)\r\n")
@@ -162,6 +164,18 @@ final class SMTPConnection: Sendable {
             let r3 = try await command(Data(password.utf8).base64EncodedString() + "\r\n")
             guard r3.code == 235 else { throw SMTPError.reply(r3, stage: "auth") }
         }
+    }
+
+    /// The mechanism to use: the configured one; else PLAIN or LOGIN, whichever the relay lists, PLAIN first (PLAIN
+    /// when it lists no mechanism, as relays that take AUTH without announcing it expect). Throws
+    /// ``SMTPError`` `smtp_auth_unavailable` when the relay lists mechanisms but neither of ours.
+    static func mechanism(configured: SMTPSettings.Auth?, offered: Set<String>) throws -> SMTPSettings.Auth {
+        if let configured { return configured }
+        if offered.isEmpty || offered.contains("PLAIN") { return .plain }
+        if offered.contains("LOGIN") { return .login }
+        throw SMTPError(code: "smtp_auth_unavailable",
+                        message: "the relay offers AUTH \(offered.sorted().joined(separator: " ")) and none of PLAIN or LOGIN (set FLEET_EMAIL_SMTP_AUTH to force one)",
+                        stage: "auth")
     }
 
     /// Sends a command (nil: none, just wait) and returns the next reply.

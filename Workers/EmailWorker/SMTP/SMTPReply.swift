@@ -23,6 +23,23 @@ public struct SMTPReply: Sendable, Hashable {
         }
     }
 
+    /// The SASL mechanisms this reply to EHLO lists on its `AUTH` line (also the old `AUTH=` form), uppercased;
+    /// empty when it lists none.
+    public var authMechanisms: Set<String> {
+        var found = Set<String>()
+        for line in lines.dropFirst() {
+            let words = line.split(separator: " ")
+            guard let first = words.first?.uppercased() else { continue }
+            if first == "AUTH" {
+                for w in words.dropFirst() { found.insert(w.uppercased()) }
+            } else if first.hasPrefix("AUTH=") {
+                found.insert(String(first.dropFirst(5)))
+                for w in words.dropFirst() { found.insert(w.uppercased()) }
+            }
+        }
+        return found
+    }
+
     /// The text, with anything that looks like an address removed (replies often echo the recipient).
     public var redactedText: String {
         lines.joined(separator: " ").split(separator: " ").map { $0.contains("@") ? "<redacted>" : String($0) }

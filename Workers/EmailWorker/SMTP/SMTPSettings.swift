@@ -37,7 +37,9 @@ public struct SMTPSettings: Sendable, Hashable {
     public var helo: String
     public var username: String?
     public var password: String?
-    public var auth: Auth
+    /// The SASL mechanism; nil (the default): the relay's choice from its EHLO `AUTH` line, PLAIN before LOGIN
+    /// (PLAIN when the relay lists none).
+    public var auth: Auth?
     /// Connections kept open and reused across jobs.
     public var poolSize: Int
     /// Seconds to wait for each reply (and for the TLS handshake).
@@ -52,7 +54,7 @@ public struct SMTPSettings: Sendable, Hashable {
     public var tlsName: String?
 
     public init(host: String, port: Int = 25, helo: String = "localhost", username: String? = nil, password: String? = nil,
-                auth: Auth = .plain, poolSize: Int = 4, replyTimeoutSeconds: Int64 = 30, startTLS: StartTLS = .opportunistic,
+                auth: Auth? = nil, poolSize: Int = 4, replyTimeoutSeconds: Int64 = 30, startTLS: StartTLS = .opportunistic,
                 verification: Verification = .peer, caFile: String? = nil, tlsName: String? = nil) {
         self.host = host
         self.port = port
