@@ -198,4 +198,25 @@ final class EmailStartTLSTests: Sendable {
         #expect(fleet.sinkLog.contains("auth LOGIN ok tls=yes"), "\(fleet.sinkLog)")
         #expect(!fleet.sinkLog.contains("auth PLAIN"))
     }
+
+    @Test("a relay that sends a reply in clear right after its 220 to STARTTLS is refused (no MAIL, no AUTH is sent), even under opportunistic")
+    func injectedReplyAfterSTARTTLS() async throws {
+        let fleet = try await Self.fleet("tls-inject", sink: [:], profiles: 1)
+        defer { Task { await fleet.tearDown() } }
+        let portFile = directory.appendingPathComponent("injector.port").path
+        let script = TestEnvironment.repo.appendingPathComponent("Tests/EmailWorkerTests/starttls_injector.py").path
+        let (status, out) = try await TestEnvironment.runLeavingDaemons(["/usr/bin/python3", script, portFile])
+        #expect(status == 0, "\(out)")
+        let listening = await TestEnvironment.eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: portFile) }
+        #expect(listening)
+        let port = try String(contentsOfFile: portFile, encoding: .utf8)
+        let env = ["FLEET_EMAIL_SMTP_PORT": port, "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
+        let results = try await Self.run(fleet, job: "inject", profile: "s0", environment: env, arguments: ["--max-attempts", "1"])
+        #expect(results.last?.status == .dead)
+        let message = results.last?.error?.message ?? ""
+        #expect(message.contains("smtp_protocol") && message.contains("after agreeing to STARTTLS"), "\(message)")
+        let commands = (try? String(contentsOfFile: portFile + ".log", encoding: .utf8)) ?? ""
+        #expect(commands.contains("STARTTLS"), "\(commands)")
+        #expect(!commands.contains("MAIL") && !commands.contains("AUTH") && !commands.contains("RCPT"), "\(commands)")
+    }
 }
