@@ -48,13 +48,23 @@ struct ResultsCommand: AsyncParsableCommand {
         let results = box.values
         if summary {
             var counts: [String: Int] = [:]
+            // Why: `output.reason` of suppressed and deferred results, `error.code` of failed and dead ones.
+            var reasons: [String: [String: Int]] = [:]
             var runMs: [Double] = []
             for r in results {
-                counts["\(r["kind"]?.stringValue ?? "?") \(r["status"]?.stringValue ?? "?")", default: 0] += 1
+                let key = "\(r["kind"]?.stringValue ?? "?") \(r["status"]?.stringValue ?? "?")"
+                counts[key, default: 0] += 1
+                if let why = r["output"]?["reason"]?.stringValue ?? r["error"]?["code"]?.stringValue {
+                    reasons[key, default: [:]][why, default: 0] += 1
+                }
                 if let ms = r["timings"]?["run_ms"]?.intValue { runMs.append(Double(ms)) }
             }
             print("\(results.count) results in \(topology.resultsQueue)")
-            for key in counts.keys.sorted() { print("  \(key): \(counts[key]!)") }
+            for key in counts.keys.sorted() {
+                let why = (reasons[key] ?? [:]).sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                    .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print("  \(key): \(counts[key]!)" + (why.isEmpty ? "" : " (\(why))"))
+            }
             if !runMs.isEmpty {
                 runMs.sort()
                 print(String(format: "  handler run time: p50 %.0f ms, p99 %.0f ms", runMs[runMs.count / 2], runMs[min(runMs.count - 1, runMs.count * 99 / 100)]))

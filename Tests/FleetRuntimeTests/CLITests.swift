@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 import Testing
 
@@ -89,5 +90,37 @@ struct CLITests {
         #expect(bad.status == 64)
         #expect(bad.output.split(separator: "\n").count == 1)
         #expect(bad.output.contains("not valid JSON"))
+    }
+
+    @Test("results --summary counts by kind and status, with the reasons of suppressed and the error codes of dead results")
+    func resultsSummary() async throws {
+        let prefix = TestBroker.uniquePrefix("sum")
+        let topology = FleetTopology(prefix: prefix, kinds: ["noop", "email"])
+        let env = ["FLEET_AMQP_URL": try TestBroker.url, "FLEET_PREFIX": prefix]
+        #expect(try await FleetProcess.run(["topology", "apply", "--kinds", "noop,email"], environment: env).status == 0)
+        let connection = try await TestBroker.connect()
+        let results: [(String, String)] = [
+            ("email.suppressed", #"{"job_id":"a","kind":"email","status":"suppressed","output":{"reason":"opted_out"}}"#),
+            ("email.suppressed", #"{"job_id":"b","kind":"email","status":"suppressed","output":{"reason":"opted_out"}}"#),
+            ("email.suppressed", #"{"job_id":"c","kind":"email","status":"suppressed","output":{"reason":"holdout"}}"#),
+            ("email.succeeded", #"{"job_id":"d","kind":"email","status":"succeeded","output":{}}"#),
+            ("noop.dead", #"{"job_id":"e","kind":"noop","status":"dead","error":{"code":"noop_failure","message":"x"}}"#),
+        ]
+        for (key, body) in results {
+            _ = try await connection.publish(Array(body.utf8), to: topology.resultsExchange, routingKey: key,
+                                             properties: .persistentJSON(messageID: key))
+        }
+        let queued = try await TestBroker.eventually(timeout: .seconds(10)) {
+            try await connection.queueStatus(topology.resultsQueue)?.messages == UInt32(results.count)
+        }
+        #expect(queued)
+        let (status, output) = try await FleetProcess.run(["results", "--summary"], environment: env)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("5 results in \(topology.resultsQueue)"), "\(output)")
+        #expect(output.contains("  email suppressed: 3 (opted_out 2, holdout 1)"), "\(output)")
+        #expect(output.contains("  email succeeded: 1\n"), "\(output)")
+        #expect(output.contains("  noop dead: 1 (noop_failure 1)"), "\(output)")
+        await TestBroker.cleanUp(topology, connection: connection)
+        await connection.close()
     }
 }
