@@ -30,6 +30,10 @@ struct EmailUnitTests {
             #expect(word.hasPrefix("=?UTF-8?B?") && word.hasSuffix("?=") && word.count <= 75)
         }
         #expect(EncodedWord.mailbox("Zoë <z@example.com>").hasPrefix("=?UTF-8?B?"))
+        #expect(EncodedWord.isPlain("Spring sale: 20% off = good? yes"))
+        #expect(!EncodedWord.isPlain("looks like =?an encoded word"))
+        #expect(!EncodedWord.isPlain("tab\there"))
+        #expect(EncodedWord.mailbox("Shop, Inc. <n@shop.example>") == #""Shop, Inc." <n@shop.example>"#)
     }
 
     @Test("variant assignment is deterministic and follows weights and the holdout share")

@@ -3,7 +3,12 @@
 public enum EncodedWord {
     /// Whether `text` can go into a header as it is (printable ASCII and spaces, no `=?`).
     public static func isPlain(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } && !text.contains("=?")
+        var previous: UInt8 = 0
+        for b in text.utf8 {
+            guard b >= 0x20 && b < 0x7F, !(previous == UInt8(ascii: "=") && b == UInt8(ascii: "?")) else { return false }
+            previous = b
+        }
+        return true
     }
 
     /// `text` as is when plain, else as encoded words (B encoding of UTF-8).

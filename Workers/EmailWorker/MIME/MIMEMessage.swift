@@ -84,7 +84,11 @@ public struct MIMEMessage: Sendable {
 
     /// The message as bytes (CRLF line ends), ready for SMTP DATA (no line starts with `.`).
     public func encoded() -> [UInt8] {
-        let boundary = "=_fleet_" + String(messageID.prefix(24).filter { $0.isLetter || $0.isNumber })
+        let alphanumerics = messageID.utf8.prefix(24).filter {
+            ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z"))
+                || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+        }
+        let boundary = "=_fleet_" + String(decoding: alphanumerics, as: UTF8.self)
         var h: [(String, String)] = []
         h.append(("Date", Self.rfc5322Date(date)))
         h.append(("From", EncodedWord.mailbox(from)))
