@@ -1,4 +1,4 @@
-import EmailWorker
+@testable import EmailWorker
 import FleetCore
 import Foundation
 import Testing
@@ -105,5 +105,18 @@ struct EmailUnitTests {
     @Test("the Message-ID is the first 128 bits of SHA-256(job id) in hex")
     func messageID() {
         #expect(MIMEMessage.messageID(jobID: "j1", domain: "shop.example") == "08243666f926aa4e5b884b8ef1fc3b93@shop.example")
+    }
+
+    @Test("the preheader goes right after <body ...>, escaped; the pixel right before the last </body>, or at the end")
+    func preheaderAndPixel() {
+        let html = Array(#"<html><body class="x"><p>Hi</p></body></html>"#.utf8)
+        let withPreheader = String(decoding: EmailComposer.insertPreheader("Sale <now> & more", into: html), as: UTF8.self)
+        #expect(withPreheader == #"<html><body class="x"><div style="display:none;max-height:0;overflow:hidden;mso-hide:all">Sale &lt;now&gt; &amp; more</div><p>Hi</p></body></html>"#)
+        #expect(String(decoding: EmailComposer.insertPreheader("P", into: Array("<p>x</p>".utf8)), as: UTF8.self).hasPrefix("<div style="))
+        let pixel = LinkDecorator.addPixel("<body>a</body><!-- </body> --></body>", url: "https://t.example/o.gif?m=1")
+        #expect(pixel == #"<body>a</body><!-- </body> --><img src="https://t.example/o.gif?m=1" width="1" height="1" alt="" style="display:block;border:0"></body>"#)
+        #expect(LinkDecorator.addPixel("no body", url: "u").hasSuffix(#"<img src="u" width="1" height="1" alt="" style="display:block;border:0">"#))
+        #expect(LinkDecorator(parameters: [("a", "1")]).decorate(bytes: Array(#"<a href="https://x.example/">"#.utf8))
+                == Array(#"<a href="https://x.example/?a=1">"#.utf8))
     }
 }

@@ -39,16 +39,17 @@ public struct EmailComposer: Sendable {
             let preheader = try template.preheader.map { Self.oneLine(try $0.render(env, options: options)) }
             env["subject"] = .string(subject)
             env["preheader"] = preheader.map { .string($0) } ?? .nil
-            var html = try template.html.render(env, options: options)
+            // The html stays UTF-8 bytes through its passes (one String at the end, not one per pass).
+            var html = try template.html.renderBytes(env, options: options)
             if let layout = template.layout {
-                env["content"] = .string(html)
-                html = try layout.render(env, options: options)
+                env["content"] = .string(String(decoding: html, as: UTF8.self))
+                html = try layout.renderBytes(env, options: options)
             }
-            html = decorator.decorate(html)
-            let text = try template.text.map { try $0.render(env, options: options) } ?? HTMLText.text(from: html)
+            html = decorator.decorate(bytes: html)
+            let text = try template.text.map { try $0.render(env, options: options) } ?? HTMLText.text(fromBytes: html)
             if let preheader, !preheader.isEmpty { html = Self.insertPreheader(preheader, into: html) }
-            if let pixelURL { html = LinkDecorator.addPixel(html, url: pixelURL) }
-            return .rendered(Rendered(subject: subject, preheader: preheader, html: html, text: text))
+            if let pixelURL { html = LinkDecorator.addPixel(bytes: html, url: pixelURL) }
+            return .rendered(Rendered(subject: subject, preheader: preheader, html: String(decoding: html, as: UTF8.self), text: text))
         } catch let error as LiquidError {
             if error.code == .aborted { return .aborted(reason: error.message) }
             throw EmailTemplateCatalog.templateError(error)
@@ -63,11 +64,15 @@ public struct EmailComposer: Sendable {
     }
 
     /// A hidden preheader right after `<body ...>`.
-    static func insertPreheader(_ preheader: String, into html: String) -> String {
+    static func insertPreheader(_ preheader: String, into html: [UInt8]) -> [UInt8] {
         let span = "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">\(LinkDecorator.escapeHTML(preheader))</div>"
-        let bytes = Array(html.utf8)
-        guard let body = ByteSearch.firstIndex(of: Array("<body".utf8), in: bytes, from: 0),
-              let close = bytes[(body + 5)...].firstIndex(of: UInt8(ascii: ">")) else { return span + html }
-        return String(decoding: bytes[...close], as: UTF8.self) + span + String(decoding: bytes[(close + 1)...], as: UTF8.self)
+        guard let body = ByteSearch.firstIndex(of: Array("<body".utf8), in: html, from: 0),
+              let close = html[(body + 5)...].firstIndex(of: UInt8(ascii: ">")) else { return Array(span.utf8) + html }
+        var out: [UInt8] = []
+        out.reserveCapacity(html.count + span.utf8.count)
+        out.append(contentsOf: html[...close])
+        out.append(contentsOf: span.utf8)
+        out.append(contentsOf: html[(close + 1)...])
+        return out
     }
 }

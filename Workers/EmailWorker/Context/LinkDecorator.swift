@@ -19,29 +19,37 @@ public struct LinkDecorator: Sendable {
     public func decorate(_ html: String) -> String {
         guard !parameters.isEmpty else { return html }
         var html = html
-        return html.withUTF8 { h in
-            var out: [UInt8] = []
-            out.reserveCapacity(h.count + 1024)
-            let href = Array("href=".utf8)
-            var from = 0
-            while let at = ByteSearch.firstIndex(of: href, in: h, from: from) {
-                var i = at + href.count
-                out.append(contentsOf: h[from..<i])
-                from = i
-                guard i < h.count, h[i] == UInt8(ascii: "\"") || h[i] == UInt8(ascii: "'") else { continue }
-                let quote = h[i]
-                i += 1
-                var end = i
-                while end < h.count && h[end] != quote { end += 1 }
-                guard end < h.count else { continue }
-                out.append(quote)
-                decorateURL(UnsafeBufferPointer(rebasing: h[i..<end]), into: &out)
-                out.append(quote)
-                from = end + 1
-            }
-            out.append(contentsOf: h[from...])
-            return String(decoding: out, as: UTF8.self)
+        return html.withUTF8 { String(decoding: decorate(utf8: $0), as: UTF8.self) }
+    }
+
+    /// `html` (UTF-8 bytes) with the parameters added to each http(s) `href`.
+    public func decorate(bytes html: [UInt8]) -> [UInt8] {
+        guard !parameters.isEmpty else { return html }
+        return html.withUnsafeBufferPointer { decorate(utf8: $0) }
+    }
+
+    private func decorate(utf8 h: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(h.count + 1024)
+        let href = Array("href=".utf8)
+        var from = 0
+        while let at = ByteSearch.firstIndex(of: href, in: h, from: from) {
+            var i = at + href.count
+            out.append(contentsOf: h[from..<i])
+            from = i
+            guard i < h.count, h[i] == UInt8(ascii: "\"") || h[i] == UInt8(ascii: "'") else { continue }
+            let quote = h[i]
+            i += 1
+            var end = i
+            while end < h.count && h[end] != quote { end += 1 }
+            guard end < h.count else { continue }
+            out.append(quote)
+            decorateURL(UnsafeBufferPointer(rebasing: h[i..<end]), into: &out)
+            out.append(quote)
+            from = end + 1
         }
+        out.append(contentsOf: h[from...])
+        return out
     }
 
     /// Appends `url` with the parameters (an http(s) URL not skipped) or as it is to `out`.
@@ -80,12 +88,14 @@ public struct LinkDecorator: Sendable {
 
     /// `html` with a 1x1 tracking image before `</body>` (or at the end).
     public static func addPixel(_ html: String, url: String) -> String {
-        let img = "<img src=\"\(url)\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\">"
-        let bytes = Array(html.utf8)
-        if let at = ByteSearch.lastIndex(of: Array("</body>".utf8), in: bytes) {
-            return String(decoding: bytes[..<at], as: UTF8.self) + img + String(decoding: bytes[at...], as: UTF8.self)
-        }
-        return html + img
+        String(decoding: addPixel(bytes: Array(html.utf8), url: url), as: UTF8.self)
+    }
+
+    /// `html` (UTF-8 bytes) with a 1x1 tracking image before `</body>` (or at the end).
+    public static func addPixel(bytes html: [UInt8], url: String) -> [UInt8] {
+        let img = Array("<img src=\"\(url)\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0\">".utf8)
+        guard let at = ByteSearch.lastIndex(of: Array("</body>".utf8), in: html) else { return html + img }
+        return Array(html[..<at]) + img + Array(html[at...])
     }
 
     static func percentEncode(_ s: String) -> String {

@@ -9,6 +9,11 @@ public enum HTMLText {
         return html.withUTF8 { String(decoding: tidy(raw($0)), as: UTF8.self) }
     }
 
+    /// The plain-text rendering of `html` given as UTF-8 bytes.
+    public static func text(fromBytes html: [UInt8]) -> String {
+        html.withUnsafeBufferPointer { String(decoding: tidy(raw($0)), as: UTF8.self) }
+    }
+
     /// Tags interpreted, entities decoded; whitespace as it was.
     static func raw(_ h: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
