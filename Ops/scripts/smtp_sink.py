@@ -129,10 +129,21 @@ def main():
                                 ("auth", bool(auth))) if on]
     log(f"smtp sink on {args.host}:{args.port} -> {args.maildir}" + (f" ({', '.join(features)})" if features else ""))
     stop = threading.Event()
+    # A parent that spawned us from a thread with signals blocked (a Swift process) passes its mask on.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # FLEET_SMTP_SINK_WATCH_PID: stop when that process (a test run) is gone, so a sink never outlives it.
+    watch = int(os.environ.get("FLEET_SMTP_SINK_WATCH_PID", "0") or "0")
     while not stop.wait(0.5):  # a bounded wait, so the signal handler gets to run
-        pass
+        if watch:
+            try:
+                os.kill(watch, 0)
+            except ProcessLookupError:
+                log(f"process {watch} is gone; stopping")
+                break
+            except PermissionError:
+                pass
     controller.stop()
 
 if __name__ == "__main__":

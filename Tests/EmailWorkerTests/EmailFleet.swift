@@ -33,7 +33,9 @@ final class EmailFleet: Sendable {
         try FileManager.default.copyItem(at: TestEnvironment.repo.appendingPathComponent("Templates"), to: directory.appendingPathComponent("Templates"))
         let (status, out) = try await TestEnvironment.runLeavingDaemons(
             ["bash", TestEnvironment.repo.appendingPathComponent("Ops/scripts/smtp-sink.sh").path, "start"],
-            environment: sink.merging(["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path]) { $1 })
+            // The sink stops by itself when this test process is gone (a teardown may not run at the very end).
+            environment: sink.merging(["FLEET_SMTP_SINK_DIR": directory.appendingPathComponent("smtp").path,
+                                       "FLEET_SMTP_SINK_WATCH_PID": String(getpid())]) { $1 })
         guard status == 0, let port = Int(out.split(separator: "\n").last ?? "") else {
             throw TestEnvironment.SetupError(description: "the SMTP sink did not start: \(out)")
         }

@@ -112,7 +112,15 @@ public final class PrivateBroker: Sendable {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/bash"), strdup("-c"), strdup(line), nil]
         defer { for p in argv { free(p) } }
-        let spawned = posix_spawn(&pid, "/bin/bash", nil, nil, argv, environ)
+        // The child starts with no signal blocked (this thread's mask would be inherited: SIGTERM blocked).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let spawned = posix_spawn(&pid, "/bin/bash", nil, &attributes, argv, environ)
         guard spawned == 0 else { throw TestEnvironment.SetupError(description: "posix_spawn failed: \(spawned)") }
         var status: Int32 = 0
         while waitpid(pid, &status, WNOHANG) == 0 {

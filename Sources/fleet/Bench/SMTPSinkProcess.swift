@@ -29,7 +29,15 @@ struct SMTPSinkProcess {
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
         }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+        // The sink starts with no signal blocked (this thread's mask would be inherited: SIGTERM blocked).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else {
             throw CLIError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", exitCode: 69)
         }
         let sink = SMTPSinkProcess(pid: pid, port: port)
