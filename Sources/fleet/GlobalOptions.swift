@@ -30,8 +30,13 @@ struct GlobalOptions: ParsableArguments {
         return v
     }
 
+    /// The broker URL: `--amqp-url`, else FLEET_AMQP_URL, else the config file's `amqp_url`, else the local default.
+    func resolvedAMQPURL() throws -> String {
+        try amqpURL ?? env("FLEET_AMQP_URL") ?? settings().string("amqp_url") ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+    }
+
     func amqpConfiguration(name: String) throws -> AMQPConfiguration {
-        let url = try amqpURL ?? env("FLEET_AMQP_URL") ?? settings().string("amqp_url") ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        let url = try resolvedAMQPURL()
         do {
             var configuration = try AMQPConfiguration(url: url)
             configuration.connectionName = name

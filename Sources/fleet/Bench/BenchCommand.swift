@@ -9,3 +9,25 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [RuntimeBenchCommand.self, LiquidBenchCommand.self, CRMBenchCommand.self, EmailBenchCommand.self],
         defaultSubcommand: RuntimeBenchCommand.self)
 }
+
+extension BenchCommand {
+    /// Whether this executable is a debug build (benchmarks warn: measure a release build).
+    static var isDebugBuild: Bool {
+        #if DEBUG
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    /// `v` rounded, with thousands separators (`41,249`).
+    static func thousands(_ v: Double) -> String {
+        let s = String(Int(v.rounded()))
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
+    }
+}

@@ -51,7 +51,7 @@ struct CRMBench {
             await results.stop()
             await connection.delete(topology.declarations)
 
-            let f = Self.format
+            let f = BenchCommand.thousands
             print("")
             print("| measure | per second | raw SQLite, same settings | ratio |")
             print("| --- | ---: | ---: | ---: |")
@@ -191,15 +191,5 @@ struct CRMBench {
             thread.stackSize = 1 << 22
             thread.start()
         }
-    }
-
-    static func format(_ v: Double) -> String {
-        let s = String(Int(v.rounded()))
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return out
     }
 }

@@ -28,15 +28,9 @@ struct CRMBenchCommand: AsyncParsableCommand {
         let logger = try global.bootstrapLogging()
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let connection = try await global.connect(name: "fleet bench crm", logger: logger)
-        let url = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
-            ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
-        #if DEBUG
-        let debugBuild = true
-        #else
-        let debugBuild = false
-        #endif
+        let url = try global.resolvedAMQPURL()
         let bench = CRMBench(ops: ops, concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
-                             debugBuild: debugBuild)
+                             debugBuild: BenchCommand.isDebugBuild)
         do {
             try await bench.run(connection: connection)
         } catch {

@@ -118,7 +118,7 @@ struct EmailBench {
             let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
             let ratio = BenchWorker.median(ratios)
             let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
-            let f = CRMBench.format
+            let f = BenchCommand.thousands
             print("")
             print("| measure | jobs/s | ratio |")
             print("| --- | ---: | ---: |")

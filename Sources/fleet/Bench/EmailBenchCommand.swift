@@ -63,8 +63,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
             throw CLIError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
         }
         let amqp = try global.amqpConfiguration(name: "fleet bench")
-        let url = try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
-            ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
+        let url = try global.resolvedAMQPURL()
         var celeryPython: String?
         if !noPeers {
             let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
@@ -75,15 +74,10 @@ struct EmailBenchCommand: AsyncParsableCommand {
                 print("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
             }
         }
-        #if DEBUG
-        let debugBuild = true
-        #else
-        let debugBuild = false
-        #endif
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
             smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: shared, repository: repository, celeryPython: celeryPython,
-            debugBuild: debugBuild)
+            debugBuild: BenchCommand.isDebugBuild)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {
             try await bench.run(connection: connection)

@@ -53,8 +53,8 @@ struct LiquidBenchCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        print("fleet bench liquid: \(isDebugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
-        if isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        print("fleet bench liquid: \(BenchCommand.isDebugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
+        if BenchCommand.isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
 
         let peers = noPeers ? LiquidBenchPeers.none : LiquidBenchPeers.detect(ruby: ruby, python: python)
         for line in peers.notes { print(line) }
@@ -129,11 +129,4 @@ struct LiquidBenchCommand: ParsableCommand {
         }
     }
 
-    private var isDebugBuild: Bool {
-        #if DEBUG
-        return true
-        #else
-        return false
-        #endif
-    }
 }

@@ -53,9 +53,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         let benchDeclarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(benchDeclarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        let build = isDebugBuild ? "debug" : "release"
+        let build = BenchCommand.isDebugBuild ? "debug" : "release"
         print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
-        if isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        if BenchCommand.isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
 
         var worker: BenchWorker?
         do {
@@ -78,7 +78,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
                                   idPrefix: "fleet\(round)")
                 results.reset(expecting: jobs)
                 process = try BenchWorker.start(kinds: "noop", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
-                                                store: directory.appendingPathComponent("fleet.sqlite").path, amqpURL: try amqpURL())
+                                                store: directory.appendingPathComponent("fleet.sqlite").path, amqpURL: try global.resolvedAMQPURL())
                 worker = process
                 let fleetRun = try await results.wait()
                 if let cpu = process.cpuSeconds { workerCPU? += cpu } else { workerCPU = nil }
@@ -135,19 +135,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         await connection.close()
     }
 
-    private var isDebugBuild: Bool {
-        #if DEBUG
-        return true
-        #else
-        return false
-        #endif
-    }
 
-    /// The broker URL the worker is given: the bench's own.
-    private func amqpURL() throws -> String {
-        try global.amqpURL ?? global.env("FLEET_AMQP_URL") ?? global.settings().string("amqp_url")
-            ?? "amqp://guest:guest@127.0.0.1:5672/%2F"
-    }
 
     /// Publishes `count` noop jobs, 512 unconfirmed at a time.
     private func enqueue(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String, idPrefix: String) async throws {

@@ -34,9 +34,9 @@ public struct UnsubscribeSigner: Sendable {
     public func token(profileID: String, group: String, campaignID: String) -> String {
         let payload = Array("\(profileID)\n\(group)\n\(campaignID)".utf8)
         let mac = HMAC<SHA256>.authenticationCode(for: payload, using: key)
-        var out = Self.base64url(payload)
+        var out = Base64.encode(payload, alphabet: Base64.url, padded: false)
         out.append(UInt8(ascii: "."))
-        mac.withUnsafeBytes { out += Self.base64url($0) }
+        mac.withUnsafeBytes { out += Base64.encode($0, alphabet: Base64.url, padded: false) }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -48,12 +48,12 @@ public struct UnsubscribeSigner: Sendable {
 
     /// The one-click unsubscribe URL.
     public func unsubscribeURL(profileID: String, group: String, campaignID: String) -> String {
-        "\(baseURL)/unsubscribe?t=\(token(profileID: profileID, group: group, campaignID: campaignID))"
+        links(profileID: profileID, group: group, campaignID: campaignID).unsubscribe
     }
 
     /// The preference-centre URL (same token: it proves who the person is).
     public func preferencesURL(profileID: String, group: String, campaignID: String) -> String {
-        "\(baseURL)/preferences?t=\(token(profileID: profileID, group: group, campaignID: campaignID))"
+        links(profileID: profileID, group: group, campaignID: campaignID).preferences
     }
 
     /// The claims of a valid token, or nil (bad format or signature; compared in constant time).
@@ -64,28 +64,6 @@ public struct UnsubscribeSigner: Sendable {
         let fields = String(decoding: payload, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard fields.count == 3 else { return nil }
         return Claims(profileID: String(fields[0]), group: String(fields[1]), campaignID: String(fields[2]))
-    }
-
-    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    /// Base64url without padding (RFC 4648 section 5).
-    static func base64url<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var i = bytes.startIndex
-        while i != bytes.endIndex {
-            let b0 = bytes[i]
-            i = bytes.index(after: i)
-            let b1: UInt8? = i != bytes.endIndex ? bytes[i] : nil
-            if b1 != nil { i = bytes.index(after: i) }
-            let b2: UInt8? = b1 != nil && i != bytes.endIndex ? bytes[i] : nil
-            if b2 != nil { i = bytes.index(after: i) }
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 3) << 4 | (b1 ?? 0) >> 4)])
-            if let b1 { out.append(alphabet[Int((b1 & 15) << 2 | (b2 ?? 0) >> 6)]) }
-            if let b2 { out.append(alphabet[Int(b2 & 63)]) }
-        }
-        return out
     }
 
     static func unbase64url(_ text: Substring) -> Data? {
