@@ -99,6 +99,8 @@ struct EmailUnitTests {
         #expect(HTMLText.text(from: html) == "Hello & welcome\n\nLine one\nline two\n\n- first\n- second\n\n"
             + "See our shop (https://shop.example/x?a=1&b=2) <3 AB &bogus; end\n\na b\n\nmail\n\nx < y\n")
         #expect(HTMLText.text(from: "") == "\n")
+        // Tag names longer than the packed 8 bytes are no tag the pass acts on; case does not matter.
+        #expect(HTMLText.text(from: "<blockquote>q</blockquote><SCRIPT>x</SCRIPT><Br>y</P><stylesheet>z") == "q\ny\n\nz\n")
         #expect(HTMLText.text(from: "  <p>  Grüße,\r\n  Jürgen  </p>  ") == "Grüße,\nJürgen\n")
     }
 

@@ -14,6 +14,29 @@ public enum HTMLText {
         html.withUnsafeBufferPointer { String(decoding: tidy(raw($0)), as: UTF8.self) }
     }
 
+    /// What the text pass does at a tag.
+    private enum Action {
+        /// Drops everything up to the closing tag (packed name).
+        case skip(until: UInt64)
+        case lineBreak, blockEnd, bullet, cell, linkStart, linkEnd
+    }
+
+    /// The tags the text pass acts on, by packed name (see ``packedName(_:)``).
+    private static let actions: [UInt64: Action] = {
+        var actions: [UInt64: Action] = [:]
+        for name in ["head", "style", "script", "title"] { actions[pack(name)] = .skip(until: pack("/" + name)) }
+        actions[pack("br")] = .lineBreak
+        for name in ["/p", "/div", "/h1", "/h2", "/h3", "/h4", "/table", "/ul", "/ol"] { actions[pack(name)] = .blockEnd }
+        actions[pack("/tr")] = .lineBreak
+        actions[pack("/li")] = .lineBreak
+        actions[pack("li")] = .bullet
+        actions[pack("td")] = .cell
+        actions[pack("th")] = .cell
+        actions[pack("a")] = .linkStart
+        actions[pack("/a")] = .linkEnd
+        return actions
+    }()
+
     /// Tags interpreted, entities decoded; whitespace as it was.
     static func raw(_ h: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
@@ -23,37 +46,36 @@ public enum HTMLText {
         let lastClose = h.lastIndex(of: UInt8(ascii: ">")) ?? -1
         var i = 0
         var pendingHref: [UInt8]? = nil
-        var skipUntil: String? = nil
+        var skipUntil: UInt64? = nil
         while i < n {
             let c = h[i]
             if c == UInt8(ascii: "<"), i < lastClose {
                 var close = i + 1
                 while h[close] != UInt8(ascii: ">") { close += 1 }
                 let tag = UnsafeBufferPointer(rebasing: h[(i + 1)..<close])
-                let name = tagName(tag)
+                let name = packedName(tag)
                 i = close + 1
                 if let end = skipUntil {
                     if name == end { skipUntil = nil }
                     continue
                 }
-                switch name {
-                case "head", "style", "script", "title": skipUntil = "/" + name
-                case "br": out.append(UInt8(ascii: "\n"))
-                case "/p", "/div", "/h1", "/h2", "/h3", "/h4", "/table", "/ul", "/ol":
+                switch actions[name] {
+                case .skip(let until)?: skipUntil = until
+                case .lineBreak?: out.append(UInt8(ascii: "\n"))
+                case .blockEnd?:
                     out.append(UInt8(ascii: "\n"))
                     out.append(UInt8(ascii: "\n"))
-                case "/tr", "/li": out.append(UInt8(ascii: "\n"))
-                case "li": out.append(contentsOf: "- ".utf8)
-                case "td", "th": out.append(UInt8(ascii: " "))
-                case "a": pendingHref = attribute("href", in: tag)
-                case "/a":
+                case .bullet?: out.append(contentsOf: "- ".utf8)
+                case .cell?: out.append(UInt8(ascii: " "))
+                case .linkStart?: pendingHref = attribute("href", in: tag)
+                case .linkEnd?:
                     if let href = pendingHref, href.starts(with: "http".utf8) {
                         out.append(contentsOf: " (".utf8)
                         out.append(contentsOf: href)
                         out.append(UInt8(ascii: ")"))
                     }
                     pendingHref = nil
-                default: break
+                case nil: break
                 }
                 continue
             }
@@ -75,8 +97,28 @@ public enum HTMLText {
         return out
     }
 
-    /// The lowercased name of a tag's text (`a href=...` → `a`, `br/` → `br`, `/p` → `/p`).
-    static func tagName(_ tag: UnsafeBufferPointer<UInt8>) -> String {
+    /// The lowercased name of a tag's text (`a href=...` → `a`, `br/` → `br`, `/p` → `/p`) packed into an
+    /// integer, 0 when longer than 8 bytes: the text pass compares tags without building a string for each.
+    static func packedName(_ tag: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let (s, e) = nameRange(tag)
+        guard e - s <= 8 else { return 0 }
+        var bits: UInt64 = 0
+        for k in s..<e { bits = bits << 8 | UInt64(lowercased(tag[k])) }
+        return bits
+    }
+
+    /// ``packedName(_:)`` of a name written out.
+    private static func pack(_ name: String) -> UInt64 {
+        Array(name.utf8).withUnsafeBufferPointer { packedName($0) }
+    }
+
+    private static func lowercased(_ b: UInt8) -> UInt8 {
+        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
+    }
+
+    /// Where a tag's name is in its text: after leading whitespace, up to whitespace (or a `/`, except the one
+    /// that starts a closing tag).
+    private static func nameRange(_ tag: UnsafeBufferPointer<UInt8>) -> (Int, Int) {
         let splitsOnSlash = tag.first != UInt8(ascii: "/")
         func separates(_ b: UInt8) -> Bool {
             b == UInt8(ascii: " ") || b == UInt8(ascii: "\n") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r")
@@ -86,9 +128,7 @@ public enum HTMLText {
         while s < tag.count && separates(tag[s]) { s += 1 }
         var e = s
         while e < tag.count && !separates(tag[e]) { e += 1 }
-        var name = [UInt8](tag[s..<e])
-        for k in name.indices where name[k] >= UInt8(ascii: "A") && name[k] <= UInt8(ascii: "Z") { name[k] += 32 }
-        return String(decoding: name, as: UTF8.self)
+        return (s, e)
     }
 
     /// The value of `name="..."` (or `'...'`) in a tag, `&amp;` decoded.
