@@ -64,7 +64,7 @@ public struct LiquidTemplate: Sendable {
             if e.templateName == nil { e.templateName = name }
             throw e
         }
-        return state.out
+        return state.out.bytes
     }
 
     /// Renders, returning `{% abort_message %}` as a distinct outcome instead of an error.

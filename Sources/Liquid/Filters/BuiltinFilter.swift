@@ -28,7 +28,7 @@ enum BuiltinFilter: String, Sendable {
     /// The result of the filter, or nil to take the general path. `scratch` is a reusable byte buffer.
     @inline(__always)
     func apply(
-        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout [UInt8]
+        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout OutputBuffer
     ) -> LiquidValue? {
         switch self {
         case .default:
@@ -66,9 +66,9 @@ enum BuiltinFilter: String, Sendable {
         default:
             if case .nil = input { return nil }
             if case .string(let s) = input, unchanged(s, argc, a0, a1) { return input }
-            scratch.removeAll(keepingCapacity: true)
+            scratch.removeAll()
             guard write(input, argc, a0, a1, to: &scratch) else { return nil }
-            return .string(String(decoding: scratch, as: UTF8.self))
+            return .string(scratch.string)
         }
     }
 
@@ -129,7 +129,7 @@ enum BuiltinFilter: String, Sendable {
     // MARK: Writing
 
     /// Appends the filter's output (as text) to `out`; false, with nothing appended, to take the general path.
-    func write(_ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout [UInt8]) -> Bool {
+    func write(_ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout OutputBuffer) -> Bool {
         let text: String
         switch input {
         case .string(let s): text = s
@@ -235,7 +235,7 @@ enum BuiltinFilter: String, Sendable {
     }
 
     /// Ruby's `CGI.escapeHTML`.
-    static func escapeHTML(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    static func escapeHTML(_ b: UnsafeBufferPointer<UInt8>, to out: inout OutputBuffer) {
         var last = 0
         for i in 0..<b.count {
             let c = b[i]
@@ -253,32 +253,11 @@ enum BuiltinFilter: String, Sendable {
         if last < b.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[last...])) }
     }
 
-    /// Appends what `body` writes for `input`, at most `maxPerByte` bytes per input byte, through a stack
-    /// buffer (one append per chunk instead of one per byte). `body` maps a chunk of input to the buffer and
-    /// returns how many bytes it wrote.
-    @inline(__always)
-    static func appendMapped(
-        _ input: UnsafeBufferPointer<UInt8>, maxPerByte: Int, to out: inout [UInt8],
-        _ body: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Int
-    ) {
-        let chunk = 128
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk * maxPerByte) { buffer in
-            let base = buffer.baseAddress!
-            var start = 0
-            while start < input.count {
-                let end = min(start + chunk, input.count)
-                let n = body(UnsafeBufferPointer(rebasing: input[start..<end]), base)
-                out.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
-                start = end
-            }
-        }
-    }
-
     /// Ruby's `CGI.escape`: bytes outside `a-zA-Z0-9_.-~` as `%XX`, space as `+`.
-    static func urlEncode(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        appendMapped(b, maxPerByte: 3, to: &out) { input, o in
+    static func urlEncode(_ b: UnsafeBufferPointer<UInt8>, to out: inout OutputBuffer) {
+        out.append(upTo: b.count * 3) { o in
             var n = 0
-            for c in input {
+            for c in b {
                 if URLFilters.isUnreserved(c) {
                     o[n] = c
                     n &+= 1
@@ -321,9 +300,9 @@ enum BuiltinFilter: String, Sendable {
     /// `upcase`, `downcase`, `capitalize` (first character upper, the rest lower) of ASCII and Latin-1 text
     /// accepted by ``caseMappable(_:_:)``. In Latin-1, U+00C0...U+00DE (but ×) and U+00E0...U+00FE (but ÷)
     /// are upper/lower case pairs 0x20 apart, as in ASCII.
-    static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout [UInt8]) {
+    static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout OutputBuffer) {
         let count = b.count
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { o in
+        out.append(upTo: count) { o in
             var i = 0
             while i < count {
                 var c = b[i]
@@ -348,14 +327,14 @@ enum BuiltinFilter: String, Sendable {
                 o[i] = c
                 i += 1
             }
-            out.append(contentsOf: UnsafeBufferPointer(o))
+            return count
         }
     }
 
     /// Every occurrence of the non-empty `p` in `s` replaced by `r` (Ruby's `gsub` with a plain string).
     static func replaceAll(
         _ s: UnsafeBufferPointer<UInt8>, _ p: UnsafeBufferPointer<UInt8>, _ r: UnsafeBufferPointer<UInt8>,
-        to out: inout [UInt8]
+        to out: inout OutputBuffer
     ) {
         let n = p.count
         let first = p[0]

@@ -12,10 +12,15 @@ extension RenderState {
         switch expression {
         case .literal(let v): return v
         case .variable(let lookup): return try resolve(lookup, strict: missingVariables == .error)
-        case .range(let a, let b):
-            return .range(first: try RenderState.rangeInteger(evaluate(a)), last: try RenderState.rangeInteger(evaluate(b)))
+        case .range(let a, let b): return try evaluateRange(a, b)
         case .blank, .empty: return .string("")
         }
+    }
+
+    /// `(a..b)` (out of line: `evaluate` calling itself could not be inlined).
+    @inline(never)
+    func evaluateRange(_ a: Expression, _ b: Expression) throws(LiquidError) -> LiquidValue {
+        .range(first: try RenderState.rangeInteger(evaluate(a)), last: try RenderState.rangeInteger(evaluate(b)))
     }
 
     func undefined(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {

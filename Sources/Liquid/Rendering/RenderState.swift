@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// The mutable state of one render: the output buffer, variable scopes, registers (cycle, for offsets,
-/// ifchanged), counters for limits. Passed `inout` through the node tree; never shared.
-struct RenderState {
+/// ifchanged), counters for limits. Passed `inout` through the node tree; never shared (not copyable).
+struct RenderState: ~Copyable {
     /// The output (UTF-8).
-    var out: [UInt8]
+    var out: OutputBuffer
     /// Block scopes (`for`, `tablerow`, `include` arguments): innermost last.
     var locals: [Binding] = []
     /// The template scope `assign` and `capture` write (Ruby's `scopes.last`).
@@ -16,7 +16,7 @@ struct RenderState {
     /// Reused positional-argument buffer for filter calls (no allocation per call).
     var argumentScratch: [LiquidValue] = []
     /// Reused byte buffer for built-in text filters whose result is a value (not written out directly).
-    var textScratch: [UInt8] = []
+    var textScratch = OutputBuffer(capacity: 0)
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
@@ -40,8 +40,7 @@ struct RenderState {
         globals: LiquidObject, options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
         capacity: Int
     ) {
-        out = []
-        out.reserveCapacity(capacity)
+        out = OutputBuffer(capacity: capacity)
         locals.reserveCapacity(4)
         self.globals = globals
         limits = options.limits
@@ -166,15 +165,20 @@ struct RenderState {
         }
         var v = value.magnitude
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 24 bytes of scratch
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buf in
-            while v > 0 {
-                buf[23 - count] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+        var digits = 1
+        var rest = v / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        out.append(upTo: digits) { buf in
+            var i = digits
+            while i > 0 {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
                 v /= 10
-                count += 1
             }
-            out.append(contentsOf: buf[(24 - count)...])
+            return digits
         }
     }
 
@@ -234,11 +238,10 @@ struct RenderState {
 
     /// Renders nodes into a fresh buffer and returns it as a string (capture, ifchanged).
     mutating func capture(_ nodes: [Node]) throws(LiquidError) -> String {
-        var saved: [UInt8] = []
-        saved.reserveCapacity(256)
+        var saved = OutputBuffer(capacity: 256)
         swap(&saved, &out)
         defer { swap(&saved, &out) }
         try render(nodes)
-        return String(decoding: out, as: UTF8.self)
+        return out.string
     }
 }
