@@ -10,7 +10,7 @@
 /// Rendering follows Ruby's `Template#render`: render errors print `Liquid error: ...` inline for lax
 /// templates; see ``LiquidRenderOptions`` for strict rendering, limits and the missing-variable policy.
 public struct LiquidTemplate: Sendable {
-    let nodes: [Node]
+    let nodes: Block
     /// The template's name (used in error messages), if given.
     public let name: String?
     /// The options it was parsed with (partials it includes are parsed with the same).
@@ -20,7 +20,7 @@ public struct LiquidTemplate: Sendable {
     /// Parses `source`. Throws a ``LiquidError`` with code `.syntax`, naming `name`, line and column.
     public init(_ source: String, name: String? = nil, options: LiquidParseOptions = LiquidParseOptions()) throws(LiquidError) {
         var parser = Parser(source: source, name: name, options: options)
-        nodes = try parser.parseDocument()
+        nodes = Block(try parser.parseDocument())
         self.name = name
         parseOptions = options
         capacityHint = max(256, source.utf8.count + source.utf8.count / 2)

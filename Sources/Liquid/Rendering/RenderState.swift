@@ -189,9 +189,9 @@ struct RenderState: ~Copyable {
 
     // MARK: Rendering
 
-    mutating func render(_ nodes: [Node]) throws(LiquidError) {
-        for node in nodes {
-            do {
+    mutating func render(_ block: Block) throws(LiquidError) {
+        for node in block.refs {
+            do throws(LiquidError) {
                 try renderNode(node)
             } catch {
                 if raiseErrors || error.isFatal { throw error }
@@ -203,41 +203,47 @@ struct RenderState: ~Copyable {
     }
 
     @inline(__always)
-    mutating func renderNode(_ node: Node) throws(LiquidError) {
-        switch node {
-        case .text(let bytes): out.append(contentsOf: bytes)
-        case .output(let expression):
-            if let writer = expression.lastWriter {
-                try writeFiltered(expression, writer)
-                return
-            }
-            let value: LiquidValue
-            if missingVariables == .errorInOutput, expression.isBareLookup,
-                case .variable(let lookup) = expression.expression
-            {
-                value = try resolve(lookup, strict: true)
-            } else {
-                value = try evaluate(expression)
-            }
-            write(value)
-        case .assign(let tag): try tag.render(&self)
-        case .capture(let tag): try tag.render(&self)
-        case .conditional(let tag): try tag.render(&self)
-        case .caseTag(let tag): try tag.render(&self)
-        case .forLoop(let tag): try tag.render(&self)
-        case .tablerow(let tag): try tag.render(&self)
-        case .cycle(let tag): try tag.render(&self)
-        case .counter(let tag): tag.render(&self)
-        case .ifchanged(let tag): try tag.render(&self)
-        case .include(let tag): try tag.render(&self)
-        case .render(let tag): try tag.render(&self)
-        case .interrupt(let isBreak): interrupt = isBreak ? 1 : 2
-        case .abort(let tag): try tag.render(&self)
+    mutating func renderNode(_ node: NodeRef) throws(LiquidError) {
+        switch node.kind {
+        case .text: try node.with(TextNode.self) { out.append(contentsOf: $0.bytes) }
+        case .output: try node.with(FilteredExpression.self) { (e) throws(LiquidError) in try output(e) }
+        case .assign: try node.with(AssignTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .capture: try node.with(CaptureTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .conditional: try node.with(IfTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .caseTag: try node.with(CaseTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .forLoop: try node.with(ForTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .tablerow: try node.with(TablerowTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .cycle: try node.with(CycleTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .counter: try node.with(CounterTag.self) { tag in tag.render(&self) }
+        case .ifchanged: try node.with(IfchangedTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .include: try node.with(IncludeTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .render: try node.with(RenderTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .breakLoop: interrupt = 1
+        case .continueLoop: interrupt = 2
+        case .abort: try node.with(AbortMessageTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
         }
     }
 
+    /// `{{ expression }}`: the value printed, or the last filter's text written straight into the output.
+    @inline(__always)
+    mutating func output(_ expression: FilteredExpression) throws(LiquidError) {
+        if let writer = expression.lastWriter {
+            try writeFiltered(expression, writer)
+            return
+        }
+        let value: LiquidValue
+        if missingVariables == .errorInOutput, expression.isBareLookup,
+            case .variable(let lookup) = expression.expression
+        {
+            value = try resolve(lookup, strict: true)
+        } else {
+            value = try evaluate(expression)
+        }
+        write(value)
+    }
+
     /// Renders nodes into a fresh buffer and returns it as a string (capture, ifchanged).
-    mutating func capture(_ nodes: [Node]) throws(LiquidError) -> String {
+    mutating func capture(_ nodes: Block) throws(LiquidError) -> String {
         var saved = OutputBuffer(capacity: 256)
         swap(&saved, &out)
         defer { swap(&saved, &out) }

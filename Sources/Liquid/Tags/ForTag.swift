@@ -8,8 +8,8 @@ final class ForTag: Sendable {
     let offset: Expression?
     let offsetContinue: Bool
     let reversed: Bool
-    let body: [Node]
-    let elseBody: [Node]?
+    let body: Block
+    let elseBody: Block?
     let blank: Bool
     /// Whether the body may read `forloop` (checked on its source text; `include` counts as may).
     let needsForloop: Bool
@@ -26,8 +26,8 @@ final class ForTag: Sendable {
         self.offset = offset
         self.offsetContinue = offsetContinue
         self.reversed = reversed
-        self.body = body
-        self.elseBody = elseBody
+        self.body = Block(body)
+        self.elseBody = elseBody.map(Block.init)
         self.blank = blank
     }
 

@@ -3,7 +3,7 @@ final class IfTag: Sendable {
     struct Branch: Sendable {
         /// `nil` for `else`.
         var condition: Condition?
-        var body: [Node]
+        var body: Block
     }
 
     let branches: [Branch]
@@ -25,11 +25,11 @@ final class IfTag: Sendable {
         while true {
             let (nodes, bodyBlank, end) = try p.parseBlockBody(token)
             blank = blank && bodyBlank
-            branches.append(Branch(condition: condition, body: nodes))
+            branches.append(Branch(condition: condition, body: Block(nodes)))
             switch end.name {
             case "end" + tagName:
                 if blank {
-                    for i in branches.indices { branches[i].body = Node.removingBlankText(branches[i].body) }
+                    for i in branches.indices { branches[i].body = Block(Node.removingBlankText(branches[i].body.nodes)) }
                 }
                 return IfTag(branches: branches, negateFirst: tagName == "unless", blank: blank)
             case "elsif":
