@@ -111,6 +111,13 @@ final class FilterCall: Sendable {
     /// The first two positional arguments (`nil` literals when absent), read without indexing an array.
     let argument0: Expression
     let argument1: Expression
+    /// The number of positional arguments.
+    let argc: Int
+    /// Whether `argument0` and `argument1` are literals, whose values are then `literal0` and `literal1`
+    /// (passed to the built-in as they are, with no evaluation or copy).
+    let literalArguments: Bool
+    let literal0: LiquidValue
+    let literal1: LiquidValue
 
     init(name: String, resolved: ResolvedFilter, positional: [Expression], keyword: [(name: String, value: Expression)]) {
         self.name = name
@@ -118,6 +125,11 @@ final class FilterCall: Sendable {
         builtin = keyword.isEmpty && positional.count <= 2 ? resolved.builtin : nil
         argument0 = positional.count > 0 ? positional[0] : .nilLiteral
         argument1 = positional.count > 1 ? positional[1] : .nilLiteral
+        argc = positional.count
+        let (l0, l1) = (argument0.constantValue, argument1.constantValue)
+        literalArguments = l0 != nil && l1 != nil
+        literal0 = l0 ?? .nil
+        literal1 = l1 ?? .nil
         self.positional = positional
         self.keyword = keyword
         var constants: [LiquidValue] = []
@@ -144,6 +156,9 @@ struct ResolvedFilter {
 final class FilteredExpression: Sendable {
     let expression: Expression
     let filters: [FilterCall]
+    /// The filters, linked in order (rendering follows `let` properties, which retains nothing, where
+    /// reading an array element would copy it).
+    let chain: FilterLink?
     /// Whether the value is a bare lookup (for the `.errorInOutput` missing-variable policy).
     var isBareLookup: Bool {
         if case .variable = expression, filters.isEmpty { return true }
@@ -156,10 +171,24 @@ final class FilteredExpression: Sendable {
     init(expression: Expression, filters: [FilterCall]) {
         self.expression = expression
         self.filters = filters
+        var next: FilterLink?
+        for call in filters.reversed() { next = FilterLink(call: call, next: next) }
+        chain = next
         if let b = filters.last?.builtin, b.writesText { lastWriter = b } else { lastWriter = nil }
     }
 
     static let empty = FilteredExpression(expression: .nilLiteral, filters: [])
+}
+
+/// A filter call and the ones after it.
+final class FilterLink: Sendable {
+    let call: FilterCall
+    let next: FilterLink?
+
+    init(call: FilterCall, next: FilterLink?) {
+        self.call = call
+        self.next = next
+    }
 }
 
 /// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated
@@ -198,13 +227,29 @@ final class Condition: Sendable {
         }
     }
 
-    /// The comparisons in order; `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]`
-    /// (true for `and`, false for `or`).
-    let comparisons: [Comparison]
-    let relations: [Bool]
+    /// A comparison linked to the next one (rendering follows `let` properties, which retains nothing).
+    final class Link: Sendable {
+        let comparison: Comparison
+        /// How it joins `next`: true for `and`, false for `or`.
+        let and: Bool
+        let next: Link?
 
+        init(comparison: Comparison, and: Bool, next: Link?) {
+            self.comparison = comparison
+            self.and = and
+            self.next = next
+        }
+    }
+
+    /// The first comparison.
+    let first: Link
+
+    /// `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]` (true for `and`, false for `or`).
     init(comparisons: [Comparison], relations: [Bool]) {
-        self.comparisons = comparisons
-        self.relations = relations
+        var next: Link?
+        for i in comparisons.indices.reversed() {
+            next = Link(comparison: comparisons[i], and: i < relations.count && relations[i], next: next)
+        }
+        first = next!
     }
 }

@@ -2,9 +2,16 @@
 extension RenderState {
     @inline(__always)
     mutating func evaluate(_ expression: FilteredExpression) throws(LiquidError) -> LiquidValue {
-        var value = try evaluate(expression.expression)
-        for filter in expression.filters { value = try apply(filter, to: value) }
-        return value
+        let value = try evaluate(expression.expression)
+        guard let chain = expression.chain else { return value }
+        return try apply(chain, to: value)
+    }
+
+    /// A filter and the ones after it.
+    mutating func apply(_ link: FilterLink, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
+        let value = try apply(link.call, to: input)
+        guard let next = link.next else { return value }
+        return try apply(next, to: value)
     }
 
     @inline(__always)
@@ -119,10 +126,14 @@ extension RenderState {
     @inline(__always)
     mutating func apply(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
         if let builtin = filter.builtin {
-            let argc = filter.positional.count
-            let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
-            let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
-            if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
+            let argc = filter.argc
+            if filter.literalArguments {
+                if let result = builtin.apply(input, argc, filter.literal0, filter.literal1, scratch: &textScratch) { return result }
+            } else {
+                let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
+                let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
+                if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
+            }
         }
         return try applyGeneral(filter, to: input)
     }
@@ -130,16 +141,26 @@ extension RenderState {
     /// Prints an expression whose last filter is a built-in text filter, writing that filter's text straight
     /// into the output when its fast path applies.
     mutating func writeFiltered(_ expression: FilteredExpression, _ writer: BuiltinFilter) throws(LiquidError) {
-        var value = try evaluate(expression.expression)
-        let filters = expression.filters
-        let n = filters.count
-        for i in 0..<(n - 1) { value = try apply(filters[i], to: value) }
-        let last = filters[n - 1]
-        let argc = last.positional.count
-        let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
-        let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
-        if writer.write(value, argc, a0, a1, to: &out) { return }
-        write(try applyGeneral(last, to: value))
+        let value = try evaluate(expression.expression)
+        guard let chain = expression.chain else { return write(value) }
+        try writeFiltered(chain, value, writer)
+    }
+
+    /// Applies the filters of `link` but the last, which `writer` (the last's built-in) writes.
+    private mutating func writeFiltered(_ link: FilterLink, _ input: LiquidValue, _ writer: BuiltinFilter) throws(LiquidError) {
+        if let next = link.next {
+            return try writeFiltered(next, apply(link.call, to: input), writer)
+        }
+        let last = link.call
+        let argc = last.argc
+        if last.literalArguments {
+            if writer.write(input, argc, last.literal0, last.literal1, to: &out) { return }
+        } else {
+            let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
+            let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
+            if writer.write(input, argc, a0, a1, to: &out) { return }
+        }
+        write(try applyGeneral(last, to: input))
     }
 
     /// A filter call through its function, with Ruby's arguments.
@@ -183,17 +204,19 @@ extension RenderState {
     // MARK: Conditions
 
     func evaluate(_ condition: Condition) throws(LiquidError) -> Bool {
-        var i = 0
-        while true {
-            let result = try evaluate(condition.comparisons[i])
-            if i == condition.relations.count { return result }
-            if condition.relations[i] {
-                if !result { return false }
-            } else if result {
-                return true
-            }
-            i += 1
+        try evaluate(condition.first)
+    }
+
+    /// A comparison and the ones after it.
+    func evaluate(_ link: Condition.Link) throws(LiquidError) -> Bool {
+        let result = try evaluate(link.comparison)
+        guard let next = link.next else { return result }
+        if link.and {
+            if !result { return false }
+        } else if result {
+            return true
         }
+        return try evaluate(next)
     }
 
     func evaluate(_ c: Condition.Comparison) throws(LiquidError) -> Bool {
