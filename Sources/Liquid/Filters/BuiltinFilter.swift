@@ -228,10 +228,11 @@ enum BuiltinFilter: String, Sendable {
         return s.withUTF8 { body($0) }
     }
 
+    /// `&`, `<`, `>`, `"` or `'`: all below 64, so one bit each of a mask.
     @inline(__always)
     static func isHTMLSpecial(_ c: UInt8) -> Bool {
-        c == UInt8(ascii: "&") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: "\"")
-            || c == UInt8(ascii: "'")
+        let mask: UInt64 = 1 << 0x26 | 1 << 0x3C | 1 << 0x3E | 1 << 0x22 | 1 << 0x27
+        return c < 64 && (mask >> UInt64(c)) & 1 != 0
     }
 
     /// Ruby's `CGI.escapeHTML`.
