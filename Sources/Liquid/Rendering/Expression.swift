@@ -11,6 +11,19 @@ enum Expression: Sendable {
 
     static let nilLiteral = Expression.literal(.nil)
 
+    /// Whether it is `blank` or `empty`.
+    var isMethodLiteral: Bool {
+        switch self {
+        case .blank, .empty: true
+        default: false
+        }
+    }
+
+    /// Whether it is `blank`.
+    var isBlankLiteral: Bool {
+        if case .blank = self { true } else { false }
+    }
+
     /// The literal value when the expression is constant.
     var constantValue: LiquidValue? {
         switch self {

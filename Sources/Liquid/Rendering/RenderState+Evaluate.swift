@@ -229,10 +229,7 @@ extension RenderState {
             if case .empty = c.left { return false }
             return try evaluate(c.left).rubyContains(evaluate(c.right))
         case .less, .greater, .lessOrEqual, .greaterOrEqual:
-            switch (c.left, c.right) {
-            case (.blank, _), (.empty, _), (_, .blank), (_, .empty): return false
-            default: break
-            }
+            if c.left.isMethodLiteral || c.right.isMethodLiteral { return false }
             guard let order = try evaluate(c.left).rubyRelationalOrder(evaluate(c.right)) else { return false }
             switch op {
             case .less: return order < 0
@@ -247,11 +244,12 @@ extension RenderState {
 
     /// Ruby's `Condition#equal_variables`, with `blank` / `empty` as method literals.
     func equalVariables(_ left: Expression, _ right: Expression) throws(LiquidError) -> Bool {
-        switch (left, right) {
-        case (.blank, .blank), (.blank, .empty), (.empty, .blank), (.empty, .empty): return false
-        case (.blank, let other), (let other, .blank): return try evaluate(other).isBlank
-        case (.empty, let other), (let other, .empty): return try evaluate(other).isEmptyCollection
-        default: return try evaluate(left).rubyEquals(evaluate(right))
+        // On flags: a switch over the pair of expressions would copy both.
+        switch (left.isMethodLiteral, right.isMethodLiteral) {
+        case (true, true): return false
+        case (true, false): return try left.isBlankLiteral ? evaluate(right).isBlank : evaluate(right).isEmptyCollection
+        case (false, true): return try right.isBlankLiteral ? evaluate(left).isBlank : evaluate(left).isEmptyCollection
+        case (false, false): return try evaluate(left).rubyEquals(evaluate(right))
         }
     }
 
