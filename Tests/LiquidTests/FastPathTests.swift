@@ -20,6 +20,21 @@ struct FastPathTests {
             ["ps": [327.21, 455.3, 212.0]]) == "994.51")
     }
 
+    @Test func loopOffsetsAreKeptWhenATemplateMayContinue() throws {
+        #expect(try render("{% for i in (1..5) limit: 2 %}{{ i }}{% endfor %}|{% for i in (1..5) offset: continue %}{{ i }}{% endfor %}")
+            == "12|345")
+        // A partial may continue a loop of the template that includes it.
+        let fs = LiquidInMemoryFileSystem(["rest": "{% for i in (1..5) offset: continue %}{{ i }}{% endfor %}"])
+        let template = try LiquidTemplate("{% for i in (1..5) limit: 2 %}{{ i }}{% endfor %}|{% include 'rest' %}")
+        #expect(try template.render(options: LiquidRenderOptions(fileSystem: fs)) == "12|345")
+    }
+
+    @Test func outputLargerThanTheEstimateIsWhole() throws {
+        let text = try render("{% for i in (1..1000) %}abcdefgh{% endfor %}")
+        #expect(text.utf8.count == 8000 && text.hasPrefix("abcdefghabcdefgh") && text.hasSuffix("abcdefgh"))
+        #expect(try render("{% capture c %}{% for i in (1..300) %}xy{% endfor %}{% endcapture %}{{ c | size }}") == "600")
+    }
+
     @Test func floatsPrintAsRuby() throws {
         #expect(try render("{{ a }}|{{ b }}|{{ c }}|{{ d }}", [
             "a": 1e15, "b": 999_999_999_999_999.0, "c": 1_000_000_000_000_344.2, "d": 0.0001,

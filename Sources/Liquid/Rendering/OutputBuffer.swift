@@ -10,13 +10,28 @@ struct OutputBuffer: ~Copyable {
     private var capacity: Int
     /// The number of bytes written.
     private(set) var count = 0
+    /// Whether `base` was allocated here; if not, it is the memory given to `init(writingInto:)`.
+    private var ownsMemory: Bool
 
     init(capacity: Int) {
         self.capacity = capacity
         base = capacity > 0 ? .allocate(capacity: capacity) : nil
+        ownsMemory = true
     }
 
-    deinit { base?.deallocate() }
+    /// Writes into `memory` (which must outlive the buffer) until it is full, then into memory of its own.
+    init(writingInto memory: UnsafeMutableBufferPointer<UInt8>) {
+        base = memory.baseAddress
+        capacity = memory.count
+        ownsMemory = false
+    }
+
+    deinit {
+        if ownsMemory { base?.deallocate() }
+    }
+
+    /// Whether the bytes are in the memory given to `init(writingInto:)` (it was large enough).
+    var isInGivenMemory: Bool { !ownsMemory }
 
     var isEmpty: Bool { count == 0 }
 
@@ -32,9 +47,10 @@ struct OutputBuffer: ~Copyable {
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         if let base {
             newBase.initialize(from: base, count: count)
-            base.deallocate()
+            if ownsMemory { base.deallocate() }
         }
         base = newBase
+        ownsMemory = true
         capacity = newCapacity
     }
 

@@ -21,8 +21,11 @@ struct RenderState: ~Copyable {
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
     var forOffsets = SmallMap<String>()
+    /// Whether `forOffsets` is kept (the template may read it, ``Parser/continuesLoops``).
+    let recordsForOffsets: Bool
     var ifchanged: String?
-    var forStack: [ForloopDrop] = []
+    /// The innermost `for` loop's `forloop` (the parent of a nested loop's).
+    var forloop: ForloopDrop?
     /// 0: none, 1: break, 2: continue.
     var interrupt: UInt8 = 0
     var iterations = 0
@@ -38,9 +41,10 @@ struct RenderState: ~Copyable {
 
     init(
         globals: LiquidObject, options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
-        capacity: Int
+        output: consuming OutputBuffer, recordsForOffsets: Bool
     ) {
-        out = OutputBuffer(capacity: capacity)
+        self.recordsForOffsets = recordsForOffsets
+        out = output
         locals.reserveCapacity(4)
         self.globals = globals
         limits = options.limits
