@@ -35,6 +35,11 @@ struct FastPathTests {
         #expect(try render("{% capture c %}{% for i in (1..300) %}xy{% endfor %}{% endcapture %}{{ c | size }}") == "600")
     }
 
+    @Test func decimalsReadOnceAndReusedGiveTheSameResults() throws {
+        #expect(try render("{{ a | times: 1.0 | round: 2 }} {{ a | round: 1 }} {{ a | plus: a }} {{ a }} {{ b | minus: a }}",
+            ["a": 2.25, "b": 0.1]) == "2.25 2.3 4.5 2.25 -2.15")
+    }
+
     @Test func floatsPrintAsRuby() throws {
         #expect(try render("{{ a }}|{{ b }}|{{ c }}|{{ d }}", [
             "a": 1e15, "b": 999_999_999_999_999.0, "c": 1_000_000_000_000_344.2, "d": 0.0001,

@@ -28,7 +28,8 @@ enum BuiltinFilter: String, Sendable {
     /// The result of the filter, or nil to take the general path. `scratch` is a reusable byte buffer.
     @inline(__always)
     func apply(
-        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout OutputBuffer
+        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout OutputBuffer,
+        decimals: inout ShortDecimalCache
     ) -> LiquidValue? {
         switch self {
         case .default:
@@ -46,7 +47,7 @@ enum BuiltinFilter: String, Sendable {
             return argc == 0 ? .string("") : a0
         case .plus, .minus, .times:
             guard argc == 1 else { return nil }
-            return BuiltinFilter.arithmetic(self, input, a0)
+            return BuiltinFilter.arithmetic(self, input, a0, &decimals)
         case .round:
             guard argc <= 1 else { return nil }
             var places = 0
@@ -57,7 +58,7 @@ enum BuiltinFilter: String, Sendable {
             switch input {
             case .int: return input
             case .double(let d):
-                guard let x = ShortDecimal(d) else { return nil }
+                guard let x = decimals.decimal(d) else { return nil }
                 let r = x.rounded(toPlaces: places)
                 if places == 0 { return .int(Int(r.mantissa)) }
                 return r.doubleValue.map { .double($0) }
@@ -74,7 +75,7 @@ enum BuiltinFilter: String, Sendable {
 
     /// `plus` / `minus` / `times` on two integers (no overflow) or on two short decimals.
     @inline(__always)
-    static func arithmetic(_ op: BuiltinFilter, _ a: LiquidValue, _ b: LiquidValue) -> LiquidValue? {
+    static func arithmetic(_ op: BuiltinFilter, _ a: LiquidValue, _ b: LiquidValue, _ decimals: inout ShortDecimalCache) -> LiquidValue? {
         if case .int(let x) = a, case .int(let y) = b {
             let (r, o): (Int, Bool)
             switch op {
@@ -84,7 +85,7 @@ enum BuiltinFilter: String, Sendable {
             }
             return o ? nil : .int(r)
         }
-        guard let x = MathFilters.short(a), let y = MathFilters.short(b) else { return nil }
+        guard let x = decimals.short(a), let y = decimals.short(b) else { return nil }
         let r: ShortDecimal?
         switch op {
         case .plus: r = x.adding(y)

@@ -152,8 +152,8 @@ struct ShortDecimal: Sendable, Equatable {
     /// Appends Ruby's `Float#to_s` of `d` to `out` when `d` has a short decimal in Ruby's fixed notation
     /// (`1e-4 <= |d| < 1e15`); false (nothing appended) otherwise.
     @inline(__always)
-    static func appendRubyFloat(_ d: Double, to out: inout OutputBuffer) -> Bool {
-        guard d.magnitude >= 1e-4, d.magnitude < 1e15, let s = ShortDecimal(d) else { return false }
+    static func appendRubyFloat(_ d: Double, to out: inout OutputBuffer, _ decimals: inout ShortDecimalCache) -> Bool {
+        guard d.magnitude >= 1e-4, d.magnitude < 1e15, let s = decimals.decimal(d) else { return false }
         s.appendFixed(to: &out)
         return true
     }

@@ -128,11 +128,11 @@ extension RenderState {
         if let builtin = filter.builtin {
             let argc = filter.argc
             if filter.literalArguments {
-                if let result = builtin.apply(input, argc, filter.literal0, filter.literal1, scratch: &textScratch) { return result }
+                if let result = builtin.apply(input, argc, filter.literal0, filter.literal1, scratch: &textScratch, decimals: &decimals) { return result }
             } else {
                 let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
                 let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
-                if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
+                if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch, decimals: &decimals) { return result }
             }
         }
         return try applyGeneral(filter, to: input)

@@ -17,6 +17,8 @@ struct RenderState: ~Copyable {
     var argumentScratch: [LiquidValue] = []
     /// Reused byte buffer for built-in text filters whose result is a value (not written out directly).
     var textScratch = OutputBuffer(capacity: 0)
+    /// Doubles read as decimals by the built-in math filters and the output.
+    var decimals = ShortDecimalCache()
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
@@ -187,7 +189,7 @@ struct RenderState: ~Copyable {
     }
 
     mutating func writeDouble(_ d: Double) {
-        if ShortDecimal.appendRubyFloat(d, to: &out) { return }
+        if ShortDecimal.appendRubyFloat(d, to: &out, &decimals) { return }
         out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
     }
 

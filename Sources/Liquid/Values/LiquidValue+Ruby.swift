@@ -26,7 +26,8 @@ extension LiquidValue {
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
         var short = OutputBuffer(capacity: 24)
-        if ShortDecimal.appendRubyFloat(d, to: &short) { return short.string }
+        var decimals = ShortDecimalCache()
+        if ShortDecimal.appendRubyFloat(d, to: &short, &decimals) { return short.string }
         // Swift's description gives the shortest round-trip digits; take digits and exponent from it.
         let text = "\(d.magnitude)"
         var mantissa = Substring(text)
