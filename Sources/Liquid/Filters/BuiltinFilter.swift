@@ -131,9 +131,8 @@ enum BuiltinFilter: String, Sendable {
 
     /// Appends the filter's output (as text) to `out`; false, with nothing appended, to take the general path.
     func write(_ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout OutputBuffer) -> Bool {
-        let text: String
         switch input {
-        case .string(let s): text = s
+        case .string(let text): return write(text: text, argc, a0, a1, to: &out)
         case .nil:
             // nil prints nothing after these (they return nil or "" for it).
             switch self {
@@ -144,6 +143,11 @@ enum BuiltinFilter: String, Sendable {
             }
         default: return false
         }
+    }
+
+    /// ``write(_:_:_:_:to:)`` of a string (passed on, not copied into a local, which would retain it).
+    @inline(__always)
+    private func write(text: String, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout OutputBuffer) -> Bool {
         switch self {
         case .escape, .h:
             guard argc == 0 else { return false }
@@ -222,9 +226,11 @@ enum BuiltinFilter: String, Sendable {
 
     // MARK: Byte helpers
 
-    /// Runs `body` on the UTF-8 bytes of `s` (contiguous for native strings; small strings are copied).
+    /// Runs `body` on the UTF-8 bytes of `s` (in place for native strings, without copying the string, which
+    /// would retain it; small strings are copied to the stack).
     @inline(__always)
     static func bytes<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) throws(Never) -> R) -> R {
+        if let r = s.utf8.withContiguousStorageIfAvailable({ body($0) }) { return r }
         var s = s
         return s.withUTF8 { body($0) }
     }
