@@ -86,6 +86,9 @@ final class VariableLookup: Sendable {
     }
 
     static let commands: Set<String> = ["size", "first", "last"]
+
+    /// Stands for no lookup (never resolved).
+    static let placeholder = VariableLookup(root: .name(Key("")), segments: [], path: "")
 }
 
 /// A name with its ``LiquidObject`` hash, computed once at parse time.
@@ -169,9 +172,15 @@ struct ResolvedFilter {
 final class FilteredExpression: Sendable {
     let expression: Expression
     let filters: [FilterCall]
-    /// The filters, linked in order (rendering follows `let` properties, which retains nothing, where
-    /// reading an array element would copy it).
-    let chain: FilterLink?
+    /// Whether there are filters; `chain` links them in order (else it is a shared placeholder). Rendering
+    /// follows `let` properties, which retains nothing, where reading an array element or unwrapping an
+    /// optional would copy the reference.
+    let hasFilters: Bool
+    let chain: FilterLink
+    /// Whether `expression` is a variable, whose lookup is then `lookup` (read in place: switching over
+    /// `expression` would copy it).
+    let isVariable: Bool
+    let lookup: VariableLookup
     /// Whether the value is a bare lookup (for the `.errorInOutput` missing-variable policy).
     var isBareLookup: Bool {
         if case .variable = expression, filters.isEmpty { return true }
@@ -186,7 +195,13 @@ final class FilteredExpression: Sendable {
         self.filters = filters
         var next: FilterLink?
         for call in filters.reversed() { next = FilterLink(call: call, next: next) }
-        chain = next
+        hasFilters = next != nil
+        chain = next ?? FilterLink.placeholder
+        if case .variable(let v) = expression {
+            (isVariable, lookup) = (true, v)
+        } else {
+            (isVariable, lookup) = (false, VariableLookup.placeholder)
+        }
         if let b = filters.last?.builtin, b.writesText { lastWriter = b } else { lastWriter = nil }
     }
 
@@ -202,6 +217,11 @@ final class FilterLink: Sendable {
         self.call = call
         self.next = next
     }
+
+    /// Stands for no filters (never applied).
+    static let placeholder = FilterLink(
+        call: FilterCall(name: "", resolved: ResolvedFilter(function: nil, builtin: nil), positional: [], keyword: []),
+        next: nil)
 }
 
 /// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated

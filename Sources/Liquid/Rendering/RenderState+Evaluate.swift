@@ -2,9 +2,16 @@
 extension RenderState {
     @inline(__always)
     mutating func evaluate(_ expression: FilteredExpression) throws(LiquidError) -> LiquidValue {
-        let value = try evaluate(expression.expression)
-        guard let chain = expression.chain else { return value }
-        return try apply(chain, to: value)
+        let value = try evaluate(variableOf: expression)
+        if expression.hasFilters { return try apply(expression.chain, to: value) }
+        return value
+    }
+
+    /// The value of the expression before its filters.
+    @inline(__always)
+    func evaluate(variableOf expression: FilteredExpression) throws(LiquidError) -> LiquidValue {
+        if expression.isVariable { return try resolve(expression.lookup, strict: missingVariables == .error) }
+        return try evaluate(expression.expression)
     }
 
     /// A filter and the ones after it.
@@ -141,9 +148,9 @@ extension RenderState {
     /// Prints an expression whose last filter is a built-in text filter, writing that filter's text straight
     /// into the output when its fast path applies.
     mutating func writeFiltered(_ expression: FilteredExpression, _ writer: BuiltinFilter) throws(LiquidError) {
-        let value = try evaluate(expression.expression)
-        guard let chain = expression.chain else { return write(value) }
-        try writeFiltered(chain, value, writer)
+        let value = try evaluate(variableOf: expression)
+        if expression.hasFilters { return try writeFiltered(expression.chain, value, writer) }
+        write(value)
     }
 
     /// Applies the filters of `link` but the last, which `writer` (the last's built-in) writes.
