@@ -277,6 +277,9 @@ final class Condition: Sendable {
     /// The first comparison.
     let first: Link
 
+    /// Stands for no condition (never evaluated).
+    static let placeholder = Condition(comparisons: [Comparison(left: .nilLiteral, op: nil, right: .nilLiteral)], relations: [])
+
     /// `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]` (true for `and`, false for `or`).
     init(comparisons: [Comparison], relations: [Bool]) {
         var next: Link?

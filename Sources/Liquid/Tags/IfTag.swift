@@ -3,13 +3,16 @@ final class IfTag: Sendable {
     /// A branch, linked to the ones after it (rendering follows `let` properties, which retains nothing,
     /// where reading an array element would copy it).
     final class Branch: Sendable {
-        /// `nil` for `else`.
-        let condition: Condition?
+        /// Whether it is the `else` branch; if not, `condition` is its condition (not optional: a `let`
+        /// is read in place, an unwrapped optional would be retained).
+        let isElse: Bool
+        let condition: Condition
         let body: Block
         let next: Branch?
 
         init(condition: Condition?, body: [Node], next: Branch?) {
-            self.condition = condition
+            isElse = condition == nil
+            self.condition = condition ?? Condition.placeholder
             self.body = Block(body)
             self.next = next
         }
@@ -59,7 +62,7 @@ final class IfTag: Sendable {
     }
 
     private func render(_ branch: Branch, negate: Bool, _ s: inout RenderState) throws(LiquidError) {
-        if let condition = branch.condition, try s.evaluate(condition) == negate {
+        if !branch.isElse, try s.evaluate(branch.condition) == negate {
             if let next = branch.next { try render(next, negate: false, &s) }
             return
         }
