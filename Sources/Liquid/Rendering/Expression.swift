@@ -181,6 +181,11 @@ final class FilteredExpression: Sendable {
     /// `expression` would copy it).
     let isVariable: Bool
     let lookup: VariableLookup
+    /// The filters but the last (when `hasLeading`) and the last (when there are filters), for printing
+    /// through the last one's writer; placeholders otherwise.
+    let hasLeading: Bool
+    let leading: FilterLink
+    let last: FilterCall
     /// Whether the value is a bare lookup (for the `.errorInOutput` missing-variable policy).
     var isBareLookup: Bool {
         if case .variable = expression, filters.isEmpty { return true }
@@ -197,6 +202,11 @@ final class FilteredExpression: Sendable {
         for call in filters.reversed() { next = FilterLink(call: call, next: next) }
         hasFilters = next != nil
         chain = next ?? FilterLink.placeholder
+        var leadingNext: FilterLink?
+        for call in filters.dropLast().reversed() { leadingNext = FilterLink(call: call, next: leadingNext) }
+        hasLeading = leadingNext != nil
+        leading = leadingNext ?? FilterLink.placeholder
+        last = filters.last ?? FilterLink.placeholder.call
         if case .variable(let v) = expression {
             (isVariable, lookup) = (true, v)
         } else {

@@ -148,17 +148,10 @@ extension RenderState {
     /// Prints an expression whose last filter is a built-in text filter, writing that filter's text straight
     /// into the output when its fast path applies.
     mutating func writeFiltered(_ expression: FilteredExpression, _ writer: BuiltinFilter) throws(LiquidError) {
-        let value = try evaluate(variableOf: expression)
-        if expression.hasFilters { return try writeFiltered(expression.chain, value, writer) }
-        write(value)
-    }
-
-    /// Applies the filters of `link` but the last, which `writer` (the last's built-in) writes.
-    private mutating func writeFiltered(_ link: FilterLink, _ input: LiquidValue, _ writer: BuiltinFilter) throws(LiquidError) {
-        if let next = link.next {
-            return try writeFiltered(next, apply(link.call, to: input), writer)
-        }
-        let last = link.call
+        var input = try evaluate(variableOf: expression)
+        guard expression.hasFilters else { return write(input) }
+        if expression.hasLeading { input = try apply(expression.leading, to: input) }
+        let last = expression.last
         let argc = last.argc
         if last.literalArguments {
             if writer.write(input, argc, last.literal0, last.literal1, to: &out) { return }
