@@ -43,7 +43,7 @@ struct OutputBuffer: ~Copyable {
 
     @inline(never)
     private mutating func grow(_ n: Int) {
-        let newCapacity = max(capacity * 2, count + n, 16)
+        let newCapacity = max(capacity * 2, count + n, 64)
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         if let base {
             newBase.initialize(from: base, count: count)
