@@ -10,17 +10,20 @@
 /// Rendering follows Ruby's `Template#render`: render errors print `Liquid error: ...` inline for lax
 /// templates; see ``LiquidRenderOptions`` for strict rendering, limits and the missing-variable policy.
 public struct LiquidTemplate: Sendable {
-    let nodes: [Node]
+    let nodes: Block
     /// The template's name (used in error messages), if given.
     public let name: String?
     /// The options it was parsed with (partials it includes are parsed with the same).
     public let parseOptions: LiquidParseOptions
     let capacityHint: Int
+    /// ``Parser/continuesLoops``.
+    let continuesLoops: Bool
 
     /// Parses `source`. Throws a ``LiquidError`` with code `.syntax`, naming `name`, line and column.
     public init(_ source: String, name: String? = nil, options: LiquidParseOptions = LiquidParseOptions()) throws(LiquidError) {
         var parser = Parser(source: source, name: name, options: options)
-        nodes = try parser.parseDocument()
+        nodes = Block(try parser.parseDocument())
+        continuesLoops = parser.continuesLoops
         self.name = name
         parseOptions = options
         capacityHint = max(256, source.utf8.count + source.utf8.count / 2)
@@ -55,16 +58,31 @@ public struct LiquidTemplate: Sendable {
     /// Renders into UTF-8 bytes with the keys of `environment` as the top-level variables (the fastest
     /// entry point: the environment is used as is).
     public func renderBytes(_ environment: LiquidObject, options: LiquidRenderOptions = LiquidRenderOptions()) throws(LiquidError) -> [UInt8] {
-        let globals = environment
-        var state = RenderState(globals: globals, options: options, parseOptions: parseOptions, capacity: capacityHint)
-        do {
-            try state.render(nodes)
-        } catch {
-            var e = error
+        // The output goes straight into the result's storage; only an output larger than the estimate is
+        // copied out of the memory it grew into.
+        var failure: LiquidError?
+        var grown: [UInt8]?
+        let bytes = [UInt8](unsafeUninitializedCapacity: capacityHint) { memory, initialized in
+            var state = RenderState(
+                globals: environment, options: options, parseOptions: parseOptions,
+                output: OutputBuffer(writingInto: memory), recordsForOffsets: continuesLoops)
+            do throws(LiquidError) {
+                try state.render(nodes)
+            } catch {
+                failure = error
+                return
+            }
+            if state.out.isInGivenMemory {
+                initialized = state.out.count
+            } else {
+                grown = state.out.bytes
+            }
+        }
+        if var e = failure {
             if e.templateName == nil { e.templateName = name }
             throw e
         }
-        return state.out
+        return grown ?? bytes
     }
 
     /// Renders, returning `{% abort_message %}` as a distinct outcome instead of an error.

@@ -20,6 +20,26 @@ struct FastPathTests {
             ["ps": [327.21, 455.3, 212.0]]) == "994.51")
     }
 
+    @Test func loopOffsetsAreKeptWhenATemplateMayContinue() throws {
+        #expect(try render("{% for i in (1..5) limit: 2 %}{{ i }}{% endfor %}|{% for i in (1..5) offset: continue %}{{ i }}{% endfor %}")
+            == "12|345")
+        // A partial may continue a loop of the template that includes it.
+        let fs = LiquidInMemoryFileSystem(["rest": "{% for i in (1..5) offset: continue %}{{ i }}{% endfor %}"])
+        let template = try LiquidTemplate("{% for i in (1..5) limit: 2 %}{{ i }}{% endfor %}|{% include 'rest' %}")
+        #expect(try template.render(options: LiquidRenderOptions(fileSystem: fs)) == "12|345")
+    }
+
+    @Test func outputLargerThanTheEstimateIsWhole() throws {
+        let text = try render("{% for i in (1..1000) %}abcdefgh{% endfor %}")
+        #expect(text.utf8.count == 8000 && text.hasPrefix("abcdefghabcdefgh") && text.hasSuffix("abcdefgh"))
+        #expect(try render("{% capture c %}{% for i in (1..300) %}xy{% endfor %}{% endcapture %}{{ c | size }}") == "600")
+    }
+
+    @Test func decimalsReadOnceAndReusedGiveTheSameResults() throws {
+        #expect(try render("{{ a | times: 1.0 | round: 2 }} {{ a | round: 1 }} {{ a | plus: a }} {{ a }} {{ b | minus: a }}",
+            ["a": 2.25, "b": 0.1]) == "2.25 2.3 4.5 2.25 -2.15")
+    }
+
     @Test func floatsPrintAsRuby() throws {
         #expect(try render("{{ a }}|{{ b }}|{{ c }}|{{ d }}", [
             "a": 1e15, "b": 999_999_999_999_999.0, "c": 1_000_000_000_000_344.2, "d": 0.0001,
@@ -63,16 +83,16 @@ struct FastPathTests {
         let formats = ["%B %Y", "%b %e, %Y", "%d.%m.%y %H:%M:%S", "100%% %Y", "%Y%m%d"]
         for input in ["2017-05-16T10:00:00Z", "1999-12-31T23:59:59Z", "2024-02-29T00:00:00z", "2016-03-04T05:06:07Z"] {
             for format in formats {
-                var bytes: [UInt8] = []
+                var bytes = OutputBuffer(capacity: 32)
                 #expect(DateFilter.writeISO(input, format: format, to: &bytes))
                 let general = try DateFilter.isoUTC(input)!.strftime(format)
-                #expect(String(decoding: bytes, as: UTF8.self) == general, "\(input) \(format)")
+                #expect(bytes.string == general, "\(input) \(format)")
             }
         }
         // Flags, widths, other conversions and other inputs take the general path, with nothing written.
         for (input, format) in [("2017-05-16T10:00:00Z", "%-d"), ("2017-05-16T10:00:00Z", "%A"), ("2017-05-16T10:00:00Z", "%Y%"),
                                 ("2017-05-16 10:00", "%Y"), ("0999-05-16T10:00:00Z", "%Y")] {
-            var bytes: [UInt8] = []
+            var bytes = OutputBuffer(capacity: 32)
             #expect(!DateFilter.writeISO(input, format: format, to: &bytes) && bytes.isEmpty, "\(input) \(format)")
         }
         #expect(try render("{{ d | date: \"%-d %B\" }}|{{ d | date: \"%e %b\" }}", ["d": "2017-05-06T10:00:00Z"]) == "6 May| 6 May")

@@ -28,7 +28,8 @@ enum BuiltinFilter: String, Sendable {
     /// The result of the filter, or nil to take the general path. `scratch` is a reusable byte buffer.
     @inline(__always)
     func apply(
-        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout [UInt8]
+        _ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, scratch: inout OutputBuffer,
+        decimals: inout ShortDecimalCache
     ) -> LiquidValue? {
         switch self {
         case .default:
@@ -46,7 +47,7 @@ enum BuiltinFilter: String, Sendable {
             return argc == 0 ? .string("") : a0
         case .plus, .minus, .times:
             guard argc == 1 else { return nil }
-            return BuiltinFilter.arithmetic(self, input, a0)
+            return BuiltinFilter.arithmetic(self, input, a0, &decimals)
         case .round:
             guard argc <= 1 else { return nil }
             var places = 0
@@ -57,7 +58,7 @@ enum BuiltinFilter: String, Sendable {
             switch input {
             case .int: return input
             case .double(let d):
-                guard let x = ShortDecimal(d) else { return nil }
+                guard let x = decimals.decimal(d) else { return nil }
                 let r = x.rounded(toPlaces: places)
                 if places == 0 { return .int(Int(r.mantissa)) }
                 return r.doubleValue.map { .double($0) }
@@ -66,15 +67,15 @@ enum BuiltinFilter: String, Sendable {
         default:
             if case .nil = input { return nil }
             if case .string(let s) = input, unchanged(s, argc, a0, a1) { return input }
-            scratch.removeAll(keepingCapacity: true)
+            scratch.removeAll()
             guard write(input, argc, a0, a1, to: &scratch) else { return nil }
-            return .string(String(decoding: scratch, as: UTF8.self))
+            return .string(scratch.string)
         }
     }
 
     /// `plus` / `minus` / `times` on two integers (no overflow) or on two short decimals.
     @inline(__always)
-    static func arithmetic(_ op: BuiltinFilter, _ a: LiquidValue, _ b: LiquidValue) -> LiquidValue? {
+    static func arithmetic(_ op: BuiltinFilter, _ a: LiquidValue, _ b: LiquidValue, _ decimals: inout ShortDecimalCache) -> LiquidValue? {
         if case .int(let x) = a, case .int(let y) = b {
             let (r, o): (Int, Bool)
             switch op {
@@ -84,7 +85,7 @@ enum BuiltinFilter: String, Sendable {
             }
             return o ? nil : .int(r)
         }
-        guard let x = MathFilters.short(a), let y = MathFilters.short(b) else { return nil }
+        guard let x = decimals.short(a), let y = decimals.short(b) else { return nil }
         let r: ShortDecimal?
         switch op {
         case .plus: r = x.adding(y)
@@ -129,10 +130,9 @@ enum BuiltinFilter: String, Sendable {
     // MARK: Writing
 
     /// Appends the filter's output (as text) to `out`; false, with nothing appended, to take the general path.
-    func write(_ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout [UInt8]) -> Bool {
-        let text: String
+    func write(_ input: LiquidValue, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout OutputBuffer) -> Bool {
         switch input {
-        case .string(let s): text = s
+        case .string(let text): return write(text: text, argc, a0, a1, to: &out)
         case .nil:
             // nil prints nothing after these (they return nil or "" for it).
             switch self {
@@ -143,6 +143,11 @@ enum BuiltinFilter: String, Sendable {
             }
         default: return false
         }
+    }
+
+    /// ``write(_:_:_:_:to:)`` of a string (passed on, not copied into a local, which would retain it).
+    @inline(__always)
+    private func write(text: String, _ argc: Int, _ a0: LiquidValue, _ a1: LiquidValue, to out: inout OutputBuffer) -> Bool {
         switch self {
         case .escape, .h:
             guard argc == 0 else { return false }
@@ -221,21 +226,24 @@ enum BuiltinFilter: String, Sendable {
 
     // MARK: Byte helpers
 
-    /// Runs `body` on the UTF-8 bytes of `s` (contiguous for native strings; small strings are copied).
+    /// Runs `body` on the UTF-8 bytes of `s` (in place for native strings, without copying the string, which
+    /// would retain it; small strings are copied to the stack).
     @inline(__always)
     static func bytes<R>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) throws(Never) -> R) -> R {
+        if let r = s.utf8.withContiguousStorageIfAvailable({ body($0) }) { return r }
         var s = s
         return s.withUTF8 { body($0) }
     }
 
+    /// `&`, `<`, `>`, `"` or `'`: all below 64, so one bit each of a mask.
     @inline(__always)
     static func isHTMLSpecial(_ c: UInt8) -> Bool {
-        c == UInt8(ascii: "&") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: "\"")
-            || c == UInt8(ascii: "'")
+        let mask: UInt64 = 1 << 0x26 | 1 << 0x3C | 1 << 0x3E | 1 << 0x22 | 1 << 0x27
+        return c < 64 && (mask >> UInt64(c)) & 1 != 0
     }
 
     /// Ruby's `CGI.escapeHTML`.
-    static func escapeHTML(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    static func escapeHTML(_ b: UnsafeBufferPointer<UInt8>, to out: inout OutputBuffer) {
         var last = 0
         for i in 0..<b.count {
             let c = b[i]
@@ -253,32 +261,11 @@ enum BuiltinFilter: String, Sendable {
         if last < b.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[last...])) }
     }
 
-    /// Appends what `body` writes for `input`, at most `maxPerByte` bytes per input byte, through a stack
-    /// buffer (one append per chunk instead of one per byte). `body` maps a chunk of input to the buffer and
-    /// returns how many bytes it wrote.
-    @inline(__always)
-    static func appendMapped(
-        _ input: UnsafeBufferPointer<UInt8>, maxPerByte: Int, to out: inout [UInt8],
-        _ body: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Int
-    ) {
-        let chunk = 128
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunk * maxPerByte) { buffer in
-            let base = buffer.baseAddress!
-            var start = 0
-            while start < input.count {
-                let end = min(start + chunk, input.count)
-                let n = body(UnsafeBufferPointer(rebasing: input[start..<end]), base)
-                out.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
-                start = end
-            }
-        }
-    }
-
     /// Ruby's `CGI.escape`: bytes outside `a-zA-Z0-9_.-~` as `%XX`, space as `+`.
-    static func urlEncode(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        appendMapped(b, maxPerByte: 3, to: &out) { input, o in
+    static func urlEncode(_ b: UnsafeBufferPointer<UInt8>, to out: inout OutputBuffer) {
+        out.append(upTo: b.count * 3) { o in
             var n = 0
-            for c in input {
+            for c in b {
                 if URLFilters.isUnreserved(c) {
                     o[n] = c
                     n &+= 1
@@ -321,9 +308,9 @@ enum BuiltinFilter: String, Sendable {
     /// `upcase`, `downcase`, `capitalize` (first character upper, the rest lower) of ASCII and Latin-1 text
     /// accepted by ``caseMappable(_:_:)``. In Latin-1, U+00C0...U+00DE (but ×) and U+00E0...U+00FE (but ÷)
     /// are upper/lower case pairs 0x20 apart, as in ASCII.
-    static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout [UInt8]) {
+    static func mapCase(_ b: UnsafeBufferPointer<UInt8>, _ mode: BuiltinFilter, to out: inout OutputBuffer) {
         let count = b.count
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { o in
+        out.append(upTo: count) { o in
             var i = 0
             while i < count {
                 var c = b[i]
@@ -348,14 +335,14 @@ enum BuiltinFilter: String, Sendable {
                 o[i] = c
                 i += 1
             }
-            out.append(contentsOf: UnsafeBufferPointer(o))
+            return count
         }
     }
 
     /// Every occurrence of the non-empty `p` in `s` replaced by `r` (Ruby's `gsub` with a plain string).
     static func replaceAll(
         _ s: UnsafeBufferPointer<UInt8>, _ p: UnsafeBufferPointer<UInt8>, _ r: UnsafeBufferPointer<UInt8>,
-        to out: inout [UInt8]
+        to out: inout OutputBuffer
     ) {
         let n = p.count
         let first = p[0]

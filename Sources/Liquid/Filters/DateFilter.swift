@@ -62,7 +62,7 @@ enum DateFilter {
     /// Writes `date: format` of `input` straight into `out` for the common case (``isoUTC(_:)`` reads the
     /// input, a year of four digits, and a format of text and `%Y %y %m %d %e %H %M %S %B %b %%` without
     /// flags or widths), with exactly the bytes `strftime` makes; false, with nothing written, otherwise.
-    static func writeISO(_ input: String, format: String, to out: inout [UInt8]) -> Bool {
+    static func writeISO(_ input: String, format: String, to out: inout OutputBuffer) -> Bool {
         guard let time = isoUTC(input) else { return false }
         let f = time.fields
         guard f.year >= 1000, f.year <= 9999 else { return false }

@@ -21,9 +21,15 @@ enum MathFilters {
     /// short decimal.
     @inline(__always)
     static func short(_ value: LiquidValue) -> ShortDecimal? {
+        short(value, reading: ShortDecimal.init)
+    }
+
+    /// ``short(_:)`` with doubles read by `read`.
+    @inline(__always)
+    static func short(_ value: LiquidValue, reading read: (Double) -> ShortDecimal?) -> ShortDecimal? {
         switch value {
         case .int(let i): ShortDecimal(i)
-        case .double(let d): ShortDecimal(d)
+        case .double(let d): read(d)
         default: nil
         }
     }

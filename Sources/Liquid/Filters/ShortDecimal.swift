@@ -152,14 +152,14 @@ struct ShortDecimal: Sendable, Equatable {
     /// Appends Ruby's `Float#to_s` of `d` to `out` when `d` has a short decimal in Ruby's fixed notation
     /// (`1e-4 <= |d| < 1e15`); false (nothing appended) otherwise.
     @inline(__always)
-    static func appendRubyFloat(_ d: Double, to out: inout [UInt8]) -> Bool {
-        guard d.magnitude >= 1e-4, d.magnitude < 1e15, let s = ShortDecimal(d) else { return false }
+    static func appendRubyFloat(_ d: Double, to out: inout OutputBuffer, _ decimals: inout ShortDecimalCache) -> Bool {
+        guard d.magnitude >= 1e-4, d.magnitude < 1e15, let s = decimals.decimal(d) else { return false }
         s.appendFixed(to: &out)
         return true
     }
 
     /// Appends the digits in fixed notation with at least one fraction digit (`12.5`, `3.0`, `0.001`).
-    func appendFixed(to out: inout [UInt8]) {
+    func appendFixed(to out: inout OutputBuffer) {
         var m = mantissa.magnitude
         // Up to 20 digits, written backwards into scratch.
         var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)

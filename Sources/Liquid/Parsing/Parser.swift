@@ -10,6 +10,9 @@ struct Parser {
     var trimNext = false
     var liquidMode = false
     var cycleCounter = 0
+    /// Whether a loop may start where an earlier one stopped: there is a `for` with `offset: continue`, or a
+    /// partial (which may have one). Renders record where loops stop only then.
+    var continuesLoops = false
 
     init(source: String, name: String?, options: LiquidParseOptions) {
         src = Array(source.utf8)
@@ -208,8 +211,12 @@ struct Parser {
         case "cycle": return .node(.cycle(try CycleTag.parse(&self, token)))
         case "increment", "decrement": return .node(.counter(CounterTag.parse(&self, token)))
         case "ifchanged": return .node(.ifchanged(try IfchangedTag.parse(&self, token)))
-        case "include": return .node(.include(try IncludeTag.parse(&self, token)))
-        case "render": return .node(.render(try RenderTag.parse(&self, token)))
+        case "include":
+            continuesLoops = true
+            return .node(.include(try IncludeTag.parse(&self, token)))
+        case "render":
+            continuesLoops = true
+            return .node(.render(try RenderTag.parse(&self, token)))
         case "break": return .node(.interrupt(isBreak: true))
         case "continue": return .node(.interrupt(isBreak: false))
         case "echo":

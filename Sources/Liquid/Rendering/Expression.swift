@@ -11,6 +11,19 @@ enum Expression: Sendable {
 
     static let nilLiteral = Expression.literal(.nil)
 
+    /// Whether it is `blank` or `empty`.
+    var isMethodLiteral: Bool {
+        switch self {
+        case .blank, .empty: true
+        default: false
+        }
+    }
+
+    /// Whether it is `blank`.
+    var isBlankLiteral: Bool {
+        if case .blank = self { true } else { false }
+    }
+
     /// The literal value when the expression is constant.
     var constantValue: LiquidValue? {
         switch self {
@@ -73,6 +86,9 @@ final class VariableLookup: Sendable {
     }
 
     static let commands: Set<String> = ["size", "first", "last"]
+
+    /// Stands for no lookup (never resolved).
+    static let placeholder = VariableLookup(root: .name(Key("")), segments: [], path: "")
 }
 
 /// A name with its ``LiquidObject`` hash, computed once at parse time.
@@ -111,6 +127,13 @@ final class FilterCall: Sendable {
     /// The first two positional arguments (`nil` literals when absent), read without indexing an array.
     let argument0: Expression
     let argument1: Expression
+    /// The number of positional arguments.
+    let argc: Int
+    /// Whether `argument0` and `argument1` are literals, whose values are then `literal0` and `literal1`
+    /// (passed to the built-in as they are, with no evaluation or copy).
+    let literalArguments: Bool
+    let literal0: LiquidValue
+    let literal1: LiquidValue
 
     init(name: String, resolved: ResolvedFilter, positional: [Expression], keyword: [(name: String, value: Expression)]) {
         self.name = name
@@ -118,6 +141,11 @@ final class FilterCall: Sendable {
         builtin = keyword.isEmpty && positional.count <= 2 ? resolved.builtin : nil
         argument0 = positional.count > 0 ? positional[0] : .nilLiteral
         argument1 = positional.count > 1 ? positional[1] : .nilLiteral
+        argc = positional.count
+        let (l0, l1) = (argument0.constantValue, argument1.constantValue)
+        literalArguments = l0 != nil && l1 != nil
+        literal0 = l0 ?? .nil
+        literal1 = l1 ?? .nil
         self.positional = positional
         self.keyword = keyword
         var constants: [LiquidValue] = []
@@ -144,6 +172,20 @@ struct ResolvedFilter {
 final class FilteredExpression: Sendable {
     let expression: Expression
     let filters: [FilterCall]
+    /// Whether there are filters; `chain` links them in order (else it is a shared placeholder). Rendering
+    /// follows `let` properties, which retains nothing, where reading an array element or unwrapping an
+    /// optional would copy the reference.
+    let hasFilters: Bool
+    let chain: FilterLink
+    /// Whether `expression` is a variable, whose lookup is then `lookup` (read in place: switching over
+    /// `expression` would copy it).
+    let isVariable: Bool
+    let lookup: VariableLookup
+    /// The filters but the last (when `hasLeading`) and the last (when there are filters), for printing
+    /// through the last one's writer; placeholders otherwise.
+    let hasLeading: Bool
+    let leading: FilterLink
+    let last: FilterCall
     /// Whether the value is a bare lookup (for the `.errorInOutput` missing-variable policy).
     var isBareLookup: Bool {
         if case .variable = expression, filters.isEmpty { return true }
@@ -156,10 +198,40 @@ final class FilteredExpression: Sendable {
     init(expression: Expression, filters: [FilterCall]) {
         self.expression = expression
         self.filters = filters
+        var next: FilterLink?
+        for call in filters.reversed() { next = FilterLink(call: call, next: next) }
+        hasFilters = next != nil
+        chain = next ?? FilterLink.placeholder
+        var leadingNext: FilterLink?
+        for call in filters.dropLast().reversed() { leadingNext = FilterLink(call: call, next: leadingNext) }
+        hasLeading = leadingNext != nil
+        leading = leadingNext ?? FilterLink.placeholder
+        last = filters.last ?? FilterLink.placeholder.call
+        if case .variable(let v) = expression {
+            (isVariable, lookup) = (true, v)
+        } else {
+            (isVariable, lookup) = (false, VariableLookup.placeholder)
+        }
         if let b = filters.last?.builtin, b.writesText { lastWriter = b } else { lastWriter = nil }
     }
 
     static let empty = FilteredExpression(expression: .nilLiteral, filters: [])
+}
+
+/// A filter call and the ones after it.
+final class FilterLink: Sendable {
+    let call: FilterCall
+    let next: FilterLink?
+
+    init(call: FilterCall, next: FilterLink?) {
+        self.call = call
+        self.next = next
+    }
+
+    /// Stands for no filters (never applied).
+    static let placeholder = FilterLink(
+        call: FilterCall(name: "", resolved: ResolvedFilter(function: nil, builtin: nil), positional: [], keyword: []),
+        next: nil)
 }
 
 /// A condition of `if` / `unless` / `elsif` / `when`: comparisons chained with `and` / `or`, evaluated
@@ -198,13 +270,32 @@ final class Condition: Sendable {
         }
     }
 
-    /// The comparisons in order; `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]`
-    /// (true for `and`, false for `or`).
-    let comparisons: [Comparison]
-    let relations: [Bool]
+    /// A comparison linked to the next one (rendering follows `let` properties, which retains nothing).
+    final class Link: Sendable {
+        let comparison: Comparison
+        /// How it joins `next`: true for `and`, false for `or`.
+        let and: Bool
+        let next: Link?
 
+        init(comparison: Comparison, and: Bool, next: Link?) {
+            self.comparison = comparison
+            self.and = and
+            self.next = next
+        }
+    }
+
+    /// The first comparison.
+    let first: Link
+
+    /// Stands for no condition (never evaluated).
+    static let placeholder = Condition(comparisons: [Comparison(left: .nilLiteral, op: nil, right: .nilLiteral)], relations: [])
+
+    /// `relations[i]` joins `comparisons[i]` to `comparisons[i + 1]` (true for `and`, false for `or`).
     init(comparisons: [Comparison], relations: [Bool]) {
-        self.comparisons = comparisons
-        self.relations = relations
+        var next: Link?
+        for i in comparisons.indices.reversed() {
+            next = Link(comparison: comparisons[i], and: i < relations.count && relations[i], next: next)
+        }
+        first = next!
     }
 }

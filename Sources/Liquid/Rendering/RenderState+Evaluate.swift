@@ -2,9 +2,23 @@
 extension RenderState {
     @inline(__always)
     mutating func evaluate(_ expression: FilteredExpression) throws(LiquidError) -> LiquidValue {
-        var value = try evaluate(expression.expression)
-        for filter in expression.filters { value = try apply(filter, to: value) }
+        let value = try evaluate(variableOf: expression)
+        if expression.hasFilters { return try apply(expression.chain, to: value) }
         return value
+    }
+
+    /// The value of the expression before its filters.
+    @inline(__always)
+    func evaluate(variableOf expression: FilteredExpression) throws(LiquidError) -> LiquidValue {
+        if expression.isVariable { return try resolve(expression.lookup, strict: missingVariables == .error) }
+        return try evaluate(expression.expression)
+    }
+
+    /// A filter and the ones after it.
+    mutating func apply(_ link: FilterLink, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
+        let value = try apply(link.call, to: input)
+        guard let next = link.next else { return value }
+        return try apply(next, to: value)
     }
 
     @inline(__always)
@@ -12,10 +26,15 @@ extension RenderState {
         switch expression {
         case .literal(let v): return v
         case .variable(let lookup): return try resolve(lookup, strict: missingVariables == .error)
-        case .range(let a, let b):
-            return .range(first: try RenderState.rangeInteger(evaluate(a)), last: try RenderState.rangeInteger(evaluate(b)))
+        case .range(let a, let b): return try evaluateRange(a, b)
         case .blank, .empty: return .string("")
         }
+    }
+
+    /// `(a..b)` (out of line: `evaluate` calling itself could not be inlined).
+    @inline(never)
+    func evaluateRange(_ a: Expression, _ b: Expression) throws(LiquidError) -> LiquidValue {
+        .range(first: try RenderState.rangeInteger(evaluate(a)), last: try RenderState.rangeInteger(evaluate(b)))
     }
 
     func undefined(_ lookup: VariableLookup, strict: Bool) throws(LiquidError) -> LiquidValue {
@@ -114,10 +133,14 @@ extension RenderState {
     @inline(__always)
     mutating func apply(_ filter: FilterCall, to input: LiquidValue) throws(LiquidError) -> LiquidValue {
         if let builtin = filter.builtin {
-            let argc = filter.positional.count
-            let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
-            let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
-            if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch) { return result }
+            let argc = filter.argc
+            if filter.literalArguments {
+                if let result = builtin.apply(input, argc, filter.literal0, filter.literal1, scratch: &textScratch, decimals: &decimals) { return result }
+            } else {
+                let a0 = argc > 0 ? try evaluate(filter.argument0) : .nil
+                let a1 = argc > 1 ? try evaluate(filter.argument1) : .nil
+                if let result = builtin.apply(input, argc, a0, a1, scratch: &textScratch, decimals: &decimals) { return result }
+            }
         }
         return try applyGeneral(filter, to: input)
     }
@@ -125,16 +148,19 @@ extension RenderState {
     /// Prints an expression whose last filter is a built-in text filter, writing that filter's text straight
     /// into the output when its fast path applies.
     mutating func writeFiltered(_ expression: FilteredExpression, _ writer: BuiltinFilter) throws(LiquidError) {
-        var value = try evaluate(expression.expression)
-        let filters = expression.filters
-        let n = filters.count
-        for i in 0..<(n - 1) { value = try apply(filters[i], to: value) }
-        let last = filters[n - 1]
-        let argc = last.positional.count
-        let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
-        let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
-        if writer.write(value, argc, a0, a1, to: &out) { return }
-        write(try applyGeneral(last, to: value))
+        var input = try evaluate(variableOf: expression)
+        guard expression.hasFilters else { return write(input) }
+        if expression.hasLeading { input = try apply(expression.leading, to: input) }
+        let last = expression.last
+        let argc = last.argc
+        if last.literalArguments {
+            if writer.write(input, argc, last.literal0, last.literal1, to: &out) { return }
+        } else {
+            let a0 = argc > 0 ? try evaluate(last.argument0) : .nil
+            let a1 = argc > 1 ? try evaluate(last.argument1) : .nil
+            if writer.write(input, argc, a0, a1, to: &out) { return }
+        }
+        write(try applyGeneral(last, to: input))
     }
 
     /// A filter call through its function, with Ruby's arguments.
@@ -178,17 +204,19 @@ extension RenderState {
     // MARK: Conditions
 
     func evaluate(_ condition: Condition) throws(LiquidError) -> Bool {
-        var i = 0
-        while true {
-            let result = try evaluate(condition.comparisons[i])
-            if i == condition.relations.count { return result }
-            if condition.relations[i] {
-                if !result { return false }
-            } else if result {
-                return true
-            }
-            i += 1
+        try evaluate(condition.first)
+    }
+
+    /// A comparison and the ones after it.
+    func evaluate(_ link: Condition.Link) throws(LiquidError) -> Bool {
+        let result = try evaluate(link.comparison)
+        guard let next = link.next else { return result }
+        if link.and {
+            if !result { return false }
+        } else if result {
+            return true
         }
+        return try evaluate(next)
     }
 
     func evaluate(_ c: Condition.Comparison) throws(LiquidError) -> Bool {
@@ -201,10 +229,7 @@ extension RenderState {
             if case .empty = c.left { return false }
             return try evaluate(c.left).rubyContains(evaluate(c.right))
         case .less, .greater, .lessOrEqual, .greaterOrEqual:
-            switch (c.left, c.right) {
-            case (.blank, _), (.empty, _), (_, .blank), (_, .empty): return false
-            default: break
-            }
+            if c.left.isMethodLiteral || c.right.isMethodLiteral { return false }
             guard let order = try evaluate(c.left).rubyRelationalOrder(evaluate(c.right)) else { return false }
             switch op {
             case .less: return order < 0
@@ -219,11 +244,12 @@ extension RenderState {
 
     /// Ruby's `Condition#equal_variables`, with `blank` / `empty` as method literals.
     func equalVariables(_ left: Expression, _ right: Expression) throws(LiquidError) -> Bool {
-        switch (left, right) {
-        case (.blank, .blank), (.blank, .empty), (.empty, .blank), (.empty, .empty): return false
-        case (.blank, let other), (let other, .blank): return try evaluate(other).isBlank
-        case (.empty, let other), (let other, .empty): return try evaluate(other).isEmptyCollection
-        default: return try evaluate(left).rubyEquals(evaluate(right))
+        // On flags: a switch over the pair of expressions would copy both.
+        switch (left.isMethodLiteral, right.isMethodLiteral) {
+        case (true, true): return false
+        case (true, false): return try left.isBlankLiteral ? evaluate(right).isBlank : evaluate(right).isEmptyCollection
+        case (false, true): return try right.isBlankLiteral ? evaluate(left).isBlank : evaluate(left).isEmptyCollection
+        case (false, false): return try evaluate(left).rubyEquals(evaluate(right))
         }
     }
 

@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// The mutable state of one render: the output buffer, variable scopes, registers (cycle, for offsets,
-/// ifchanged), counters for limits. Passed `inout` through the node tree; never shared.
-struct RenderState {
+/// ifchanged), counters for limits. Passed `inout` through the node tree; never shared (not copyable).
+struct RenderState: ~Copyable {
     /// The output (UTF-8).
-    var out: [UInt8]
+    var out: OutputBuffer
     /// Block scopes (`for`, `tablerow`, `include` arguments): innermost last.
     var locals: [Binding] = []
     /// The template scope `assign` and `capture` write (Ruby's `scopes.last`).
@@ -16,13 +16,18 @@ struct RenderState {
     /// Reused positional-argument buffer for filter calls (no allocation per call).
     var argumentScratch: [LiquidValue] = []
     /// Reused byte buffer for built-in text filters whose result is a value (not written out directly).
-    var textScratch: [UInt8] = []
+    var textScratch = OutputBuffer(capacity: 0)
+    /// Doubles read as decimals by the built-in math filters and the output.
+    var decimals = ShortDecimalCache()
     /// The render environment (Ruby's `environments.first`; `increment` / `decrement` write it).
     var globals: LiquidObject
     var cycles = SmallMap<LiquidValue>()
     var forOffsets = SmallMap<String>()
+    /// Whether `forOffsets` is kept (the template may read it, ``Parser/continuesLoops``).
+    let recordsForOffsets: Bool
     var ifchanged: String?
-    var forStack: [ForloopDrop] = []
+    /// The innermost `for` loop's `forloop` (the parent of a nested loop's).
+    var forloop: ForloopDrop?
     /// 0: none, 1: break, 2: continue.
     var interrupt: UInt8 = 0
     var iterations = 0
@@ -38,10 +43,10 @@ struct RenderState {
 
     init(
         globals: LiquidObject, options: LiquidRenderOptions, parseOptions: LiquidParseOptions,
-        capacity: Int
+        output: consuming OutputBuffer, recordsForOffsets: Bool
     ) {
-        out = []
-        out.reserveCapacity(capacity)
+        self.recordsForOffsets = recordsForOffsets
+        out = output
         locals.reserveCapacity(4)
         self.globals = globals
         limits = options.limits
@@ -166,28 +171,33 @@ struct RenderState {
         }
         var v = value.magnitude
         if value < 0 { out.append(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 24 bytes of scratch
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buf in
-            while v > 0 {
-                buf[23 - count] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+        var digits = 1
+        var rest = v / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        out.append(upTo: digits) { buf in
+            var i = digits
+            while i > 0 {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
                 v /= 10
-                count += 1
             }
-            out.append(contentsOf: buf[(24 - count)...])
+            return digits
         }
     }
 
     mutating func writeDouble(_ d: Double) {
-        if ShortDecimal.appendRubyFloat(d, to: &out) { return }
+        if ShortDecimal.appendRubyFloat(d, to: &out, &decimals) { return }
         out.append(contentsOf: LiquidValue.rubyFloatString(d).utf8)
     }
 
     // MARK: Rendering
 
-    mutating func render(_ nodes: [Node]) throws(LiquidError) {
-        for node in nodes {
-            do {
+    mutating func render(_ block: Block) throws(LiquidError) {
+        for node in block.refs {
+            do throws(LiquidError) {
                 try renderNode(node)
             } catch {
                 if raiseErrors || error.isFatal { throw error }
@@ -199,46 +209,51 @@ struct RenderState {
     }
 
     @inline(__always)
-    mutating func renderNode(_ node: Node) throws(LiquidError) {
-        switch node {
-        case .text(let bytes): out.append(contentsOf: bytes)
-        case .output(let expression):
-            if let writer = expression.lastWriter {
-                try writeFiltered(expression, writer)
-                return
-            }
-            let value: LiquidValue
-            if missingVariables == .errorInOutput, expression.isBareLookup,
-                case .variable(let lookup) = expression.expression
-            {
-                value = try resolve(lookup, strict: true)
-            } else {
-                value = try evaluate(expression)
-            }
-            write(value)
-        case .assign(let tag): try tag.render(&self)
-        case .capture(let tag): try tag.render(&self)
-        case .conditional(let tag): try tag.render(&self)
-        case .caseTag(let tag): try tag.render(&self)
-        case .forLoop(let tag): try tag.render(&self)
-        case .tablerow(let tag): try tag.render(&self)
-        case .cycle(let tag): try tag.render(&self)
-        case .counter(let tag): tag.render(&self)
-        case .ifchanged(let tag): try tag.render(&self)
-        case .include(let tag): try tag.render(&self)
-        case .render(let tag): try tag.render(&self)
-        case .interrupt(let isBreak): interrupt = isBreak ? 1 : 2
-        case .abort(let tag): try tag.render(&self)
+    mutating func renderNode(_ node: NodeRef) throws(LiquidError) {
+        switch node.kind {
+        case .text: try node.with(TextNode.self) { out.append(contentsOf: $0.bytes) }
+        case .output: try node.with(FilteredExpression.self) { (e) throws(LiquidError) in try output(e) }
+        case .assign: try node.with(AssignTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .capture: try node.with(CaptureTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .conditional: try node.with(IfTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .caseTag: try node.with(CaseTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .forLoop: try node.with(ForTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .tablerow: try node.with(TablerowTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .cycle: try node.with(CycleTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .counter: try node.with(CounterTag.self) { tag in tag.render(&self) }
+        case .ifchanged: try node.with(IfchangedTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .include: try node.with(IncludeTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .render: try node.with(RenderTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
+        case .breakLoop: interrupt = 1
+        case .continueLoop: interrupt = 2
+        case .abort: try node.with(AbortMessageTag.self) { (tag) throws(LiquidError) in try tag.render(&self) }
         }
     }
 
+    /// `{{ expression }}`: the value printed, or the last filter's text written straight into the output.
+    @inline(__always)
+    mutating func output(_ expression: FilteredExpression) throws(LiquidError) {
+        if let writer = expression.lastWriter {
+            try writeFiltered(expression, writer)
+            return
+        }
+        let value: LiquidValue
+        if missingVariables == .errorInOutput, expression.isBareLookup,
+            case .variable(let lookup) = expression.expression
+        {
+            value = try resolve(lookup, strict: true)
+        } else {
+            value = try evaluate(expression)
+        }
+        write(value)
+    }
+
     /// Renders nodes into a fresh buffer and returns it as a string (capture, ifchanged).
-    mutating func capture(_ nodes: [Node]) throws(LiquidError) -> String {
-        var saved: [UInt8] = []
-        saved.reserveCapacity(256)
+    mutating func capture(_ nodes: Block) throws(LiquidError) -> String {
+        var saved = OutputBuffer(capacity: 256)
         swap(&saved, &out)
         defer { swap(&saved, &out) }
         try render(nodes)
-        return String(decoding: out, as: UTF8.self)
+        return out.string
     }
 }

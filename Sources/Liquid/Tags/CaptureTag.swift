@@ -1,11 +1,11 @@
 /// `{% capture name %}...{% endcapture %}`: renders the body into a variable of the template scope.
 final class CaptureTag: Sendable {
     let name: Key
-    let body: [Node]
+    let body: Block
 
     init(name: String, body: [Node]) {
         self.name = Key(name)
-        self.body = body
+        self.body = Block(body)
     }
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> CaptureTag {

@@ -10,13 +10,13 @@ final class CaseTag: Sendable {
 
     let subject: Expression
     let branches: [Branch]
-    let bodies: [[Node]]
+    let bodies: [Block]
     let blank: Bool
 
     init(subject: Expression, branches: [Branch], bodies: [[Node]], blank: Bool) {
         self.subject = subject
         self.branches = branches
-        self.bodies = bodies
+        self.bodies = bodies.map(Block.init)
         self.blank = blank
     }
 

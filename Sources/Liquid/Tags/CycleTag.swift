@@ -3,20 +3,35 @@ final class CycleTag: Sendable {
     /// The group: a named group's expression, or a string made of the values (Ruby's `@variables.to_s`).
     let group: Expression
     let values: [Expression]
-    /// The group's key when it is a literal (it always is without a named group).
-    let constantGroup: LiquidValue?
-    /// The text of each value when all of them are string literals (the usual `cycle 'odd', 'even'`).
-    let constantTexts: [[UInt8]]?
+    /// Whether the group is a literal (it always is without a named group), whose key is then `constantGroup`.
+    let hasConstantGroup: Bool
+    let constantGroup: LiquidValue
+    /// Whether all values are string literals (the usual `cycle 'odd', 'even'`); their texts are then
+    /// `texts[textRanges[i]]` (read in place: no array of arrays to copy an element out of).
+    let constantTexts: Bool
+    let texts: [UInt8]
+    let textRanges: [Range<Int>]
 
     init(group: Expression, values: [Expression]) {
         self.group = group
         self.values = values
-        constantGroup = group.constantValue
-        var texts: [[UInt8]]? = []
+        hasConstantGroup = group.constantValue != nil
+        constantGroup = group.constantValue ?? .nil
+        var texts: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        var allText = true
         for value in values {
-            if case .literal(.string(let text)) = value { texts?.append(Array(text.utf8)) } else { texts = nil }
+            guard case .literal(.string(let text)) = value else {
+                allText = false
+                break
+            }
+            let start = texts.count
+            texts.append(contentsOf: text.utf8)
+            ranges.append(start..<texts.count)
         }
-        constantTexts = texts
+        constantTexts = allText
+        self.texts = allText ? texts : []
+        textRanges = allText ? ranges : []
     }
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> CycleTag {
@@ -59,13 +74,17 @@ final class CycleTag: Sendable {
     }
 
     func render(_ s: inout RenderState) throws(LiquidError) {
-        let key: LiquidValue
-        if let constantGroup { key = constantGroup } else { key = try s.evaluate(group) }
         let count = values.count
-        let iteration = s.cycles.update(key) { $0 + 1 >= count ? 0 : $0 + 1 }
+        let iteration: Int
+        if hasConstantGroup {
+            iteration = s.cycles.update(constantGroup) { $0 + 1 >= count ? 0 : $0 + 1 }
+        } else {
+            iteration = s.cycles.update(try s.evaluate(group)) { $0 + 1 >= count ? 0 : $0 + 1 }
+        }
         guard iteration < count else { return }
-        if let constantTexts {
-            s.out.append(contentsOf: constantTexts[iteration])
+        if constantTexts {
+            let range = textRanges[iteration]
+            texts.withUnsafeBufferPointer { s.out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
         } else {
             s.write(try s.evaluate(values[iteration]))
         }

@@ -8,8 +8,8 @@ final class ForTag: Sendable {
     let offset: Expression?
     let offsetContinue: Bool
     let reversed: Bool
-    let body: [Node]
-    let elseBody: [Node]?
+    let body: Block
+    let elseBody: Block?
     let blank: Bool
     /// Whether the body may read `forloop` (checked on its source text; `include` counts as may).
     let needsForloop: Bool
@@ -26,8 +26,8 @@ final class ForTag: Sendable {
         self.offset = offset
         self.offsetContinue = offsetContinue
         self.reversed = reversed
-        self.body = body
-        self.elseBody = elseBody
+        self.body = Block(body)
+        self.elseBody = elseBody.map(Block.init)
         self.blank = blank
     }
 
@@ -113,6 +113,7 @@ final class ForTag: Sendable {
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> ForTag {
         let h = try parseHeader(p, token)
+        if h.offsetContinue { p.continuesLoops = true }
         let bodyStart = token.end
         var (body, blank, end) = try p.parseBlockBody(token)
         let bodyText = p.src[bodyStart..<max(bodyStart, end.start)]
@@ -161,25 +162,25 @@ final class ForTag: Sendable {
             if v != .nil { to = try RenderState.toInteger(v).addingReportingOverflow(from).partialValue }
         }
         let segment = LoopSegment(items, from: from, to: to, reversed: reversed)
-        s.forOffsets[name] = from &+ segment.count
+        if s.recordsForOffsets { s.forOffsets[name] = from &+ segment.count }
         guard segment.count > 0 else {
             if let elseBody { try s.render(elseBody) }
             return
         }
         let mark = s.locals.count
-        let stackMark = s.forStack.count
+        let enclosing = s.forloop
         var drop: ForloopDrop?
         if needsForloop {
-            let parent = s.forStack.last.map { LiquidDropBox($0) }
+            let parent = enclosing.map { LiquidDropBox($0) }
             let d = ForloopDrop(name: name, length: segment.count, parent: parent)
-            s.forStack.append(d)
+            s.forloop = d
             s.locals.append(Binding(key: .forloop, value: .drop(LiquidDropBox(d))))
             drop = d
         }
         s.locals.append(Binding(key: variable, value: .nil))
         defer {
             while s.locals.count > mark { s.locals.removeLast() }
-            while s.forStack.count > stackMark { s.forStack.removeLast() }
+            s.forloop = enclosing
         }
         let slot = s.locals.count - 1
         for k in 0..<segment.count {

@@ -1,8 +1,8 @@
 /// `{% ifchanged %}...{% endifchanged %}`: renders the body only when its output differs from the last time.
 final class IfchangedTag: Sendable {
-    let body: [Node]
+    let body: Block
 
-    init(body: [Node]) { self.body = body }
+    init(body: [Node]) { self.body = Block(body) }
 
     static func parse(_ p: inout Parser, _ token: TemplateToken) throws(LiquidError) -> IfchangedTag {
         let (body, _, end) = try p.parseBlockBody(token)

@@ -41,11 +41,11 @@ final class RenderTag: Sendable {
         for attribute in attributes { arguments.append((attribute.name, try s.evaluate(attribute.value))) }
         try s.enterPartial()
         defer { s.depth -= 1 }
-        let saved = (s.locals, s.root, s.globals, s.forStack, s.cycles, s.forOffsets, s.ifchanged)
-        defer { (s.locals, s.root, s.globals, s.forStack, s.cycles, s.forOffsets, s.ifchanged) = saved }
+        let saved = (s.locals, s.root, s.globals, s.forloop, s.cycles, s.forOffsets, s.ifchanged)
+        defer { (s.locals, s.root, s.globals, s.forloop, s.cycles, s.forOffsets, s.ifchanged) = saved }
         s.locals = []
         s.globals = LiquidObject()
-        s.forStack = []
+        s.forloop = nil
         s.cycles = SmallMap()
         s.forOffsets = SmallMap()
         s.ifchanged = nil

@@ -5,7 +5,7 @@ final class TablerowTag: Sendable {
     let cols: Expression?
     let limit: Expression?
     let offset: Expression?
-    let body: [Node]
+    let body: Block
 
     init(variable: String, collection: Expression, cols: Expression?, limit: Expression?, offset: Expression?, body: [Node]) {
         self.variable = variable
@@ -13,7 +13,7 @@ final class TablerowTag: Sendable {
         self.cols = cols
         self.limit = limit
         self.offset = offset
-        self.body = body
+        self.body = Block(body)
     }
 
     /// Ruby's `TableRow::Syntax`: `(\w+)\s+in\s+(QuotedFragment+)`, then `TagAttributes`.

@@ -7,6 +7,9 @@ extension LiquidValue {
     /// Ruby's `==`: numbers compare by value across `Int` and `Double`; strings, arrays, hashes and ranges
     /// compare structurally; drops by identity; values of different kinds are unequal.
     public func rubyEquals(_ other: LiquidValue) -> Bool {
+        // The common cases first, one value at a time (the switch over the pair copies both values).
+        if case .string(let a) = self, case .string(let b) = other { return a == b }
+        if case .int(let a) = self, case .int(let b) = other { return a == b }
         switch (self, other) {
         case (.nil, .nil): return true
         case (.bool(let a), .bool(let b)): return a == b
@@ -93,6 +96,7 @@ extension LiquidValue {
     /// `comparison of String with 1 failed` (a number against a string).
     /// - Returns: the sign of the comparison, or `nil` for "not comparable, condition is false".
     public func rubyRelationalOrder(_ other: LiquidValue) throws(LiquidError) -> Int? {
+        if case .int(let a) = self, case .int(let b) = other { return a < b ? -1 : (a == b ? 0 : 1) }
         switch (self, other) {
         case (.int, .int), (.int, .double), (.double, .int), (.double, .double), (.string, .string):
             return rubyCompare(other)

@@ -25,8 +25,9 @@ extension LiquidValue {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         if d == 0 { return d.sign == .minus ? "-0.0" : "0.0" }
-        var short: [UInt8] = []
-        if ShortDecimal.appendRubyFloat(d, to: &short) { return String(decoding: short, as: UTF8.self) }
+        var short = OutputBuffer(capacity: 24)
+        var decimals = ShortDecimalCache()
+        if ShortDecimal.appendRubyFloat(d, to: &short, &decimals) { return short.string }
         // Swift's description gives the shortest round-trip digits; take digits and exponent from it.
         let text = "\(d.magnitude)"
         var mantissa = Substring(text)
