@@ -70,6 +70,15 @@ public final class JobLedger: Sendable {
     private let flushes = Atomic<Int>(0)
     /// Confined to `queue` (and to `deinit`, when nothing else can reach it).
     private nonisolated(unsafe) var database: SQLiteDatabase?
+    /// Runs the WAL checkpoints, off the commit path (see ``scheduleCheckpoint()``).
+    private let checkpointQueue: DispatchQueue
+    /// The checkpoints' own connection, opened on first use. Confined to `checkpointQueue`.
+    private nonisolated(unsafe) var checkpointer: SQLiteDatabase?
+
+    /// The WAL size (pages) at which a commit checkpoints it itself (SQLite's default is 1,000).
+    private static let walCheckpointPages = 4000
+    /// How long after a commit the WAL is checkpointed (commits in between share the checkpoint).
+    private static let checkpointDelay = DispatchTimeInterval.milliseconds(200)
 
     /// Rows deleted per transaction by `prune`, so a large retention sweep does not hold the write lock for long.
     private static let pruneChunk = 2000
@@ -83,8 +92,15 @@ public final class JobLedger: Sendable {
         logger[metadataKey: "ledger.path"] = "\(path)"
         self.logger = logger
         self.queue = DispatchQueue(label: "fleet.ledger")
+        self.checkpointQueue = DispatchQueue(label: "fleet.ledger.checkpoint")
         let database = try SQLiteDatabase(path: path)
         do {
+            // A second connection checkpoints shortly after commits, in the background (a checkpoint syncs the
+            // file: done by a commit, it pauses every job waiting on that commit). Under steady load the WAL is
+            // never fully checkpointed in the background (commits keep adding frames), so SQLite can never start
+            // it over: past `walCheckpointPages` the committing connection checkpoints once itself, which then has
+            // little left to copy, and the WAL restarts.
+            try database.execute("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)")
             let applied = try Self.migrator.migrate(database)
             if !applied.isEmpty {
                 logger.info("Migrated job ledger", metadata: ["migrations": "\(applied)"])
@@ -177,6 +193,11 @@ public final class JobLedger: Sendable {
             database?.close()
             database = nil
         }
+        checkpointQueue.sync {
+            // SQLite checkpoints the WAL itself when the last connection to the file closes.
+            checkpointer?.close()
+            checkpointer = nil
+        }
         logger.debug("Closed job ledger")
     }
 
@@ -198,6 +219,7 @@ public final class JobLedger: Sendable {
     private struct State: Sendable {
         var pending: [Operation] = []
         var flushScheduled = false
+        var checkpointScheduled = false
         var closed = false
     }
 
@@ -335,6 +357,7 @@ public final class JobLedger: Sendable {
             return
         }
         commits.add(1, ordering: .relaxed)
+        scheduleCheckpoint()
         logger.trace("Job ledger group commit", metadata: ["records": "\(records.count)"])
         for ((_, continuation), winner) in zip(records, winners) {
             continuation.resume(returning: winner)
@@ -368,6 +391,7 @@ public final class JobLedger: Sendable {
             return
         }
         commits.add(1, ordering: .relaxed)
+        scheduleCheckpoint()
         guard deleted == Self.pruneChunk else {
             continuation.resume(returning: deletedSoFar + deleted)
             return
@@ -411,6 +435,34 @@ public final class JobLedger: Sendable {
                 }
             }
             continuation.resume(returning: subset)
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Checkpoints the WAL shortly after a commit, on the checkpoint queue with its own connection, unless one is
+    /// already scheduled. A passive checkpoint never blocks the writers, so commits (and the jobs waiting on
+    /// them) do not pause for the file sync a checkpoint does.
+    private func scheduleCheckpoint() {
+        let schedule = state.withLock { state -> Bool in
+            guard !state.checkpointScheduled, !state.closed else { return false }
+            state.checkpointScheduled = true
+            return true
+        }
+        guard schedule else { return }
+        checkpointQueue.asyncAfter(deadline: .now() + Self.checkpointDelay) { [self] in
+            let open = state.withLock { state -> Bool in
+                state.checkpointScheduled = false
+                return !state.closed
+            }
+            guard open else { return }
+            do {
+                if checkpointer == nil { checkpointer = try SQLiteDatabase(path: path, create: false) }
+                try checkpointer?.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            } catch {
+                // The next commit schedules another; meanwhile the WAL only grows.
+                logger.warning("Job ledger checkpoint failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 

@@ -33,6 +33,35 @@ import Testing
         #expect(try await ledger.lookup("job-now") == now)
     }
 
+    /// Commits leave the WAL to a background checkpoint: the main file takes the new pages soon after, while the
+    /// WAL is still far below the size at which a commit would checkpoint it itself.
+    @Test func theWALIsCheckpointedInTheBackground() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("ledger.sqlite")
+        let ledger = try JobLedger(path: path)
+        defer { ledger.close() }
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: 2000)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    try await ledger.record(LedgerEntry(jobID: "job-\(i)", kind: "k", status: "succeeded", attempt: 1,
+                                                        result: big, finishedAt: Date()))
+                }
+            }
+            try await group.waitForAll()
+        }
+        // 200 rows of 2 KB: 400 KB in the WAL (about 100 pages of the 4,000 that make a commit checkpoint).
+        func mainFileSize() -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while mainFileSize() < 400_000 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(mainFileSize() >= 400_000, "the main file did not take the WAL's pages: no background checkpoint")
+        #expect(try await ledger.count() == 200)
+    }
+
     @Test func firstFinalResultWins() async throws {
         let directory = try TemporaryDirectory()
         let ledger = try JobLedger(path: directory.path("ledger.sqlite"))
