@@ -35,6 +35,18 @@ final class EmailStartTLSTests: Sendable {
         return fleet.all.filter { $0.jobID == id }
     }
 
+    /// A relay that requires STARTTLS and AUTH as fleet/s3cret, with a certificate (in `subdirectory`) for the
+    /// name `localhost` only, without the IP address: the worker's settings that match it name `localhost` as the
+    /// TLS name. Returns the sink's options and the worker's environment.
+    func authRelay(_ subdirectory: String) throws -> (sink: [String: String], worker: [String: String]) {
+        let named = try TestCertificates.make(in: directory.appendingPathComponent(subdirectory), altNames: "DNS:localhost")
+        var sink = named.sinkOptions(requireStartTLS: true)
+        sink["FLEET_SMTP_SINK_AUTH"] = "fleet:s3cret"
+        let worker = ["FLEET_EMAIL_SMTP_STARTTLS": "require", "FLEET_EMAIL_SMTP_CA": named.ca, "FLEET_EMAIL_SMTP_TLS_NAME": "localhost",
+                      "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
+        return (sink, worker)
+    }
+
     static func fleet(_ name: String, sink: [String: String], profiles: Int) async throws -> EmailFleet {
         let fleet = try await EmailFleet(name, sink: sink)
         try fleet.addTemplate("t-news", meta: EmailWorkerIntegrationTests.meta, subject: "Hello {{ profile.first_name }}",
@@ -78,7 +90,6 @@ final class EmailStartTLSTests: Sendable {
             environment: credentials.merging(["FLEET_EMAIL_SMTP_STARTTLS": "require", "FLEET_EMAIL_SMTP_CA": certificates.ca]) { $1 },
             arguments: ["--max-attempts", "2"])
         let failed = results.first { $0.status == .failed }
-        print("require without STARTTLS: \(failed?.error?.description ?? "no failed result"); then \(results.last?.error?.description ?? "")")
         #expect(failed?.error?.code == "smtp_tls_unavailable")
         #expect(failed?.error?.retryable == true)
         #expect(failed?.error?.message.contains("does not offer STARTTLS and TLS is required") == true, "\(failed?.error?.message ?? "")")
@@ -112,7 +123,6 @@ final class EmailStartTLSTests: Sendable {
         for c in cases {
             let results = try await Self.run(fleet, job: c.job, profile: c.profile, environment: c.env, arguments: ["--max-attempts", "2"])
             let failed = results.first { $0.status == .failed }
-            print("\(c.job): \(failed?.error?.description ?? "no failed result")")
             #expect(failed?.error?.code == "smtp_tls_failed", "\(c.job): \(failed?.error?.description ?? "no failed result")")
             #expect(failed?.error?.message.contains(c.expected) == true, "\(c.job): \(failed?.error?.message ?? "")")
             #expect(results.last?.status == .dead)
@@ -142,7 +152,6 @@ final class EmailStartTLSTests: Sendable {
             env["FLEET_EMAIL_SMTP_TLS_NAME"] = c.name
             let results = try await Self.run(fleet, job: c.job, profile: c.profile, environment: env, arguments: ["--max-attempts", "2"])
             let failed = results.first { $0.status == .failed }
-            print("\(c.job): \(failed?.error?.description ?? "no failed result")")
             #expect(failed?.error?.code == "smtp_tls_failed", "\(c.job): \(failed?.error?.description ?? "no failed result")")
             #expect(failed?.error?.message.contains(c.expected) == true, "\(c.job): \(failed?.error?.message ?? "")")
             #expect(results.last?.status == .dead)
@@ -152,14 +161,9 @@ final class EmailStartTLSTests: Sendable {
 
     @Test("AUTH PLAIN and LOGIN run under TLS (the relay requires both), the certificate matched by DNS name; a wrong password is rejected under TLS")
     func authOverTLS() async throws {
-        // A certificate without the IP address: TLS_NAME=localhost is what makes it match.
-        let named = try TestCertificates.make(in: directory.appendingPathComponent("dns"), altNames: "DNS:localhost")
-        var sink = named.sinkOptions(requireStartTLS: true)
-        sink["FLEET_SMTP_SINK_AUTH"] = "fleet:s3cret"
+        let (sink, tls) = try authRelay("dns")
         let fleet = try await Self.fleet("tls-auth", sink: sink, profiles: 3)
         defer { Task { await fleet.tearDown() } }
-        let tls = ["FLEET_EMAIL_SMTP_STARTTLS": "require", "FLEET_EMAIL_SMTP_CA": named.ca, "FLEET_EMAIL_SMTP_TLS_NAME": "localhost",
-                   "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
         let plain = try await Self.run(fleet, job: "plain", profile: "s0", environment: tls)
         #expect(plain.last?.status == .succeeded, "\(plain.last?.error?.description ?? "")")
         let login = try await Self.run(fleet, job: "login", profile: "s1", environment: tls.merging(["FLEET_EMAIL_SMTP_AUTH": "LOGIN"]) { $1 })
@@ -184,14 +188,10 @@ final class EmailStartTLSTests: Sendable {
 
     @Test("without FLEET_EMAIL_SMTP_AUTH the worker uses the mechanism the relay lists after STARTTLS: LOGIN when it lists only LOGIN")
     func authMechanismFromEHLO() async throws {
-        let named = try TestCertificates.make(in: directory.appendingPathComponent("mech"), altNames: "DNS:localhost")
-        var sink = named.sinkOptions(requireStartTLS: true)
-        sink["FLEET_SMTP_SINK_AUTH"] = "fleet:s3cret"
+        var (sink, env) = try authRelay("mech")
         sink["FLEET_SMTP_SINK_AUTH_MECHANISMS"] = "LOGIN"
         let fleet = try await Self.fleet("tls-mech", sink: sink, profiles: 1)
         defer { Task { await fleet.tearDown() } }
-        let env = ["FLEET_EMAIL_SMTP_STARTTLS": "require", "FLEET_EMAIL_SMTP_CA": named.ca, "FLEET_EMAIL_SMTP_TLS_NAME": "localhost",
-                   "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
         let results = try await Self.run(fleet, job: "mech", profile: "s0", environment: env)
         #expect(results.last?.status == .succeeded, "\(results.last?.error?.description ?? "")")
         #expect(try fleet.arrived().map(\.to) == ["s0@example.com"])

@@ -45,8 +45,6 @@ final class Block: Sendable {
         self.refs = refs
         self.texts = texts
     }
-
-    static let empty = Block([])
 }
 
 /// A text node's bytes in an object (see ``Block``).
