@@ -4,7 +4,8 @@ import FleetCore
 ///
 /// `data.noop` can rehearse failure handling in a deployment: `{"sleep_ms": 200}` waits,
 /// `{"fail": "retryable"}` or `{"fail": "permanent"}` fails, on attempts 1 through `fail_attempts`
-/// (every attempt if absent).
+/// (every attempt if absent). `{"output_bytes": N}` adds a filler string of N bytes (at most 1 MiB) to the
+/// output, to move results of a real kind's size (`fleet bench email` uses it).
 public struct NoopHandler: JobHandler {
     public let kind = "noop"
 
@@ -25,6 +26,11 @@ public struct NoopHandler: JobHandler {
                 }
             }
         }
-        return .succeeded(output: ["attempt": .int(Int64(context.attempt))])
+        var output = JSONObject()
+        output["attempt"] = .int(Int64(context.attempt))
+        if let bytes = options["output_bytes"]?.intValue, bytes > 0 {
+            output["filler"] = .string(String(decoding: [UInt8](repeating: UInt8(ascii: "x"), count: Int(min(bytes, 1 << 20))), as: UTF8.self))
+        }
+        return .succeeded(output: .object(output))
     }
 }

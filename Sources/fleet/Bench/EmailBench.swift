@@ -28,11 +28,13 @@ struct EmailBench {
         var rate: Double
         var peakRSSKiB: Int?
         var cpuSeconds: Double?
+        /// Mean body size of its results.
+        var resultBytes: Int
     }
 
     func run(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
-        let topology = FleetTopology(prefix: prefix, kinds: ["email"])
+        let topology = FleetTopology(prefix: prefix, kinds: ["email", "noop"])
         let rawQueue = "\(prefix).raw"
         let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -60,6 +62,9 @@ struct EmailBench {
         do {
             let raw = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch))
             var rawRates: [Double] = []
+            var sizedRates: [Double] = []
+            var noopRates: [Double] = []
+            var rawResultBytes = 0
             var fleetRuns: [WorkerRun] = []
             var environment = workerEnvironment()
             if delivery == "outbox" {
@@ -72,15 +77,42 @@ struct EmailBench {
                 try await BenchJobs.publish(connection, batch, exchange: "", routingKey: rawQueue, kind: "email")
                 results.reset(expecting: jobs)
                 try await raw.run(count: jobs)
-                rawRates.append(try await results.wait().rate)
+                let rawRun = try await results.wait()
+                rawRates.append(rawRun.rate)
+                rawResultBytes = rawRun.meanBytes
 
                 // (b) A fleet worker started on the pre-enqueued jobs.
                 let fleetRun = try await measureWorker(
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "fleet\(round)"),
                     prefix: prefix, store: store, environment: environment, worker: &worker)
                 fleetRuns.append(fleetRun)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f",
-                             round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1]))
+
+                // (a2) The raw pipe again, its results padded to the size of the worker's: what the broker
+                // alone allows a worker that returns results of that size.
+                let sized = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch),
+                                    outputBytes: max(0, fleetRun.resultBytes - rawResultBytes))
+                try await BenchJobs.publish(connection, Self.tagged(workload, count: jobs, tag: "sized\(round)"), exchange: "",
+                                            routingKey: rawQueue, kind: "email")
+                results.reset(expecting: jobs)
+                try await sized.run(count: jobs)
+                sizedRates.append(try await results.wait().rate)
+
+                // (b0) A fleet worker of the `noop` kind on as many jobs, its results padded to the same size: the
+                // runtime and the broker with no email work at all.
+                let filler = max(0, fleetRun.resultBytes - rawResultBytes)
+                let noopJobs = (0..<jobs).map { i in
+                    let id = "noop\(round)-\(i)"
+                    let noop = JSONValue.object(JSONObject(["output_bytes": .int(Int64(filler))]))
+                    let job = JSONObject(["id": .string(id), "kind": .string("noop"), "data": .object(JSONObject(["noop": noop]))])
+                    return (id, JSONValue.object(job).serialized())
+                }
+                let noopRun = try await measureWorker(
+                    connection, topology: topology, results: results, jobs: noopJobs, kind: "noop",
+                    prefix: prefix, store: store, environment: environment, worker: &worker)
+                noopRates.append(noopRun.rate)
+                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s",
+                             round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
+                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate))
             }
 
             // (c) The Celery peer on the same broker.
@@ -123,7 +155,12 @@ struct EmailBench {
             print("| measure | jobs/s | ratio |")
             print("| --- | ---: | ---: |")
             print("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
-            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)) |")
+            let sizedMedian = BenchWorker.median(sizedRates)
+            let resultBytes = BenchWorker.median(fleetRuns.map { Double($0.resultBytes) })
+            print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(String(format: "%.2f", BenchWorker.median(zip(sizedRates, rawRates).map { $0 / $1 }))) |")
+            let noopMedian = BenchWorker.median(noopRates)
+            print("| (b0) fleet noop worker, results padded to the same size (no email work) | \(f(noopMedian)) | b0/a \(String(format: "%.2f", BenchWorker.median(zip(noopRates, rawRates).map { $0 / $1 }))) |")
+            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(String(format: "%.2f", BenchWorker.median(zip(fleetRuns, noopRates).map { $0.rate / $1 }))) |")
             if let celery {
                 print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
             } else {
@@ -161,15 +198,16 @@ struct EmailBench {
 
     /// Publishes `jobs`, starts a fresh worker on them and times first to last result; the worker is stopped after.
     private func measureWorker(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap,
-                               jobs: [(id: String, body: [UInt8])], prefix: String, store: String,
+                               jobs: [(id: String, body: [UInt8])], kind: String = "email", prefix: String, store: String,
                                environment: [String: String], worker: inout BenchWorker?) async throws -> WorkerRun {
-        try await BenchJobs.publish(connection, jobs, exchange: topology.jobsExchange, routingKey: "email", kind: "email")
+        try await BenchJobs.publish(connection, jobs, exchange: topology.jobsExchange, routingKey: kind, kind: kind)
         results.reset(expecting: jobs.count)
-        let started = try BenchWorker.start(kinds: "email", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
+        let started = try BenchWorker.start(kinds: kind, concurrency: concurrency, prefetch: prefetch, prefix: prefix,
                                             store: store, amqpURL: amqpURL, environment: environment)
         worker = started
-        let run = try await results.wait(while: { started.isRunning }, what: "the bench's email worker")
-        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: started.cpuSeconds)
+        let run = try await results.wait(while: { started.isRunning }, what: "the bench's \(kind) worker")
+        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: started.cpuSeconds,
+                                resultBytes: run.meanBytes)
         started.stop()
         worker = nil
         return outcome

@@ -16,9 +16,11 @@ struct RawPipe {
     let queue: String
     let resultsExchange: String
     let prefetch: UInt16
+    /// Bytes of filler in each result's `output` (0: `null`), to move results of a worker's result size.
+    let outputBytes: Int
 
     /// The pipe on the broker of `amqp` (plain TCP; the bench measures the broker, not TLS).
-    init(_ amqp: AMQPConfiguration, queue: String, resultsExchange: String, prefetch: UInt16) {
+    init(_ amqp: AMQPConfiguration, queue: String, resultsExchange: String, prefetch: UInt16, outputBytes: Int = 0) {
         host = amqp.host
         port = amqp.port
         vhost = amqp.virtualHost
@@ -27,6 +29,7 @@ struct RawPipe {
         self.queue = queue
         self.resultsExchange = resultsExchange
         self.prefetch = prefetch
+        self.outputBytes = outputBytes
     }
 
     /// Runs on a dedicated thread until `count` jobs are acked; returns the CPU seconds that thread used.
@@ -78,6 +81,7 @@ struct RawPipe {
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         let routingKey = "raw.succeeded"
         let contentType = "application/json"
+        let output = outputBytes > 0 ? "{\"filler\":\"" + String(repeating: "x", count: outputBytes) + "\"}" : "null"
         while acked < count {
             var frame = amqp_frame_t()
             let status = amqp_simple_wait_frame_noblock(conn, &frame, &timeout)
@@ -94,7 +98,7 @@ struct RawPipe {
                 }
                 let messageID = message.properties.message_id
                 // A result of the same shape and size as the runtime's.
-                let body = "{\"job_id\":\"\(String(decoding: UnsafeRawBufferPointer(start: messageID.bytes, count: messageID.len), as: UTF8.self))\",\"kind\":\"raw\",\"status\":\"succeeded\",\"attempt\":1,\"worker\":\"bench\",\"timings\":{\"received_at\":\"2026-01-01T00:00:00.000Z\",\"started_at\":\"2026-01-01T00:00:00.000Z\",\"finished_at\":\"2026-01-01T00:00:00.000Z\",\"run_ms\":0.001},\"output\":null,\"error\":null}"
+                let body = "{\"job_id\":\"\(String(decoding: UnsafeRawBufferPointer(start: messageID.bytes, count: messageID.len), as: UTF8.self))\",\"kind\":\"raw\",\"status\":\"succeeded\",\"attempt\":1,\"worker\":\"bench\",\"timings\":{\"received_at\":\"2026-01-01T00:00:00.000Z\",\"started_at\":\"2026-01-01T00:00:00.000Z\",\"finished_at\":\"2026-01-01T00:00:00.000Z\",\"run_ms\":0.001},\"output\":\(output),\"error\":null}"
                 var properties = amqp_basic_properties_t()
                 properties._flags = fleet_flag_content_type | fleet_flag_delivery_mode | fleet_flag_message_id
                 properties.delivery_mode = 2

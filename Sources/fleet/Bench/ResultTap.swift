@@ -8,6 +8,11 @@ final class ResultTap: Sendable {
         var first: ContinuousClock.Instant
         var last: ContinuousClock.Instant
         var arrivals: [String: ContinuousClock.Instant]
+        /// Body bytes of all the results counted.
+        var bytes: Int
+
+        /// Mean body size of a result.
+        var meanBytes: Int { count > 0 ? bytes / count : 0 }
 
         /// Results per second from the first to the last result.
         var rate: Double { Double(count - 1) / max(1e-9, first.duration(to: last).seconds) }
@@ -24,6 +29,7 @@ final class ResultTap: Sendable {
     private struct State {
         var expected = 0
         var count = 0
+        var bytes = 0
         var first: ContinuousClock.Instant?
         var last: ContinuousClock.Instant?
         var arrivals: [String: ContinuousClock.Instant] = [:]
@@ -43,7 +49,7 @@ final class ResultTap: Sendable {
                 let now = ContinuousClock.now
                 connection.ack(delivery)
                 let id = delivery.properties.messageID.map { String($0.prefix { $0 != ":" }) } ?? ""
-                tap.record(id: id, at: now)
+                tap.record(id: id, bytes: delivery.body.count, at: now)
             }
         }
         tap.task.withLock { $0 = task }
@@ -51,14 +57,15 @@ final class ResultTap: Sendable {
         return tap
     }
 
-    private func record(id: String, at now: ContinuousClock.Instant) {
+    private func record(id: String, bytes: Int, at now: ContinuousClock.Instant) {
         let resume: (CheckedContinuation<Run, any Error>, Run)? = state.withLock { s in
             s.count += 1
+            s.bytes += bytes
             if s.first == nil { s.first = now }
             s.last = now
             s.arrivals[id] = now
             guard s.count == s.expected, let first = s.first else { return nil }
-            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals)
+            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals, bytes: s.bytes)
             if let done = s.done {
                 s.done = nil
                 return (done, run)

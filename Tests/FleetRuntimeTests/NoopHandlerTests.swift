@@ -1,0 +1,38 @@
+import FleetCore
+import FleetRuntime
+import Logging
+import Testing
+
+/// The `noop` kind's options, called directly (its queue behaviour is covered by the worker integration tests).
+@Suite("noop handler")
+struct NoopHandlerTests {
+    func context(attempt: Int = 1) -> JobContext {
+        JobContext(jobID: "n-1", kind: "noop", attempt: attempt, redelivered: false, correlationID: nil,
+                   logger: Logger(label: "test"), worker: "test")
+    }
+
+    func job(_ noop: JSONObject) -> JobEnvelope {
+        JobEnvelope(id: "n-1", kind: "noop", data: .object(JSONObject(["noop": .object(noop)])))
+    }
+
+    @Test("output_bytes adds a filler of exactly that many bytes, capped at 1 MiB")
+    func filler() async throws {
+        let outcome = try await NoopHandler().handle(job(JSONObject(["output_bytes": .int(3_000)])), context: context())
+        guard case .succeeded(let output) = outcome else { Issue.record("not succeeded: \(outcome)"); return }
+        #expect(output["filler"]?.stringValue?.utf8.count == 3_000)
+        #expect(output["filler"]?.stringValue?.allSatisfy { $0 == "x" } == true)
+        #expect(output["attempt"]?.intValue == 1)
+
+        let capped = try await NoopHandler().handle(job(JSONObject(["output_bytes": .int(5 << 20)])), context: context())
+        guard case .succeeded(let big) = capped else { Issue.record("not succeeded: \(capped)"); return }
+        #expect(big["filler"]?.stringValue?.utf8.count == 1 << 20)
+    }
+
+    @Test("without output_bytes the output has no filler")
+    func noFiller() async throws {
+        let outcome = try await NoopHandler().handle(job(JSONObject()), context: context(attempt: 2))
+        guard case .succeeded(let output) = outcome else { Issue.record("not succeeded: \(outcome)"); return }
+        #expect(output["filler"] == nil)
+        #expect(output["attempt"]?.intValue == 2)
+    }
+}
