@@ -32,6 +32,20 @@ struct BenchSmokeTests {
         #expect(!output.contains("unknown"), "\(output)")
     }
 
+    @Test(
+        "bench email --in-process: the email handler's CPU per job, without a broker",
+        .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))
+    func emailInProcess() async throws {
+        let (status, output) = try await FleetProcess.run(
+            ["bench", "email", "--in-process", "--jobs", "300", "--shared", Self.shared],
+            environment: ["FLEET_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F"], timeout: .seconds(300))
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("email handler in process (no broker, no job ledger, one task), delivery result: "), "\(output)")
+        #expect(output.contains("µs CPU per job over 300 jobs"), "\(output)")
+        // No broker was needed (the URL points at a closed port) and none was measured.
+        #expect(!output.contains("| (a) raw broker pipe"), "\(output)")
+    }
+
     @Test("bench email: a bad delivery is one line and exit 64")
     func emailBadArgument() async throws {
         let (status, output) = try await FleetProcess.run(["bench", "email", "--delivery", "smtp"])

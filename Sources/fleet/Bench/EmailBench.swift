@@ -22,6 +22,8 @@ struct EmailBench {
     /// The Python with celery and python-liquid, or nil to skip the Celery peer.
     var celeryPython: String?
     var debugBuild: Bool
+    /// Only the email handler in this process (no broker): CPU per job, for profiling the email work.
+    var inProcessOnly = false
 
     /// What one measured run of the worker gave.
     struct WorkerRun {
@@ -32,7 +34,8 @@ struct EmailBench {
         var resultBytes: Int
     }
 
-    func run(connection: AMQPConnection) async throws {
+    /// Runs the bench on `connection` (nil only with `inProcessOnly`, which needs no broker).
+    func run(connection: AMQPConnection?) async throws {
         let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["email", "noop"])
         let rawQueue = "\(prefix).raw"
@@ -49,6 +52,13 @@ struct EmailBench {
             throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
         }
         let workload = try Self.readJobs(work.path + "/jobs.ndjson")
+        let loop = EmailHandlerLoop(store: store, templates: repository + "/Templates")
+        if inProcessOnly {
+            let us = try await loop.run(Self.tagged(workload, count: min(jobs, workload.count), tag: "loop"), count: jobs)
+            print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+            return
+        }
+        guard let connection else { throw CLIError("bench email: no broker connection") }
 
         let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(declarations, redeclareOnReconnect: false)
@@ -144,6 +154,7 @@ struct EmailBench {
             }
             await results.stop()
             await connection.delete(declarations)
+            let inProcess = try await loop.run(Self.tagged(workload, count: min(jobs, workload.count), tag: "loop"), count: jobs)
 
             let rawMedian = BenchWorker.median(rawRates)
             let fleetMedian = BenchWorker.median(fleetRuns.map(\.rate))
@@ -177,6 +188,7 @@ struct EmailBench {
                 print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
                              cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
             }
+            print(String(format: "email handler in process (no broker, no job ledger, one task): %.0f µs CPU per job", inProcess))
             print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
             print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
                   + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "

@@ -46,6 +46,9 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-peers"), help: "Skip the Celery peer.")
     var noPeers = false
 
+    @Flag(name: .customLong("in-process"), help: "Only time the email handler in this process, without a broker (CPU per job; for profiling).")
+    var inProcess = false
+
     func validate() throws {
         guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
@@ -65,7 +68,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let url = try global.resolvedAMQPURL()
         var celeryPython: String?
-        if !noPeers {
+        if !noPeers && !inProcess {
             let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
             if probe?.status == 0 {
                 celeryPython = python
@@ -77,7 +80,11 @@ struct EmailBenchCommand: AsyncParsableCommand {
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
             smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: shared, repository: repository, celeryPython: celeryPython,
-            debugBuild: BenchCommand.isDebugBuild)
+            debugBuild: BenchCommand.isDebugBuild, inProcessOnly: inProcess)
+        if inProcess {
+            do { try await bench.run(connection: nil) } catch let error as CLIError { throw error } catch { throw CLIError("bench failed: \(error)") }
+            return
+        }
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {
             try await bench.run(connection: connection)
