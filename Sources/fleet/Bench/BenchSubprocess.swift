@@ -25,23 +25,21 @@ enum BenchSubprocess {
     /// `environment`; nil when it cannot be started.
     static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) -> Outcome? {
         guard let executable = resolve(program) else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return nil }
+        // Neither end leaks into other children (the spawned program gets the write end as its stdout and stderr).
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let reader = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
         // Peers run one at a time, so the growth of the reaped children's CPU time is this program's.
         let cpuBefore = childrenCPUSeconds()
-        do { try process.run() } catch { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self),
-                       cpuSeconds: childrenCPUSeconds() - cpuBefore)
+        let pid = ChildSpawn.spawn([executable] + arguments,
+                                   environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                   output: .pipe(writeEnd: fds[1]))
+        close(fds[1])
+        guard let pid else { return nil }
+        let data = reader.readDataToEndOfFile()
+        let status = ChildSpawn.wait(pid)
+        return Outcome(status: status, output: String(decoding: data, as: UTF8.self), cpuSeconds: childrenCPUSeconds() - cpuBefore)
     }
 
     /// User plus system CPU seconds of all terminated, waited-for children of this process.

@@ -6,8 +6,9 @@ import Glibc
 /// The local SMTP sink (`Ops/scripts/smtp_sink.py`, Debian's python3-aiosmtpd writing a Maildir) as a child
 /// of the benchmark, on a free loopback port.
 ///
-/// Started with posix_spawn, not Foundation's `Process`: while a `Process` child lives on, Foundation's child
-/// monitor blocks in `wait4` on it and never reaps the bench's workers (their `waitUntilExit` hangs).
+/// Started with posix_spawn (`ChildSpawn`), not Foundation's `Process`: while a `Process` child lives on,
+/// Foundation's child monitor blocks in `wait4` on it and never reaps the bench's workers (their `waitUntilExit`
+/// hangs).
 struct SMTPSinkProcess {
     let pid: pid_t
     let port: Int
@@ -20,24 +21,7 @@ struct SMTPSinkProcess {
         try "{}".write(toFile: rules, atomically: true, encoding: .utf8)
         let port = try freePort()
         let arguments = ["/usr/bin/python3", script, "127.0.0.1", String(port), maildir, rules]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
-            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
-        }
-        var pid: pid_t = 0
-        // The sink starts with no signal blocked (this thread's mask would be inherited: SIGTERM blocked).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        guard posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ) == 0 else {
+        guard let pid = ChildSpawn.spawn(arguments, output: .discard) else {
             throw CLIError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", exitCode: 69)
         }
         let sink = SMTPSinkProcess(pid: pid, port: port)
