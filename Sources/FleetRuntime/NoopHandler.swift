@@ -1,6 +1,7 @@
 import FleetCore
 
-/// The built-in `noop` kind, for smoke tests and benchmarks: succeeds at once, echoing nothing.
+/// The built-in `noop` kind, for smoke tests and benchmarks: succeeds at once (output `null`, or `{"attempt": N}`
+/// when the job has a `data.noop` object).
 ///
 /// `data.noop` can rehearse failure handling in a deployment: `{"sleep_ms": 200}` waits,
 /// `{"fail": "retryable"}` or `{"fail": "permanent"}` fails, on attempts 1 through `fail_attempts`

@@ -32,6 +32,47 @@ struct BenchSmokeTests {
         #expect(!output.contains("unknown"), "\(output)")
     }
 
+    /// A stand-in for python3 that prints the signal mask and the ignored signals it started with, and a rate.
+    static func fakePeer() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-fake-peer-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("python3").path
+        let script = """
+            #!/bin/sh
+            blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' /proc/$$/status)
+            ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)
+            echo "fake peer sigblk=$blk sigign=$ign: 100 jobs/s"
+
+            """
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    @Test(
+        "bench email: peers start with no signal blocked and SIGTERM, SIGINT, SIGPIPE at their defaults",
+        .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))
+    func peerSignals() async throws {
+        let python = try Self.fakePeer()
+        defer { try? FileManager.default.removeItem(atPath: (python as NSString).deletingLastPathComponent) }
+        let (status, output) = try await FleetProcess.run(
+            ["bench", "email", "--jobs", "100", "--rounds", "1", "--smtp-jobs", "0", "--python", python, "--shared", Self.shared],
+            environment: ["FLEET_AMQP_URL": try TestBroker.url], timeout: .seconds(300))
+        #expect(status == 0, "\(output)")
+        // Both the probe and the peer's run print the line; the bench shows it for each.
+        let lines = output.split(separator: "\n").filter { $0.contains("fake peer sigblk=") }
+        #expect(lines.count == 2, "\(output)")
+        for line in lines {
+            let fields = line.split(separator: " ")
+            let blocked = fields.first { $0.hasPrefix("sigblk=") }.flatMap { UInt64($0.dropFirst(7), radix: 16) }
+            let ignored = fields.first { $0.hasPrefix("sigign=") }.flatMap { UInt64($0.dropFirst(7).prefix { $0 != ":" }, radix: 16) }
+            #expect(blocked == 0, "\(line)")
+            // Bit n-1 stands for signal n: SIGINT 2, SIGPIPE 13, SIGTERM 15.
+            #expect(ignored.map { $0 & (1 << 1 | 1 << 12 | 1 << 14) } == 0, "\(line)")
+        }
+        #expect(output.contains("| (c) Celery peer (prefork, "), "\(output)")
+    }
+
     @Test(
         "bench email --in-process: the email handler's CPU per job, without a broker",
         .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))

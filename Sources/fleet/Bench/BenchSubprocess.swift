@@ -26,9 +26,9 @@ enum BenchSubprocess {
     static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) -> Outcome? {
         guard let executable = resolve(program) else { return nil }
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return nil }
-        // Neither end leaks into other children (the spawned program gets the write end as its stdout and stderr).
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // A socket pair made close-on-exec at once, so neither end leaks into another child (pipe2 is not
+        // visible from Swift here); the program gets one end as its stdout and stderr.
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else { return nil }
         let reader = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
         // Peers run one at a time, so the growth of the reaped children's CPU time is this program's.
         let cpuBefore = childrenCPUSeconds()

@@ -11,8 +11,8 @@ import Glibc
 /// peer's `run.py` then cannot stop its worker with SIGTERM, and waits on it forever. Foundation's `Process`
 /// has no way to reset the mask.
 enum ChildSpawn {
-    /// What the child's stdin, stdout and stderr are: `/dev/null`, or the write end of a pipe for stdout and
-    /// stderr both.
+    /// What the child's stdout and stderr are (stdin is `/dev/null`): `/dev/null`, or one end of a pipe or
+    /// socket pair (opened close-on-exec) for both.
     enum Output {
         case discard
         case pipe(writeEnd: Int32)
@@ -36,8 +36,7 @@ enum ChildSpawn {
             for fd in [STDOUT_FILENO, STDERR_FILENO] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0) }
         case .pipe(let writeEnd):
             posix_spawn_file_actions_adddup2(&actions, writeEnd, STDOUT_FILENO)
-            posix_spawn_file_actions_adddup2(&actions, writeEnd, STDERR_FILENO)
-            posix_spawn_file_actions_addclose(&actions, writeEnd)
+            posix_spawn_file_actions_adddup2(&actions, writeEnd, STDERR_FILENO)  // the original end is close-on-exec
         }
 
         var attributes = posix_spawnattr_t()
@@ -57,10 +56,13 @@ enum ChildSpawn {
         return pid
     }
 
-    /// Waits for `pid` to exit; its exit status (128 + the signal when it was killed by one).
+    /// Waits for `pid` to exit; its exit status (128 + the signal when it was killed by one), or -1 when it
+    /// cannot be waited for.
     static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return -1 }
+        }
         if status & 0x7F == 0 { return (status >> 8) & 0xFF }
         return 128 + (status & 0x7F)
     }

@@ -22,8 +22,6 @@ struct EmailBench {
     /// The Python with celery and python-liquid, or nil to skip the Celery peer.
     var celeryPython: String?
     var debugBuild: Bool
-    /// Only the email handler in this process (no broker): CPU per job, for profiling the email work.
-    var inProcessOnly = false
 
     /// What one measured run of the worker gave.
     struct WorkerRun {
@@ -34,31 +32,54 @@ struct EmailBench {
         var resultBytes: Int
     }
 
-    /// Runs the bench on `connection` (nil only with `inProcessOnly`, which needs no broker).
-    func run(connection: AMQPConnection?) async throws {
+    /// The workload of one bench run in a directory of its own: make_data.py's files and a profile store with
+    /// its profiles (the import is not measured).
+    struct Workload {
+        var directory: URL
+        var profiles: String
+        var store: String
+        var jobs: [JSONObject]
+    }
+
+    /// Writes the workload (at least `jobs` jobs) into a fresh directory named `name` and imports its profiles.
+    static func prepare(shared: String, jobs: Int, name: String) throws -> Workload {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        do {
+            try BenchPaths.makeData(shared: shared, into: work.path, jobs: jobs)
+            let profiles = work.path + "/profiles.ndjson"
+            let store = work.path + "/fleet.sqlite"
+            guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress"]),
+                  imported.status == 0 else {
+                throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
+            }
+            return Workload(directory: work, profiles: profiles, store: store, jobs: try readJobs(work.path + "/jobs.ndjson"))
+        } catch {
+            try? FileManager.default.removeItem(at: work)
+            throw error
+        }
+    }
+
+    /// `fleet bench email --in-process`: only the email handler in this process (no broker), CPU per job.
+    static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
+        let workload = try prepare(shared: shared, jobs: jobs, name: "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())")
+        defer { try? FileManager.default.removeItem(at: workload.directory) }
+        let loop = EmailHandlerLoop(store: workload.store, templates: repository + "/Templates")
+        let us = try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
+        print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+    }
+
+    func run(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["email", "noop"])
         let rawQueue = "\(prefix).raw"
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let prepared = try Self.prepare(shared: shared, jobs: max(jobs, smtpJobs), name: prefix)
+        let work = prepared.directory
         defer { try? FileManager.default.removeItem(at: work) }
-
-        // The workload, and the profiles in a profile store of our own (the import is not measured).
-        try BenchPaths.makeData(shared: shared, into: work.path, jobs: max(jobs, smtpJobs))
-        let profiles = work.path + "/profiles.ndjson"
-        let store = work.path + "/fleet.sqlite"
-        guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress"]),
-              imported.status == 0 else {
-            throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
-        }
-        let workload = try Self.readJobs(work.path + "/jobs.ndjson")
+        let profiles = prepared.profiles
+        let store = prepared.store
+        let workload = prepared.jobs
         let loop = EmailHandlerLoop(store: store, templates: repository + "/Templates")
-        if inProcessOnly {
-            let us = try await loop.run(Self.tagged(workload, count: min(jobs, workload.count), tag: "loop"), count: jobs)
-            print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
-            return
-        }
-        guard let connection else { throw CLIError("bench email: no broker connection") }
 
         let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(declarations, redeclareOnReconnect: false)
@@ -120,9 +141,9 @@ struct EmailBench {
                     connection, topology: topology, results: results, jobs: noopJobs, kind: "noop",
                     prefix: prefix, store: store, environment: environment, worker: &worker)
                 noopRates.append(noopRun.rate)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s",
+                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes)",
                              round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
-                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate))
+                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes))
             }
 
             // (c) The Celery peer on the same broker.
@@ -188,7 +209,7 @@ struct EmailBench {
                 print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
                              cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
             }
-            print(String(format: "email handler in process (no broker, no job ledger, one task): %.0f µs CPU per job", inProcess))
+            print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
             print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
             print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
                   + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "

@@ -46,7 +46,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-peers"), help: "Skip the Celery peer.")
     var noPeers = false
 
-    @Flag(name: .customLong("in-process"), help: "Only time the email handler in this process, without a broker (CPU per job; for profiling).")
+    @Flag(name: .customLong("in-process"), help: "Only time the email handler in this process, without a broker (CPU per job, delivery result; for profiling). Uses --jobs and --shared only.")
     var inProcess = false
 
     func validate() throws {
@@ -65,10 +65,16 @@ struct EmailBenchCommand: AsyncParsableCommand {
         guard let repository = BenchPaths.repository(holding: "Templates/email/newsletter/html.liquid") else {
             throw CLIError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
         }
+        if inProcess {
+            do {
+                try await EmailBench.runInProcess(shared: shared, repository: repository, jobs: jobs)
+            } catch let error as CLIError { throw error } catch { throw CLIError("bench failed: \(error)") }
+            return
+        }
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let url = try global.resolvedAMQPURL()
         var celeryPython: String?
-        if !noPeers && !inProcess {
+        if !noPeers {
             let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
             if probe?.status == 0 {
                 celeryPython = python
@@ -80,11 +86,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
             smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: shared, repository: repository, celeryPython: celeryPython,
-            debugBuild: BenchCommand.isDebugBuild, inProcessOnly: inProcess)
-        if inProcess {
-            do { try await bench.run(connection: nil) } catch let error as CLIError { throw error } catch { throw CLIError("bench failed: \(error)") }
-            return
-        }
+            debugBuild: BenchCommand.isDebugBuild)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {
             try await bench.run(connection: connection)

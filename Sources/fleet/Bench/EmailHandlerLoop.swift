@@ -17,6 +17,10 @@ struct EmailHandlerLoop {
     func run(_ jobs: [(id: String, body: [UInt8])], count: Int) async throws -> Double {
         let settings = EmailSettings(templatesDirectory: templates, delivery: .result, secret: "fleet-bench-secret")
         let handler = EmailHandler(storePath: store, settings: settings, logger: Logger(label: "fleet.bench.email"))
+        defer {
+            handler.ledger.close()
+            handler.store.close()
+        }
         let logger = Logger(label: "fleet.bench.email")
         let worker = "bench-in-process"
         var bytes = 0
@@ -40,8 +44,7 @@ struct EmailHandlerLoop {
         let start = Self.processCPUSeconds()
         for i in 0..<count { try await one(jobs[i % jobs.count].body) }
         let cpu = Self.processCPUSeconds() - start
-        handler.ledger.close()
-        precondition(bytes > 0)
+        guard bytes > 0 else { throw CLIError("the email handler produced no results") }
         return cpu / Double(count) * 1e6
     }
 
