@@ -22,6 +22,46 @@ struct EmailUnitTests {
         }
     }
 
+    /// Decodes quoted-printable (soft breaks removed, `=XX` turned back into bytes).
+    static func decodeQuotedPrintable(_ encoded: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        func hex(_ b: UInt8) -> UInt8 { b <= 0x39 ? b - 0x30 : b - 0x41 + 10 }
+        while i < encoded.count {
+            if encoded[i] == 0x3D {
+                if i + 2 < encoded.count && encoded[i + 1] == 0x0D && encoded[i + 2] == 0x0A { i += 3; continue }
+                out.append(hex(encoded[i + 1]) << 4 | hex(encoded[i + 2]))
+                i += 3
+            } else {
+                out.append(encoded[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
+    @Test("quoted-printable decodes back to the text on many generated inputs, within the line rules")
+    func quotedPrintableGenerated() {
+        let pieces = ["a", "Z", "=", ".", " ", "\t", "\n", "\r\n", "é", "€", "~", "\u{7F}", "\r", "<a href=\"x\">"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            let count = Int.random(in: 0...400, using: &generator)
+            let text = (0..<count).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let encoded = QuotedPrintable.encode(text)
+            // The expected bytes: every line end as CRLF (a lone CR stays a CR, encoded).
+            let expected = Array(text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n").utf8)
+            let decoded = Self.decodeQuotedPrintable(encoded)
+            #expect(decoded == expected, "\(text.debugDescription)")
+            let lines = String(decoding: encoded, as: UTF8.self).components(separatedBy: "\r\n")
+            for line in lines {
+                #expect(line.utf8.count <= 76, "\(line)")
+                #expect(!line.hasPrefix("."), "\(line)")
+                #expect(!line.hasSuffix(" ") && !line.hasSuffix("\t"), "\(line.debugDescription)")
+                #expect(line.utf8.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }, "\(line.debugDescription)")
+            }
+        }
+    }
+
     @Test("non-ASCII headers become RFC 2047 encoded words of at most 75 characters")
     func encodedWords() {
         #expect(EncodedWord.encode("Hello") == "Hello")

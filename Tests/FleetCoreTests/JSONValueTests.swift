@@ -338,3 +338,31 @@ struct JSONSerializationTests {
         }
     }
 }
+
+@Suite("JSON string writing")
+struct JSONStringWritingTests {
+    /// Each character that must be escaped, at every offset of a 24-character string (the writer copies the runs
+    /// between escapes at once), in ASCII and in multi-byte UTF-8 surroundings: the text parses back to the same
+    /// string, and no control character is left raw.
+    @Test("escapes at every offset round-trip", arguments: ["\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1F}"])
+    func everyOffset(special: String) throws {
+        for filler in ["abcdefghijklmnopqrstuvwx", "éàüöäßçñøåéàüöäßçñøåéàü"] {
+            let characters = Array(filler)
+            for offset in 0...characters.count {
+                var text = characters
+                text.insert(Character(special), at: offset)
+                let string = String(text) + String(repeating: "y", count: offset % 9)
+                let bytes = JSONValue.string(string).serialized()
+                #expect(try JSONValue(parsing: bytes) == .string(string), "offset \(offset)")
+                #expect(!bytes.contains { $0 < 0x20 }, "offset \(offset)")
+            }
+        }
+    }
+
+    @Test("a long text with a quoted-printable shape (CRLF every 76 bytes) round-trips")
+    func longText() throws {
+        let line = String(repeating: "a=3D", count: 18) + "b=\r\n"
+        let string = String(repeating: line, count: 200) + "\"end\\"
+        #expect(try JSONValue(parsing: JSONValue.string(string).serialized()) == .string(string))
+    }
+}

@@ -18,6 +18,17 @@ public enum QuotedPrintable {
                 var i = 0
                 while i < bytes.count {
                     let b = bytes[i]
+                    // Most bytes: printable ASCII other than `=` and `.`, literal anywhere on a line.
+                    if b >= 0x21 && b <= 0x7E && b != 0x3D && b != 0x2E {
+                        if lineLength >= 75 {
+                            put(0x3D); put(0x0D); put(0x0A)
+                            lineLength = 0
+                        }
+                        put(b)
+                        lineLength += 1
+                        i += 1
+                        continue
+                    }
                     if b == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1; continue }
                     if b == 0x0A {
                         put(0x0D); put(0x0A)
