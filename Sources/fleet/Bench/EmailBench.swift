@@ -191,7 +191,7 @@ struct EmailBench {
             let resultBytes = BenchWorker.median(fleetRuns.map { Double($0.resultBytes) })
             print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(String(format: "%.2f", BenchWorker.median(zip(sizedRates, rawRates).map { $0 / $1 }))) |")
             let noopMedian = BenchWorker.median(noopRates)
-            print("| (b0) fleet noop worker, results padded to the same size (no email work) | \(f(noopMedian)) | b0/a \(String(format: "%.2f", BenchWorker.median(zip(noopRates, rawRates).map { $0 / $1 }))) |")
+            print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(String(format: "%.2f", BenchWorker.median(zip(noopRates, rawRates).map { $0 / $1 }))) |")
             print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(String(format: "%.2f", BenchWorker.median(zip(fleetRuns, noopRates).map { $0.rate / $1 }))) |")
             if let celery {
                 print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
