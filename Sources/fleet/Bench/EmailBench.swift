@@ -64,9 +64,14 @@ struct EmailBench {
     static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
         let workload = try prepare(shared: shared, jobs: jobs, name: "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())")
         defer { try? FileManager.default.removeItem(at: workload.directory) }
-        let loop = EmailHandlerLoop(store: workload.store, templates: repository + "/Templates")
-        let us = try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
+        let us = try await handlerCPU(workload, repository: repository, jobs: jobs)
         print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+    }
+
+    /// CPU µs per job of the email handler alone on `workload` (``EmailHandlerLoop``), over `jobs` jobs.
+    static func handlerCPU(_ workload: Workload, repository: String, jobs: Int) async throws -> Double {
+        let loop = EmailHandlerLoop(store: workload.store, templates: repository + "/Templates")
+        return try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
     }
 
     func run(connection: AMQPConnection) async throws {
@@ -79,7 +84,6 @@ struct EmailBench {
         let profiles = prepared.profiles
         let store = prepared.store
         let workload = prepared.jobs
-        let loop = EmailHandlerLoop(store: store, templates: repository + "/Templates")
 
         let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(declarations, redeclareOnReconnect: false)
@@ -117,11 +121,13 @@ struct EmailBench {
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "fleet\(round)"),
                     prefix: prefix, store: store, environment: environment, worker: &worker)
                 fleetRuns.append(fleetRun)
+                // The filler that brings the raw pipe's and the noop worker's results to the email results' size.
+                let filler = max(0, fleetRun.resultBytes - rawResultBytes)
 
                 // (a2) The raw pipe again, its results padded to the size of the worker's: what the broker
                 // alone allows a worker that returns results of that size.
                 let sized = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch),
-                                    outputBytes: max(0, fleetRun.resultBytes - rawResultBytes))
+                                    outputBytes: filler)
                 try await BenchJobs.publish(connection, Self.tagged(workload, count: jobs, tag: "sized\(round)"), exchange: "",
                                             routingKey: rawQueue, kind: "email")
                 results.reset(expecting: jobs)
@@ -130,7 +136,6 @@ struct EmailBench {
 
                 // (b0) A fleet worker of the `noop` kind on as many jobs, its results padded to the same size: the
                 // runtime and the broker with no email work at all.
-                let filler = max(0, fleetRun.resultBytes - rawResultBytes)
                 let noopJobs = (0..<jobs).map { i in
                     let id = "noop\(round)-\(i)"
                     let noop = JSONValue.object(JSONObject(["output_bytes": .int(Int64(filler))]))
@@ -175,8 +180,10 @@ struct EmailBench {
             }
             await results.stop()
             await connection.delete(declarations)
-            let inProcess = try await loop.run(Self.tagged(workload, count: min(jobs, workload.count), tag: "loop"), count: jobs)
+            let inProcess = try await Self.handlerCPU(prepared, repository: repository, jobs: jobs)
 
+            // The median of the per-round ratios x/y, formatted.
+            func medianRatio(_ x: [Double], _ y: [Double]) -> String { String(format: "%.2f", BenchWorker.median(zip(x, y).map { $0 / $1 })) }
             let rawMedian = BenchWorker.median(rawRates)
             let fleetMedian = BenchWorker.median(fleetRuns.map(\.rate))
             let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
@@ -189,10 +196,10 @@ struct EmailBench {
             print("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
             let sizedMedian = BenchWorker.median(sizedRates)
             let resultBytes = BenchWorker.median(fleetRuns.map { Double($0.resultBytes) })
-            print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(String(format: "%.2f", BenchWorker.median(zip(sizedRates, rawRates).map { $0 / $1 }))) |")
+            print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
             let noopMedian = BenchWorker.median(noopRates)
-            print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(String(format: "%.2f", BenchWorker.median(zip(noopRates, rawRates).map { $0 / $1 }))) |")
-            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(String(format: "%.2f", BenchWorker.median(zip(fleetRuns, noopRates).map { $0.rate / $1 }))) |")
+            print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
+            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
             if let celery {
                 print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
             } else {
