@@ -25,8 +25,23 @@ struct BenchSmokeTests {
         #expect(output.contains("| (a) raw broker pipe"), "\(output)")
         #expect(output.contains("| (a2) raw broker pipe, results padded to the worker's mean result size ("), "\(output)")
         #expect(output.contains("| (b0) fleet noop worker, results padded to about the same size (no email work) |"), "\(output)")
+        #expect(output.contains("| (b1) fleet noop worker, padded results, burning the email work's CPU ("), "\(output)")
         #expect(output.contains("| (b) fleet email worker, delivery result |"), "\(output)")
         #expect(output.contains("| (c) Celery peer | skipped (--no-peers)"), "\(output)")
+        // The CPU budget: the test broker listens on this machine, so its CPU is counted. One round: each row's
+        // "all" is its broker, bench and worker columns' sum (up to rounding), and the cores busy are plausible.
+        #expect(output.contains("b/a >= 0.70 needs (b) to cost at most "), "\(output)")
+        let rows = output.split(separator: "\n").filter { $0.hasPrefix("| (a) raw pipe |") || $0.hasPrefix("| (b) fleet email worker |") }
+        #expect(rows.count == 2, "\(output)")
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        for row in rows {
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let numbers = cells.dropFirst().map { Double($0) ?? 0 }
+            guard numbers.count == 5 else { Issue.record("row \(row)"); continue }
+            #expect(abs(numbers[0] + numbers[1] + numbers[2] - numbers[3]) <= 2, "\(row)")
+            #expect(numbers[0] > 0 && numbers[1] > 0, "\(row)")
+            #expect(numbers[4] > 0 && numbers[4] <= cores + 0.5, "\(row)")
+        }
         #expect(output.contains("100 of 100 messages in the Maildir"), "\(output)")
         #expect(output.contains("worker peak RSS at concurrency 64: "), "\(output)")
         #expect(!output.contains("unknown"), "\(output)")
@@ -71,6 +86,7 @@ struct BenchSmokeTests {
             #expect(ignored.map { $0 & (1 << 1 | 1 << 12 | 1 << 14) } == 0, "\(line)")
         }
         #expect(output.contains("| (c) Celery peer (prefork, "), "\(output)")
+        #expect(output.contains("b/c >= 10 (1000 jobs/s) needs (b) to cost at most "), "\(output)")
     }
 
     @Test(

@@ -1,5 +1,8 @@
 import FleetCore
-import FleetRuntime
+@testable import FleetRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Testing
 
@@ -26,6 +29,23 @@ struct NoopHandlerTests {
         let capped = try await NoopHandler().handle(job(JSONObject(["output_bytes": .int(5 << 20)])), context: context())
         guard case .succeeded(let big) = capped else { Issue.record("not succeeded: \(capped)"); return }
         #expect(big["filler"]?.stringValue?.utf8.count == 1 << 20)
+    }
+
+    @Test("cpu_us keeps the thread busy for at least that much CPU time")
+    func cpuTime() async throws {
+        func threadMicros() -> Int64 {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            return Int64(t.tv_sec) * 1_000_000 + Int64(t.tv_nsec) / 1_000
+        }
+        let before = threadMicros()
+        NoopHandler.spin(microseconds: 20_000)
+        #expect(threadMicros() - before >= 20_000)
+
+        let started = ContinuousClock.now
+        let outcome = try await NoopHandler().handle(job(JSONObject(["cpu_us": .int(30_000)])), context: context())
+        #expect(started.duration(to: .now) >= .milliseconds(30))
+        guard case .succeeded = outcome else { Issue.record("not succeeded: \(outcome)"); return }
     }
 
     @Test("without output_bytes the output has no filler")

@@ -43,16 +43,7 @@ enum BenchSubprocess {
     }
 
     /// User plus system CPU seconds of all terminated, waited-for children of this process.
-    static func childrenCPUSeconds() -> Double {
-        var usage = rusage()
-        #if canImport(Glibc)
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        #else
-        getrusage(RUSAGE_CHILDREN, &usage)
-        #endif
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
+    static func childrenCPUSeconds() -> Double { ProcessCPU.usage(children: true) }
 
     /// `program` itself when it holds a slash, else the first executable of that name on PATH.
     static func resolve(_ program: String) -> String? {

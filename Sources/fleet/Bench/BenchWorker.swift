@@ -30,14 +30,8 @@ struct BenchWorker {
         process.waitUntilExit()
     }
 
-    /// User + system CPU seconds of the process so far (/proc/PID/stat fields 14 and 15).
-    var cpuSeconds: Double? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
+    /// User + system CPU seconds of the process so far.
+    var cpuSeconds: Double? { ProcessCPU.seconds(pid: process.processIdentifier) }
 
     /// Peak resident set size in KiB (VmHWM), while the process runs.
     var peakRSSKiB: Int? {

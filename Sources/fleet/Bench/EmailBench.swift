@@ -99,9 +99,12 @@ struct EmailBench {
             var rawRates: [Double] = []
             var sizedRates: [Double] = []
             var noopRates: [Double] = []
+            var burnRates: [Double] = []
+            var burnMicros: [Double] = []
             var rawResultBytes = 0
             var fleetRuns: [WorkerRun] = []
             var environment = workerEnvironment()
+            var budget = CPUBudget(host: amqp.host, port: amqp.port)
             if delivery == "outbox" {
                 environment["FLEET_EMAIL_DELIVERY"] = "outbox"
                 environment["FLEET_EMAIL_OUTBOX"] = work.path + "/outbox"
@@ -111,15 +114,17 @@ struct EmailBench {
                 let batch = Self.tagged(workload, count: jobs, tag: "raw\(round)")
                 try await BenchJobs.publish(connection, batch, exchange: "", routingKey: rawQueue, kind: "email")
                 results.reset(expecting: jobs)
+                let rawMeter = budget.start()
                 try await raw.run(count: jobs)
                 let rawRun = try await results.wait()
+                budget.record(rawMeter.finish(jobs: jobs), as: "a")
                 rawRates.append(rawRun.rate)
                 rawResultBytes = rawRun.meanBytes
 
                 // (b) A fleet worker started on the pre-enqueued jobs.
                 let fleetRun = try await measureWorker(
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "fleet\(round)"),
-                    prefix: prefix, store: store, environment: environment, worker: &worker)
+                    prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b")
                 fleetRuns.append(fleetRun)
                 // The filler that brings the raw pipe's and the noop worker's results to the email results' size.
                 let filler = max(0, fleetRun.resultBytes - rawResultBytes)
@@ -131,24 +136,29 @@ struct EmailBench {
                 try await BenchJobs.publish(connection, Self.tagged(workload, count: jobs, tag: "sized\(round)"), exchange: "",
                                             routingKey: rawQueue, kind: "email")
                 results.reset(expecting: jobs)
+                let sizedMeter = budget.start()
                 try await sized.run(count: jobs)
                 sizedRates.append(try await results.wait().rate)
+                budget.record(sizedMeter.finish(jobs: jobs), as: "a2")
 
                 // (b0) A fleet worker of the `noop` kind on as many jobs, its results padded to the same size: the
                 // runtime and the broker with no email work at all.
-                let noopJobs = (0..<jobs).map { i in
-                    let id = "noop\(round)-\(i)"
-                    let noop = JSONValue.object(JSONObject(["output_bytes": .int(Int64(filler))]))
-                    let job = JSONObject(["id": .string(id), "kind": .string("noop"), "data": .object(JSONObject(["noop": noop]))])
-                    return (id, JSONValue.object(job).serialized())
-                }
                 let noopRun = try await measureWorker(
-                    connection, topology: topology, results: results, jobs: noopJobs, kind: "noop",
-                    prefix: prefix, store: store, environment: environment, worker: &worker)
+                    connection, topology: topology, results: results, jobs: Self.noopJobs(jobs, tag: "noop\(round)", filler: filler), kind: "noop",
+                    prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b0")
                 noopRates.append(noopRun.rate)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes)",
+
+                // (b1) The same, burning as much CPU per job as the email work took in (b) beyond (b0): whether
+                // (b)'s rate is what its CPU per job allows on these cores, whatever that CPU is spent on.
+                let emailWork = max(0, (fleetRun.cpuSeconds ?? 0) - (noopRun.cpuSeconds ?? 0)) * 1e6 / Double(jobs)
+                let burnRun = try await measureWorker(
+                    connection, topology: topology, results: results, jobs: Self.noopJobs(jobs, tag: "burn\(round)", filler: filler, cpuMicros: Int(emailWork)),
+                    kind: "noop", prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b1")
+                burnRates.append(burnRun.rate)
+                burnMicros.append(emailWork)
+                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes), fleet noop burning %.0f µs per job %.0f jobs/s",
                              round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
-                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes))
+                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes, emailWork, burnRun.rate))
             }
 
             // (c) The Celery peer on the same broker.
@@ -172,7 +182,7 @@ struct EmailBench {
                 env["FLEET_EMAIL_SMTP_POOL"] = String(smtpPool)
                 let run = try await measureWorker(
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: smtpJobs, tag: "smtp"),
-                    prefix: prefix, store: store, environment: env, worker: &worker)
+                    prefix: prefix, store: store, environment: env, worker: &worker, budget: &budget, as: "d")
                 let delivered = (try? FileManager.default.contentsOfDirectory(atPath: maildir + "/new").count) ?? 0
                 smtp = (run.rate, delivered)
                 sink?.stop()
@@ -199,6 +209,8 @@ struct EmailBench {
             print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
             let noopMedian = BenchWorker.median(noopRates)
             print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
+            print(String(format: "| (b1) fleet noop worker, padded results, burning the email work's CPU (%.0f µs per job) | %@ | b1/a %@, b/b1 %@ |",
+                         BenchWorker.median(burnMicros), f(BenchWorker.median(burnRates)), medianRatio(burnRates, rawRates), medianRatio(fleetRuns.map(\.rate), burnRates)))
             print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
             if let celery {
                 print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
@@ -217,6 +229,15 @@ struct EmailBench {
                              cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
             }
             print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
+            print("")
+            let runs = [("a", "(a) raw pipe"), ("a2", "(a2) raw pipe, padded results"), ("b0", "(b0) fleet noop worker, padded results"),
+                        ("b1", "(b1) fleet noop worker, padded, burning CPU"),
+                        ("b", "(b) fleet email worker")]
+            for line in budget.report(runs: runs.map { (key: $0.0, label: $0.1) }, reference: "a", measured: "b", baseline: "b0", ratio: 0.7,
+                                      peerRate: celery, peerFactor: 10) {
+                print(line)
+            }
+            print("")
             print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
             print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
                   + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
@@ -239,13 +260,16 @@ struct EmailBench {
     /// Publishes `jobs`, starts a fresh worker on them and times first to last result; the worker is stopped after.
     private func measureWorker(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap,
                                jobs: [(id: String, body: [UInt8])], kind: String = "email", prefix: String, store: String,
-                               environment: [String: String], worker: inout BenchWorker?) async throws -> WorkerRun {
+                               environment: [String: String], worker: inout BenchWorker?,
+                               budget: inout CPUBudget, as key: String) async throws -> WorkerRun {
         try await BenchJobs.publish(connection, jobs, exchange: topology.jobsExchange, routingKey: kind, kind: kind)
         results.reset(expecting: jobs.count)
+        let meter = budget.start()
         let started = try BenchWorker.start(kinds: kind, concurrency: concurrency, prefetch: prefetch, prefix: prefix,
                                             store: store, amqpURL: amqpURL, environment: environment)
         worker = started
         let run = try await results.wait(while: { started.isRunning }, what: "the bench's \(kind) worker")
+        budget.record(meter.finish(jobs: jobs.count, workerSeconds: started.cpuSeconds), as: key)
         let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: started.cpuSeconds,
                                 resultBytes: run.meanBytes)
         started.stop()
@@ -267,6 +291,17 @@ struct EmailBench {
             return (nil, "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
         }
         return (rate, outcome.lastLine)
+    }
+
+    /// `count` noop jobs with ids `TAG-N` whose results carry `filler` bytes and which burn `cpuMicros` of CPU each.
+    static func noopJobs(_ count: Int, tag: String, filler: Int, cpuMicros: Int = 0) -> [(id: String, body: [UInt8])] {
+        var options = JSONObject(["output_bytes": .int(Int64(filler))])
+        if cpuMicros > 0 { options["cpu_us"] = .int(Int64(cpuMicros)) }
+        return (0..<count).map { i in
+            let id = "\(tag)-\(i)"
+            let job = JSONObject(["id": .string(id), "kind": .string("noop"), "data": .object(JSONObject(["noop": .object(options)]))])
+            return (id, JSONValue.object(job).serialized())
+        }
     }
 
     /// The workload's job envelopes, in file order.
