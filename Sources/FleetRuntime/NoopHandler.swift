@@ -13,7 +13,9 @@ import Darwin
 /// `{"fail": "retryable"}` or `{"fail": "permanent"}` fails, on attempts 1 through `fail_attempts`
 /// (every attempt if absent). `{"output_bytes": N}` adds a filler string of N bytes (at most 1 MiB) to the
 /// output, to move results of a real kind's size, and `{"cpu_us": N}` keeps its thread busy for N µs of CPU
-/// time (at most 1 s), to stand in for a real kind's work (`fleet bench email` uses both).
+/// time (at most 1 s), to stand in for a real kind's work (`fleet bench email` uses both). Like a CPU-bound
+/// handler, it holds its thread of the cooperative pool meanwhile, without yielding: an option for benchmarks,
+/// not for queues that other work shares.
 public struct NoopHandler: JobHandler {
     public let kind = "noop"
 

@@ -29,18 +29,38 @@ struct BenchSmokeTests {
         #expect(output.contains("| (b) fleet email worker, delivery result |"), "\(output)")
         #expect(output.contains("| (c) Celery peer | skipped (--no-peers)"), "\(output)")
         // The CPU budget: the test broker listens on this machine, so its CPU is counted. One round: each row's
-        // "all" is its broker, bench and worker columns' sum (up to rounding), and the cores busy are plausible.
-        #expect(output.contains("b/a >= 0.70 needs (b) to cost at most "), "\(output)")
-        let rows = output.split(separator: "\n").filter { $0.hasPrefix("| (a) raw pipe |") || $0.hasPrefix("| (b) fleet email worker |") }
-        #expect(rows.count == 2, "\(output)")
+        // "all" is its broker, bench and worker columns' sum (up to rounding), the cores busy are plausible, and
+        // the allowance for b/a 0.70 follows from the (a) row, less the lowest broker-and-bench share of (b0), (b).
         let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        for row in rows {
-            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            let numbers = cells.dropFirst().map { Double($0) ?? 0 }
-            guard numbers.count == 5 else { Issue.record("row \(row)"); continue }
-            #expect(abs(numbers[0] + numbers[1] + numbers[2] - numbers[3]) <= 2, "\(row)")
-            #expect(numbers[0] > 0 && numbers[1] > 0, "\(row)")
-            #expect(numbers[4] > 0 && numbers[4] <= cores + 0.5, "\(row)")
+        var table: [String: [Double?]] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("| (a) raw pipe |") || line.hasPrefix("| (b0) fleet noop worker, padded results |")
+            || line.hasPrefix("| (b) fleet email worker |") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            table[cells[0]] = cells.dropFirst().map { Double($0) }
+        }
+        #expect(table.count == 3, "\(output)")
+        for (run, n) in table {
+            guard n.count == 5, let broker = n[0], let bench = n[1], let all = n[3], let busy = n[4] else { Issue.record("\(run): \(n)"); continue }
+            let worker = n[2] ?? 0
+            #expect(run == "(a) raw pipe" ? n[2] == nil : n[2] != nil, "\(run): \(n)")
+            #expect(abs(broker + bench + worker - all) <= 2, "\(run): \(n)")
+            #expect(broker > 0 && busy > 0 && busy <= cores + 0.5, "\(run): \(n)")
+        }
+        let budget = output.split(separator: "\n").first { $0.hasPrefix("b/a >= 0.70 allows (b) at most ") }.map(String.init) ?? ""
+        let allowed = budget.firstMatch(of: /allows \(b\) at most (\d+) µs per job in all/).flatMap { Double($0.1) }
+        let lowest = budget.firstMatch(of: /share at its lowest \((\d+), in/).flatMap { Double($0.1) }
+        let room = budget.firstMatch(of: /the worker may use (?:at most (\d+) µs|nothing \((-?\d+) µs\))/).flatMap { Double($0.1 ?? $0.2 ?? "") }
+        if let allowed, let lowest, let room, let aAll = table["(a) raw pipe"]?[3] ?? nil, let aCores = table["(a) raw pipe"]?[4] ?? nil {
+            let expected = cores * aAll / (0.7 * aCores)
+            #expect(abs(allowed - expected) <= max(3, expected * 0.015), "\(budget) vs \(expected)")
+            let shares = ["(b0) fleet noop worker, padded results", "(b) fleet email worker"].compactMap { run -> Double? in
+                guard let row = table[run], let broker = row[0], let bench = row[1] else { return nil }
+                return broker + bench
+            }
+            #expect(abs(lowest - (shares.min() ?? -1)) <= 2, "\(budget) vs \(shares)")
+            #expect(abs(room - (allowed - lowest)) <= 1, "\(budget)")
+        } else {
+            Issue.record("no budget line, or not parsed: \(budget)")
         }
         #expect(output.contains("100 of 100 messages in the Maildir"), "\(output)")
         #expect(output.contains("worker peak RSS at concurrency 64: "), "\(output)")
@@ -86,7 +106,7 @@ struct BenchSmokeTests {
             #expect(ignored.map { $0 & (1 << 1 | 1 << 12 | 1 << 14) } == 0, "\(line)")
         }
         #expect(output.contains("| (c) Celery peer (prefork, "), "\(output)")
-        #expect(output.contains("b/c >= 10 (1000 jobs/s) needs (b) to cost at most "), "\(output)")
+        #expect(output.contains("b/c >= 10 (1000 jobs/s) allows (b) at most "), "\(output)")
     }
 
     @Test(

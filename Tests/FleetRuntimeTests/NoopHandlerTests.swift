@@ -2,6 +2,8 @@ import FleetCore
 @testable import FleetRuntime
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Logging
 import Testing
