@@ -209,6 +209,9 @@ final class EmailStartTLSTests: Sendable {
         #expect(status == 0, "\(out)")
         let listening = await TestEnvironment.eventually(timeout: .seconds(10)) { FileManager.default.fileExists(atPath: portFile) }
         #expect(listening)
+        defer {
+            if let text = try? String(contentsOfFile: portFile + ".pid", encoding: .utf8), let pid = pid_t(text), pid > 1 { kill(pid, SIGTERM) }
+        }
         let port = try String(contentsOfFile: portFile, encoding: .utf8)
         let env = ["FLEET_EMAIL_SMTP_PORT": port, "FLEET_EMAIL_SMTP_USER": "fleet", "FLEET_EMAIL_SMTP_PASSWORD": "s3cret"]
         let results = try await Self.run(fleet, job: "inject", profile: "s0", environment: env, arguments: ["--max-attempts", "1"])

@@ -1,7 +1,8 @@
 """A deliberately broken relay for one test: it offers STARTTLS and sends a forged reply in clear in the same
 packet as its 220 to STARTTLS (the command injection of CVE-2011-0411's kind), which a client must refuse
 rather than read as the first reply under TLS. It forks into the background, writes its port to PORTFILE and
-every command it receives to PORTFILE.log, serves for at most 120 s and exits.
+every command it receives to PORTFILE.log and its pid to PORTFILE.pid (the test stops it with SIGTERM when done),
+and exits by itself after 120 s at most.
 Run: /usr/bin/python3 starttls_injector.py PORTFILE"""
 import os, socket, sys, threading, time
 
@@ -16,6 +17,8 @@ server.bind(("127.0.0.1", 0))
 server.listen(16)
 server.settimeout(1)
 log = open(portfile + ".log", "a", buffering=1)
+with open(portfile + ".pid", "w") as f:
+    f.write(str(os.getpid()))
 with open(portfile + ".tmp", "w") as f:
     f.write(str(server.getsockname()[1]))
 os.rename(portfile + ".tmp", portfile)
