@@ -85,15 +85,16 @@ struct CPUBudget {
               let measuredCores = median(measured, \.cores) else { return lines }
         let baselineShare = share(baseline)
         let lowest = min(measuredShare, baselineShare ?? measuredShare)
-        let lowestRun = lowest < measuredShare ? "(b0)" : "(b)"
+        let (measuredLabel, baselineLabel) = ("(\(measured))", "(\(baseline))")
+        let lowestRun = lowest < measuredShare ? baselineLabel : measuredLabel
         let baselineWorker = median(baseline, \.workerMicros).map { String(format: "%.0f", $0) } ?? "–"
         func room(_ left: Double) -> String { left > 0 ? String(format: "at most %.0f µs", left) : String(format: "nothing (%.0f µs)", left) }
         // perCore: the CPU per job allowed for each busy core.
         func budget(_ what: String, perCore: Double) -> String {
             let allowed = perCore * Double(cores), atOwn = perCore * measuredCores
-            return String(format: "%@ allows (b) at most %.0f µs per job in all with all %d cores busy (%.0f at its own %.2f). Less the broker's and bench process's share at its lowest (%.0f, in %@; %.0f in (b)), the worker may use %@ (%@). (b0)'s worker, with no email work, uses %@; (b)'s %.0f.",
-                          what, allowed, cores, atOwn, measuredCores, lowest, lowestRun, measuredShare,
-                          room(allowed - lowest), room(atOwn - lowest), baselineWorker, worker)
+            return String(format: "%@ allows %@ at most %.0f µs per job in all with all %d cores busy (%.0f at its own %.2f). Less the broker's and bench process's share at its lowest (%.0f, in %@; %.0f in %@), the worker may use %@ (%@). %@'s worker, with no email work, uses %@; %@'s %.0f.",
+                          what, measuredLabel, allowed, cores, atOwn, measuredCores, lowest, lowestRun, measuredShare, measuredLabel,
+                          room(allowed - lowest), room(atOwn - lowest), baselineLabel, baselineWorker, measuredLabel, worker)
         }
         // rate = cores busy / CPU per job, so b = ratio * a needs total_b <= cores_b * total_a / (ratio * cores_a).
         lines.append(budget(String(format: "b/a >= %.2f", ratio), perCore: referenceTotal / (ratio * referenceCores)))

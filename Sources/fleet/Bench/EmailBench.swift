@@ -111,13 +111,8 @@ struct EmailBench {
             }
             for round in 1...rounds {
                 // (a) The raw pipe on the same job bodies.
-                let batch = Self.tagged(workload, count: jobs, tag: "raw\(round)")
-                try await BenchJobs.publish(connection, batch, exchange: "", routingKey: rawQueue, kind: "email")
-                results.reset(expecting: jobs)
-                let rawMeter = budget.start()
-                try await raw.run(count: jobs)
-                let rawRun = try await results.wait()
-                budget.record(rawMeter.finish(jobs: jobs), as: "a")
+                let rawRun = try await measureRaw(connection, raw, results: results, jobs: Self.tagged(workload, count: jobs, tag: "raw\(round)"),
+                                                  queue: rawQueue, budget: &budget, as: "a")
                 rawRates.append(rawRun.rate)
                 rawResultBytes = rawRun.meanBytes
 
@@ -133,13 +128,8 @@ struct EmailBench {
                 // alone allows a worker that returns results of that size.
                 let sized = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch),
                                     outputBytes: filler)
-                try await BenchJobs.publish(connection, Self.tagged(workload, count: jobs, tag: "sized\(round)"), exchange: "",
-                                            routingKey: rawQueue, kind: "email")
-                results.reset(expecting: jobs)
-                let sizedMeter = budget.start()
-                try await sized.run(count: jobs)
-                sizedRates.append(try await results.wait().rate)
-                budget.record(sizedMeter.finish(jobs: jobs), as: "a2")
+                sizedRates.append(try await measureRaw(connection, sized, results: results, jobs: Self.tagged(workload, count: jobs, tag: "sized\(round)"),
+                                                       queue: rawQueue, budget: &budget, as: "a2").rate)
 
                 // (b0) A fleet worker of the `noop` kind on as many jobs, its results padded to the same size: the
                 // runtime and the broker with no email work at all.
@@ -222,7 +212,7 @@ struct EmailBench {
             }
             print("")
             print("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
-            if let celery { print("Celery: \(celeryNote)") }
+            if celery != nil { print("Celery: \(celeryNote)") }
             let cpu = fleetRuns.compactMap(\.cpuSeconds)
             if cpu.count == fleetRuns.count {
                 print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
@@ -257,6 +247,18 @@ struct EmailBench {
          "FLEET_EMAIL_DELIVERY": "result"]
     }
 
+    /// Publishes `jobs` to the raw pipe's `queue`, runs `pipe` on them and times first to last result.
+    private func measureRaw(_ connection: AMQPConnection, _ pipe: RawPipe, results: ResultTap, jobs: [(id: String, body: [UInt8])],
+                            queue: String, budget: inout CPUBudget, as key: String) async throws -> ResultTap.Run {
+        try await BenchJobs.publish(connection, jobs, exchange: "", routingKey: queue, kind: "email")
+        results.reset(expecting: jobs.count)
+        let meter = budget.start()
+        try await pipe.run(count: jobs.count)
+        let run = try await results.wait()
+        budget.record(meter.finish(jobs: jobs.count), as: key)
+        return run
+    }
+
     /// Publishes `jobs`, starts a fresh worker on them and times first to last result; the worker is stopped after.
     private func measureWorker(_ connection: AMQPConnection, topology: FleetTopology, results: ResultTap,
                                jobs: [(id: String, body: [UInt8])], kind: String = "email", prefix: String, store: String,
@@ -269,9 +271,9 @@ struct EmailBench {
                                             store: store, amqpURL: amqpURL, environment: environment)
         worker = started
         let run = try await results.wait(while: { started.isRunning }, what: "the bench's \(kind) worker")
-        budget.record(meter.finish(jobs: jobs.count, workerSeconds: started.cpuSeconds), as: key)
-        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: started.cpuSeconds,
-                                resultBytes: run.meanBytes)
+        let cpu = started.cpuSeconds
+        budget.record(meter.finish(jobs: jobs.count, workerSeconds: cpu), as: key)
+        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: cpu, resultBytes: run.meanBytes)
         started.stop()
         worker = nil
         return outcome
