@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// A connection to a RabbitMQ broker over rabbitmq-c, safe to use from any task.
 ///
@@ -28,20 +29,29 @@ public final class AMQPConnection: Sendable {
     ///
     /// - Parameter retryUntilConnected: keep trying (with backoff) until the first connection succeeds,
     ///   as a worker started before its broker should; otherwise the first failure is thrown.
+    ///
+    /// Cancelling the calling task stops the attempts: the call throws ``AMQPError`` `.closed` (after at most the
+    /// connect timeout, when a TCP connect is under way).
     public static func connect(
         _ configuration: AMQPConfiguration, retryUntilConnected: Bool = false,
         logger: Logger = Logger(label: "fleet.amqp")
     ) async throws -> AMQPConnection {
         let (events, eventContinuation) = AsyncStream<AMQPConnectionEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
-        var created: AMQPIOLoop?
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let loop = AMQPIOLoop(
-                configuration: configuration, logger: logger, events: eventContinuation,
-                retryFirstConnect: retryUntilConnected, firstConnect: continuation)
-            created = loop
-            loop.start()
+        let created = Mutex<AMQPIOLoop?>(nil)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let loop = AMQPIOLoop(
+                    configuration: configuration, logger: logger, events: eventContinuation,
+                    retryFirstConnect: retryUntilConnected, firstConnect: continuation)
+                created.withLock { $0 = loop }
+                loop.start()
+                // Cancelled before the loop was there for the handler to stop.
+                if Task.isCancelled { loop.requestStop() }
+            }
+        } onCancel: {
+            created.withLock { $0 }?.requestStop()
         }
-        return AMQPConnection(loop: created!, events: events, configuration: configuration)
+        return AMQPConnection(loop: created.withLock { $0 }!, events: events, configuration: configuration)
     }
 
     /// The generation of the live connection: 1 for the first, one more for each reconnect.

@@ -155,6 +155,12 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
     }
 
+    /// Asks the thread to close the connection and exit, without waiting (a first connect still being
+    /// attempted then fails with `.closed`).
+    func requestStop() {
+        submit(.perform { loop in loop.stopped = true })
+    }
+
     private func signal() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)

@@ -8,6 +8,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case syntax
         /// Nesting deeper than the parser allows.
         case tooDeep = "too_deep"
+        /// An object holds the same key twice. JSON libraries disagree on which value wins, so the fleet
+        /// refuses such text (I-JSON, RFC 7493 §2.3).
+        case duplicateKey = "duplicate_key"
     }
 
     public var reason: Reason

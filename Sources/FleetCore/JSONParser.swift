@@ -105,6 +105,7 @@ struct JSONParser {
         try enter()
         index += 1
         var object = JSONObject()
+        var seen: Set<String>?
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -114,13 +115,22 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyStart = index
             let key = try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
+            // Duplicate keys are refused (RFC 7493 §2.3): a scanned list for small objects, a set past a
+            // dozen keys so that a large object stays linear.
+            if object.count < 12 {
+                if object.keys.contains(key) { throw duplicate(key, at: keyStart) }
+            } else {
+                if seen == nil { seen = Set(object.keys) }
+                if !seen!.insert(key).inserted { throw duplicate(key, at: keyStart) }
+            }
             let value = try parseValue()
-            if object.keys.contains(key) { object[key] = value } else { object.appendUnchecked(key, value) }
+            object.appendUnchecked(key, value)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -129,6 +139,11 @@ struct JSONParser {
         }
         depth -= 1
         return .object(object)
+    }
+
+    private func duplicate(_ key: String, at offset: Int) -> JSONParseError {
+        let shown = key.count > 64 ? String(key.prefix(64)) + "..." : key
+        return JSONParseError(.duplicateKey, "the key \"\(shown)\" appears twice in one object", offset: offset)
     }
 
     private mutating func parseArray() throws(JSONParseError) -> JSONValue {

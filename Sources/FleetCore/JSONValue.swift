@@ -11,7 +11,8 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object(JSONObject)
 
-    /// Parses UTF-8 JSON text. Throws ``JSONParseError`` with the byte offset of the problem.
+    /// Parses UTF-8 JSON text (I-JSON: an object holding a key twice is refused). Throws ``JSONParseError``
+    /// with the byte offset of the problem.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
         self = try JSONParser.parse(bytes)
     }
@@ -48,6 +49,11 @@ public enum JSONValue: Sendable, Hashable {
 
     public var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
         return nil
     }
 
@@ -122,9 +128,7 @@ public struct JSONObject: Sendable, Hashable, Sequence {
         }
     }
 
-    /// Appends without checking for a duplicate key (the parser's fast path; JSON allows duplicates,
-    /// the last one wins on lookup through ``subscript(_:)`` only if it is found first, so the parser
-    /// replaces duplicates instead).
+    /// Appends without checking for a duplicate key (the parser's path: it refuses duplicates itself).
     mutating func appendUnchecked(_ key: String, _ value: JSONValue) {
         keys.append(key)
         values.append(value)
@@ -148,5 +152,12 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         var object = JSONObject()
         for (k, v) in elements { object[k] = v }
         self = .object(object)
+    }
+}
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init()
+        for (k, v) in elements { self[k] = v }
     }
 }

@@ -38,19 +38,55 @@ public struct JobEnvelope: Sendable, Hashable {
     /// is wrong (`malformed_json`, `invalid_utf8`, `invalid_envelope`, `missing_id`, `unknown_kind`,
     /// `body_too_large`) and whose message names the field.
     public static func decode(_ body: [UInt8], maxBytes: Int = 1 << 20) throws(JobError) -> JobEnvelope {
+        try decode(try parse(body, maxBytes: maxBytes))
+    }
+
+    /// Parses a job body as JSON (I-JSON: a key twice in one object is `invalid_envelope`, since JSON libraries
+    /// disagree on which value wins and the id is the idempotency key), without validating the envelope.
+    public static func parse(_ body: [UInt8], maxBytes: Int = 1 << 20) throws(JobError) -> JSONValue {
         guard body.count <= maxBytes else {
             throw .permanent(JobError.bodyTooLarge, "the body has \(body.count) bytes; the limit is \(maxBytes)")
         }
-        let value: JSONValue
         do {
-            value = try JSONValue(parsing: body)
+            return try JSONValue(parsing: body)
         } catch {
             switch error.reason {
             case .invalidUTF8: throw .permanent(JobError.invalidUTF8, "the body is not valid UTF-8 (byte \(error.offset))")
+            case .duplicateKey: throw .permanent(JobError.invalidEnvelope, "the body is not I-JSON: \(error)")
             case .syntax, .tooDeep: throw .permanent(JobError.malformedJSON, "the body is not JSON: \(error)")
             }
         }
-        return try decode(value)
+    }
+
+    /// Checks the AMQP `content_type` of a job: absent, empty or `application/json` (any case, with an optional
+    /// `charset=utf-8` parameter). Anything else is `unsupported_content_type`: the body is not read as JSON.
+    public static func checkContentType(_ contentType: String?) throws(JobError) {
+        guard let contentType, !contentType.isEmpty else { return }
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let parameters = parts.dropFirst()
+        if parts.first == "application/json",
+            parameters.allSatisfy({ $0.replacingOccurrences(of: "\"", with: "") == "charset=utf-8" })
+        {
+            return
+        }
+        throw .permanent(JobError.unsupportedContentType,
+                         "content_type '\(contentType.prefix(100))' is not application/json (omit it or set application/json)")
+    }
+
+    /// The job's `id` when it is usable as one (a string of 1 to 200 bytes without control characters), even if
+    /// the rest of the envelope is not valid: the `job_id` of the `dead` result.
+    public static func usableID(in value: JSONValue) -> String? {
+        guard case .string(let id)? = value["id"], isUsableID(id) else { return nil }
+        return id
+    }
+
+    static func isUsableID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= maxIDLength && !id.unicodeScalars.contains(where: isControl)
+    }
+
+    /// C0 and C1 control characters and DEL: they would travel into AMQP `message_id`, headers and logs.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
     }
 
     /// Validates an already parsed envelope.
@@ -66,6 +102,9 @@ public struct JobEnvelope: Sendable, Hashable {
         }
         guard !id.isEmpty, id.utf8.count <= maxIDLength else {
             throw .permanent(JobError.invalidEnvelope, "'id' must have 1 to \(maxIDLength) bytes")
+        }
+        guard !id.unicodeScalars.contains(where: isControl) else {
+            throw .permanent(JobError.invalidEnvelope, "'id' must not contain control characters (U+0000 to U+001F, U+007F to U+009F)")
         }
         guard let kindValue = o["kind"], kindValue != .null else {
             throw .permanent(JobError.unknownKind, "the job has no 'kind'")

@@ -8,11 +8,15 @@ public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// Retryable errors are retried with backoff; the others dead-letter the job at once.
     public var retryable: Bool
+    /// What the handler has to say beyond the message (the per-op outcomes of a `crm` job whose ops were all
+    /// rejected): the `output` of the `failed` or `dead` result. Never personal data.
+    public var output: JSONValue
 
-    public init(code: String, message: String, retryable: Bool) {
+    public init(code: String, message: String, retryable: Bool, output: JSONValue = .null) {
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.output = output
     }
 
     /// An error worth retrying (a peer is down, a rate limit).
@@ -34,9 +38,9 @@ public struct JobError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let missingID = "missing_id"
     public static let unknownKind = "unknown_kind"
     public static let bodyTooLarge = "body_too_large"
+    public static let unsupportedContentType = "unsupported_content_type"
     public static let deadlineExceeded = "deadline_exceeded"
     public static let retriesExhausted = "retries_exhausted"
-    public static let permanentFailure = "permanent_failure"
     public static let timeout = "timeout"
     public static let deliveryLimit = "delivery_limit"
 }

@@ -62,15 +62,25 @@ struct JobProcessor: Sendable {
         metrics.received(kind: kind)
 
         let job: JobEnvelope
+        let parsed: JSONValue
         do {
-            job = try JobEnvelope.decode(delivery.body, maxBytes: configuration.maxBodyBytes)
+            try JobEnvelope.checkContentType(delivery.properties.contentType)
+            parsed = try JobEnvelope.parse(delivery.body, maxBytes: configuration.maxBodyBytes)
         } catch {
             await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt)
             return
         }
+        do {
+            job = try JobEnvelope.decode(parsed)
+        } catch {
+            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt,
+                             usableID: JobEnvelope.usableID(in: parsed))
+            return
+        }
         guard job.kind == kind else {
             let error = JobError.permanent(JobError.unknownKind, "kind '\(job.kind)' arrived on the queue of kind '\(kind)'")
-            await deadLetter(delivery, kind: kind, job: job, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt)
+            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt,
+                             usableID: job.id)
             return
         }
         let log = JobLog(base: logger, id: job.id, kind: kind)
@@ -121,7 +131,8 @@ struct JobProcessor: Sendable {
 
         guard let handler = handlers[kind] else {
             let error = JobError.permanent(JobError.unknownKind, "this worker has no handler for kind '\(kind)'")
-            await deadLetter(delivery, kind: kind, job: job, attempt: attempt, error: error, receivedAt: receivedAt)
+            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt, error: error, receivedAt: receivedAt,
+                             usableID: job.id)
             return
         }
         let settings = configuration.settings(forKind: kind)
@@ -171,14 +182,15 @@ struct JobProcessor: Sendable {
                 guard await delay(delivery, by: seconds, attempt: attempt + 1, logger: log) else { return }
                 let envelope = ResultEnvelope(
                     jobID: job.id, kind: kind, status: .failed, attempt: attempt, worker: configuration.workerID,
-                    timings: timings, error: error, retryAt: Date().addingTimeInterval(seconds),
+                    timings: timings, output: error.output, error: error, retryAt: Date().addingTimeInterval(seconds),
                     correlationID: delivery.properties.correlationID)
                 _ = await publishResult(envelope, for: delivery, logger: log)
             } else {
                 var final = error
                 if error.retryable {
-                    final = JobError.permanent(
-                        JobError.retriesExhausted, "gave up after \(attempt) attempts; last error \(error.code): \(error.message)")
+                    final = JobError(
+                        code: JobError.retriesExhausted, message: "gave up after \(attempt) attempts; last error \(error.code): \(error.message)",
+                        retryable: false, output: error.output)
                 }
                 await deadLetter(delivery, kind: kind, job: job, attempt: attempt, error: final, receivedAt: receivedAt,
                                  startedAt: startedAt)
@@ -236,9 +248,13 @@ struct JobProcessor: Sendable {
 
     /// Dead-letters a job: the copy with the reason goes to `<prefix>.dead`, the `dead` result is
     /// recorded (when the job has an id) and published, then the delivery is acked.
+    ///
+    /// - Parameter usableID: the body's id when the envelope was refused but its id is usable (the result's
+    ///   `job_id`); without a job or such an id, the AMQP message id is the result's `job_id`. Only a job that
+    ///   decoded is recorded in the ledger, so that a corrected job may reuse the id of a refused one.
     private func deadLetter(_ delivery: AMQPDelivery, kind: String, job: JobEnvelope?, attempt: Int, error: JobError,
-                            receivedAt: Date, startedAt: Date? = nil) async {
-        let log = JobLog(base: logger, id: job?.id, kind: kind)
+                            receivedAt: Date, startedAt: Date? = nil, usableID: String? = nil) async {
+        let log = JobLog(base: logger, id: job?.id ?? usableID, kind: kind)
         log.warning("job dead-lettered", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
         metrics.deadLettered(kind: kind, code: error.code)
 
@@ -261,12 +277,12 @@ struct JobProcessor: Sendable {
             properties: properties, for: delivery, what: "dead letter", logger: log)
         else { return }
 
-        let jobID = job?.id ?? delivery.properties.messageID ?? ""
+        let jobID = job?.id ?? usableID ?? delivery.properties.messageID ?? ""
         let envelope = ResultEnvelope(
             jobID: jobID, kind: kind, status: .dead, attempt: attempt, worker: configuration.workerID,
             timings: .init(receivedAt: receivedAt, startedAt: startedAt ?? receivedAt, finishedAt: now,
                            queueMilliseconds: job.flatMap { queueMilliseconds($0, delivery, receivedAt) }),
-            error: error, correlationID: delivery.properties.correlationID)
+            output: error.output, error: error, correlationID: delivery.properties.correlationID)
         if job != nil {
             await finish(delivery, envelope, logger: log)
         } else {

@@ -8,7 +8,8 @@ import Synchronization
 /// - `fleet_jobs_received_total{kind}`: deliveries taken from the kind's queue.
 /// - `fleet_jobs_total{kind,status}`: results by status.
 /// - `fleet_jobs_dead_total{kind,code}`: dead-lettered jobs by error code.
-/// - `fleet_jobs_duplicate_total{kind}`: redelivered jobs answered from the ledger.
+/// - `fleet_jobs_duplicate_total{kind}`: deliveries of jobs that already had a final result (a redelivery after a
+///   crash, or a second copy the scheduler published), answered by re-publishing the stored result.
 /// - `fleet_job_run_seconds{kind}`: handler run time.
 /// - `fleet_results_unroutable_total`: results no queue was bound for.
 final class WorkerMetrics: Sendable {

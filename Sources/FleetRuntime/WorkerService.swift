@@ -49,7 +49,16 @@ public final class WorkerService: Service, Sendable {
             }
         }
         defer { ledger.close() }
-        let connection = try await AMQPConnection.connect(amqp, retryUntilConnected: true, logger: logger)
+        // SIGTERM/SIGINT while the broker cannot be reached ends the attempts: nothing ran, nothing to drain.
+        let connection: AMQPConnection
+        do {
+            connection = try await cancelWhenGracefulShutdown {
+                try await AMQPConnection.connect(self.amqp, retryUntilConnected: true, logger: logger)
+            }
+        } catch where Task.isShuttingDownGracefully || Task.isCancelled {
+            logger.info("worker stopped before it reached the broker")
+            return
+        }
         do {
             try await connection.declare(topology.declarations)
             var kindsByQueue: [String: String] = [:]

@@ -12,7 +12,7 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: "The job kind whose dead-letter queue to use.")
         var kind: String
 
-        @Option(help: "At most this many messages (default: 20 for list, all for replay).")
+        @Option(help: "At most this many messages (default: 20 for list; for replay, every message in the queue when it starts).")
         var limit: Int?
 
         func validate() throws {
@@ -34,7 +34,7 @@ struct DLQCommand: AsyncParsableCommand {
             let queue = topology.deadQueue(forKind: options.kind)
             guard let status = try await connection.queueStatus(queue) else {
                 await connection.close()
-                throw CLIError("no queue \(queue): run 'fleet topology apply'")
+                throw CLIError("no queue \(queue): run 'fleet topology apply'", exitCode: CLIError.notFound)
             }
             let json = self.json
             if !json { print("\(queue): \(status.messages) dead-lettered jobs") }
@@ -78,13 +78,22 @@ struct DLQCommand: AsyncParsableCommand {
             let topology = try global.topology()
             let connection = try await global.connect(name: "fleet dlq replay", logger: logger)
             let queue = topology.deadQueue(forKind: options.kind)
-            guard try await connection.queueStatus(queue) != nil else {
+            guard let status = try await connection.queueStatus(queue) else {
                 await connection.close()
-                throw CLIError("no queue \(queue): run 'fleet topology apply'")
+                throw CLIError("no queue \(queue): run 'fleet topology apply'", exitCode: CLIError.notFound)
+            }
+            // Only the dead letters there now: a replayed job that dies again goes to the back of the queue,
+            // and reading on would replay it again, for ever. The queue is FIFO, so the first `status.messages`
+            // are those that were there when the replay started.
+            let limit = min(options.limit ?? Int.max, Int(status.messages))
+            guard limit > 0 else {
+                await connection.close()
+                print("replayed 0 jobs from \(queue) (it is empty)")
+                return
             }
             let exchange = topology.jobsExchange
             let failures = LinesBox()
-            let count = try await QueueReader.read(connection, queue: queue, limit: options.limit ?? Int.max) { delivery in
+            let count = try await QueueReader.read(connection, queue: queue, limit: limit) { delivery in
                 var properties = delivery.properties
                 for key in properties.headers.keys where key.hasPrefix("x-fleet-") || key.hasPrefix("x-death") || key.hasPrefix("x-first-death") || key.hasPrefix("x-last-death") {
                     properties.headers[key] = nil

@@ -43,6 +43,10 @@ struct EmailCommand: AsyncParsableCommand {
             do {
                 html = try await handler.preview(template: template, profileID: profile, variant: variant,
                                                  campaign: JSONObject(["id": .string(campaign)]))
+            } catch let error as EmailError {
+                throw CLIError("\(error)", exitCode: Self.exitCode(error.code))
+            } catch let error as JobError {
+                throw CLIError("\(error)", exitCode: Self.exitCode(error.code))
             } catch {
                 throw CLIError("\(error)")
             }
@@ -50,6 +54,15 @@ struct EmailCommand: AsyncParsableCommand {
                 throw CLIError("cannot write \(out)")
             }
             print("wrote \(out) (\(html.utf8.count) bytes): open file://\(URL(fileURLWithPath: out).path) in a browser")
+        }
+
+        /// 66 when the profile or the template does not exist, 65 for a template error, 1 otherwise.
+        static func exitCode(_ code: String) -> Int32 {
+            switch code {
+            case "profile_not_found", "template_not_found": return CLIError.notFound
+            case "template_error", "invalid_email_job": return 65
+            default: return 1
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ struct RecordReader {
 
     init(path: String) throws {
         url = URL(fileURLWithPath: path)
-        guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError.usage("cannot read \(path)") }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("cannot read \(path)", exitCode: CLIError.notFound) }
         if url.pathExtension.lowercased() == "csv" {
             format = .csv
         } else {

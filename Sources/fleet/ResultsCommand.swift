@@ -33,7 +33,7 @@ struct ResultsCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet results", logger: logger)
         guard let status = try await connection.queueStatus(topology.resultsQueue) else {
             await connection.close()
-            throw CLIError("no queue \(topology.resultsQueue): run 'fleet topology apply'")
+            throw CLIError("no queue \(topology.resultsQueue): run 'fleet topology apply'", exitCode: CLIError.notFound)
         }
         let wanted = summary ? Int(status.messages) : limit
         let box = LinesBox()

@@ -64,7 +64,7 @@ struct SegmentCommand: AsyncParsableCommand {
             _ = try global.bootstrapLogging()
             let store = ProfileStore(path: try global.storePath())
             defer { store.close() }
-            guard try await store.removeSegment(name: name) else { throw CLIError("no segment '\(name)'") }
+            guard try await store.removeSegment(name: name) else { throw CLIError("no segment '\(name)'", exitCode: CLIError.notFound) }
         }
     }
 
@@ -75,7 +75,7 @@ struct SegmentCommand: AsyncParsableCommand {
             guard let segment = try reader.segment(named: name) else { return nil }
             return try reader.members(of: segment, limit: limit)
         }
-        guard let found else { throw CLIError("no segment '\(name)'") }
+        guard let found else { throw CLIError("no segment '\(name)'", exitCode: CLIError.notFound) }
         return found
     }
 }

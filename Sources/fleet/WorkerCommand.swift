@@ -14,11 +14,19 @@ import ServiceLifecycle
 /// `fleet worker`: consumes the queues of some kinds and runs their jobs until SIGTERM/SIGINT.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "worker", abstract: "Run jobs of the given kinds until SIGTERM or SIGINT.")
+        commandName: "worker", abstract: "Run jobs of the given kinds until SIGTERM or SIGINT.",
+        discussion: """
+            Besides these options the worker reads FLEET_STORE, FLEET_PREFIX, FLEET_QUEUE_TYPE, FLEET_DELIVERY_LIMIT, \
+            FLEET_TEMPLATES and the config file's keys, and each kind its own settings. Kind email: \
+            \(EmailSettings.settings.compactMap(\.environment).joined(separator: ", ")); FLEET_EMAIL_SECRET is \
+            required (a worker with kind email refuses to start without it). 'fleet settings' lists every setting \
+            with its default (Docs/settings.md). SIGTERM or SIGINT stops the worker in any state: connecting, \
+            reconnecting or running (then the jobs in flight get --grace seconds to finish).
+            """)
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Comma-separated kinds to run (available: \(WorkerCommand.available.keys.sorted().joined(separator: ", "))).")
+    @Option(help: "Comma-separated kinds to run (available: \(WorkerCommand.kindNames.joined(separator: ", "))).")
     var kinds: String = "noop"
 
     @Option(help: "Jobs run at once in this process (default 64).")
@@ -45,9 +53,11 @@ struct WorkerCommand: AsyncParsableCommand {
     ]
 
     /// The job kinds that work on the store file (`--store` / `FLEET_STORE`, shared with the ledger).
-    static let storeBacked: [String: @Sendable (_ storePath: String, _ logger: Logger) throws -> any JobHandler] = [
-        "crm": { path, logger in CRMHandler(store: ProfileStore(path: path, logger: logger)) },
-        "email": { path, logger in EmailHandler(storePath: path, settings: try EmailSettings.fromEnvironment(), logger: logger) },
+    static let storeBacked: [String: @Sendable (_ storePath: String, _ templates: String, _ logger: Logger) throws -> any JobHandler] = [
+        "crm": { path, _, logger in CRMHandler(store: ProfileStore(path: path, logger: logger)) },
+        "email": { path, templates, logger in
+            EmailHandler(storePath: path, settings: try EmailSettings.fromEnvironment(templatesFallback: templates), logger: logger)
+        },
     ]
 
     static var kindNames: [String] { (Array(available.keys) + Array(storeBacked.keys)).sorted() }
@@ -66,7 +76,11 @@ struct WorkerCommand: AsyncParsableCommand {
         var handlers: [any JobHandler] = []
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
-                handlers.append(try make(try global.storePath(), logger))
+                do {
+                    handlers.append(try make(try global.storePath(), try global.templatesDirectory(nil), logger))
+                } catch let error as EmailError {
+                    throw CLIError.usage(error.message)  // a setting is missing or wrong: one line, exit 64
+                }
                 continue
             }
             guard let make = Self.available[kind] else {

@@ -16,6 +16,8 @@ final class EmailFleet: Sendable {
     let connection: AMQPConnection
     let sinkPort: Int
     private let results = Mutex<[ResultEnvelope]>([])
+    /// Every result body as published (for the contract check of real results).
+    private let bodies = Mutex<[[UInt8]]>([])
     private let workers = Mutex<[Process]>([])
     private let collector = Mutex<Task<Void, Never>?>(nil)
     var store: String { directory.appendingPathComponent("fleet.sqlite").path }
@@ -51,11 +53,15 @@ final class EmailFleet: Sendable {
         let task = Task {
             for await delivery in consumer {
                 if let r = try? ResultEnvelope.decode(delivery.body) { self.results.withLock { $0.append(r) } }
+                self.bodies.withLock { $0.append(delivery.body) }
                 connection.ack(delivery)
             }
         }
         collector.withLock { $0 = task }
     }
+
+    /// The result bodies received so far, as published.
+    var resultBodies: [[UInt8]] { bodies.withLock { $0 } }
 
     /// Writes a template of the tests (`Templates/email/<name>/...`).
     func addTemplate(_ name: String, meta: String, subject: String, html: String) throws {

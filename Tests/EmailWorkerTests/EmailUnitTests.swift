@@ -1,6 +1,8 @@
 @testable import EmailWorker
 import FleetCore
 import Foundation
+import Liquid
+import ProfileStore
 import Testing
 
 /// The pure parts of the email worker: quoted-printable, RFC 2047, variants, tokens, links.
@@ -160,5 +162,39 @@ struct EmailUnitTests {
         #expect(LinkDecorator.addPixel("no body", url: "u").hasSuffix(#"<img src="u" width="1" height="1" alt="" style="display:block;border:0">"#))
         #expect(LinkDecorator(parameters: [("a", "1")]).decorate(bytes: Array(#"<a href="https://x.example/">"#.utf8))
                 == Array(#"<a href="https://x.example/?a=1">"#.utf8))
+    }
+}
+
+/// Templates/README.md's description of `profile` is what a template sees (the example there, rendered).
+@Suite("The profile a template sees")
+struct TemplateProfileModelTests {
+    @Test("traits at the top level and under traits, normalized email, consents by channel and topic, no tokens")
+    func documentedExample() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ProfileStore(path: dir.appendingPathComponent("fleet.sqlite").path)
+        defer { store.close() }
+        let results = try await store.apply([
+            ProfileOperation(opID: "o1", timestampMillis: 1000, body: .identify(
+                profileID: "p1", traits: JSONObject(["first_name": "Ada", "tier": "gold", "id": "trait-id"]),
+                identities: [ProfileIdentity(.email, "Ada@Example.com")])),
+            ProfileOperation(opID: "o2", timestampMillis: 1000, body: .consent(
+                profileID: "p1", channel: "email", topic: "newsletter", optedIn: true, source: "import")),
+            ProfileOperation(opID: "o3", timestampMillis: 1000, body: .device(
+                profileID: "p1", token: "secret-token-123", platform: "ios", app: "default", registered: true)),
+        ])
+        #expect(results.allSatisfy { $0.status == .applied })
+        let view = try #require(try await store.read { try $0.view(id: "p1") })
+        let template = try LiquidTemplate(
+            "{{ profile.first_name }}|{{ profile.traits.tier }}|{{ profile.email }}|{{ profile.consents.email.newsletter }}|{{ profile.id }}|{{ profile.traits.id }}|{{ profile.devices[0].platform }}{{ profile.devices[0].token }}",
+            name: "t")
+        let out = try template.render(LiquidObject([("profile", LiquidBridge.liquid(view.templateValue))]))
+        #expect(out == "Ada|gold|ada@example.com|true|p1|trait-id|ios")
+        // `profiles show`: the documented keys only, traits nested.
+        let shown = try #require(view.json.objectValue)
+        #expect(shown.keys == ["id", "email", "phone", "created_at", "updated_at", "traits", "consents", "devices", "purchases", "segments"])
+        #expect(shown["first_name"] == nil)
+        #expect(shown["traits"]?["tier"] == "gold")
     }
 }

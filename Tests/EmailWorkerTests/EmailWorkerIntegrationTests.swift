@@ -160,4 +160,47 @@ struct EmailWorkerIntegrationTests {
         await fleet.stopWorkers()
         #expect(Set(try fleet.arrived().map(\.to)) == ["r0@example.com", "r1@example.com"])
     }
+
+    @Test("every status of the email kind, as really published, is valid against result.schema.json and email-result.schema.json")
+    func realResultsMatchTheContract() async throws {
+        let fleet = try await EmailFleet("contract")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello {{ profile.first_name }}", html: Self.html)
+        try fleet.addTemplate("t-abort", meta: Self.meta, subject: "x", html: "{% abort_message 'nothing to say' %}")
+        try fleet.addTemplate("t-broken", meta: Self.meta, subject: "x", html: "{% if %}")
+        try fleet.setSinkRules(#"{"k1@example.com": {"reply": "451 4.3.0 try again later", "times": 1}, "k2@example.com": "550 5.1.1 no such user"}"#)
+        let people = Self.profiles(12, prefix: "k")
+        try await fleet.importProfiles(people, optedOut: ["k3": "newsletter"])
+        try fleet.startWorker()
+        let capped = JSONObject(["id": "c-cap", "frequency_cap": 1, "cap_action": "defer"])
+        let split = JSONObject(["id": "c-split", "holdout": 0.5, "variants": [["name": "a", "weight": 1], ["name": "b", "weight": 1]]])
+        var jobs: [JSONObject] = [
+            ["id": "ok", "profile_id": "k0", "template": "t-news", "campaign": "c-1"],
+            ["id": "retried", "profile_id": "k1", "template": "t-news", "campaign": "c-1"],
+            ["id": "bounced", "profile_id": "k2", "template": "t-news", "campaign": "c-1"],
+            ["id": "opted-out", "profile_id": "k3", "template": "t-news", "campaign": "c-1"],
+            ["id": "aborted", "profile_id": "k4", "template": "t-abort", "campaign": "c-1"],
+            ["id": "broken", "profile_id": "k5", "template": "t-broken", "campaign": "c-1"],
+            ["id": "cap-1", "profile_id": "k6", "template": "t-news", "campaign": .object(capped)],
+            ["id": "no-profile", "profile_id": "nobody", "template": "t-news"],
+        ]
+        for i in 7..<12 { jobs.append(["id": .string("split-\(i)"), "profile_id": .string("k\(i)"), "template": "t-news", "campaign": .object(split)]) }
+        try await fleet.publish(jobs)
+        #expect(await fleet.waitForFinals(Set(jobs.map { $0["id"]!.stringValue! })))
+        // The cap of one mail a day is used: a second capped job is deferred to the next local day.
+        try await fleet.publish([["id": "cap-2", "profile_id": "k6", "template": "t-news", "campaign": .object(capped)]])
+        #expect(await TestEnvironment.eventually(timeout: .seconds(60)) { fleet.all.contains { $0.jobID == "cap-2" && $0.status == .deferred } })
+        #expect(await TestEnvironment.eventually(timeout: .seconds(60)) { fleet.all.contains { $0.jobID == "retried" && $0.status == .failed } })
+        let finals = fleet.finals
+        #expect(finals["ok"]?.output["subject"]?.stringValue == "Hello " + (people[0]["first_name"]?.stringValue ?? ""))
+        #expect(finals["aborted"]?.output["reason"] == "abort_message")
+        #expect(finals.values.contains { $0.output["reason"] == "holdout" }, "with a 50% holdout, one of five is expected in it")
+
+        let bodies = ContractCheck.onePerKindAndStatus(fleet.resultBodies)
+        let statuses = Set(bodies.compactMap { try? ResultEnvelope.decode($0).status })
+        #expect(statuses == [.succeeded, .suppressed, .deferred, .failed, .dead], "\(statuses)")
+        let check = try await ContractCheck.validate(bodies, requireKinds: ["email"])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.components(separatedBy: "(real email/").count - 1 == bodies.count, "\(check.output)")
+    }
 }

@@ -72,6 +72,51 @@ struct LiquidRubyParityTests {
         #expect(identical == 2000, "\(identical) of 2000 byte-identical; first difference: \(firstDifference ?? "")")
     }
 
+    @Test(
+        "render errors: inline for outputs, silent inside assign and capture, as Ruby's render; raised as Ruby's render!",
+        .enabled(if: rubyLiquidInstalled, "ruby with the liquid gem is not installed (apt-get install ruby ruby-liquid)"))
+    func renderErrorsMatchRuby() async throws {
+        let templates = [
+            "x{% assign b = a | split %}y{{ b }}z",
+            "x{% assign b = 1 | divided_by: 0 %}y{{ b }}z",
+            "x{% capture c %}{{ 1 | divided_by: 0 }}{% endcapture %}y{{ c }}z",
+            "x{{ 1 | divided_by: 0 }}z",
+            "x{{ a | split }}z",
+            "{% if 1 | divided_by: 0 %}t{% endif %}z",
+        ]
+        // One line per template: Ruby's render (inspected), then render!'s outcome ("ok" or "raise").
+        let script = """
+            require 'liquid'
+            require 'json'
+            JSON.parse(ARGV[0]).each do |src|
+              t = Liquid::Template.parse(src)
+              lax = t.render({"a" => "1,2"})
+              strict = begin; t.render!({"a" => "1,2"}); "ok"; rescue Liquid::Error; "raise"; end
+              puts JSON.generate([lax, strict])
+            end
+            """
+        let arguments = String(decoding: try JSONSerialization.data(withJSONObject: templates), as: UTF8.self)
+        let ruby = try await CLIRunner.run(try #require(Self.ruby), ["-e", script, arguments])
+        try #require(ruby.status == 0, "\(ruby.stderr)")
+        let lines = ruby.stdout.split(separator: "\n")
+        try #require(lines.count == templates.count)
+        for (source, line) in zip(templates, lines) {
+            let theirs = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String])
+            let template = try LiquidTemplate(source, name: "t")
+            let data = LiquidObject([("a", LiquidValue.string("1,2"))])
+            let lax = try template.render(data)
+            #expect(lax == theirs[0], "\(source): ours \(lax), Ruby \(theirs[0])")
+            let raised: String
+            do {
+                _ = try template.render(data, options: LiquidRenderOptions(errorMode: .raise))
+                raised = "ok"
+            } catch {
+                raised = "raise"
+            }
+            #expect(raised == theirs[1], "\(source): render! ours \(raised), Ruby \(theirs[1])")
+        }
+    }
+
     /// Records of `Ops/bench/ruby_newsletter_dump.rb`: `<id>\t<byte count>\n`, the bytes, `\n`.
     static func parseDump(_ data: Data) throws -> [(id: String, bytes: [UInt8])] {
         let bytes = Array(data)

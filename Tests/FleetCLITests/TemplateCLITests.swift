@@ -45,9 +45,64 @@ struct TemplateCLITests {
                                               stdin: Data(Self.data.utf8))
         #expect(byEnv.stdout == Self.pageOutput, "\(byEnv.stderr)")
         let missing = try await CLIRunner.fleet(["template", "render", "nosuch", "--templates", "tpl"], in: dir)
-        #expect(missing.status == 64)
+        #expect(missing.status == 66)
         #expect(missing.errorLines.count == 1)
         #expect(missing.stderr.contains("no template 'nosuch'"))
+    }
+
+    @Test("render FILE --templates DIR: the flag's directory serves include/render, not the file's directory")
+    func templatesFlagWinsForPartials() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try CLIRunner.write([
+            "drafts/page.liquid": "{% include 'header' %}|{% render 'item' %}",
+            "drafts/_header.liquid": "draft header",
+            "drafts/item.liquid": "draft item",
+            "shared/_header.liquid": "shared header",
+            "shared/item.liquid": "shared item",
+        ], in: dir)
+        let own = try await CLIRunner.fleet(["template", "render", "drafts/page.liquid"], in: dir)
+        #expect(own.stdout == "draft header|draft item", "\(own.stderr)")
+        let flagged = try await CLIRunner.fleet(["template", "render", "drafts/page.liquid", "--templates", "shared"], in: dir)
+        #expect(flagged.status == 0, "\(flagged.stderr)")
+        #expect(flagged.stdout == "shared header|shared item")
+        // The environment is not an explicit choice: the file's directory still serves its partials.
+        let byEnv = try await CLIRunner.fleet(["template", "render", "drafts/page.liquid"], in: dir,
+                                              environment: ["FLEET_TEMPLATES": dir.appendingPathComponent("shared").path])
+        #expect(byEnv.stdout == "draft header|draft item", "\(byEnv.stderr)")
+        let noDir = try await CLIRunner.fleet(["template", "render", "drafts/page.liquid", "--templates", "nosuch"], in: dir)
+        #expect(noDir.status == 66)
+        #expect(noDir.errorLines.count == 1)
+    }
+
+    @Test("render: errors inside assign print nothing in lax mode (as Ruby's render); --raise-errors fails with exit 65")
+    func raiseErrors() async throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try CLIRunner.write([
+            "assign.liquid": "x{% assign b = a | split %}y{{ b }}z",
+            "output.liquid": "x{{ 1 | divided_by: 0 }}z",
+            "missing.liquid": "[{{ nobody.name }}]",
+            "data.json": #"{"a": "1,2"}"#,
+        ], in: dir)
+        let lax = try await CLIRunner.fleet(["template", "render", "assign.liquid", "--data", "data.json"], in: dir)
+        #expect(lax.status == 0)
+        #expect(lax.stdout == "xyz")
+        let laxOutput = try await CLIRunner.fleet(["template", "render", "output.liquid"], in: dir)
+        #expect(laxOutput.stdout == "xLiquid error: divided by 0z")
+
+        let raised = try await CLIRunner.fleet(["template", "render", "assign.liquid", "--data", "data.json", "--raise-errors"], in: dir)
+        #expect(raised.status == 65)
+        #expect(raised.stdout.isEmpty)
+        #expect(raised.errorLines.count == 1)
+        #expect(raised.stderr.contains("wrong number of arguments"), "\(raised.stderr)")
+        let raisedOutput = try await CLIRunner.fleet(["template", "render", "output.liquid", "--raise-errors"], in: dir)
+        #expect(raisedOutput.status == 65)
+        #expect(raisedOutput.stderr.contains("divided by 0"), "\(raisedOutput.stderr)")
+        // Variables stay lax: an undefined one renders blank.
+        let blank = try await CLIRunner.fleet(["template", "render", "missing.liquid", "--raise-errors"], in: dir)
+        #expect(blank.status == 0, "\(blank.stderr)")
+        #expect(blank.stdout == "[]")
     }
 
     @Test("render --strict: an undefined variable is one line naming it and exit 65; lax prints nothing for it")
@@ -113,7 +168,7 @@ struct TemplateCLITests {
         #expect(sent.stdout == "Hi bo")
     }
 
-    @Test("render: data that is not a JSON object is one line and exit 65; a missing data file exit 64")
+    @Test("render: data that is not a JSON object is one line and exit 65; a missing data file exit 66")
     func badData() async throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -124,7 +179,7 @@ struct TemplateCLITests {
             #expect(result.errorLines.count == 1)
         }
         let missing = try await CLIRunner.fleet(["template", "render", "t.liquid", "--data", "nope.json"], in: dir)
-        #expect(missing.status == 64)
+        #expect(missing.status == 66)
         #expect(missing.stderr.contains("nope.json"))
     }
 
@@ -153,7 +208,7 @@ struct TemplateCLITests {
         #expect(clean.status == 0, "\(clean.stderr)")
         #expect(clean.stdout == "1 template, 0 errors\n")
         let noDir = try await CLIRunner.fleet(["template", "check", "nosuchdir"], in: dir)
-        #expect(noDir.status == 64)
+        #expect(noDir.status == 66)
     }
 
     @Test("check --strict: strict parsing finds errors lax parsing lets through")

@@ -86,13 +86,19 @@ struct JSONParsingTests {
         #expect(TestSupport.parseError(text)?.reason == .syntax)
     }
 
-    @Test("duplicate keys: the last one wins")
+    @Test("duplicate keys are refused with the key and its offset (I-JSON); equal keys in sibling objects are fine")
     func duplicateKeys() throws {
-        let v = try JSONValue(parsing: #"{"a":1,"b":2,"a":3}"#)
-        #expect(v["a"] == .int(3))
-        #expect(v["b"] == .int(2))
-        #expect(v.objectValue?.count == 2)
-        #expect(v.jsonString == #"{"a":3,"b":2}"#)
+        let error = try #require(TestSupport.parseError(#"{"a":1,"b":2,"a":3}"#))
+        #expect(error.reason == .duplicateKey)
+        #expect(error.offset == 13)
+        #expect(error.message.contains("\"a\""))
+        let siblings = try JSONValue(parsing: #"[{"a":1},{"a":2}]"#)
+        #expect(siblings.arrayValue?.count == 2)
+        // Keys that differ only after escapes are the same key.
+        #expect(TestSupport.parseError(#"{"a":1,"\u0061":2}"#)?.reason == .duplicateKey)
+        // Past a dozen keys the check uses a set: still found.
+        let many = "{" + (0..<40).map { "\"k\($0)\":0" }.joined(separator: ",") + #","k3":1}"#
+        #expect(TestSupport.parseError(many)?.reason == .duplicateKey)
     }
 
     @Test("trailing garbage is an error at its offset", arguments: [

@@ -108,6 +108,58 @@ struct JobEnvelopeTests {
         #expect(!error.retryable)
     }
 
+    @Test("a key twice in one object, at any depth, is invalid_envelope (I-JSON)", arguments: [
+        #"{"id":"a","kind":"noop","id":"b"}"#,
+        #"{"id":"a","kind":"noop","kind":"noop"}"#,
+        #"{"id":"a","kind":"noop","data":{"x":1,"y":2,"x":3}}"#,
+        #"{"id":"a","kind":"noop","data":[{"k":1},{"k":1,"k":1}]}"#,
+    ])
+    func duplicateKeys(body: String) throws {
+        let error = try #require(TestSupport.jobError(body), "\(body) was accepted")
+        #expect(error.code == "invalid_envelope")
+        #expect(error.message.contains("appears twice"), "\(error.message)")
+    }
+
+    @Test("duplicate detection stays linear: an object of 20,000 keys parses, and a late duplicate is found")
+    func manyKeys() throws {
+        var text = #"{"id":"j","kind":"noop","data":{"#
+        text += (0..<20_000).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let valid = text + "}}"
+        #expect(try JobEnvelope.decode(Array(valid.utf8)).data.objectValue?.count == 20_000)
+        let duplicated = text + #","k19999":0}}"#
+        #expect(TestSupport.jobError(duplicated)?.code == "invalid_envelope")
+    }
+
+    @Test("an id with control characters is invalid_envelope", arguments: [
+        "m17\u{0}x", "tab\there", "line\nfeed", "del\u{7F}", "c1\u{85}",
+    ])
+    func controlCharactersInID(id: String) throws {
+        let body = JSONValue.object(JSONObject(["id": .string(id), "kind": "noop"])).serialized()
+        let error = try #require(TestSupport.jobError(body))
+        #expect(error.code == "invalid_envelope")
+        #expect(error.message.contains("control characters"))
+        #expect(JobEnvelope.usableID(in: try JSONValue(parsing: body)) == nil)
+    }
+
+    @Test("content_type: absent or application/json (charset utf-8 allowed); anything else is unsupported_content_type")
+    func contentType() throws {
+        for ok in [nil, "", "application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=\"UTF-8\""] {
+            #expect(throws: Never.self, "\(ok ?? "nil")") { try JobEnvelope.checkContentType(ok) }
+        }
+        for bad in ["application/x-msgpack", "text/plain", "application/json; charset=latin1", "application/jsonx"] {
+            #expect(throws: JobError.self, "\(bad)") { try JobEnvelope.checkContentType(bad) }
+            do { try JobEnvelope.checkContentType(bad) } catch { #expect(error.code == "unsupported_content_type") }
+        }
+    }
+
+    @Test("usableID: the body's id when it is a usable one, even if another field is wrong")
+    func usableID() throws {
+        #expect(JobEnvelope.usableID(in: try JSONValue(parsing: #"{"id":"ok","kind":"Bad Kind"}"#)) == "ok")
+        #expect(JobEnvelope.usableID(in: try JSONValue(parsing: #"{"id":7,"kind":"noop"}"#)) == nil)
+        #expect(JobEnvelope.usableID(in: try JSONValue(parsing: #"{"id":"","kind":"noop"}"#)) == nil)
+        #expect(JobEnvelope.usableID(in: try JSONValue(parsing: "[1]")) == nil)
+    }
+
     @Test("no id is missing_id", arguments: [#"{"kind":"noop"}"#, #"{"id":null,"kind":"noop"}"#, "{}", #"{"ID":"j1","kind":"noop"}"#])
     func missingID(body: String) throws {
         let error = try #require(TestSupport.jobError(body))

@@ -38,8 +38,16 @@ struct BrokerRestartTests {
         #expect(finished, "\(collector.finishedJobIDs.count) of \(n) jobs finished; worker log:\n\(worker.log.suffix(3000))")
         #expect(worker.isRunning, "the worker died instead of reconnecting")
         #expect(worker.log.contains("amqp connection lost"))
+
+        // SIGTERM while the worker reconnects (the broker stopped again): it ends at once.
+        let lost = worker.log.components(separatedBy: "amqp connection lost").count
+        try await broker.run("stop-app")
+        #expect(await TestBroker.eventually(timeout: .seconds(30)) {
+            let parts = worker.log.components(separatedBy: "amqp connection lost")
+            return parts.count > lost && parts.last!.contains("amqp reconnecting")
+        }, "\(worker.log.suffix(1000))")
         worker.signal(SIGTERM)
-        #expect(await worker.waitForExit() == 0)
+        #expect(await worker.waitForExit(timeout: .seconds(5)) == 0, "the worker ignored SIGTERM while reconnecting: \(worker.log.suffix(1000))")
         collector.stop()
         await connection.close()
         try? FileManager.default.removeItem(at: fleet.directory)

@@ -46,4 +46,40 @@ struct DLQReplayTests {
         await fleet.cleanUp(connection)
         await connection.close()
     }
+
+    @Test("replay without --limit takes only what was dead when it started: a job that dies again is not replayed again")
+    func replayEnds() async throws {
+        let fleet = try WorkerIntegrationTests.Fleet("replay-ends")
+        let connection = try await TestBroker.connect()
+        try await connection.declare(fleet.topology.declarations)
+        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
+        let worker = try fleet.worker()
+        try await fleet.waitForConsumers(connection)
+        try await fleet.publishJobs(connection, [WorkerIntegrationTests.noopJob("always-dies", fail: "permanent")])
+        let deadQueue = fleet.topology.deadQueue(forKind: "noop")
+        #expect(await TestBroker.eventually { collector.results(for: "always-dies").filter { $0.status == .dead }.count == 1 })
+        #expect(await TestBroker.eventually { (try? await connection.queueStatus(deadQueue))??.messages == 1 })
+
+        // The worker keeps running: the replayed job dies again at once and lands back in the dead-letter queue.
+        let replay = try await FleetProcess.run(["dlq", "replay", "--kind", "noop"], environment: fleet.environment,
+                                                timeout: .seconds(60))
+        #expect(replay.status == 0, "\(replay.output)")
+        #expect(replay.output.contains("replayed 1 jobs"), "\(replay.output)")
+        // It ran exactly once more: a second dead result, and it is dead-lettered again.
+        #expect(await TestBroker.eventually { collector.results(for: "always-dies").filter { $0.status == .dead }.count == 2 })
+        #expect(await TestBroker.eventually { (try? await connection.queueStatus(deadQueue))??.messages == 1 })
+        #expect(collector.results(for: "always-dies").filter { $0.status == .dead }.count == 2)
+        #expect(collector.results(for: "always-dies").allSatisfy { $0.error?.code == "noop_failure" })
+
+        // An empty dead-letter queue: nothing to do, exit 0.
+        try await connection.purge(queue: deadQueue)
+        let empty = try await FleetProcess.run(["dlq", "replay", "--kind", "noop"], environment: fleet.environment)
+        #expect(empty.status == 0)
+        #expect(empty.output.contains("replayed 0 jobs"))
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit() == 0)
+        collector.stop()
+        await fleet.cleanUp(connection)
+        await connection.close()
+    }
 }

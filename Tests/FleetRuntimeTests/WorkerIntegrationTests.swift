@@ -1,6 +1,7 @@
 import AMQPClient
 import FleetCore
 import FleetStore
+import FleetTestSupport
 import Foundation
 import Testing
 
@@ -170,6 +171,8 @@ struct WorkerIntegrationTests {
         if results.count == 3 {
             #expect(results[1].timings.startedAt.timeIntervalSince(results[0].timings.finishedAt) >= 0.1)
         }
+        let check = try await ContractCheck.validate(collector.resultBodies, requireKinds: ["noop"])
+        #expect(check.status == 0, "\(check.output)")
         worker.signal(SIGTERM)
         #expect(await worker.waitForExit() == 0)
     }
@@ -230,10 +233,24 @@ struct WorkerIntegrationTests {
             ("unknown-kind", Array(#"{"id":"uk","kind":"email"}"#.utf8), JobError.unknownKind),
             ("not-object", Array("[1,2]".utf8), JobError.invalidEnvelope),
             ("oversized", Array(#"{"id":"big","kind":"noop","data":""#.utf8) + Array(repeating: 0x61, count: 1_100_000) + Array(#""}"#.utf8), JobError.bodyTooLarge),
+            // Which "id" wins is up to each JSON library: refused rather than guessed.
+            ("duplicate-key", Array(#"{"id":"a","kind":"noop","id":"b"}"#.utf8), JobError.invalidEnvelope),
+            ("duplicate-deep", Array(#"{"id":"dd","kind":"noop","data":{"x":1,"x":2}}"#.utf8), JobError.invalidEnvelope),
+            ("control-in-id", Array(#"{"id":"m17\u0000x","kind":"noop"}"#.utf8), JobError.invalidEnvelope),
+            ("msgpack", Array(#"{"id":"mp","kind":"noop"}"#.utf8), JobError.unsupportedContentType),
         ]
         for (name, body, _) in cases {
-            try await fleet.publish(connection, body, properties: .persistentJSON(messageID: name))
+            var properties = AMQPProperties.persistentJSON(messageID: name)
+            if name == "msgpack" { properties.contentType = "application/x-msgpack" }
+            try await fleet.publish(connection, body, properties: properties)
         }
+        // Accepted content types: absent, and application/json with a UTF-8 charset.
+        var plain = AMQPProperties.persistentJSON(messageID: "no-content-type")
+        plain.contentType = nil
+        try await fleet.publish(connection, Array(#"{"id":"no-content-type","kind":"noop"}"#.utf8), properties: plain)
+        var charset = AMQPProperties.persistentJSON(messageID: "charset")
+        charset.contentType = "application/json; charset=UTF-8"
+        try await fleet.publish(connection, Array(#"{"id":"charset","kind":"noop"}"#.utf8), properties: charset)
         let dead = try await DeadLetters.read(connection, queue: fleet.topology.deadQueue(forKind: "noop"), count: cases.count)
         let codes = Dictionary(uniqueKeysWithValues: dead.map {
             ($0.properties.messageID ?? "", $0.properties.headers[FleetHeaders.errorCode]?.stringValue ?? "")
@@ -249,6 +266,18 @@ struct WorkerIntegrationTests {
         #expect((try await connection.queueStatus(fleet.topology.queue(forKind: "noop")))?.messages == 0)
         let deadResults = await TestBroker.eventually { collector.all.filter { $0.status == .dead }.count == cases.count }
         #expect(deadResults)
+        // The dead result's job_id: the body's id when it is usable, else the AMQP message id.
+        let deadIDs = Set(collector.all.filter { $0.status == .dead }.map(\.jobID))
+        for id in ["wt", "uk"] { #expect(deadIDs.contains(id), "\(id): \(deadIDs.sorted())") }
+        // No usable id (not parsed, or not a usable string): the AMQP message id.
+        for id in ["id-not-string", "control-in-id", "duplicate-key", "duplicate-deep", "msgpack", "bad-json"] {
+            #expect(deadIDs.contains(id), "\(id)")
+        }
+        #expect(await TestBroker.eventually { collector.finishedJobIDs.isSuperset(of: ["no-content-type", "charset"]) })
+        #expect(collector.results(for: "charset").allSatisfy { $0.status == .succeeded })
+        // Dead results of refused envelopes and noop's own results are valid results of the contract.
+        let check = try await ContractCheck.validate(collector.resultBodies, requireKinds: ["noop"])
+        #expect(check.status == 0, "\(check.output)")
         // The worker is alive and still runs good jobs.
         #expect(worker.isRunning)
         try await fleet.publishJobs(connection, [Self.noopJob("good-after-bad")])
@@ -256,6 +285,20 @@ struct WorkerIntegrationTests {
         #expect(try await connection.queueStatus(fleet.topology.deadQueue(forKind: "noop"))?.messages == UInt32(cases.count))
         worker.signal(SIGTERM)
         #expect(await worker.waitForExit() == 0)
+    }
+
+    @Test("SIGTERM or SIGINT while the broker cannot be reached ends the worker at once, exit 0", arguments: [SIGTERM, SIGINT])
+    func signalWhileConnecting(signal: Int32) async throws {
+        let fleet = try Fleet("connecting", url: "amqp://guest:guest@127.0.0.1:1/%2F")
+        defer { try? FileManager.default.removeItem(at: fleet.directory) }
+        let worker = try fleet.worker()
+        // Wait for the second failed attempt: the worker is in its backoff between attempts.
+        #expect(await TestBroker.eventually(timeout: .seconds(20)) {
+            worker.log.components(separatedBy: "amqp connect failed").count > 2
+        }, "\(worker.log)")
+        worker.signal(signal)
+        #expect(await worker.waitForExit(timeout: .seconds(5)) == 0, "the worker ignored the signal: \(worker.log.suffix(600))")
+        #expect(worker.log.contains("worker stopped before it reached the broker"))
     }
 
     @Test("SIGTERM drains in-flight jobs before the worker exits")

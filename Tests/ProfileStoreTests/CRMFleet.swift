@@ -12,6 +12,8 @@ final class CRMFleet: Sendable {
     let url: String
     let connection: AMQPConnection
     private let results = Mutex<[ResultEnvelope]>([])
+    /// Every result body as published (for the contract check of real results).
+    private let bodies = Mutex<[[UInt8]]>([])
     private let workers = Mutex<[Process]>([])
     private let collector = Mutex<Task<Void, Never>?>(nil)
     var store: String { directory.appendingPathComponent("fleet.sqlite").path }
@@ -31,11 +33,15 @@ final class CRMFleet: Sendable {
         let task = Task {
             for await delivery in consumer {
                 if let r = try? ResultEnvelope.decode(delivery.body) { self.results.withLock { $0.append(r) } }
+                self.bodies.withLock { $0.append(delivery.body) }
                 connection.ack(delivery)
             }
         }
         collector.withLock { $0 = task }
     }
+
+    /// The result bodies received so far, as published.
+    var resultBodies: [[UInt8]] { bodies.withLock { $0 } }
 
     static var fleetBinary: String {
         get throws {

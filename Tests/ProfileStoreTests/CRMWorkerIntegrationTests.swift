@@ -158,8 +158,12 @@ struct CRMWorkerIntegrationTests {
                 Self.identify("x5", "p1", 1000, ["tier": "gold"]),
             ])),
             ("b2", "not an object"),
+            // Every op rejected: nothing applied, so the job is dead with the first op's reason.
+            ("b3", Self.batch([["op": "explode", "op_id": "y1"], ["op": "identify", "op_id": "y2", "profile_id": "p1", "timestamp": Self.ts(1000), "traits": "x"]])),
+            ("b4", ["ops": [["op": "explode"]]]),
+            ("b5", Self.batch([])),
         ])
-        #expect(await fleet.waitForFinals(["b1", "b2"]))
+        #expect(await fleet.waitForFinals(["b1", "b2", "b3", "b4", "b5"]))
         let r = try #require(fleet.finals["b1"])
         #expect(r.status == .succeeded)
         #expect(r.output["applied"] == 1)
@@ -169,6 +173,20 @@ struct CRMWorkerIntegrationTests {
         }
         #expect(fleet.finals["b2"]?.status == .dead)
         #expect(fleet.finals["b2"]?.error?.code == "invalid_crm_job")
+        let allRejected = try #require(fleet.finals["b3"])
+        #expect(allRejected.status == .dead)
+        #expect(allRejected.error?.code == "unknown_op")
+        #expect(allRejected.error?.message.contains("y1") == true, "\(allRejected.error?.message ?? "")")
+        #expect(allRejected.output["rejected"] == 2)
+        #expect(allRejected.output["applied"] == 0)
+        // A data object with no op at all is one op without `op`: rejected, so the job is dead.
+        #expect(fleet.finals["b4"]?.status == .dead)
+        #expect(fleet.finals["b4"]?.error?.code == "missing_field")
+        // An empty batch has nothing to reject: it succeeds with nothing applied.
+        #expect(fleet.finals["b5"]?.status == .succeeded)
+        // What the worker published is what Docs/contract/crm-result.schema.json describes.
+        let check = try await ContractCheck.validate(ContractCheck.onePerKindAndStatus(fleet.resultBodies), requireKinds: ["crm"])
+        #expect(check.status == 0, "\(check.output)")
     }
 
     @Test("SIGKILL mid-batch leaves no half-applied operation; the redelivered jobs apply exactly once")

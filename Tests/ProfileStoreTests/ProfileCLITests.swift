@@ -48,7 +48,15 @@ struct ProfileCLITests {
         let records = try Self.records(profiles)
         #expect(records.count == 2000)
 
-        let first = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir)
+        // The workload's `email_opt_in` looks like a consent: without the flag every line is refused, nothing stored.
+        let refused = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir)
+        #expect(refused.status == 65)
+        #expect(refused.stdout.contains("applied 0"), "\(refused.stdout)")
+        #expect(refused.stderr.contains("'email_opt_in' looks like a consent"), "\(refused.stderr.prefix(300))")
+        #expect(refused.stderr.contains("and 1950 more bad lines"), "at most 50 lines are listed")
+        #expect(try FleetCommand.run(["profiles", "show", "p1"], store: store, in: dir).status == 66)
+
+        let first = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress", "--allow-consent-traits"], store: store, in: dir)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("imported 2000 profiles"), "\(first.stdout)")
         #expect(first.stdout.contains("applied 2000"), "\(first.stdout)")
@@ -56,7 +64,7 @@ struct ProfileCLITests {
         Self.expectNoPersonalData(first, records)
 
         // The same records again: duplicates, nothing changes.
-        let again = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir)
+        let again = try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress", "--allow-consent-traits"], store: store, in: dir)
         #expect(again.status == 0)
         #expect(again.stdout.contains("applied 0, skipped 2000"), "\(again.stdout)")
 
@@ -81,9 +89,58 @@ struct ProfileCLITests {
         Self.expectNoPersonalData(byEmail, records)
 
         let missing = try FleetCommand.run(["profiles", "show", "nobody@example.org"], store: store, in: dir)
-        #expect(missing.status == 1)
+        #expect(missing.status == 66)
         #expect(missing.stderr.contains("no profile with that email"))
         #expect(!missing.stderr.contains("nobody@example.org"), "the error must not echo the email")
+    }
+
+    @Test("profiles import: consent.<channel>[.<group>] columns become consents; consent-looking traits are refused")
+    func importConsents() throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("fleet.sqlite").path
+        let csv = dir.appendingPathComponent("people.csv")
+        try """
+            id,email,first_name,consent.email,consent.email.newsletter,consent.sms
+            k1,k1@example.com,Kim,true,false,
+            k2,k2@example.com,Lou,opted_in,opted_in,false
+            k3,k3@example.com,Max,maybe,,
+
+            """.write(to: csv, atomically: true, encoding: .utf8)
+        let run = try FleetCommand.run(["profiles", "import", csv.path, "--no-progress"], store: store, in: dir)
+        #expect(run.status == 65, "\(run.stdout) \(run.stderr)")
+        #expect(run.stderr.contains("line 4: wrong_type: consent.email must be"), "\(run.stderr)")
+        #expect(run.stdout.contains("applied 2"), "\(run.stdout)")
+        let k1 = try FleetCommand.run(["profiles", "show", "k1"], store: store, in: dir)
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(k1.stdout.utf8)) as? [String: Any])
+        let consents = try #require(shown["consents"] as? [[String: Any]])
+        let states = Dictionary(uniqueKeysWithValues: consents.map {
+            ("\($0["channel"] as? String ?? "").\($0["topic"] as? String ?? "")", $0["opted_in"] as? Bool)
+        })
+        #expect(states == ["email.": true, "email.newsletter": false], "\(consents)")
+        #expect(consents.allSatisfy { $0["source"] as? String == "import" })
+        let traits = try #require(shown["traits"] as? [String: Any])
+        #expect(traits.keys.sorted() == ["first_name"], "consent columns are not traits: \(traits.keys)")
+        #expect(try FleetCommand.run(["profiles", "show", "k3"], store: store, in: dir).status == 66, "a refused line stores nothing")
+
+        // A field that looks like a consent is refused (an opt-out must not become a mere trait), naming the column.
+        let ndjson = dir.appendingPathComponent("people.ndjson")
+        try """
+            {"id":"n1","email":"n1@example.com","email_opt_in":false}
+            {"id":"n2","email":"n2@example.com","newsletter_consent":"no"}
+            {"id":"n3","email":"n3@example.com","unsubscribed":true}
+            {"id":"n4","email":"n4@example.com","tier":"gold"}
+
+            """.write(to: ndjson, atomically: true, encoding: .utf8)
+        let refused = try FleetCommand.run(["profiles", "import", ndjson.path, "--no-progress"], store: store, in: dir)
+        #expect(refused.status == 65)
+        for (line, column) in [(1, "email_opt_in"), (2, "newsletter_consent"), (3, "unsubscribed")] {
+            #expect(refused.stderr.contains("line \(line): consent_like_field: '\(column)' looks like a consent"), "\(refused.stderr)")
+        }
+        #expect(refused.stdout.contains("applied 1"), "\(refused.stdout)")
+        let allowed = try FleetCommand.run(["profiles", "import", ndjson.path, "--no-progress", "--allow-consent-traits"], store: store, in: dir)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stdout.contains("applied 3"), "\(allowed.stdout)")
     }
 
     @Test("profiles import of a CSV: a bad line is reported by its number and skipped; summary; exit 65")
@@ -117,7 +174,7 @@ struct ProfileCLITests {
         #expect(traits["first_name"] as? String == "Cleo, Jr.")
         #expect(traits["points"] as? Int == 30)
         #expect(shown["email"] as? String == "cleo.csv@example.com")
-        #expect(try FleetCommand.run(["profiles", "show", "c2"], store: store, in: dir).status == 1)
+        #expect(try FleetCommand.run(["profiles", "show", "c2"], store: store, in: dir).status == 66)
     }
 
     @Test("profiles erase: the person is gone, their addresses are suppressed, a re-import skips them",
@@ -126,15 +183,15 @@ struct ProfileCLITests {
         let (dir, store, profiles) = try Self.workload()
         defer { try? FileManager.default.removeItem(at: dir) }
         let records = try Self.records(profiles)
-        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir).status == 0)
+        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress", "--allow-consent-traits"], store: store, in: dir).status == 0)
 
         let erased = try FleetCommand.run(["profiles", "erase", "p3"], store: store, in: dir)
         #expect(erased.status == 0, "\(erased.stderr)")
         #expect(erased.stdout.contains("erased"))
         Self.expectNoPersonalData(erased, records)
-        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 1)
+        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 66)
         let email = try #require(records[3]["email"] as? String)
-        #expect(try FleetCommand.run(["profiles", "show", email], store: store, in: dir).status == 1)
+        #expect(try FleetCommand.run(["profiles", "show", email], store: store, in: dir).status == 66)
         #expect(try FleetCommand.run(["profiles", "show", "p4"], store: store, in: dir).status == 0, "the others stay")
         // The file no longer holds the email.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: store))
@@ -146,7 +203,7 @@ struct ProfileCLITests {
         let again = try FleetCommand.run(["profiles", "import", line.path, "--no-progress"], store: store, in: dir)
         #expect(again.status == 0)
         #expect(again.stdout.contains("applied 0, skipped 1"), "\(again.stdout)")
-        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 1)
+        #expect(try FleetCommand.run(["profiles", "show", "p3"], store: store, in: dir).status == 66)
 
         let unknown = try FleetCommand.run(["profiles", "erase", "no-such-id"], store: store, in: dir)
         #expect(unknown.status == 0)
@@ -190,7 +247,7 @@ struct ProfileCLITests {
         let (dir, store, profiles) = try Self.workload()
         defer { try? FileManager.default.removeItem(at: dir) }
         let records = try Self.records(profiles)
-        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress"], store: store, in: dir).status == 0)
+        #expect(try FleetCommand.run(["profiles", "import", profiles.path, "--no-progress", "--allow-consent-traits"], store: store, in: dir).status == 0)
         let expected = records.filter { ($0["tier"] as? String) == "gold" && (($0["points"] as? Int) ?? 0) >= 500 }
             .compactMap { $0["id"] as? String }.sorted()
         #expect(!expected.isEmpty)

@@ -9,7 +9,8 @@ import ProfileStore
 ///
 /// Every operation is idempotent by its op id and applied in its own savepoint; the job's output lists each
 /// operation as applied, skipped (stale, duplicate, suppressed) or rejected (with the reason). A job whose
-/// operations were all skipped because the person was erased ends `suppressed`. A store failure (lock timeout,
+/// operations were all skipped because the person was erased ends `suppressed`; a job whose operations were all
+/// rejected ends `dead` with the first operation's reason as its code (the per-op list in the result's `output`). A store failure (lock timeout,
 /// disk) is retryable: nothing of the job was applied.
 public struct CRMHandler: JobHandler {
     public let kind = "crm"
@@ -50,6 +51,14 @@ public struct CRMHandler: JobHandler {
         }
         if !results.isEmpty, results.allSatisfy({ $0.status == .skipped && $0.reason == "suppressed" }) {
             return .suppressed(reason: "erased", output: output)
+        }
+        if let first = results.first, results.allSatisfy({ $0.status == .rejected }) {
+            // Nothing of the job could be applied: a CRM system must see it fail, not succeed.
+            let op = first.op.isEmpty ? "" : " (\(first.op))"
+            throw JobError(
+                code: first.reason ?? "invalid_crm_job",
+                message: "every op of the job was rejected (\(results.count)); the first, \(first.opID)\(op): \(first.message ?? first.reason ?? "")",
+                retryable: false, output: output)
         }
         return .succeeded(output: output)
     }

@@ -12,10 +12,10 @@ import ProfileStore
 /// frequency_cap, cap_action}, "data": {...}}` (`data.campaign` is merged into the campaign; `data.profile_id`
 /// and `data.template` are accepted too). See Workers/EmailWorker/README.md.
 ///
-/// Outcomes: `succeeded` (`output`: template, variant, message_id, delivery details); `suppressed` with
+/// Outcomes: `succeeded` (`output`: template, campaign_id, variant, subject, message_id, bytes, delivery details); `suppressed` with
 /// `output.reason` `opted_out`, `no_consent`, `suppressed_address`, `erased`, `no_email`, `holdout`,
-/// `frequency_cap`, `abort_message`; `deferred` by the frequency cap (`cap_action: "defer"`) until the person's
-/// next local midnight; `dead` for template errors (`template_error`, with file, line and column), a missing
+/// `frequency_cap`, `abort_message`; `deferred` by the frequency cap (`cap_action: "defer"`) until 00:01 of the
+/// person's next local day; `dead` for template errors (`template_error`, with file, line and column), a missing
 /// profile or template, and relay rejections (`smtp_rejected`, which also suppresses a hard-bounced address);
 /// `failed` (retried with backoff) for 4xx replies, an unreachable relay and TLS failures (`smtp_tls_unavailable`:
 /// STARTTLS required and not offered; `smtp_tls_failed`: handshake or certificate check).
@@ -167,6 +167,7 @@ public struct EmailHandler: JobHandler {
         output["template"] = .string(template.name)
         output["campaign_id"] = .string(request.campaignID)
         output["variant"] = .string(variant.name)
+        output["subject"] = .string(rendered.subject)
         output["message_id"] = .string(messageID)
         output["bytes"] = .int(Int64(bytes.count))
         switch settings.delivery {

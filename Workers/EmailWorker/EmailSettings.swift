@@ -1,25 +1,8 @@
+import FleetRuntime
 import Foundation
 
-/// The email worker's configuration, from the environment (`FLEET_EMAIL_*`):
-///
-/// | variable | meaning | default |
-/// | --- | --- | --- |
-/// | `FLEET_EMAIL_TEMPLATES` | the `Templates/` directory | `./Templates` |
-/// | `FLEET_EMAIL_DELIVERY` | `result`, `outbox` or `smtp` | `result` |
-/// | `FLEET_EMAIL_OUTBOX` | the directory of `.eml` files (delivery `outbox`) | `./outbox` |
-/// | `FLEET_EMAIL_SMTP_HOST`, `_PORT` | the relay (delivery `smtp`) | `127.0.0.1`, `25` |
-/// | `FLEET_EMAIL_SMTP_USER`, `_PASSWORD`, `_AUTH` | credentials; `_AUTH` forces PLAIN or LOGIN (unset: the one the relay's EHLO lists, PLAIN first) | none |
-/// | `FLEET_EMAIL_SMTP_POOL` | sessions kept open | `4` |
-/// | `FLEET_EMAIL_SMTP_STARTTLS` | `off`, `opportunistic` (when the relay's EHLO offers it) or `require` (no TLS: the delivery fails, retryable, before AUTH or MAIL) | `opportunistic` |
-/// | `FLEET_EMAIL_SMTP_VERIFY` | `peer` (chain and name checked) or `none` (encrypted, the relay unauthenticated) | `peer` |
-/// | `FLEET_EMAIL_SMTP_CA` | a PEM file of CA certificates trusted instead of the system store (not with `VERIFY=none`) | the system store |
-/// | `FLEET_EMAIL_SMTP_TLS_NAME` | the DNS name the relay's certificate must carry, and the SNI name | `FLEET_EMAIL_SMTP_HOST` (an IP address: matched against the certificate's IP addresses) |
-/// | `FLEET_EMAIL_SECRET` | the HMAC secret of unsubscribe tokens (required) | none |
-/// | `FLEET_EMAIL_BASE_URL` | base of unsubscribe and preference-centre links | `https://email.example.com` |
-/// | `FLEET_EMAIL_UTM` | query parameters added to html links (`off`: none); `utm_campaign` is the campaign id | `utm_source=email&utm_medium=email` |
-/// | `FLEET_EMAIL_PIXEL_URL` | open-tracking pixel base URL (absent: no pixel) | none |
-/// | `FLEET_EMAIL_FREQUENCY_CAP` | marketing mails per person per local day (`0`: no cap); campaigns may set `frequency_cap` | `0` |
-/// | `FLEET_EMAIL_CONSENT` | `opt-out` (no record = may send) or `opt-in` (marketing needs an opt-in) | `opt-out` |
+/// The email worker's configuration, from the environment (`FLEET_EMAIL_*`); ``settings`` declares each variable
+/// with its default (Docs/settings.md is generated from it).
 public struct EmailSettings: Sendable {
     /// How rendered messages leave the worker.
     public enum Delivery: Sendable, Hashable {
@@ -53,34 +36,68 @@ public struct EmailSettings: Sendable {
         self.requireOptIn = requireOptIn
     }
 
+    /// Every variable ``fromEnvironment(_:templatesFallback:)`` reads.
+    public static let settings: [Setting] = {
+        func env(_ name: String, _ fallback: String, _ summary: String, required: Bool = false, secret: Bool = false) -> Setting {
+            Setting(environment: name, defaultValue: fallback, requirement: required ? .forKinds(["email"]) : .optional,
+                    scope: "kind email", summary: summary, isSecret: secret)
+        }
+        return [
+            env("FLEET_EMAIL_SECRET", "none", "The HMAC-SHA256 secret of the unsubscribe and preference links. A worker with kind `email` refuses to start without it.", required: true, secret: true),
+            env("FLEET_EMAIL_TEMPLATES", "the templates directory (`FLEET_TEMPLATES`, config `templates`), else `./Templates`", "The directory holding `email/<name>/`, `layouts/`, `partials/`."),
+            env("FLEET_EMAIL_DELIVERY", "`result`", "`result` (the MIME text in `output.mime`), `outbox` (`.eml` files) or `smtp` (a relay)."),
+            env("FLEET_EMAIL_OUTBOX", "`./outbox`", "Delivery `outbox`: the directory of `<job id>.eml` files."),
+            env("FLEET_EMAIL_SMTP_HOST", "`127.0.0.1`", "Delivery `smtp`: the relay's host."),
+            env("FLEET_EMAIL_SMTP_PORT", "`25`", "Delivery `smtp`: the relay's port."),
+            env("FLEET_EMAIL_SMTP_USER", "none (no AUTH)", "Delivery `smtp`: the AUTH user name."),
+            env("FLEET_EMAIL_SMTP_PASSWORD", "none", "Delivery `smtp`: the AUTH password.", secret: true),
+            env("FLEET_EMAIL_SMTP_AUTH", "the mechanism the relay's EHLO lists, PLAIN first", "`PLAIN` or `LOGIN` to force one."),
+            env("FLEET_EMAIL_SMTP_POOL", "`4`", "Delivery `smtp`: SMTP sessions kept open and reused per worker process."),
+            env("FLEET_EMAIL_SMTP_STARTTLS", "`opportunistic`", "`off`, `opportunistic` (when the relay's EHLO offers it) or `require` (no TLS: the delivery fails, retryable, before AUTH or MAIL)."),
+            env("FLEET_EMAIL_SMTP_VERIFY", "`peer`", "`peer` (the relay's certificate chain and name are checked) or `none` (encrypted, the relay unauthenticated)."),
+            env("FLEET_EMAIL_SMTP_CA", "the system trust store", "A PEM file of CA certificates trusted instead of the system store (not with `VERIFY=none`)."),
+            env("FLEET_EMAIL_SMTP_TLS_NAME", "`FLEET_EMAIL_SMTP_HOST`", "The DNS name the relay's certificate must carry, also sent as SNI."),
+            env("FLEET_EMAIL_BASE_URL", "`https://email.example.com`", "The base of the unsubscribe and preference-centre links."),
+            env("FLEET_EMAIL_UTM", "`utm_source=email&utm_medium=email`", "Query parameters added to html links (`off`: none); `utm_campaign` is the campaign id."),
+            env("FLEET_EMAIL_PIXEL_URL", "none (no pixel)", "The open-tracking pixel's base URL."),
+            env("FLEET_EMAIL_FREQUENCY_CAP", "`0` (no cap)", "Marketing mails per person per local day; a campaign's `frequency_cap` wins."),
+            env("FLEET_EMAIL_CONSENT", "`opt-out`", "`opt-out` (no consent record: may send) or `opt-in` (marketing needs an opt-in)."),
+        ]
+    }()
+
     /// The settings of `environment`. Throws ``EmailError`` `email_configuration` naming the variable.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EmailSettings {
-        func get(_ key: String) -> String? { environment["FLEET_EMAIL_\(key)"].flatMap { $0.isEmpty ? nil : $0 } }
-        func int(_ key: String, _ fallback: Int) throws -> Int {
-            guard let raw = get(key) else { return fallback }
-            guard let v = Int(raw), v >= 0 else { throw EmailError.configuration("FLEET_EMAIL_\(key) must be a non-negative integer") }
+    ///
+    /// - Parameter templatesFallback: the templates directory when `FLEET_EMAIL_TEMPLATES` is not set (the CLI passes
+    ///   its own: `FLEET_TEMPLATES` or the config file's `templates`); nil: `./Templates`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       templatesFallback: String? = nil) throws -> EmailSettings {
+        func get(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func int(_ name: String, _ fallback: Int) throws -> Int {
+            guard let raw = get(name) else { return fallback }
+            guard let v = Int(raw), v >= 0 else { throw EmailError.configuration("\(name) must be a non-negative integer") }
             return v
         }
-        guard let secret = get("SECRET") else {
+        guard let secret = get("FLEET_EMAIL_SECRET") else {
             throw EmailError.configuration("FLEET_EMAIL_SECRET is not set (the HMAC secret of unsubscribe links)")
         }
-        var s = EmailSettings(templatesDirectory: get("TEMPLATES") ?? FileManager.default.currentDirectoryPath + "/Templates", secret: secret)
-        switch get("DELIVERY") ?? "result" {
+        let cwd = FileManager.default.currentDirectoryPath
+        var s = EmailSettings(templatesDirectory: get("FLEET_EMAIL_TEMPLATES") ?? templatesFallback ?? cwd + "/Templates", secret: secret)
+        switch get("FLEET_EMAIL_DELIVERY") ?? "result" {
         case "result": s.delivery = .result
-        case "outbox": s.delivery = .outbox(get("OUTBOX") ?? FileManager.default.currentDirectoryPath + "/outbox")
+        case "outbox": s.delivery = .outbox(get("FLEET_EMAIL_OUTBOX") ?? cwd + "/outbox")
         case "smtp": s.delivery = .smtp(try smtp(get, int))
         case let other: throw EmailError.configuration("FLEET_EMAIL_DELIVERY must be result, outbox or smtp, not '\(other)'")
         }
-        if let base = get("BASE_URL") { s.baseURL = base }
-        if let utm = get("UTM") {
+        if let base = get("FLEET_EMAIL_BASE_URL") { s.baseURL = base }
+        if let utm = get("FLEET_EMAIL_UTM") {
             s.utm = utm == "off" ? [] : utm.split(separator: "&").compactMap { pair in
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
             }
         }
-        s.pixelURL = get("PIXEL_URL")
-        s.frequencyCap = try int("FREQUENCY_CAP", 0)
-        switch get("CONSENT") ?? "opt-out" {
+        s.pixelURL = get("FLEET_EMAIL_PIXEL_URL")
+        s.frequencyCap = try int("FLEET_EMAIL_FREQUENCY_CAP", 0)
+        switch get("FLEET_EMAIL_CONSENT") ?? "opt-out" {
         case "opt-out": s.requireOptIn = false
         case "opt-in": s.requireOptIn = true
         default: throw EmailError.configuration("FLEET_EMAIL_CONSENT must be opt-out or opt-in")
@@ -91,28 +108,28 @@ public struct EmailSettings: Sendable {
     /// The relay settings (`FLEET_EMAIL_SMTP_*`); the TLS settings are checked here, the CA file read, so that
     /// a mistake stops the worker at start rather than failing every delivery.
     private static func smtp(_ get: (String) -> String?, _ int: (String, Int) throws -> Int) throws -> SMTPSettings {
-        var smtp = SMTPSettings(host: get("SMTP_HOST") ?? "127.0.0.1", port: try int("SMTP_PORT", 25))
-        smtp.username = get("SMTP_USER")
-        smtp.password = get("SMTP_PASSWORD")
-        if let auth = get("SMTP_AUTH") {
+        var smtp = SMTPSettings(host: get("FLEET_EMAIL_SMTP_HOST") ?? "127.0.0.1", port: try int("FLEET_EMAIL_SMTP_PORT", 25))
+        smtp.username = get("FLEET_EMAIL_SMTP_USER")
+        smtp.password = get("FLEET_EMAIL_SMTP_PASSWORD")
+        if let auth = get("FLEET_EMAIL_SMTP_AUTH") {
             guard let a = SMTPSettings.Auth(rawValue: auth.uppercased()) else {
                 throw EmailError.configuration("FLEET_EMAIL_SMTP_AUTH must be PLAIN or LOGIN")
             }
             smtp.auth = a
         }
-        smtp.poolSize = max(1, try int("SMTP_POOL", 4))
-        func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
-            guard let raw = get(key) else { return fallback }
+        smtp.poolSize = max(1, try int("FLEET_EMAIL_SMTP_POOL", 4))
+        func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ fallback: T) throws -> T where T.RawValue == String {
+            guard let raw = get(name) else { return fallback }
             guard let value = T(rawValue: raw.lowercased()) else {
                 throw EmailError.configuration(
-                    "FLEET_EMAIL_\(key) must be \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(raw)'")
+                    "\(name) must be \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(raw)'")
             }
             return value
         }
-        smtp.startTLS = try choice("SMTP_STARTTLS", SMTPSettings.StartTLS.opportunistic)
-        smtp.verification = try choice("SMTP_VERIFY", SMTPSettings.Verification.peer)
-        smtp.caFile = get("SMTP_CA")
-        smtp.tlsName = get("SMTP_TLS_NAME")
+        smtp.startTLS = try choice("FLEET_EMAIL_SMTP_STARTTLS", SMTPSettings.StartTLS.opportunistic)
+        smtp.verification = try choice("FLEET_EMAIL_SMTP_VERIFY", SMTPSettings.Verification.peer)
+        smtp.caFile = get("FLEET_EMAIL_SMTP_CA")
+        smtp.tlsName = get("FLEET_EMAIL_SMTP_TLS_NAME")
         guard smtp.startTLS != .off else { return smtp }
         if smtp.caFile != nil && smtp.verification == .none {
             throw EmailError.configuration("FLEET_EMAIL_SMTP_CA has no use with FLEET_EMAIL_SMTP_VERIFY=none: drop one of them")

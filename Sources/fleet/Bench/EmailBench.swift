@@ -49,7 +49,8 @@ struct EmailBench {
             try BenchPaths.makeData(shared: shared, into: work.path, jobs: jobs)
             let profiles = work.path + "/profiles.ndjson"
             let store = work.path + "/fleet.sqlite"
-            guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress"]),
+            // The workload's `email_opt_in` stays a plain trait, as the Celery peer reads it (it renders for everyone).
+            guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress", "--allow-consent-traits"]),
                   imported.status == 0 else {
                 throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
             }

@@ -10,7 +10,7 @@ struct TemplateCheckCommand: ParsableCommand {
         abstract: "Parse every *.liquid template under a directory and report syntax errors with their locations.",
         discussion: """
             Errors go to stderr as FILE:LINE:COLUMN: message. Prints 'N templates, M errors'; exits 0 when every \
-            template parses, 65 when any does not, 64 when the directory does not exist.
+            template parses, 65 when any does not, 66 when the directory does not exist.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -30,7 +30,7 @@ struct TemplateCheckCommand: ParsableCommand {
         let root = try directory ?? global.templatesDirectory(templates)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError.usage("\(root) is not a directory")
+            throw CLIError("\(root) is not a directory", exitCode: CLIError.notFound)
         }
         let options = parseFlags.parseOptions(strict: strict)
         let files = try Self.templateFiles(under: root)

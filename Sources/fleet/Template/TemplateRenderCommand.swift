@@ -4,17 +4,23 @@ import Liquid
 
 /// `fleet template render NAME_OR_FILE --data FILE.json`: renders one template and prints the output.
 ///
-/// A path to an existing `.liquid` file is rendered from that file, and its directory serves `include` /
-/// `render`; anything else is a template name in the templates directory (`email/welcome` is
-/// `Templates/email/welcome.liquid`, else `Templates/email/_welcome.liquid`).
+/// A path to an existing `.liquid` file is rendered from that file, and `include` / `render` find partials in
+/// `--templates DIR` when that flag is given, else in the file's own directory; anything else is a template name
+/// in the templates directory (`email/welcome` is `Templates/email/welcome.liquid`, else
+/// `Templates/email/_welcome.liquid`).
 struct TemplateRenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
         abstract: "Render a template with JSON data and print the output.",
         discussion: """
-            Exit codes: 0 rendered; 64 bad arguments, template or data file not found; 65 a syntax error, data \
-            that is not a JSON object, or a render error with --strict / --strict-variables; 3 the template ran \
-            abort_message (the reason is printed on stderr, nothing on stdout).
+            Render errors (a filter given the wrong arguments, a division by zero, a missing partial) print \
+            'Liquid error: ...' in place of the output or tag that failed and the render goes on, as Ruby \
+            Liquid's render does; like Ruby, errors inside assign and capture print nothing (the variable stays \
+            unset). --raise-errors makes every render error fail the render (Ruby's render!) while undefined \
+            variables stay blank; --strict also makes undefined variables and unknown filters errors. \
+            Exit codes: 0 rendered; 64 bad arguments; 65 a syntax error, data that is not a JSON object, or a \
+            render error with --raise-errors, --strict or --strict-variables; 66 the template or the data file \
+            does not exist; 3 the template ran abort_message (the reason is printed on stderr, nothing on stdout).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -25,7 +31,7 @@ struct TemplateRenderCommand: ParsableCommand {
     @Option(help: "A JSON object file whose keys are the template's variables ('-' for standard input; default: no variables).")
     var data: String?
 
-    @Option(help: "The templates directory (env FLEET_TEMPLATES, config 'templates'; default ./Templates).")
+    @Option(help: "The templates directory (env FLEET_TEMPLATES, config 'templates'; default ./Templates). With a .liquid file, this flag (not the environment or the config) makes include/render read partials here instead of the file's directory.")
     var templates: String?
 
     @Flag(help: "All strictness: strict parsing, unknown filters and undefined variables are errors, and render errors fail the render instead of printing 'Liquid error: ...' inline.")
@@ -33,6 +39,9 @@ struct TemplateRenderCommand: ParsableCommand {
 
     @Flag(name: .customLong("strict-variables"), help: "An undefined variable or attribute fails the render (Ruby's strict_variables).")
     var strictVariables = false
+
+    @Flag(name: .customLong("raise-errors"), help: "Any render error fails the render with exit 65 (Ruby's render!); undefined variables stay blank unless --strict-variables.")
+    var raiseErrors = false
 
     @OptionGroup var parseFlags: TemplateParseFlags
 
@@ -50,12 +59,12 @@ struct TemplateRenderCommand: ParsableCommand {
                 compiled = try library.template(named: name)
             }
         } catch where error.code == .templateNotFound {
-            throw CLIError.usage("no template '\(template)' in \(library.directory) (and no such .liquid file)")
+            throw CLIError("no template '\(template)' in \(library.directory) (and no such .liquid file)", exitCode: CLIError.notFound)
         } catch {
             throw CLIError(error, name: name, templatePath: path)
         }
         let options = LiquidRenderOptions(
-            errorMode: strict ? .raise : nil, missingVariables: strict || strictVariables ? .error : .blank,
+            errorMode: strict || raiseErrors ? .raise : nil, missingVariables: strict || strictVariables ? .error : .blank,
             fileSystem: library, now: now)
         do {
             let bytes = try compiled.renderBytes(environment, options: options)
@@ -77,13 +86,20 @@ struct TemplateRenderCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: template) else {
                 throw CLIError.usage("cannot read \(template)")
             }
-            let url = URL(fileURLWithPath: template)
-            let library = LiquidTemplateLibrary(directory: url.deletingLastPathComponent().path, options: parseOptions)
+            // An explicit --templates wins over the file's directory for partials.
+            let directory = templates ?? URL(fileURLWithPath: template).deletingLastPathComponent().path
+            if templates != nil {
+                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw CLIError("the templates directory \(directory) does not exist", exitCode: CLIError.notFound)
+                }
+            }
+            let library = LiquidTemplateLibrary(directory: directory, options: parseOptions)
             return (library, template, template, String(decoding: data, as: UTF8.self))
         }
         let directory = try global.templatesDirectory(templates)
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError.usage("no template file '\(template)', and the templates directory \(directory) does not exist")
+            throw CLIError("no template file '\(template)', and the templates directory \(directory) does not exist",
+                           exitCode: CLIError.notFound)
         }
         let library = LiquidTemplateLibrary(directory: directory, options: parseOptions)
         return (library, template, Self.displayPath(directory: directory, name: template), nil)
@@ -109,7 +125,7 @@ struct TemplateRenderCommand: ParsableCommand {
             bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
         } else {
             guard let contents = FileManager.default.contents(atPath: data) else {
-                throw CLIError.usage("cannot read the data file \(data)")
+                throw CLIError("cannot read the data file \(data)", exitCode: CLIError.notFound)
             }
             bytes = Array(contents)
         }

@@ -7,6 +7,8 @@ import Synchronization
 final class ResultCollector: Sendable {
     let queue: String
     private let results = Mutex<[ResultEnvelope]>([])
+    /// Every result body as published (for the contract check of real results).
+    private let bodies = Mutex<[[UInt8]]>([])
     private let connection: AMQPConnection
     private let task = Mutex<Task<Void, Never>?>(nil)
 
@@ -34,6 +36,7 @@ final class ResultCollector: Sendable {
                 if let r = try? ResultEnvelope.decode(delivery.body) {
                     collector.results.withLock { $0.append(r) }
                 }
+                collector.bodies.withLock { $0.append(delivery.body) }
                 connection.ack(delivery)
             }
         }
@@ -42,6 +45,9 @@ final class ResultCollector: Sendable {
     }
 
     var all: [ResultEnvelope] { results.withLock { $0 } }
+
+    /// The result bodies received so far, as published.
+    var resultBodies: [[UInt8]] { bodies.withLock { $0 } }
 
     func results(for jobID: String) -> [ResultEnvelope] { all.filter { $0.jobID == jobID } }
 

@@ -1,0 +1,80 @@
+import EmailWorker
+import FleetRuntime
+
+/// Every setting the `fleet` program reads: the CLI's own, the worker runtime's, and each kind's. `fleet settings`
+/// prints it; Docs/settings.md holds the same table (a test compares them, and checks that every `FLEET_*`
+/// variable named in the sources is here).
+enum SettingsCatalog {
+    static let all: [Setting] = global + worker + EmailSettings.settings + bench
+
+    static let global: [Setting] = [
+        Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url", configKey: "amqp_url",
+                defaultValue: "`amqp://guest:guest@127.0.0.1:5672/%2F`", scope: "every command that reaches the broker",
+                summary: "The broker URL (`amqp://` or `amqps://`, user and password in it, the vhost URL-encoded).", isSecret: true),
+        Setting(environment: "FLEET_STORE", flag: "--store", configKey: "store", defaultValue: "`./fleet.sqlite`",
+                scope: "fleet worker, profiles, catalog, segment, email preview",
+                summary: "The SQLite file of the job ledger and the profile store, shared by the workers of one host."),
+        Setting(environment: "FLEET_PREFIX", flag: "--prefix", configKey: "prefix", defaultValue: "`fleet`",
+                scope: "every command that reaches the broker",
+                summary: "The name prefix of the exchanges and queues (letters, digits, `-`, `_`, `.`)."),
+        Setting(environment: "FLEET_CONFIG", flag: "--config", defaultValue: "none", scope: "every command",
+                summary: "A JSON config file holding the config keys of this table. Flags win over the environment, which wins over the file."),
+        Setting(environment: "FLEET_LOG_LEVEL", flag: "--log-level", configKey: "log_level",
+                defaultValue: "`info` for `fleet worker`, `warning` for the other commands", scope: "every command",
+                summary: "`trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`; logs go to stderr."),
+        Setting(environment: "FLEET_QUEUE_TYPE", flag: "--queue-type (topology apply)", configKey: "queue_type",
+                defaultValue: "`classic`", scope: "fleet worker, topology apply",
+                summary: "`classic` or `quorum` job queues. Workers declare the topology too: they and `topology apply` must agree."),
+        Setting(environment: "FLEET_DELIVERY_LIMIT", flag: "--delivery-limit (topology apply)", configKey: "delivery_limit",
+                defaultValue: "`20`", scope: "fleet worker, topology apply",
+                summary: "Quorum queues: deliveries of a job before the broker dead-letters it (`delivery_limit`)."),
+        Setting(environment: "FLEET_TEMPLATES", flag: "--templates (template render, template check)", configKey: "templates",
+                defaultValue: "`./Templates`", scope: "template render, template check, fleet worker",
+                summary: "The templates directory (the email worker's unless `FLEET_EMAIL_TEMPLATES` is set)."),
+        Setting(environment: "FLEET_METRICS_PORT", flag: "--metrics-port (worker)", configKey: "metrics_port",
+                defaultValue: "none (no endpoint)", scope: "fleet worker",
+                summary: "Serve Prometheus metrics at `/metrics`, and `/healthz`, `/readyz`, on this port (all interfaces)."),
+    ]
+
+    static let worker: [Setting] = [
+        Setting(flag: "--kinds", defaultValue: "`noop`", scope: "fleet worker",
+                summary: "Comma-separated kinds to run: \(WorkerCommand.kindNames.map { "`\($0)`" }.joined(separator: ", "))."),
+        Setting(flag: "--concurrency", configKey: "concurrency", defaultValue: "`64`", scope: "fleet worker",
+                summary: "Jobs run at once in the process (1 to 10000)."),
+        Setting(flag: "--prefetch", configKey: "prefetch", defaultValue: "`256`", scope: "fleet worker",
+                summary: "Deliveries the broker sends ahead, per queue (1 to 65535)."),
+        Setting(flag: "--timeout", configKey: "timeout_seconds", defaultValue: "`60`", scope: "fleet worker",
+                summary: "Seconds a job may run; then it is cancelled and retried as `timeout`. Per kind: `kinds.<kind>.timeout_seconds`."),
+        Setting(flag: "--max-attempts", configKey: "retry.max_attempts", defaultValue: "`5`", scope: "fleet worker",
+                summary: "Attempts before a retryable failure is dead-lettered (`retries_exhausted`). Per kind: `kinds.<kind>.max_attempts`."),
+        Setting(configKey: "retry.base_delay_ms", defaultValue: "`1000`", scope: "fleet worker",
+                summary: "The backoff's first delay in ms. Per kind: `kinds.<kind>.base_delay_ms`."),
+        Setting(configKey: "retry.max_delay_ms", defaultValue: "`3600000`", scope: "fleet worker",
+                summary: "The backoff's cap in ms. Per kind: `kinds.<kind>.max_delay_ms`."),
+        Setting(flag: "--grace", configKey: "grace_seconds", defaultValue: "`30`", scope: "fleet worker",
+                summary: "Seconds the jobs in flight get to finish after SIGTERM/SIGINT; then they are cancelled (the broker redelivers them)."),
+    ]
+
+    static let bench: [Setting] = [
+        Setting(environment: "FLEET_SHARED", flag: "--shared (bench email, bench liquid)", defaultValue: "`<repo>/../shared`",
+                scope: "fleet bench", summary: "The shared directory with the peer benchmarks and the workload generator."),
+    ]
+
+    /// The table of Docs/settings.md.
+    static var markdown: String {
+        var lines = [
+            "| environment | flag | config key | default | required | read by | meaning |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        /// `--flag (commands)` as code, then the commands in plain text; `—` when absent.
+        func cell(_ s: String?) -> String {
+            guard let s else { return "—" }
+            guard let open = s.range(of: " (") else { return "`\(s)`" }
+            return "`\(s[..<open.lowerBound])`\(s[open.lowerBound...])"
+        }
+        for s in all {
+            lines.append("| \(cell(s.environment)) | \(cell(s.flag)) | \(cell(s.configKey)) | \(s.defaultValue) | \(s.requiredText) | \(s.scope) | \(s.summary) |")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
