@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
     targets: [
         // C libraries, through system library targets with a shim header.
@@ -33,33 +34,48 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]),
 
         // The platform.
-        // Liquid: a Shopify-compatible template engine; no dependency on the rest of the fleet.
-        .target(name: "Liquid", exclude: ["README.md"], swiftSettings: strict),
+        // Leaves: the one JSON parser and writer (also Liquid's), and the one backoff (job retries, reconnects).
+        .target(name: "FleetJSON", swiftSettings: strict),
+        .target(name: "FleetBackoff", swiftSettings: strict),
+        // Liquid: a Shopify-compatible template engine; no dependency on the rest of the fleet but FleetJSON.
+        .target(name: "Liquid", dependencies: ["FleetJSON"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "AMQPClient",
             dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        // The contract: envelopes, errors, retry strategy. Links no C library.
+        .target(name: "FleetCore", dependencies: ["FleetJSON", "FleetBackoff"], swiftSettings: strict),
         .target(
             name: "FleetStore",
-            dependencies: ["CSQLite", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSQLite", "FleetCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
-        .target(
-            name: "FleetCore",
-            dependencies: ["AMQPClient"],
-            swiftSettings: strict),
+        // The runtime: the queue-driver protocol (and its in-memory driver), job processing, the effects journal.
         .target(
             name: "FleetRuntime",
             dependencies: [
-                "AMQPClient", "FleetCore", "FleetStore",
+                "FleetCore", "FleetStore", "FleetBackoff",
+                .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The runtime's queue on RabbitMQ: the AMQP driver and the broker topology.
+        .target(
+            name: "FleetAMQP",
+            dependencies: [
+                "AMQPClient", "FleetCore", "FleetRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
         // The shared profile store (SQLite) and the CRM sync worker (kind crm).
         .target(
             name: "ProfileStore",
-            dependencies: ["CSQLite", "FleetCore", "FleetStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CSQLite", "FleetCore", "FleetStore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .target(
             name: "CRMWorker", dependencies: ["FleetCore", "FleetRuntime", "ProfileStore"], path: "Workers/CRMWorker",
@@ -80,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
+                "AMQPClient", "CRabbitMQ", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
                 "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -99,19 +115,23 @@ let package = Package(
         // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
         .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
-        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
+        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetAMQP", "FleetCore", "FleetTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ProfileStoreTests",
-            dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "EmailWorkerTests",
-            dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
             exclude: ["inspect_maildir.py"],  // run by the tests with python3 (it parses what the SMTP sink stored)
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",
-            dependencies: ["FleetRuntime", "FleetCore", "AMQPClient", "FleetStore", "FleetTestSupport"],
+            dependencies: [
+                "FleetRuntime", "FleetAMQP", "FleetCore", "AMQPClient", "FleetStore", "FleetTestSupport",
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

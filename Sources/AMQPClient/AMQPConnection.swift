@@ -57,6 +57,9 @@ public final class AMQPConnection: Sendable {
     /// The generation of the live connection: 1 for the first, one more for each reconnect.
     public var generation: UInt64 { loop.currentGeneration }
 
+    /// Whether the connection is up now (false while it reconnects, and once closed).
+    public var isConnected: Bool { loop.isConnected }
+
     /// Publishes a message and waits for the broker's confirm.
     ///
     /// - Returns: `.acked` when the message is safely queued; `.returned` when `mandatory` is set and no

@@ -63,6 +63,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let eventContinuation: AsyncStream<AMQPConnectionEvent>.Continuation
     private let generationBox = Atomic<UInt64>(0)
+    private let connectedBox = Atomic<Bool>(false)
     private let firstConnect: Mutex<CheckedContinuation<Void, any Error>?>
     private let retryFirstConnect: Bool
 
@@ -116,6 +117,9 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     /// The generation of the live connection (0 before the first one).
     var currentGeneration: UInt64 { generationBox.load(ordering: .acquiring) }
+
+    /// Whether a connection is up (false while reconnecting and after shutdown).
+    var isConnected: Bool { connectedBox.load(ordering: .relaxed) }
 
     /// Starts the I/O thread.
     func start() {
@@ -655,6 +659,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         logger.info(
             "amqp connected",
             metadata: ["amqp.url": "\(configuration.redactedURL)", "amqp.generation": "\(generation)"])
+        connectedBox.store(true, ordering: .relaxed)
         eventContinuation.yield(.connected(generation: generation))
     }
 
@@ -681,6 +686,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     private func teardown() {
+        connectedBox.store(false, ordering: .relaxed)
         if let connection {
             // Closing the socket without the AMQP close handshake: the connection is dead anyway.
             amqp_destroy_connection(connection)
@@ -693,6 +699,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     private func finish() {
+        connectedBox.store(false, ordering: .relaxed)
         if let connection {
             _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
             _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))

@@ -1,8 +1,10 @@
 import Foundation
 
-/// A job as schedulers publish it (Docs/contract/README.md, `job.schema.json`).
+/// A job as schedulers publish it (Docs/contract/README.md, `job.schema.json`): what every kind has.
 ///
-/// The minimal valid job is `{"id":"j1","kind":"noop"}`. Unknown top-level fields are ignored.
+/// The minimal valid job is `{"id":"j1","kind":"noop"}`. A kind's own parameters (`profile_id`, `template`,
+/// `campaign` of `email`, the ops of `crm`) are not read here: each kind decodes them from ``data`` and the other
+/// top-level ``fields`` as its ``JobParameters`` type (`<kind>-job.schema.json`).
 public struct JobEnvelope: Sendable, Hashable {
     /// The idempotency key: a job id with a final result is never run again.
     public var id: String
@@ -12,26 +14,29 @@ public struct JobEnvelope: Sendable, Hashable {
     public var notBefore: Date?
     /// Not to be run after this time (the job becomes `dead` with `deadline_exceeded`).
     public var deadline: Date?
-    public var profileID: String?
-    public var template: String?
-    /// A campaign id (string) or object with at least `id`.
-    public var campaign: JSONValue?
-    /// Free JSON for the handler.
+    /// Free JSON for the kind.
     public var data: JSONValue
+    /// The top-level fields besides the envelope's own (`id`, `kind`, `created_at`, `not_before`, `deadline`,
+    /// `data`): where kinds read parameters schedulers give at the top level (`profile_id`, `template`, ...).
+    public var fields: JSONObject
+    /// The scheduler's correlation id (the AMQP `correlation_id` property), copied into every result.
+    public var correlationID: String?
 
     public static let maxIDLength = 200
 
+    /// The envelope's own top-level fields.
+    public static let envelopeFields: Set<String> = ["id", "kind", "created_at", "not_before", "deadline", "data"]
+
     public init(id: String, kind: String, createdAt: Date? = nil, notBefore: Date? = nil, deadline: Date? = nil,
-                profileID: String? = nil, template: String? = nil, campaign: JSONValue? = nil, data: JSONValue = .null) {
+                data: JSONValue = .null, fields: JSONObject = JSONObject(), correlationID: String? = nil) {
         self.id = id
         self.kind = kind
         self.createdAt = createdAt
         self.notBefore = notBefore
         self.deadline = deadline
-        self.profileID = profileID
-        self.template = template
-        self.campaign = campaign
         self.data = data
+        self.fields = fields
+        self.correlationID = correlationID
     }
 
     /// Decodes and validates a job body. Every failure is a permanent ``JobError`` whose code says what
@@ -119,21 +124,8 @@ public struct JobEnvelope: Sendable, Hashable {
         job.createdAt = try date(o, "created_at")
         job.notBefore = try date(o, "not_before")
         job.deadline = try date(o, "deadline")
-        job.profileID = try string(o, "profile_id")
-        job.template = try string(o, "template")
-        if let campaign = o["campaign"], campaign != .null {
-            switch campaign {
-            case .string: break
-            case .object(let c):
-                guard case .string = c["id"] else {
-                    throw .permanent(JobError.invalidEnvelope, "'campaign' as an object needs a string 'id'")
-                }
-            default:
-                throw .permanent(JobError.invalidEnvelope, "'campaign' must be a string or an object, not \(campaign.typeName)")
-            }
-            job.campaign = campaign
-        }
         job.data = o["data"] ?? .null
+        for (key, value) in o where !envelopeFields.contains(key) { job.fields[key] = value }
         return job
     }
 
@@ -160,7 +152,7 @@ public struct JobEnvelope: Sendable, Hashable {
         return d
     }
 
-    /// The envelope as JSON.
+    /// The envelope as JSON (the other top-level fields after the envelope's own).
     public var json: JSONValue {
         var o = JSONObject()
         o["id"] = .string(id)
@@ -168,9 +160,7 @@ public struct JobEnvelope: Sendable, Hashable {
         if let createdAt { o["created_at"] = .string(Timestamp.format(createdAt)) }
         if let notBefore { o["not_before"] = .string(Timestamp.format(notBefore)) }
         if let deadline { o["deadline"] = .string(Timestamp.format(deadline)) }
-        if let profileID { o["profile_id"] = .string(profileID) }
-        if let template { o["template"] = .string(template) }
-        if let campaign { o["campaign"] = campaign }
+        for (key, value) in fields where o[key] == nil && key != "data" { o[key] = value }
         if data != .null { o["data"] = data }
         return .object(o)
     }

@@ -131,3 +131,14 @@ public enum Timestamp {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
+
+extension JSONWriter {
+    /// Appends a timestamp as a JSON string (`"2026-11-23T10:00:00.250Z"`).
+    public mutating func writeTimestamp(_ date: Date) {
+        appendDirectly { bytes in
+            bytes.append(UInt8(ascii: "\""))
+            Timestamp.append(date, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
+}

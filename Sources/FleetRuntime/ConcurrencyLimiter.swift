@@ -6,8 +6,9 @@ import Synchronization
 final class ConcurrencyLimiter: Sendable {
     private struct State {
         var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [CheckedContinuation<Bool, Never>] = []
         var head = 0
+        var closed = false
     }
 
     private let state: Mutex<State>
@@ -16,38 +17,51 @@ final class ConcurrencyLimiter: Sendable {
         state = Mutex(State(available: max(1, limit)))
     }
 
-    /// Runs `body` holding a slot.
-    func withSlot<T: Sendable>(_ body: () async -> T) async -> T {
-        await acquire()
+    /// Runs `body` holding a slot; nil (without running it) once the limiter is closed.
+    func withSlot<T: Sendable>(_ body: () async -> T) async -> T? {
+        guard await acquire() else { return nil }
         let result = await body()
         release()
         return result
     }
 
-    private func acquire() async {
-        let acquired = state.withLock { s -> Bool in
+    /// Closes the limiter: callers waiting for a slot, and later ones, get none (shutdown: jobs not started go
+    /// back to the queue at once instead of waiting for the running ones to end).
+    func close() {
+        let waiting = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+            s.closed = true
+            defer { s.waiters.removeAll(); s.head = 0 }
+            return Array(s.waiters[s.head...])
+        }
+        for w in waiting { w.resume(returning: false) }
+    }
+
+    private func acquire() async -> Bool {
+        let acquired = state.withLock { s -> Bool? in
+            if s.closed { return false }
             if s.available > 0 {
                 s.available -= 1
                 return true
             }
-            return false
+            return nil
         }
-        if acquired { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let immediate = state.withLock { s -> Bool in
+        if let acquired { return acquired }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let immediate = state.withLock { s -> Bool? in
+                if s.closed { return false }
                 if s.available > 0 {
                     s.available -= 1
                     return true
                 }
                 s.waiters.append(continuation)
-                return false
+                return nil
             }
-            if immediate { continuation.resume() }
+            if let immediate { continuation.resume(returning: immediate) }
         }
     }
 
     private func release() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { s -> CheckedContinuation<Bool, Never>? in
             if s.head < s.waiters.count {
                 let waiter = s.waiters[s.head]
                 s.head += 1
@@ -60,6 +74,6 @@ final class ConcurrencyLimiter: Sendable {
             s.available += 1
             return nil
         }
-        next?.resume()
+        next?.resume(returning: true)
     }
 }

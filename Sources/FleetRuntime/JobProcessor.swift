@@ -1,29 +1,30 @@
-import AMQPClient
+import FleetBackoff
 import FleetCore
 import FleetStore
 import Foundation
 import Logging
 
-/// Runs one delivery through the job life cycle:
+/// Runs one delivery through the job life cycle, on any ``JobQueueDriver``:
 ///
-/// 1. decode and validate the envelope (malformed → dead-lettered with the reason, acked);
-/// 2. look the job id up in the ledger (already final → its stored result is re-published, acked);
-/// 3. honour `deadline` (passed → dead) and `not_before` (future → delayed copy, acked);
-/// 4. run the handler with the kind's timeout;
-/// 5. final outcome → ledger (group commit) → result confirmed by the broker → ack;
-///    retryable failure → delayed copy confirmed → `failed` result → ack; permanent failure or retries
-///    exhausted → dead-letter copy confirmed → ledger → `dead` result → ack.
+/// 1. decode and validate the envelope (malformed → dead-lettered with the reason; not recorded);
+/// 2. look the job id up in the ledger (already final → its stored result is published again);
+/// 3. honour `deadline` (passed → dead) and `not_before` (future → a delayed copy, no result);
+/// 4. decode the kind's parameters (bad → dead with the kind's `invalid_parameters` code; not recorded) and run
+///    the handler with the kind's timeout;
+/// 5. final outcome → ledger (group commit) → the driver's `finish` (result stored, then ack); retryable failure
+///    or deferral → delayed copy → `failed`/`deferred` result → ack; permanent failure or retries exhausted →
+///    dead letter → ledger → `dead` result → ack.
 ///
-/// Nothing is acked before what replaces it is confirmed; if the connection dies on the way, the
-/// delivery is left to the broker, which redelivers it, and the ledger keeps the second run from
-/// doing the work again.
-struct JobProcessor: Sendable {
-    let connection: AMQPConnection
+/// Nothing is settled before what replaces it is safely stored: the driver's `finish` is the only way a
+/// delivery is acknowledged, and it is called after the copies it depends on were confirmed. If anything fails
+/// on the way, the delivery comes back and the ledger keeps the second run from doing the work again.
+struct JobProcessor<Driver: JobQueueDriver>: Sendable {
+    typealias Delivery = JobDelivery<Driver.Handle>
+
+    let driver: Driver
     let ledger: JobLedger
     let configuration: WorkerConfiguration
     let handlers: [String: any JobHandler]
-    /// Queue name → kind.
-    let kindsByQueue: [String: String]
     let logger: Logger
     let metrics: WorkerMetrics
     let watchdog: JobWatchdog
@@ -32,11 +33,10 @@ struct JobProcessor: Sendable {
     /// Set at graceful shutdown: jobs still waiting for a slot go back to the queue instead of starting.
     let stopping: StopFlag
 
-
-    /// The ledger's answer for a batch of deliveries, by message id (the job id of a well-formed job), or
-    /// nil when the lookup failed (each job then asks on its own).
-    func ledgerEntries(for batch: [AMQPDelivery]) async -> KnownEntries? {
-        let ids = batch.compactMap { $0.properties.messageID }
+    /// The ledger's answer for a batch of deliveries, by message id (the job id of a well-formed job), or nil when
+    /// the lookup failed (each job then asks on its own).
+    func ledgerEntries(for batch: [Delivery]) async -> KnownEntries? {
+        let ids = batch.compactMap(\.messageID)
         guard !ids.isEmpty else { return nil }
         guard let found = try? await ledger.lookup(ids) else { return nil }
         return KnownEntries(ids: Set(ids), found: found)
@@ -56,31 +56,31 @@ struct JobProcessor: Sendable {
     /// Handles a delivery completely; never throws, never crashes on input.
     ///
     /// - Parameter known: ledger entries looked up for the delivery's batch, if any.
-    func process(_ delivery: AMQPDelivery, known: KnownEntries? = nil) async {
-        let receivedAt = Date()
-        let kind = kindsByQueue[delivery.queue] ?? delivery.routingKey.split(separator: ".").first.map(String.init) ?? "unknown"
+    func process(_ delivery: Delivery, known: KnownEntries? = nil) async {
+        let receivedAt = configuration.now()
+        let kind = delivery.kind
         metrics.received(kind: kind)
 
-        let job: JobEnvelope
+        var job: JobEnvelope
         let parsed: JSONValue
         do {
-            try JobEnvelope.checkContentType(delivery.properties.contentType)
+            try JobEnvelope.checkContentType(delivery.contentType)
             parsed = try JobEnvelope.parse(delivery.body, maxBytes: configuration.maxBodyBytes)
         } catch {
-            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt)
+            await deadLetter(delivery, job: nil, attempt: delivery.attempt, error: error, receivedAt: receivedAt)
             return
         }
         do {
             job = try JobEnvelope.decode(parsed)
         } catch {
-            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt,
+            await deadLetter(delivery, job: nil, attempt: delivery.attempt, error: error, receivedAt: receivedAt,
                              usableID: JobEnvelope.usableID(in: parsed))
             return
         }
+        job.correlationID = delivery.correlationID
         guard job.kind == kind else {
             let error = JobError.permanent(JobError.unknownKind, "kind '\(job.kind)' arrived on the queue of kind '\(kind)'")
-            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt(of: delivery), error: error, receivedAt: receivedAt,
-                             usableID: job.id)
+            await deadLetter(delivery, job: nil, attempt: delivery.attempt, error: error, receivedAt: receivedAt, usableID: job.id)
             return
         }
         let log = JobLog(base: logger, id: job.id, kind: kind)
@@ -95,96 +95,108 @@ struct JobProcessor: Sendable {
             }
         } catch {
             log.error("ledger lookup failed; the job goes back to the queue", metadata: ["error": "\(error)"])
-            await pauseAndRequeue(delivery)
+            await driver.requeue(delivery)
             return
         }
-        if let existing, existing.status == JobStatus.dead.rawValue, delivery.properties.headers[FleetHeaders.replay] != nil {
+        if let existing, existing.status == JobStatus.dead.rawValue, delivery.isReplay {
             // `fleet dlq replay`: an operator sent a dead job back; it runs again from attempt 1.
             do {
                 try await ledger.forgetDead(job.id)
             } catch {
                 log.error("ledger update failed; the job goes back to the queue", metadata: ["error": "\(error)"])
-                await pauseAndRequeue(delivery)
+                await driver.requeue(delivery)
                 return
             }
             log.info("replayed dead job runs again")
         } else if let existing {
             log.debug("job already finished; re-publishing its result", metadata: ["job.status": "\(existing.status)"])
             metrics.duplicate(kind: kind)
-            _ = await publishStoredResult(existing, for: delivery, logger: log)
+            _ = await driver.finish(delivery, result: JobResultMessage(
+                routingKey: "\(existing.kind).\(existing.status)",
+                messageID: "\(existing.jobID):\(existing.attempt):\(existing.status)", body: existing.result))
             return
         }
 
-        let attempt = attempt(of: delivery)
+        let attempt = delivery.attempt
         if let deadline = job.deadline, deadline < receivedAt {
             let error = JobError.permanent(JobError.deadlineExceeded, "the deadline \(Timestamp.format(deadline)) has passed")
-            await deadLetter(delivery, kind: kind, job: job, attempt: attempt, error: error, receivedAt: receivedAt)
+            await deadLetter(delivery, job: job, attempt: attempt, error: error, receivedAt: receivedAt)
             return
         }
         if let notBefore = job.notBefore, notBefore > receivedAt.addingTimeInterval(0.5) {
-            // Waiting is not an attempt: the copy keeps the attempt number.
-            if await delay(delivery, by: notBefore.timeIntervalSince(receivedAt), attempt: attempt, logger: log) {
-                connection.ack(delivery)
+            // Waiting is not an attempt: the copy keeps the attempt number, and no result is published.
+            if await driver.delay(delivery, by: .seconds(notBefore.timeIntervalSince(receivedAt)), attempt: attempt) {
+                _ = await driver.finish(delivery, result: nil)
             }
             return
         }
 
         guard let handler = handlers[kind] else {
             let error = JobError.permanent(JobError.unknownKind, "this worker has no handler for kind '\(kind)'")
-            await deadLetter(delivery, kind: kind, job: nil, attempt: attempt, error: error, receivedAt: receivedAt,
-                             usableID: job.id)
+            await deadLetter(delivery, job: nil, attempt: attempt, error: error, receivedAt: receivedAt, usableID: job.id)
             return
         }
         let settings = configuration.settings(forKind: kind)
+        let effects = JobEffects(ledger: ledger, jobID: job.id)
         let context = JobContext(
-            jobID: job.id, kind: kind, attempt: attempt, redelivered: delivery.redelivered,
-            correlationID: delivery.properties.correlationID, logger: logger, worker: configuration.workerID)
-        let startedAt = Date()  // includes the wait for a handler slot
-        guard let result = await run(handler, job, context, timeout: settings.timeout) else {
+            job: job, attempt: attempt, redelivered: delivery.redelivered, logger: logger, worker: configuration.workerID,
+            effects: effects, now: configuration.now)
+        let startedAt = configuration.now()  // includes the wait for a handler slot
+        let run = await run(handler, job, context, timeout: settings.timeout)
+        if case .cancelled = run {
             // Shutting down: not started, or cancelled after the grace period. Back to the queue.
             log.info("job not finished at shutdown; it goes back to the queue")
-            connection.reject(delivery, requeue: true)
+            await driver.release(delivery)
             return
         }
         var timings = ResultEnvelope.Timings(
-            receivedAt: receivedAt, startedAt: startedAt, finishedAt: Date(),
+            receivedAt: receivedAt, startedAt: startedAt, finishedAt: configuration.now(),
             queueMilliseconds: queueMilliseconds(job, delivery, receivedAt))
         metrics.ran(kind: kind, seconds: timings.finishedAt.timeIntervalSince(startedAt))
+        let uncertain = effects.uncertainCount
+        if uncertain > 0 {
+            metrics.uncertainEffects(kind: kind, count: uncertain)
+            log.warning("effects of an earlier run are uncertain; not repeated", metadata: ["job.effects_uncertain": "\(uncertain)"])
+        }
 
-        switch result {
-        case .success(.succeeded(let output)):
-            let envelope = ResultEnvelope(
+        switch run {
+        case .cancelled:
+            return
+        case .invalidParameters(let error):
+            await deadLetter(delivery, job: nil, attempt: attempt, error: error, receivedAt: receivedAt, startedAt: startedAt,
+                             usableID: job.id)
+        case .outcome(.succeeded(let output)):
+            await finish(delivery, ResultEnvelope(
                 jobID: job.id, kind: kind, status: .succeeded, attempt: attempt, worker: configuration.workerID,
-                timings: timings, output: output, correlationID: delivery.properties.correlationID)
-            await finish(delivery, envelope, logger: log)
-        case .success(.suppressed(let reason, let output)):
+                timings: timings, output: Self.noting(uncertain, in: output), correlationID: job.correlationID), logger: log)
+        case .outcome(.suppressed(let reason, let output)):
             var out = output.objectValue ?? JSONObject()
             if output != .null && output.objectValue == nil { out["value"] = output }
             out["reason"] = .string(reason)
-            let envelope = ResultEnvelope(
+            await finish(delivery, ResultEnvelope(
                 jobID: job.id, kind: kind, status: .suppressed, attempt: attempt, worker: configuration.workerID,
-                timings: timings, output: .object(out), correlationID: delivery.properties.correlationID)
-            await finish(delivery, envelope, logger: log)
-        case .success(.deferred(let until, let reason)):
-            let seconds = max(1, until.timeIntervalSinceNow)
-            guard await delay(delivery, by: seconds, attempt: attempt + 1, logger: log) else { return }
-            timings.finishedAt = Date()
+                timings: timings, output: Self.noting(uncertain, in: .object(out)), correlationID: job.correlationID), logger: log)
+        case .outcome(.deferred(let until, let reason)):
+            let wait = max(1, until.timeIntervalSince(configuration.now()))
+            guard await driver.delay(delivery, by: .seconds(wait), attempt: attempt + 1) else { return }
+            timings.finishedAt = configuration.now()
             let envelope = ResultEnvelope(
                 jobID: job.id, kind: kind, status: .deferred, attempt: attempt, worker: configuration.workerID,
-                timings: timings, output: ["reason": .string(reason)], retryAt: until,
-                correlationID: delivery.properties.correlationID)
-            _ = await publishResult(envelope, for: delivery, logger: log)
+                timings: timings, output: ["reason": .string(reason)], retryAt: until, correlationID: job.correlationID)
+            metrics.finished(kind: kind, status: .deferred)
+            _ = await driver.finish(delivery, result: JobResultMessage(envelope))
         case .failure(let error):
-            if error.retryable && settings.retry.shouldRetry(afterAttempt: attempt) {
-                let wait = settings.retry.delay(afterAttempt: attempt)
-                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-                log.info("job failed; retrying", metadata: ["error.code": "\(error.code)", "retry.in_s": "\(seconds)"])
-                guard await delay(delivery, by: seconds, attempt: attempt + 1, logger: log) else { return }
+            let strategy = settings.retryStrategy
+            if strategy.shouldRetry(attempt: attempt, error: error) {
+                let wait = strategy.delay(afterAttempt: attempt, error: error)
+                log.info("job failed; retrying", metadata: ["error.code": "\(error.code)", "retry.in_s": "\(wait)"])
+                guard await driver.delay(delivery, by: wait, attempt: attempt + 1) else { return }
                 let envelope = ResultEnvelope(
                     jobID: job.id, kind: kind, status: .failed, attempt: attempt, worker: configuration.workerID,
-                    timings: timings, output: error.output, error: error, retryAt: Date().addingTimeInterval(seconds),
-                    correlationID: delivery.properties.correlationID)
-                _ = await publishResult(envelope, for: delivery, logger: log)
+                    timings: timings, output: error.output, error: error,
+                    retryAt: configuration.now().addingTimeInterval(wait.seconds), correlationID: job.correlationID)
+                metrics.finished(kind: kind, status: .failed)
+                _ = await driver.finish(delivery, result: JobResultMessage(envelope))
             } else {
                 var final = error
                 if error.retryable {
@@ -192,39 +204,38 @@ struct JobProcessor: Sendable {
                         code: JobError.retriesExhausted, message: "gave up after \(attempt) attempts; last error \(error.code): \(error.message)",
                         retryable: false, output: error.output)
                 }
-                await deadLetter(delivery, kind: kind, job: job, attempt: attempt, error: final, receivedAt: receivedAt,
-                                 startedAt: startedAt)
+                await deadLetter(delivery, job: job, attempt: attempt, error: final, receivedAt: receivedAt, startedAt: startedAt)
             }
         }
     }
 
+    /// `output` with `effect_uncertain: count` added when effects of an earlier run were uncertain.
+    static func noting(_ uncertain: Int, in output: JSONValue) -> JSONValue {
+        guard uncertain > 0 else { return output }
+        var o = output.objectValue ?? JSONObject()
+        if output != .null && output.objectValue == nil { o["value"] = output }
+        o["effect_uncertain"] = .int(Int64(uncertain))
+        return .object(o)
+    }
+
     // MARK: - Running the handler
 
-    /// The handler's outcome, a timeout failure, or nil when the task was cancelled (shutdown).
-    private func run(_ handler: any JobHandler, _ job: JobEnvelope, _ context: JobContext,
-                     timeout: Duration) async -> Result<JobOutcome, JobError>? {
-        let (result, timedOut) = await handlerSlots.withSlot { () async -> (Result<JobOutcome, JobError>?, timedOut: Bool) in
-            if stopping.isSet { return (nil, false) }
-            return await watchdog.withDeadline(timeout) { () async -> Result<JobOutcome, JobError>? in
-            do {
-                return .success(try await handler.handle(job, context: context))
-            } catch let error as JobError {
-                return .failure(error)
-            } catch is CancellationError {
-                return nil
-            } catch {
-                return .failure(.retryable("handler_error", "the handler failed: \(type(of: error))"))
-            }
-        } }
+    /// How the handler's run ended; `.cancelled` when the worker is shutting down (not started, or cancelled).
+    private func run(_ handler: any JobHandler, _ job: JobEnvelope, _ context: JobContext, timeout: Duration) async -> HandlerRun {
+        guard let (result, timedOut) = await handlerSlots.withSlot({ () async -> (HandlerRun?, timedOut: Bool) in
+            if stopping.isSet { return (.cancelled, false) }
+            return await watchdog.withDeadline(timeout) { await handler.run(job, context: context) }
+        }) else { return .cancelled }
         if timedOut { return .failure(.retryable(JobError.timeout, "the job ran longer than \(timeout)")) }
-        if Task.isCancelled { return nil }
-        return result
+        if Task.isCancelled { return .cancelled }
+        if case .failure(let error)? = result, error.code == JobError.cancelled { return .cancelled }
+        return result ?? .cancelled
     }
 
     // MARK: - Outcomes
 
-    /// Final result: ledger first, then the result, then the ack.
-    private func finish(_ delivery: AMQPDelivery, _ envelope: ResultEnvelope, logger: JobLog) async {
+    /// Final result: ledger first, then the driver's finish (result stored, then ack).
+    private func finish(_ delivery: Delivery, _ envelope: ResultEnvelope, logger: JobLog) async {
         let body = envelope.encoded()
         let stored: LedgerEntry
         do {
@@ -233,159 +244,53 @@ struct JobProcessor: Sendable {
                 attempt: envelope.attempt, result: body, finishedAt: envelope.timings.finishedAt))
         } catch {
             logger.error("ledger write failed; the job goes back to the queue", metadata: ["error": "\(error)"])
-            await pauseAndRequeue(delivery)
+            await driver.requeue(delivery)
             return
         }
         metrics.finished(kind: envelope.kind, status: envelope.status)
         if stored.result != body {
             // Another worker finished the same job first: its result is the job's one final result.
             logger.info("job was finished by another worker; publishing that result")
-            _ = await publishStoredResult(stored, for: delivery, logger: logger)
+            _ = await driver.finish(delivery, result: JobResultMessage(
+                routingKey: "\(stored.kind).\(stored.status)", messageID: "\(stored.jobID):\(stored.attempt):\(stored.status)",
+                body: stored.result))
             return
         }
-        _ = await publishResult(envelope, body: body, for: delivery, logger: logger)
+        _ = await driver.finish(delivery, result: JobResultMessage(envelope, body: body))
     }
 
-    /// Dead-letters a job: the copy with the reason goes to `<prefix>.dead`, the `dead` result is
-    /// recorded (when the job has an id) and published, then the delivery is acked.
+    /// Dead-letters a job: the copy with the reason goes to the dead letters, the `dead` result is recorded (when
+    /// the job decoded and ran or reached its deadline) and published, then the delivery is settled.
     ///
-    /// - Parameter usableID: the body's id when the envelope was refused but its id is usable (the result's
-    ///   `job_id`); without a job or such an id, the AMQP message id is the result's `job_id`. Only a job that
-    ///   decoded is recorded in the ledger, so that a corrected job may reuse the id of a refused one.
-    private func deadLetter(_ delivery: AMQPDelivery, kind: String, job: JobEnvelope?, attempt: Int, error: JobError,
+    /// - Parameter usableID: the body's id when the job was refused before it ran but its id is usable (the
+    ///   result's `job_id`); without a job or such an id, the message id is the result's `job_id`. Only `job`
+    ///   is recorded in the ledger, so that a corrected job may reuse the id of a refused one.
+    private func deadLetter(_ delivery: Delivery, job: JobEnvelope?, attempt: Int, error: JobError,
                             receivedAt: Date, startedAt: Date? = nil, usableID: String? = nil) async {
+        let kind = delivery.kind
         let log = JobLog(base: logger, id: job?.id ?? usableID, kind: kind)
         log.warning("job dead-lettered", metadata: ["error.code": "\(error.code)", "error.message": "\(error.message)"])
         metrics.deadLettered(kind: kind, code: error.code)
+        guard await driver.deadLetter(delivery, error: error, attempt: attempt) else { return }
 
-        let now = Date()
-        var properties = delivery.properties
-        properties.expiration = nil
-        properties.deliveryMode = 2
-        properties.headers[FleetHeaders.errorCode] = .string(error.code)
-        properties.headers[FleetHeaders.errorMessage] = .string(error.message)
-        properties.headers[FleetHeaders.attempt] = .int(Int64(attempt))
-        properties.headers[FleetHeaders.deadAt] = .string(Timestamp.format(now))
-        properties.headers[FleetHeaders.worker] = .string(configuration.workerID)
-        properties.headers[FleetHeaders.originalRoutingKey] = .string(delivery.routingKey)
-        properties.headers[FleetHeaders.queue] = .string(delivery.queue)
-        properties.headers[FleetHeaders.delay] = nil
-        let routingKey = JobEnvelope.isValidKind(delivery.routingKey.split(separator: ".").first.map(String.init) ?? "")
-            ? delivery.routingKey : kind
-        guard await publishConfirmed(
-            delivery.body, to: configuration.topology.deadExchange, routingKey: routingKey,
-            properties: properties, for: delivery, what: "dead letter", logger: log)
-        else { return }
-
-        let jobID = job?.id ?? usableID ?? delivery.properties.messageID ?? ""
+        let now = configuration.now()
         let envelope = ResultEnvelope(
-            jobID: jobID, kind: kind, status: .dead, attempt: attempt, worker: configuration.workerID,
+            jobID: job?.id ?? usableID ?? delivery.messageID ?? "", kind: kind, status: .dead, attempt: attempt,
+            worker: configuration.workerID,
             timings: .init(receivedAt: receivedAt, startedAt: startedAt ?? receivedAt, finishedAt: now,
                            queueMilliseconds: job.flatMap { queueMilliseconds($0, delivery, receivedAt) }),
-            output: error.output, error: error, correlationID: delivery.properties.correlationID)
+            output: error.output, error: error, correlationID: delivery.correlationID)
         if job != nil {
             await finish(delivery, envelope, logger: log)
         } else {
             metrics.finished(kind: kind, status: .dead)
-            _ = await publishResult(envelope, for: delivery, logger: log)
+            _ = await driver.finish(delivery, result: JobResultMessage(envelope))
         }
     }
 
-    /// Publishes a copy of the job to the delay queues, to come back after `seconds`. True when confirmed.
-    private func delay(_ delivery: AMQPDelivery, by seconds: Double, attempt: Int, logger: JobLog) async -> Bool {
-        let milliseconds = max(1, Int64((seconds * 1000).rounded()))
-        let tier = FleetTopology.delayTier(for: .milliseconds(milliseconds))
-        var properties = delivery.properties
-        properties.deliveryMode = 2
-        properties.expiration = String(milliseconds)
-        properties.headers[FleetHeaders.attempt] = .int(Int64(attempt))
-        properties.headers[FleetHeaders.delay] = .string("\(tier)s")
-        return await publishConfirmed(
-            delivery.body, to: configuration.topology.delayExchange, routingKey: delivery.routingKey,
-            properties: properties, for: delivery, what: "delayed copy", logger: logger)
-    }
-
-    private func publishResult(_ envelope: ResultEnvelope, body: [UInt8]? = nil, for delivery: AMQPDelivery,
-                               logger: JobLog) async -> Bool {
-        await publishResultBody(
-            body ?? envelope.encoded(), routingKey: envelope.routingKey, messageID: envelope.messageID,
-            for: delivery, logger: logger)
-    }
-
-    private func publishStoredResult(_ entry: LedgerEntry, for delivery: AMQPDelivery, logger: JobLog) async -> Bool {
-        await publishResultBody(
-            entry.result, routingKey: "\(entry.kind).\(entry.status)",
-            messageID: "\(entry.jobID):\(entry.attempt):\(entry.status)", for: delivery, logger: logger)
-    }
-
-    /// Publishes a result to the results exchange (and to `reply_to`); true once the broker confirmed.
-    /// The delivery is acked by the connection's I/O thread the moment that confirm arrives.
-    private func publishResultBody(_ body: [UInt8], routingKey: String, messageID: String, for delivery: AMQPDelivery,
-                                   logger: JobLog) async -> Bool {
-        var properties = AMQPProperties.persistentJSON(messageID: messageID, type: "fleet.result")
-        properties.correlationID = delivery.properties.correlationID
-        properties.timestamp = UInt64(Date().timeIntervalSince1970)
-        let confirmed = await publishConfirmed(
-            body, to: configuration.topology.resultsExchange, routingKey: routingKey, properties: properties,
-            for: delivery, what: "result", logger: logger, mustRoute: false, ackOnConfirm: true)
-        guard confirmed else { return false }
-        if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
-            // Best effort: a missing reply queue must not hold the job back.
-            _ = await publishConfirmed(
-                body, to: "", routingKey: replyTo, properties: properties, for: delivery, what: "reply",
-                logger: logger, mustRoute: false)
-        }
-        return true
-    }
-
-    /// Publishes with a confirm. False when it was not confirmed: then the delivery was either left to the
-    /// broker (connection lost) or rejected for requeueing after a pause (nacked, or returned when it had
-    /// to be routed), so the caller must not ack.
-    private func publishConfirmed(_ body: [UInt8], to exchange: String, routingKey: String, properties: AMQPProperties,
-                                  for delivery: AMQPDelivery, what: String, logger: JobLog,
-                                  mustRoute: Bool = true, ackOnConfirm: Bool = false) async -> Bool {
-        do {
-            let confirm = try await connection.publish(
-                body, to: exchange, routingKey: routingKey, properties: properties, mandatory: true,
-                ackOnConfirm: ackOnConfirm ? delivery : nil)
-            switch confirm {
-            case .acked:
-                return true
-            case .returned(let code, let text):
-                if !mustRoute {
-                    if exchange != "" { metrics.unroutableResult() }
-                    logger.debug("\(what) not routed to any queue", metadata: ["amqp.reply": "\(code) \(text)"])
-                    return true
-                }
-                logger.error("\(what) could not be routed; is the topology applied?",
-                             metadata: ["amqp.exchange": "\(exchange)", "amqp.reply": "\(code) \(text)"])
-            case .nacked:
-                logger.error("the broker refused the \(what)", metadata: ["amqp.exchange": "\(exchange)"])
-            }
-            await pauseAndRequeue(delivery)
-            return false
-        } catch {
-            logger.warning("\(what) not confirmed; the broker will redeliver the job", metadata: ["error": "\(error)"])
-            return false
-        }
-    }
-
-    /// Gives a delivery back to the queue after a short pause, so that a broken dependency does not spin.
-    private func pauseAndRequeue(_ delivery: AMQPDelivery) async {
-        try? await Task.sleep(for: .seconds(1))
-        connection.reject(delivery, requeue: true)
-    }
-
-    private func attempt(of delivery: AMQPDelivery) -> Int {
-        guard let value = delivery.properties.headers[FleetHeaders.attempt]?.intValue, value >= 1 else { return 1 }
-        return Int(min(value, 1_000_000))
-    }
-
-    private func queueMilliseconds(_ job: JobEnvelope, _ delivery: AMQPDelivery, _ receivedAt: Date) -> Double? {
+    private func queueMilliseconds(_ job: JobEnvelope, _ delivery: Delivery, _ receivedAt: Date) -> Double? {
         if let created = job.createdAt { return receivedAt.timeIntervalSince(created) * 1000 }
-        if let ts = delivery.properties.timestamp, ts > 0 {
-            return (receivedAt.timeIntervalSince1970 - Double(ts)) * 1000
-        }
+        if let published = delivery.publishedAt { return receivedAt.timeIntervalSince(published) * 1000 }
         return nil
     }
 }

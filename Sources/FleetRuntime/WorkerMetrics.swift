@@ -12,6 +12,9 @@ import Synchronization
 ///   crash, or a second copy the scheduler published), answered by re-publishing the stored result.
 /// - `fleet_job_run_seconds{kind}`: handler run time.
 /// - `fleet_results_unroutable_total`: results no queue was bound for.
+/// - `fleet_effects_uncertain_total{kind}`: external effects found uncertain (an earlier run recorded the intent
+///   and no completion) and not repeated.
+/// - `fleet_store_pruned_rows_total{table}`: rows deleted by the retention sweep.
 final class WorkerMetrics: Sendable {
     private struct Key: Hashable { let kind: String; let status: String }
     private let received: [String: Counter]
@@ -20,13 +23,17 @@ final class WorkerMetrics: Sendable {
     private let timers: [String: Timer]
     private let dead = Mutex<[Key: Counter]>([:])
     private let unroutable = Counter(label: "fleet_results_unroutable_total")
+    private let uncertain: [String: Counter]
+    private let prunedRows = Mutex<[String: Counter]>([:])
 
     init(kinds: [String]) {
         var received: [String: Counter] = [:]
         var results: [Key: Counter] = [:]
         var duplicates: [String: Counter] = [:]
         var timers: [String: Timer] = [:]
+        var uncertain: [String: Counter] = [:]
         for kind in Set(kinds + ["unknown"]) {
+            uncertain[kind] = Counter(label: "fleet_effects_uncertain_total", dimensions: [("kind", kind)])
             received[kind] = Counter(label: "fleet_jobs_received_total", dimensions: [("kind", kind)])
             duplicates[kind] = Counter(label: "fleet_jobs_duplicate_total", dimensions: [("kind", kind)])
             timers[kind] = Timer(label: "fleet_job_run_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
@@ -39,6 +46,19 @@ final class WorkerMetrics: Sendable {
         self.results = results
         self.duplicates = duplicates
         self.timers = timers
+        self.uncertain = uncertain
+    }
+
+    func uncertainEffects(kind: String, count: Int) { (uncertain[kind] ?? uncertain["unknown"])?.increment(by: count) }
+
+    func pruned(table: String, rows: Int) {
+        let counter = prunedRows.withLock { cache -> Counter in
+            if let c = cache[table] { return c }
+            let c = Counter(label: "fleet_store_pruned_rows_total", dimensions: [("table", table)])
+            cache[table] = c
+            return c
+        }
+        counter.increment(by: rows)
     }
 
     func received(kind: String) { (received[kind] ?? received["unknown"])?.increment() }

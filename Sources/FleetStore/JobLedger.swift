@@ -58,6 +58,21 @@ public final class JobLedger: Sendable {
                 DROP TABLE fleet_job_ledger;
                 ALTER TABLE fleet_job_ledger_v2 RENAME TO fleet_job_ledger;
                 """),
+        // The effects journal: per job and effect key, the intent (done = 0) recorded before an external side effect
+        // and its completion (done = 1, with its result) after it.
+        Migrator.Migration(
+            "create fleet_effects",
+            sql: """
+                CREATE TABLE fleet_effects (
+                    job_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    done INTEGER NOT NULL,
+                    result BLOB,
+                    updated_at REAL NOT NULL,
+                    PRIMARY KEY (job_id, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX fleet_effects_updated_at ON fleet_effects(updated_at);
+                """),
     ])
 
     /// The path of the database file.
@@ -169,9 +184,34 @@ public final class JobLedger: Sendable {
         }
     }
 
-    /// Deletes entries finished before `date` (retention); returns the count.
-    public func prune(finishedBefore date: Date) async throws -> Int {
-        try await enqueue { .prune(date, deleted: 0, $0) }
+    /// Deletes entries finished before `date`, and effect records last written before it (retention); returns the
+    /// counts by table.
+    public func prune(finishedBefore date: Date) async throws -> (jobs: Int, effects: Int) {
+        let jobs = try await enqueue { .prune(date, deleted: 0, $0) }
+        let effects = try await enqueue { .pruneEffects(date, $0) }
+        return (jobs, effects)
+    }
+
+    // MARK: - Effects journal
+
+    /// The effect records of a job, by key.
+    public func effects(jobID: String) async throws -> [String: EffectRecord] {
+        try await enqueue { .effects(jobID, $0) }
+    }
+
+    /// Records (durably, before it returns) that an effect is about to happen.
+    public func recordEffectIntent(jobID: String, key: String) async throws {
+        try await enqueue { .effectWrite(.intent(jobID: jobID, key: key), $0) }
+    }
+
+    /// Records (durably, before it returns) that an effect happened, with its result.
+    public func recordEffectDone(jobID: String, key: String, result: [UInt8]) async throws {
+        try await enqueue { .effectWrite(.done(jobID: jobID, key: key, result: result), $0) }
+    }
+
+    /// Removes an effect's record (it did not happen: a later run may do it without doubt).
+    public func forgetEffect(jobID: String, key: String) async throws {
+        try await enqueue { .effectWrite(.forget(jobID: jobID, key: key), $0) }
     }
 
     /// The number of entries.
@@ -213,7 +253,16 @@ public final class JobLedger: Sendable {
         case lookup([String], CheckedContinuation<[String: LedgerEntry], any Error>)
         case record(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)
         case prune(Date, deleted: Int, CheckedContinuation<Int, any Error>)
+        case pruneEffects(Date, CheckedContinuation<Int, any Error>)
         case count(CheckedContinuation<Int, any Error>)
+        case effects(String, CheckedContinuation<[String: EffectRecord], any Error>)
+        case effectWrite(EffectWrite, CheckedContinuation<Void, any Error>)
+    }
+
+    private enum EffectWrite: Sendable {
+        case intent(jobID: String, key: String)
+        case done(jobID: String, key: String, result: [UInt8])
+        case forget(jobID: String, key: String)
     }
 
     private struct State: Sendable {
@@ -268,12 +317,18 @@ public final class JobLedger: Sendable {
         var records: [(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)] = []
         var prunes: [(Date, Int, CheckedContinuation<Int, any Error>)] = []
         var counts: [CheckedContinuation<Int, any Error>] = []
+        var effectReads: [(String, CheckedContinuation<[String: EffectRecord], any Error>)] = []
+        var effectWrites: [(EffectWrite, CheckedContinuation<Void, any Error>)] = []
+        var effectPrunes: [(Date, CheckedContinuation<Int, any Error>)] = []
         for operation in operations {
             switch operation {
             case .lookup(let ids, let continuation): lookups.append((ids, continuation))
             case .record(let entry, let continuation): records.append((entry, continuation))
             case .prune(let date, let deleted, let continuation): prunes.append((date, deleted, continuation))
+            case .pruneEffects(let date, let continuation): effectPrunes.append((date, continuation))
             case .count(let continuation): counts.append(continuation)
+            case .effects(let id, let continuation): effectReads.append((id, continuation))
+            case .effectWrite(let write, let continuation): effectWrites.append((write, continuation))
             }
         }
 
@@ -283,7 +338,27 @@ public final class JobLedger: Sendable {
             for (_, continuation) in records { continuation.resume(throwing: Self.closedError) }
             for (_, _, continuation) in prunes { continuation.resume(throwing: Self.closedError) }
             for continuation in counts { continuation.resume(throwing: Self.closedError) }
+            for (_, continuation) in effectReads { continuation.resume(throwing: Self.closedError) }
+            for (_, continuation) in effectWrites { continuation.resume(throwing: Self.closedError) }
+            for (_, continuation) in effectPrunes { continuation.resume(throwing: Self.closedError) }
             return true
+        }
+        if !effectWrites.isEmpty {
+            writeEffects(effectWrites, in: database)
+        }
+        for (id, continuation) in effectReads {
+            continuation.resume(with: Result { try Self.effects(of: id, in: database) })
+        }
+        for (date, continuation) in effectPrunes {
+            continuation.resume(with: Result {
+                try database.transaction {
+                    try database.withStatement("DELETE FROM fleet_effects WHERE updated_at < ?") { statement in
+                        try statement.bind(date.timeIntervalSince1970, at: 1)
+                        try statement.run()
+                    }
+                    return database.changes
+                }
+            })
         }
         if !records.isEmpty {
             write(records, in: database)
@@ -361,6 +436,67 @@ public final class JobLedger: Sendable {
         logger.trace("Job ledger group commit", metadata: ["records": "\(records.count)"])
         for ((_, continuation), winner) in zip(records, winners) {
             continuation.resume(returning: winner)
+        }
+    }
+
+    /// Writes the effect records of this flush in one transaction (a group commit), then resumes their callers.
+    private func writeEffects(_ writes: [(EffectWrite, CheckedContinuation<Void, any Error>)], in database: SQLiteDatabase) {
+        let now = Date().timeIntervalSince1970
+        do {
+            try database.transaction {
+                for (write, _) in writes {
+                    switch write {
+                    case .intent(let jobID, let key):
+                        try database.withStatement("""
+                            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (?, ?, 0, NULL, ?)
+                            ON CONFLICT (job_id, key) DO NOTHING
+                            """) { statement in
+                            try statement.bind(jobID, at: 1)
+                            try statement.bind(key, at: 2)
+                            try statement.bind(now, at: 3)
+                            try statement.run()
+                        }
+                    case .done(let jobID, let key, let result):
+                        try database.withStatement("""
+                            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (?, ?, 1, ?, ?)
+                            ON CONFLICT (job_id, key) DO UPDATE SET done = 1, result = excluded.result, updated_at = excluded.updated_at
+                            """) { statement in
+                            try statement.bind(jobID, at: 1)
+                            try statement.bind(key, at: 2)
+                            try statement.bind(result, at: 3)
+                            try statement.bind(now, at: 4)
+                            try statement.run()
+                        }
+                    case .forget(let jobID, let key):
+                        try database.withStatement("DELETE FROM fleet_effects WHERE job_id = ? AND key = ? AND done = 0") { statement in
+                            try statement.bind(jobID, at: 1)
+                            try statement.bind(key, at: 2)
+                            try statement.run()
+                        }
+                    }
+                }
+            }
+        } catch {
+            logger.error("Effects journal commit failed", metadata: ["records": "\(writes.count)", "error": "\(error)"])
+            for (_, continuation) in writes { continuation.resume(throwing: error) }
+            return
+        }
+        commits.add(1, ordering: .relaxed)
+        scheduleCheckpoint()
+        for (_, continuation) in writes { continuation.resume() }
+    }
+
+    private static func effects(of jobID: String, in database: SQLiteDatabase) throws -> [String: EffectRecord] {
+        try database.withStatement("SELECT key, done, result, updated_at FROM fleet_effects WHERE job_id = ?") { statement in
+            try statement.bind(jobID, at: 1)
+            var out: [String: EffectRecord] = [:]
+            while try statement.step() {
+                guard let key = statement.string(at: 0) else { continue }
+                out[key] = EffectRecord(
+                    key: key, isDone: statement.int(at: 1) != 0, result: statement.blob(at: 2),
+                    updatedAt: Date(timeIntervalSince1970: statement.double(at: 3)))
+            }
+            return out
         }
     }
 

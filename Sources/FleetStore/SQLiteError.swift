@@ -1,3 +1,4 @@
+import FleetCore
 import CSQLite
 
 /// An error reported by SQLite, or by the store on top of it.
@@ -44,5 +45,13 @@ public struct SQLiteError: Error, CustomStringConvertible, Equatable, Sendable {
             text += " (SQL: \(sql))"
         }
         return text
+    }
+}
+
+extension SQLiteError: JobErrorConvertible {
+    /// A database the job could not use (locked past the busy timeout, disk full, closed): retryable
+    /// `store_unavailable`, whatever handler met it.
+    public var jobError: JobError {
+        JobError.retryable(JobError.storeUnavailable, "the store is unavailable: SQLite error \(code): \(message)")
     }
 }

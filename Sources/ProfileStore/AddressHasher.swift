@@ -31,7 +31,7 @@ public enum AddressHasher {
 
     /// The suppression hash of `address` on `channel` (normalized first).
     public static func hash(_ address: String, channel: Channel) -> [UInt8] {
-        SHA256.hash(normalize(address, channel: channel))
+        Digests.sha256(normalize(address, channel: channel))
     }
 }
 

@@ -78,6 +78,38 @@ public final class ProfileReader {
 
     /// Whether `address` (an email, phone, push token or profile id, normalized for `channel`) is suppressed on
     /// `channel`. Erased people stay suppressed: only a hash of the address is kept.
+    /// The catalog's products ranked by how many purchases since `sinceMillis` (events with an amount whose
+    /// `items` name the sku) included them, best first: `({sku, name, price, currency, category, url, sales},
+    /// category)`, at most `limit`.
+    public func topSellers(sinceMillis: Int64, limit: Int = 5000) throws -> [(product: JSONValue, category: String?)] {
+        try database.withStatement("""
+            WITH sales AS (
+                SELECT json_extract(i.value, '$.sku') AS sku, count(*) AS n
+                FROM events e, json_each(e.properties, '$.items') i
+                WHERE e.amount IS NOT NULL AND e.occurred_at >= ?
+                GROUP BY 1)
+            SELECT c.sku, c.name, c.price, c.currency, c.category, c.url, coalesce(s.n, 0) AS n
+            FROM catalog c LEFT JOIN sales s ON s.sku = c.sku
+            ORDER BY n DESC, c.sku LIMIT ?
+            """) { s in
+            try s.bind(sinceMillis, at: 1)
+            try s.bind(limit, at: 2)
+            var out: [(JSONValue, String?)] = []
+            while try s.step() {
+                var o = JSONObject()
+                o["sku"] = .string(s.string(at: 0) ?? "")
+                o["name"] = .string(s.string(at: 1) ?? "")
+                o["price"] = s.isNull(at: 2) ? .null : .double(s.double(at: 2))
+                o["currency"] = s.string(at: 3).map { .string($0) } ?? .null
+                o["category"] = s.string(at: 4).map { .string($0) } ?? .null
+                o["url"] = s.string(at: 5).map { .string($0) } ?? .null
+                o["sales"] = .int(s.int64(at: 6))
+                out.append((.object(o), s.string(at: 4)))
+            }
+            return out
+        }
+    }
+
     public func isSuppressed(address: String, channel: AddressHasher.Channel) throws -> Bool {
         try statements.with(Query.suppressed) { s in
             try s.bind(AddressHasher.hash(address, channel: channel), at: 1)

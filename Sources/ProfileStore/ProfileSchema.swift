@@ -108,6 +108,22 @@ enum ProfileSchema {
                 ALTER TABLE profiles DROP COLUMN trait_times;
                 """)
         },
+        // Frequency caps, one store for every channel: the messages counted against a person's cap per local day,
+        // one row per job (a retried job does not count twice). Rows older than their day are pruned.
+        Migrator.Migration(
+            "frequency caps",
+            sql: """
+                CREATE TABLE caps (
+                    job_id TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    profile_id TEXT NOT NULL,
+                    day TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (job_id, channel)
+                ) WITHOUT ROWID;
+                CREATE INDEX caps_profile ON caps(profile_id, day);
+                CREATE INDEX caps_created ON caps(created_at);
+                """),
     ]
 
     /// `flags` bits of `profiles`.

@@ -136,6 +136,37 @@ public final class ProfileStore: Sendable {
         try await onWriter { try $0.removeSegment(name: name) }
     }
 
+    // MARK: - Frequency caps and suppressions
+
+    /// Counts job `jobID` against the person's daily frequency cap on `channel` (their local `day`,
+    /// `YYYY-MM-DD`), if the cap allows: returns whether the message may be sent. A job already counted is
+    /// allowed again (retries and redeliveries do not count twice). `across`: the channels whose messages count
+    /// against this cap together (empty: `channel` alone).
+    public func reserveCap(jobID: String, profileID: String, channel: String, across: [String] = [], day: String,
+                           limit: Int) async throws -> Bool {
+        let now = Self.nowMillis()
+        return try await onWriter {
+            try $0.reserveCap(jobID: jobID, profileID: profileID, channel: channel, channels: across, day: day, limit: limit, now: now)
+        }
+    }
+
+    /// Uncounts a job from the cap of `channel` (its message was refused for good).
+    public func releaseCap(jobID: String, channel: String) async throws {
+        try await onWriter { try $0.releaseCap(jobID: jobID, channel: channel) }
+    }
+
+    /// Deletes the cap rows created before `date` (a day's rows serve only that day); returns the count.
+    public func pruneCaps(before date: Date) async throws -> Int {
+        let millis = Int64(date.timeIntervalSince1970 * 1000)
+        return try await onWriter { try $0.pruneCaps(before: millis) }
+    }
+
+    /// Adds an address to the suppression list of `channel` (its hash only), e.g. after a hard bounce.
+    public func suppress(address: String, channel: AddressHasher.Channel, reason: String) async throws {
+        let now = Self.nowMillis()
+        try await onWriter { try $0.suppress(address: address, channel: channel, reason: reason, now: now) }
+    }
+
     // MARK: - Reading
 
     /// The read model of a profile by id (following merges), with every defined segment evaluated.

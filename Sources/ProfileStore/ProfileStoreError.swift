@@ -1,3 +1,5 @@
+import FleetCore
+
 /// An error of the profile store: a stable snake_case code and a message without personal data.
 ///
 /// Codes that reject a single operation (bad input) have `rejectsOperation` set: the store rolls that
@@ -55,4 +57,14 @@ public struct ProfileStoreError: Error, Sendable, Hashable, CustomStringConverti
     static let rejectionCodes: Set<String> = [
         "missing_field", "wrong_type", "invalid_value", "too_large", "unknown_op", "identity_conflict",
     ]
+}
+
+extension ProfileStoreError: JobErrorConvertible {
+    /// An operation's rejection keeps its code (permanent); anything else means the store could not be used:
+    /// retryable `store_unavailable`, whatever handler met it.
+    public var jobError: JobError {
+        rejectsOperation
+            ? JobError.permanent(code, message)
+            : JobError.retryable(JobError.storeUnavailable, "the profile store is unavailable: \(code): \(message)")
+    }
 }

@@ -70,7 +70,7 @@ final class ProfileWriter {
     private func applyOne(_ op: ProfileOperation, now: Int64) throws -> OperationResult {
         guard !op.opID.isEmpty else { throw ProfileStoreError.missingField("op_id") }
         guard op.opID.utf8.count <= Self.maxIDBytes else { throw ProfileStoreError.tooLarge("op_id", "\(Self.maxIDBytes) bytes") }
-        let opHash = SHA256.hash(op.opID)
+        let opHash = Digests.sha256(op.opID)
         // Recorded up front as applied (one statement answers "seen before?" and records it); a rejected op's
         // savepoint rollback removes the row, another outcome updates its status below.
         let recorded = try statements.with(Query.recordOp) { s -> Bool in
@@ -399,6 +399,75 @@ final class ProfileWriter {
             ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
                               message: "no such profile; the address is suppressed")
             : applied(op)
+    }
+
+    // MARK: - Frequency caps and suppressions
+
+    /// Counts job `jobID` against the person's cap on `channel` for `day`, if the cap allows; a job already counted
+    /// is allowed again. `channels`: the channels the cap spans (the person's messages on all of them count).
+    func reserveCap(jobID: String, profileID: String, channel: String, channels: [String], day: String, limit: Int,
+                    now: Int64) throws -> Bool {
+        try database.transaction {
+            let exists = try database.withStatement("SELECT 1 FROM caps WHERE job_id = ? AND channel = ?") { s in
+                try s.bind(jobID, at: 1)
+                try s.bind(channel, at: 2)
+                return try s.step()
+            }
+            if exists { return true }
+            let list = channels.isEmpty ? [channel] : channels
+            let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
+            let count = try database.withStatement(
+                "SELECT count(*) FROM caps WHERE profile_id = ? AND day = ? AND channel IN (\(marks))"
+            ) { s in
+                try s.bind(profileID, at: 1)
+                try s.bind(day, at: 2)
+                for (i, c) in list.enumerated() { try s.bind(c, at: 3 + i) }
+                return try s.step() ? s.int(at: 0) : 0
+            }
+            guard count < limit else { return false }
+            try database.withStatement("INSERT INTO caps (job_id, channel, profile_id, day, created_at) VALUES (?, ?, ?, ?, ?)") { s in
+                try s.bind(jobID, at: 1)
+                try s.bind(channel, at: 2)
+                try s.bind(profileID, at: 3)
+                try s.bind(day, at: 4)
+                try s.bind(now, at: 5)
+                try s.run()
+            }
+            return true
+        }
+    }
+
+    /// Uncounts a job (its message was refused for good: it did not reach the person).
+    func releaseCap(jobID: String, channel: String) throws {
+        try database.withStatement("DELETE FROM caps WHERE job_id = ? AND channel = ?") { s in
+            try s.bind(jobID, at: 1)
+            try s.bind(channel, at: 2)
+            try s.run()
+        }
+    }
+
+    /// Deletes cap rows created before `millis`; returns the count.
+    func pruneCaps(before millis: Int64) throws -> Int {
+        try database.transaction {
+            try database.withStatement("DELETE FROM caps WHERE created_at < ?") { s in
+                try s.bind(millis, at: 1)
+                try s.run()
+            }
+            return database.changes
+        }
+    }
+
+    /// Adds an address to the suppression list (its hash only), e.g. after a hard bounce.
+    func suppress(address: String, channel: AddressHasher.Channel, reason: String, now: Int64) throws {
+        try database.withStatement(
+            "INSERT OR IGNORE INTO suppressions (address_hash, channel, reason, created_at) VALUES (?, ?, ?, ?)"
+        ) { s in
+            try s.bind(AddressHasher.hash(address, channel: channel), at: 1)
+            try s.bind(channel.rawValue, at: 2)
+            try s.bind(reason, at: 3)
+            try s.bind(now, at: 4)
+            try s.run()
+        }
     }
 
     // MARK: - Catalog and segments

@@ -169,7 +169,7 @@ struct ProfilesCommand: AsyncParsableCommand {
                     traits[key] = value
                 }
             }
-            let opID = "import:" + SHA256.hex(JSONValue.object(object).jsonString).prefix(40)
+            let opID = "import:" + Digests.sha256Hex(JSONValue.object(object).jsonString).prefix(40)
             var ops = [ProfileOperation(opID: String(opID), timestampMillis: timestamp,
                                         body: .identify(profileID: id, traits: traits, identities: identities))]
             for consent in consents {

@@ -53,6 +53,11 @@ enum SettingsCatalog {
                 summary: "The backoff's cap in ms. Per kind: `kinds.<kind>.max_delay_ms`."),
         Setting(flag: "--grace", configKey: "grace_seconds", defaultValue: "`30`", scope: "fleet worker",
                 summary: "Seconds the jobs in flight get to finish after SIGTERM/SIGINT; then they are cancelled (the broker redelivers them)."),
+        Setting(environment: "FLEET_LEDGER_RETENTION", flag: "--ledger-retention", configKey: "ledger_retention",
+                defaultValue: "`7d`", scope: "fleet worker",
+                summary: "How long finished jobs (their results, answered to redeliveries) and effect records stay in the ledger: `7d`, `36h`, `90m`, or `0` for ever. Pruned at start and hourly; frequency-cap rows go after two days whatever this says."),
+        Setting(flag: "--driver", defaultValue: "`amqp`", scope: "fleet worker",
+                summary: "The queue: `amqp` (RabbitMQ) or `memory` (in process, no broker: runs the jobs of `--jobs FILE`, prints each result as a JSON line, ends when every job has a final result)."),
     ]
 
     static let bench: [Setting] = [

@@ -2,6 +2,7 @@ import AMQPClient
 import ArgumentParser
 import CRMWorker
 import EmailWorker
+import FleetAMQP
 import FleetCore
 import FleetRuntime
 import Foundation
@@ -47,16 +48,27 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics, /healthz and /readyz on this port (env FLEET_METRICS_PORT).")
     var metricsPort: Int?
 
+    @Option(name: .customLong("ledger-retention"), help: "How long finished jobs and effect records stay in the ledger: 7d, 36h, 90m, or 0 to keep them for ever (env FLEET_LEDGER_RETENTION; default 7d).")
+    var ledgerRetention: String?
+
+    @Option(help: "The queue: amqp (RabbitMQ, the default) or memory (in process, no broker: runs the jobs of --jobs, prints each result as a JSON line, ends when every job has a final result).")
+    var driver: String = "amqp"
+
+    @Option(help: "With --driver memory: an NDJSON file of jobs ('-' for standard input).")
+    var jobs: String?
+
     /// The job kinds this build can run.
     static let available: [String: @Sendable () -> any JobHandler] = [
         "noop": { NoopHandler() },
     ]
 
     /// The job kinds that work on the store file (`--store` / `FLEET_STORE`, shared with the ledger).
-    static let storeBacked: [String: @Sendable (_ storePath: String, _ templates: String, _ logger: Logger) throws -> any JobHandler] = [
-        "crm": { path, _, logger in CRMHandler(store: ProfileStore(path: path, logger: logger)) },
-        "email": { path, templates, logger in
-            EmailHandler(storePath: path, settings: try EmailSettings.fromEnvironment(templatesFallback: templates), logger: logger)
+    /// The job kinds that work on the profile store (`--store` / `FLEET_STORE`, shared with the ledger); the
+    /// process's handlers share one ``ProfileStore``.
+    static let storeBacked: [String: @Sendable (_ store: ProfileStore, _ templates: String) throws -> any JobHandler] = [
+        "crm": { store, _ in CRMHandler(store: store) },
+        "email": { store, templates in
+            EmailHandler(store: store, settings: try EmailSettings.fromEnvironment(templatesFallback: templates))
         },
     ]
 
@@ -68,16 +80,68 @@ struct WorkerCommand: AsyncParsableCommand {
         if let timeoutSeconds, timeoutSeconds < 1 { throw ValidationError("--timeout must be at least 1 second") }
         if let maxAttempts, maxAttempts < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let graceSeconds, graceSeconds < 0 { throw ValidationError("--grace must not be negative") }
+        guard ["amqp", "memory"].contains(driver) else { throw ValidationError("--driver must be amqp or memory") }
+        if driver == "memory" && jobs == nil { throw ValidationError("--driver memory needs --jobs FILE (or - for standard input)") }
+        if driver != "memory" && jobs != nil { throw ValidationError("--jobs goes with --driver memory") }
+    }
+
+    /// `7d`, `36h`, `90m`, `3600s` or a number of days; `0`: never. Nil for a bad value.
+    static func retention(_ text: String) -> Duration?? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let unit = t.last else { return nil }
+        let scale: Double
+        var number = String(t)
+        switch unit {
+        case "d": scale = 86_400; number.removeLast()
+        case "h": scale = 3600; number.removeLast()
+        case "m": scale = 60; number.removeLast()
+        case "s": scale = 1; number.removeLast()
+        default: scale = 86_400
+        }
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+        return .some(value == 0 ? nil : .seconds(value * scale))
+    }
+
+    /// Reads the NDJSON jobs of `--jobs` into the memory driver; returns their ids. A line without a valid kind is
+    /// put on the first kind's queue (the worker dead-letters it, as it would a malformed message from a broker); a
+    /// job of a kind this worker does not run is reported and left out.
+    private func pushJobs(into memory: MemoryQueueDriver, kinds: [String]) throws -> [String] {
+        let data: Data
+        if jobs == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let path = jobs, let contents = FileManager.default.contents(atPath: path) else {
+                throw CLIError("cannot read \(jobs ?? "")", exitCode: CLIError.notFound)
+            }
+            data = contents
+        }
+        var ids: [String] = []
+        for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) {
+            let body = Array(line)
+            let parsed = try? JSONValue(parsing: body)
+            let id = parsed?["id"]?.stringValue ?? "line-\(n + 1)"
+            var kind = parsed?["kind"]?.stringValue ?? kinds[0]
+            if !JobEnvelope.isValidKind(kind) { kind = kinds[0] }
+            guard kinds.contains(kind) else {
+                FileHandle.standardError.write(Data("fleet: line \(n + 1): kind '\(kind)' is not among --kinds; left out\n".utf8))
+                continue
+            }
+            memory.push(body, kind: kind, messageID: id)
+            ids.append(id)
+        }
+        return ids
     }
 
     func run() async throws {
         let settings = try global.settings()
         let logger = try global.bootstrapLogging(defaultLevel: "info")
         var handlers: [any JobHandler] = []
+        var store: ProfileStore?
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
+                if store == nil { store = ProfileStore(path: try global.storePath(), logger: logger) }
                 do {
-                    handlers.append(try make(try global.storePath(), try global.templatesDirectory(nil), logger))
+                    handlers.append(try make(store!, try global.templatesDirectory(nil)))
                 } catch let error as EmailError {
                     throw CLIError.usage(error.message)  // a setting is missing or wrong: one line, exit 64
                 }
@@ -99,25 +163,46 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         if let maxAttempts { base.retry.maxAttempts = maxAttempts }
         var configuration = WorkerConfiguration(ledgerPath: try global.storePath())
-        configuration.topology = try global.topology()
         configuration.defaultKindSettings = base
         configuration.kindSettings = try settings.kindSettings(base: base)
         configuration.concurrency = try concurrency ?? settings.int("concurrency") ?? 64
         configuration.prefetch = try prefetch ?? settings.int("prefetch") ?? 256
         configuration.shutdownGracePeriod = .seconds(try graceSeconds ?? settings.int("grace_seconds") ?? 30)
+        if let text = try ledgerRetention ?? global.env("FLEET_LEDGER_RETENTION") ?? settings.string("ledger_retention") {
+            guard let retention = Self.retention(text) else {
+                throw CLIError.usage("the ledger retention must be like 7d, 36h, 90m or 0 (--ledger-retention, FLEET_LEDGER_RETENTION)")
+            }
+            configuration.ledgerRetention = retention
+        }
+        defer { store?.close() }
 
-        let amqp = try global.amqpConfiguration(name: "fleet worker \(configuration.workerID) [\(kinds)]")
-        let worker = WorkerService(configuration: configuration, amqp: amqp, handlers: handlers, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let readiness: @Sendable () -> Bool
+        if driver == "memory" {
+            let memory = MemoryQueueDriver()
+            let pushed = try pushJobs(into: memory, kinds: handlers.map(\.kind))
+            let worker = WorkerService(configuration: configuration, driver: memory, handlers: handlers, logger: logger)
+            readiness = { worker.isReady }
+            services.append(.init(service: memory))
+            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                                  failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(.init(service: MemoryRunPrinter(driver: memory, jobIDs: pushed),
+                                  successTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            let amqp = try global.amqpConfiguration(name: "fleet worker \(configuration.workerID) [\(kinds)]")
+            let driver = AMQPQueueDriver(amqp: amqp, topology: try global.topology(), workerID: configuration.workerID, logger: logger)
+            let worker = WorkerService(configuration: configuration, driver: driver, handlers: handlers, logger: logger)
+            readiness = { worker.isReady }
+            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                                  failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let port = try metricsPort ?? global.env("FLEET_METRICS_PORT").flatMap(Int.init) ?? settings.int("metrics_port")
         if let port {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            services.append(.init(service: MetricsServer(
-                host: "0.0.0.0", port: port, registry: registry, logger: logger, ready: { worker.isReady })))
+            services.insert(.init(service: MetricsServer(
+                host: "0.0.0.0", port: port, registry: registry, logger: logger, ready: readiness)), at: 0)
         }
-        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
-                              failureTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         do {

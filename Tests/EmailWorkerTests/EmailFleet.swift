@@ -1,6 +1,8 @@
 import AMQPClient
 import EmailWorker
+import FleetAMQP
 import FleetCore
+import FleetStore
 import FleetTestSupport
 import Foundation
 import ProfileStore
@@ -159,11 +161,8 @@ final class EmailFleet: Sendable {
     /// Suppresses addresses (as a hard bounce would).
     func suppress(_ emails: [String]) async throws {
         let store = ProfileStore(path: self.store)
-        try await store.open()
-        store.close()
-        let ledger = EmailLedger(path: self.store)
-        for e in emails { try await ledger.suppress(email: e, reason: "test") }
-        ledger.close()
+        defer { store.close() }
+        for e in emails { try await store.suppress(address: e, channel: .email, reason: "test") }
     }
 
     /// Publishes email jobs.
@@ -239,6 +238,13 @@ final class EmailFleet: Sendable {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return files.filter { $0.hasPrefix("worker-") && $0.hasSuffix(".log") }.sorted()
             .compactMap { try? String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined()
+    }
+
+    /// The effects journal's intents without a completion (jobs whose mail may or may not be at the relay).
+    func uncertainEffects() throws -> Int {
+        let db = try SQLiteDatabase(path: store, create: false)
+        defer { db.close() }
+        return try db.withStatement("SELECT count(*) FROM fleet_effects WHERE done = 0") { try $0.step() ? $0.int(at: 0) : 0 }
     }
 
     func messageCount() -> Int {

@@ -82,10 +82,10 @@ struct ContractSchemaTests {
         let full = JobEnvelope(
             id: "bf-2026:prof-8d3f2a:email", kind: "email", createdAt: Date(timeIntervalSince1970: 1_795_428_000.250_7),
             notBefore: Date(timeIntervalSince1970: 1_795_428_060), deadline: Date(timeIntervalSince1970: 1_795_514_400),
-            profileID: "prof-8d3f2a", template: "black-friday-2026", campaign: ["id": "bf-2026", "name": "BF"],
-            data: ["locale": "en-GB", "unicode": "é😀\u{0}"])
-        let noop = JobEnvelope(id: "smoke-1", kind: "noop", campaign: "c-1",
-                               data: ["noop": ["fail": "retryable", "fail_attempts": 2, "sleep_ms": 10]])
+            data: ["locale": "en-GB", "unicode": "é😀\u{0}"],
+            fields: ["profile_id": "prof-8d3f2a", "template": "black-friday-2026", "campaign": ["id": "bf-2026", "name": "BF"]])
+        let noop = JobEnvelope(id: "smoke-1", kind: "noop", data: ["noop": ["fail": "retryable", "fail_attempts": 2, "sleep_ms": 10]],
+                               fields: ["campaign": "c-1"])
         let old = JobEnvelope(id: String(repeating: "x", count: 200), kind: "crm",
                               createdAt: Date(timeIntervalSince1970: -2_208_988_800), deadline: Date(timeIntervalSince1970: 4_107_542_400.5))
         // A negative control: the validator must reject this one (a kind that is a routing key).

@@ -1,3 +1,4 @@
+import FleetAMQP
 import FleetCore
 import Foundation
 import Testing
@@ -13,6 +14,9 @@ struct CLITests {
         ["status", "--amqp-url", "http://example.invalid"],
         ["dlq", "list", "--kind", "Bad Kind"],
         ["topology", "apply", "--queue-type", "stream"],
+        ["worker", "--ledger-retention", "soon", "--amqp-url", "amqp://127.0.0.1:1/"],
+        ["worker", "--driver", "kafka"],
+        ["worker", "--driver", "memory"],
     ])
     func badArguments(_ arguments: [String]) async throws {
         let (status, output) = try await FleetProcess.run(arguments)
@@ -20,6 +24,25 @@ struct CLITests {
         let lines = output.split(separator: "\n")
         #expect(lines.count == 1, "\(output)")
         #expect(lines.first?.hasPrefix("fleet: ") == true)
+    }
+
+    @Test("worker --driver memory runs the jobs of a file without a broker, prints their results, and ends")
+    func memoryDriver() async throws {
+        let dir = try TestBroker.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let jobs = [
+            #"{"id":"m1","kind":"noop"}"#, #"{"id":"m2","kind":"noop","data":{"noop":{"fail":"retryable","fail_attempts":1}}}"#,
+            "not json", #"{"id":"m3","kind":"email"}"#,
+        ].joined(separator: "\n")
+        let run = try await FleetProcess.run(
+            ["worker", "--driver", "memory", "--jobs", "-", "--store", dir.appendingPathComponent("s.sqlite").path,
+             "--log-level", "error"], stdin: Data(jobs.utf8), timeout: .seconds(60))
+        #expect(run.status == 0, "\(run.output)")
+        let results = run.output.split(separator: "\n").compactMap { try? ResultEnvelope.decode(Array($0.utf8)) }
+        #expect(Set(results.filter { $0.status.isFinal }.map(\.jobID)) == ["m1", "m2", "line-3"])
+        #expect(results.first { $0.jobID == "line-3" }?.error?.code == "malformed_json")
+        #expect(results.contains { $0.jobID == "m2" && $0.status == .failed })
+        #expect(run.output.contains("line 4: kind 'email' is not among --kinds"))
     }
 
     @Test("an unreachable broker is one line and exit 69")

@@ -6,8 +6,9 @@ import Testing
 @Suite("Error codes: the code against the docs")
 struct ErrorCodeDocTests {
     /// Codes that never reach a result: `invalid_result` (the CLI decoding a result), `aborted` (`email preview`),
-    /// `email_configuration` (settings checked at start: the worker does not start).
-    static let notInResults: Set<String> = ["invalid_result", "aborted", "email_configuration"]
+    /// `email_configuration` (settings checked at start: the worker does not start), `cancelled` (a run cancelled at
+    /// shutdown: the job goes back to the queue without a result).
+    static let notInResults: Set<String> = ["invalid_result", "aborted", "email_configuration", "cancelled"]
 
     @Test("each code in a JobError, EmailError or SMTPError of the sources is documented")
     func codesAreDocumented() throws {

@@ -12,8 +12,7 @@ import Testing
 @Suite("noop handler")
 struct NoopHandlerTests {
     func context(attempt: Int = 1) -> JobContext {
-        JobContext(jobID: "n-1", kind: "noop", attempt: attempt, redelivered: false, correlationID: nil,
-                   logger: Logger(label: "test"), worker: "test")
+        JobContext(job: JobEnvelope(id: "n-1", kind: "noop"), attempt: attempt, logger: Logger(label: "test"), worker: "test")
     }
 
     func job(_ noop: JSONObject) -> JobEnvelope {
@@ -22,13 +21,13 @@ struct NoopHandlerTests {
 
     @Test("output_bytes adds a filler of exactly that many bytes, capped at 1 MiB")
     func filler() async throws {
-        let outcome = try await NoopHandler().handle(job(JSONObject(["output_bytes": .int(3_000)])), context: context())
+        let outcome = try await NoopHandler().handle(job: job(JSONObject(["output_bytes": .int(3_000)])), context: context())
         guard case .succeeded(let output) = outcome else { Issue.record("not succeeded: \(outcome)"); return }
         #expect(output["filler"]?.stringValue?.utf8.count == 3_000)
         #expect(output["filler"]?.stringValue?.allSatisfy { $0 == "x" } == true)
         #expect(output["attempt"]?.intValue == 1)
 
-        let capped = try await NoopHandler().handle(job(JSONObject(["output_bytes": .int(5 << 20)])), context: context())
+        let capped = try await NoopHandler().handle(job: job(JSONObject(["output_bytes": .int(5 << 20)])), context: context())
         guard case .succeeded(let big) = capped else { Issue.record("not succeeded: \(capped)"); return }
         #expect(big["filler"]?.stringValue?.utf8.count == 1 << 20)
     }
@@ -45,14 +44,14 @@ struct NoopHandlerTests {
         #expect(threadMicros() - before >= 20_000)
 
         let started = ContinuousClock.now
-        let outcome = try await NoopHandler().handle(job(JSONObject(["cpu_us": .int(30_000)])), context: context())
+        let outcome = try await NoopHandler().handle(job: job(JSONObject(["cpu_us": .int(30_000)])), context: context())
         #expect(started.duration(to: .now) >= .milliseconds(30))
         guard case .succeeded = outcome else { Issue.record("not succeeded: \(outcome)"); return }
     }
 
     @Test("without output_bytes the output has no filler")
     func noFiller() async throws {
-        let outcome = try await NoopHandler().handle(job(JSONObject()), context: context(attempt: 2))
+        let outcome = try await NoopHandler().handle(job: job(JSONObject()), context: context(attempt: 2))
         guard case .succeeded(let output) = outcome else { Issue.record("not succeeded: \(outcome)"); return }
         #expect(output["filler"] == nil)
         #expect(output["attempt"]?.intValue == 2)

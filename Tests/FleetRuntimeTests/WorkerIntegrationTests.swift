@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetAMQP
 import FleetCore
 import FleetStore
 import FleetTestSupport
@@ -149,34 +150,6 @@ struct WorkerIntegrationTests {
         #expect(try await ledger.count() == n)
     }
 
-    @Test("a retryable failure is retried with backoff and then succeeds")
-    func retryThenSucceed() async throws {
-        let fleet = try Fleet("retry")
-        let connection = try await TestBroker.connect()
-        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
-        try await connection.declare(fleet.topology.declarations)
-        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
-        defer { collector.stop() }
-        let worker = try fleet.worker(["--max-attempts", "5"])
-        try await fleet.waitForConsumers(connection)
-        try await fleet.publishJobs(connection, [Self.noopJob("retry-1", fail: "retryable", failAttempts: 2)])
-        let done = await TestBroker.eventually(timeout: .seconds(60)) { collector.finishedJobIDs.contains("retry-1") }
-        #expect(done)
-        let results = collector.results(for: "retry-1").sorted { $0.attempt < $1.attempt }
-        #expect(results.map(\.status) == [.failed, .failed, .succeeded])
-        #expect(results.map(\.attempt) == [1, 2, 3])
-        #expect(results.first?.error?.retryable == true)
-        #expect(results.first?.retryAt != nil)
-        // The second attempt ran no earlier than the first attempt's backoff allowed (>= 100 ms).
-        if results.count == 3 {
-            #expect(results[1].timings.startedAt.timeIntervalSince(results[0].timings.finishedAt) >= 0.1)
-        }
-        let check = try await ContractCheck.validate(collector.resultBodies, requireKinds: ["noop"])
-        #expect(check.status == 0, "\(check.output)")
-        worker.signal(SIGTERM)
-        #expect(await worker.waitForExit() == 0)
-    }
-
     @Test("permanent failures and exhausted retries land in the dead-letter queue with the error")
     func deadLetters() async throws {
         let fleet = try Fleet("dead")
@@ -301,37 +274,7 @@ struct WorkerIntegrationTests {
         #expect(worker.log.contains("worker stopped before it reached the broker"))
     }
 
-    @Test("SIGTERM drains in-flight jobs before the worker exits")
-    func sigtermDrains() async throws {
-        let fleet = try Fleet("sigterm")
-        let connection = try await TestBroker.connect()
-        defer { Task { await fleet.cleanUp(connection); await connection.close() } }
-        try await connection.declare(fleet.topology.declarations)
-        let collector = try await ResultCollector.start(fleet.topology, connection: connection)
-        defer { collector.stop() }
-        let worker = try fleet.worker(["--concurrency", "16", "--prefetch", "16"])
-        try await fleet.waitForConsumers(connection)
-        try await fleet.publishJobs(connection, (0..<40).map { Self.noopJob("drain-\($0)", sleepMs: 2000) })
-        // Let the first 16 start, then ask the worker to stop.
-        try await Task.sleep(for: .milliseconds(700))
-        worker.signal(SIGTERM)
-        let status = await worker.waitForExit(timeout: .seconds(30))
-        #expect(status == 0)
-        // The in-flight jobs finished: their results were confirmed by the broker before the exit (the
-        // collector, a separate consumer, may receive them a moment later) ...
-        let drained = await TestBroker.eventually(timeout: .seconds(10)) { collector.finishedJobIDs.count >= 16 }
-        #expect(drained, "only \(collector.finishedJobIDs.count) jobs finished")
-        // ... no job was taken after the signal, and the rest are still queued, none lost.
-        var left: UInt32 = 0
-        let accounted = try await TestBroker.eventually(timeout: .seconds(10)) {
-            left = try await connection.queueStatus(fleet.topology.queue(forKind: "noop"))?.messages ?? 0
-            return Int(left) + collector.finishedJobIDs.count == 40
-        }
-        #expect(accounted, "\(left) queued + \(collector.finishedJobIDs.count) finished != 40")
-        #expect(worker.log.contains("shutting down"))
-    }
 }
-
 /// Reads dead letters for inspection and puts them back (closing the connection requeues them).
 enum DeadLetters {
     static func read(_ connection: AMQPConnection, queue: String, count: Int) async throws -> [AMQPDelivery] {

@@ -188,9 +188,9 @@ import Testing
             }
             try await group.waitForAll()
         }
-        #expect(try await ledger.prune(finishedBefore: cutoff) == 4500)
+        #expect(try await ledger.prune(finishedBefore: cutoff).jobs == 4500)
         #expect(try await ledger.count() == 10)
-        #expect(try await ledger.prune(finishedBefore: cutoff) == 0)
+        #expect(try await ledger.prune(finishedBefore: cutoff).jobs == 0)
         #expect(try await ledger.lookup("new-0") != nil)
     }
 
@@ -267,7 +267,7 @@ import Testing
         let kept = try await ledger.record(LedgerEntry(
             jobID: "old-1", kind: "noop", status: "dead", attempt: 2, result: [], finishedAt: Date()))
         #expect(kept.status == "succeeded")
-        #expect(try await ledger.prune(finishedBefore: Date(timeIntervalSince1970: 1_700_000_150)) == 1)
+        #expect(try await ledger.prune(finishedBefore: Date(timeIntervalSince1970: 1_700_000_150)).jobs == 1)
         #expect(try await ledger.lookup("old-1") == nil)
         #expect(try await ledger.lookup("old-2") != nil)
     }

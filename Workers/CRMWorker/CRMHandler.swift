@@ -22,19 +22,26 @@ public struct CRMHandler: JobHandler {
         self.store = store
     }
 
-    public func handle(_ job: JobEnvelope, context: JobContext) async throws -> JobOutcome {
-        let entries = try CRMOperationDecoder.decode(job.data)
+    /// `data`, decoded into operations (and the rejections of those that do not decode). `data` that is not an
+    /// operation or a batch at all is `invalid_crm_job` (Docs/contract/crm.md).
+    public struct Parameters: JobParameters {
+        public var entries: [CRMOperationDecoder.Entry]
+
+        public init(job: JobEnvelope) throws(JobParameterError) {
+            entries = try CRMOperationDecoder.decode(job.data)
+        }
+    }
+
+    /// The crm kind keeps the code it has always had for a job it cannot read.
+    public var invalidParametersCode: String { "invalid_crm_job" }
+
+    public func handle(_ parameters: Parameters, context: JobContext) async throws -> JobOutcome {
+        let entries = parameters.entries
         var operations: [ProfileOperation] = []
         operations.reserveCapacity(entries.count)
         for case .operation(let op) in entries { operations.append(op) }
-        let applied: [OperationResult]
-        do {
-            applied = try await store.apply(operations)
-        } catch let error as ProfileStoreError {
-            throw JobError.retryable("store_unavailable", error.description)
-        } catch let error as SQLiteError {
-            throw JobError.retryable("store_unavailable", "SQLite error \(error.code): \(error.message)")
-        }
+        // A store failure is `store_unavailable` (retried), by the error types' own mapping.
+        let applied = try await store.apply(operations)
         var next = applied.makeIterator()
         var results: [OperationResult] = []
         results.reserveCapacity(entries.count)

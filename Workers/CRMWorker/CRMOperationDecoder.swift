@@ -1,4 +1,5 @@
 import FleetCore
+import FleetRuntime
 import ProfileStore
 
 #if canImport(FoundationEssentials)
@@ -21,18 +22,18 @@ public enum CRMOperationDecoder {
         case rejected(OperationResult)
     }
 
-    /// Decodes a job's `data`. Throws `JobError` (permanent, `invalid_crm_job`) when `data` is not an operation
-    /// or a batch at all.
-    public static func decode(_ data: JSONValue) throws(JobError) -> [Entry] {
+    /// Decodes a job's `data`. Throws ``JobParameterError`` (the job is then `dead` with `invalid_crm_job`) when
+    /// `data` is not an operation or a batch at all.
+    public static func decode(_ data: JSONValue) throws(JobParameterError) -> [Entry] {
         guard case .object(let object) = data else {
-            throw JobError.permanent("invalid_crm_job", "data must be an object holding one op or a batch")
+            throw JobParameterError(field: "data", "must be an object holding one op or a batch, not \(data.typeName)")
         }
         guard object["op"]?.stringValue == "batch" else { return [entry(data, index: nil)] }
         guard case .array(let ops)? = object["ops"] else {
-            throw JobError.permanent("invalid_crm_job", "a batch needs an ops array")
+            throw JobParameterError(field: "data.ops", "is required in a batch, as an array")
         }
         guard ops.count <= maxOperations else {
-            throw JobError.permanent("invalid_crm_job", "a batch holds at most \(maxOperations) ops (got \(ops.count))")
+            throw JobParameterError(field: "data.ops", "holds at most \(maxOperations) ops (got \(ops.count))")
         }
         return ops.enumerated().map { entry($1, index: $0) }
     }

@@ -1,6 +1,5 @@
 import FleetCore
 import FleetRuntime
-import FleetStore
 import Foundation
 import Liquid
 import Logging
@@ -20,9 +19,10 @@ import ProfileStore
 /// `failed` (retried with backoff) for 4xx replies, an unreachable relay and TLS failures (`smtp_tls_unavailable`:
 /// STARTTLS required and not offered; `smtp_tls_failed`: handshake or certificate check).
 public struct EmailHandler: JobHandler {
+    public typealias Parameters = EmailParameters
+
     public let kind = "email"
     public let store: ProfileStore
-    public let ledger: EmailLedger
     public let settings: EmailSettings
     public let catalog: EmailTemplateCatalog
     public let signer: UnsubscribeSigner
@@ -31,18 +31,21 @@ public struct EmailHandler: JobHandler {
     let pool: SMTPPool?
     let outbox: OutboxWriter?
 
-    /// A handler on the store file at `storePath`.
+    /// The key of a job's mail in the effects journal: one message per job.
+    static let effectKey = "smtp"
+
+    /// A handler on the profile store at `storePath` (its own store object: for previews and benchmarks; a
+    /// worker shares one ``ProfileStore`` between its handlers through ``init(store:settings:)``).
     public init(storePath: String, settings: EmailSettings, logger: Logger = Logger(label: "fleet.email")) {
-        self.init(store: ProfileStore(path: storePath, logger: logger), ledger: EmailLedger(path: storePath), settings: settings)
+        self.init(store: ProfileStore(path: storePath, logger: logger), settings: settings)
     }
 
-    public init(store: ProfileStore, ledger: EmailLedger, settings: EmailSettings) {
+    public init(store: ProfileStore, settings: EmailSettings) {
         self.store = store
-        self.ledger = ledger
         self.settings = settings
         catalog = EmailTemplateCatalog(directory: settings.templatesDirectory)
         signer = UnsubscribeSigner(secret: settings.secret, baseURL: settings.baseURL)
-        recommender = CatalogRecommender(ledger: ledger)
+        recommender = CatalogRecommender(store: store)
         composer = EmailComposer(
             catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [signer.baseURL]),
             pixelURL: settings.pixelURL)
@@ -53,37 +56,6 @@ public struct EmailHandler: JobHandler {
         }
     }
 
-    /// What a job asks for, decoded.
-    struct Request: Sendable {
-        var templateName: String
-        var profileID: String
-        var campaign: JSONObject
-        var campaignID: String
-        var data: JSONValue
-    }
-
-    static func request(_ job: JobEnvelope) throws(JobError) -> Request {
-        let data = job.data
-        guard let template = job.template ?? data["template"]?.stringValue else {
-            throw .permanent("invalid_email_job", "an email job needs 'template'")
-        }
-        guard let profileID = job.profileID ?? data["profile_id"]?.stringValue, !profileID.isEmpty else {
-            throw .permanent("invalid_email_job", "an email job needs 'profile_id'")
-        }
-        var campaign = JSONObject()
-        switch job.campaign {
-        case .string(let id)?: campaign["id"] = .string(id)
-        case .object(let o)?: campaign = o
-        default: break
-        }
-        if case .object(let extra)? = data["campaign"] {
-            for (k, v) in extra where campaign[k] == nil { campaign[k] = v }
-        }
-        let campaignID = campaign["id"]?.stringValue ?? "none"
-        campaign["id"] = .string(campaignID)
-        return Request(templateName: template, profileID: profileID, campaign: campaign, campaignID: campaignID, data: data)
-    }
-
     /// The person as the handler needs them, read in one hop to a reader queue.
     struct Person: Sendable {
         var view: ProfileView?
@@ -91,24 +63,33 @@ public struct EmailHandler: JobHandler {
         var emailSuppressed: Bool
     }
 
-    func person(_ profileID: String) async throws(JobError) -> Person {
-        do {
-            return try await store.read { reader in
-                let view = try reader.view(id: profileID)
-                let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
-                let emailSuppressed = try view?.email.map { try reader.isSuppressed(address: $0, channel: .email) } ?? false
-                return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed)
-            }
-        } catch {
-            throw .retryable("store_unavailable", "cannot read the profile store: \(error)")
+    /// Reads the person. A store that cannot be read is `store_unavailable` (retried), by its errors' mapping.
+    func person(_ profileID: String) async throws -> Person {
+        try await store.read { reader in
+            let view = try reader.view(id: profileID)
+            let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
+            let emailSuppressed = try view?.email.map { try reader.isSuppressed(address: $0, channel: .email) } ?? false
+            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed)
         }
     }
 
-    public func handle(_ job: JobEnvelope, context: JobContext) async throws -> JobOutcome {
-        let request = try Self.request(job)
-        if pool != nil, let state = try? await ledger.deliveryState(jobID: job.id), state == .accepted {
-            return .succeeded(output: ["already_sent": true, "delivery": "smtp",
-                                       "message_id": .string(messageID(job.id, from: nil))])
+    public func handle(_ request: EmailParameters, context: JobContext) async throws -> JobOutcome {
+        var template: EmailTemplate
+        do { template = try catalog.template(named: request.templateName) } catch { throw error.jobError }
+        if pool != nil, let prior = try await context.recordedEffect(Self.effectKey) {
+            switch prior {
+            case .alreadyDone(let output):
+                // Sent by an earlier run: the job's result is that run's, whatever has changed since.
+                var out = output.objectValue ?? JSONObject()
+                out["already_sent"] = true
+                return .succeeded(output: .object(out))
+            case .uncertain where !template.metadata.resendIfUncertain:
+                // The relay may or may not have the message: not sent again (the runtime adds `effect_uncertain`).
+                return .succeeded(output: ["delivery": "smtp", "message_id": .string(messageID(context.jobID, from: template.metadata.from)),
+                                           "template": .string(template.name), "campaign_id": .string(request.campaignID)])
+            case .uncertain, .performed:
+                break  // resend (the template asks for it)
+            }
         }
         let person = try await person(request.profileID)
         guard let view = person.view else {
@@ -116,8 +97,6 @@ public struct EmailHandler: JobHandler {
             throw JobError.permanent("profile_not_found", "no profile with the job's profile_id")
         }
         guard let email = view.email, !email.isEmpty else { return .suppressed(reason: "no_email") }
-        var template: EmailTemplate
-        do { template = try catalog.template(named: request.templateName) } catch { throw error.jobError }
         let meta = template.metadata
         if person.emailSuppressed { return .suppressed(reason: "suppressed_address") }
         if meta.category == .marketing {
@@ -127,10 +106,8 @@ public struct EmailHandler: JobHandler {
             default: break
             }
         }
-        let assigner: VariantAssigner
-        do { assigner = try VariantAssigner(campaign: request.campaign) } catch { throw error.jobError }
         let variant: VariantAssigner.Variant
-        switch assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: job.data["variant"]?.stringValue) {
+        switch request.assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: request.forcedVariant) {
         case .holdout:
             return .suppressed(reason: "holdout", output: ["variant": "holdout", "campaign_id": .string(request.campaignID)])
         case .variant(let v): variant = v
@@ -150,16 +127,16 @@ public struct EmailHandler: JobHandler {
         } catch {
             throw error.jobError
         }
-        if meta.category == .marketing, let outcome = try await frequencyCap(job: job, request: request, view: view) {
+        if meta.category == .marketing, let outcome = try await frequencyCap(request: request, view: view, context: context) {
             return outcome
         }
-        let messageID = messageID(job.id, from: meta.from)
-        var extra: [(String, String)] = [("X-Campaign-ID", request.campaignID), ("X-Campaign-Variant", variant.name), ("X-Fleet-Job-ID", job.id)]
+        let messageID = messageID(context.jobID, from: meta.from)
+        var extra: [(String, String)] = [("X-Campaign-ID", request.campaignID), ("X-Campaign-Variant", variant.name), ("X-Fleet-Job-ID", context.jobID)]
         if let name = request.campaign["name"]?.stringValue { extra.append(("X-Campaign-Name", name)) }
         let group = meta.subscriptionGroup.isEmpty ? "all" : meta.subscriptionGroup
         let message = MIMEMessage(
             from: meta.from, to: email, replyTo: meta.replyTo, subject: rendered.subject, preheader: rendered.preheader,
-            text: rendered.text, html: rendered.html, date: Date(), messageID: messageID,
+            text: rendered.text, html: rendered.html, date: context.now, messageID: messageID,
             listUnsubscribeURL: links.unsubscribe,
             listID: "\(meta.listName ?? group) <\(group).\(MIMEMessage.domain(of: meta.from))>", extraHeaders: extra)
         let bytes = message.encoded()
@@ -177,15 +154,14 @@ public struct EmailHandler: JobHandler {
         case .outbox:
             output["delivery"] = "outbox"
             do {
-                output["file"] = .string(try await outbox!.write(jobID: job.id, bytes: bytes))
+                output["file"] = .string(try await outbox!.write(jobID: context.jobID, bytes: bytes))
             } catch let e as EmailError {
                 throw e.jobError
             }
         case .smtp:
             output["delivery"] = "smtp"
-            for (k, v) in try await deliverSMTP(job: job, from: meta.from, to: email, messageID: messageID, bytes: bytes, context: context) {
-                output[k] = v
-            }
+            return .succeeded(output: try await deliverSMTP(
+                output: output, from: meta.from, to: email, bytes: bytes, resend: meta.resendIfUncertain, context: context))
         }
         return .succeeded(output: .object(output))
     }
@@ -195,7 +171,7 @@ public struct EmailHandler: JobHandler {
     }
 
     /// The template context.
-    func environment(request: Request, view: ProfileView, variant: VariantAssigner.Variant,
+    func environment(request: EmailParameters, view: ProfileView, variant: VariantAssigner.Variant,
                      links: (unsubscribe: String, preferences: String)) async throws -> LiquidObject {
         var env = LiquidObject()
         let profile = view.templateValue
@@ -212,48 +188,56 @@ public struct EmailHandler: JobHandler {
         return env
     }
 
-    /// The frequency cap: nil to go on, else the outcome (deferred or suppressed).
-    func frequencyCap(job: JobEnvelope, request: Request, view: ProfileView) async throws -> JobOutcome? {
-        let limit = request.campaign["frequency_cap"]?.intValue.map(Int.init) ?? settings.frequencyCap
+    /// The frequency cap: nil to go on, else the outcome (deferred or suppressed). Counted in the profile store's
+    /// caps, shared by every channel's workers, per person and local day.
+    func frequencyCap(request: EmailParameters, view: ProfileView, context: JobContext) async throws -> JobOutcome? {
+        let limit = request.frequencyCap ?? settings.frequencyCap
         guard limit > 0 else { return nil }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = view.timezone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
-        let now = Date()
+        let now = context.now
         let c = calendar.dateComponents([.year, .month, .day], from: now)
         let day = String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
-        let allowed: Bool
-        do {
-            allowed = try await ledger.reserve(jobID: job.id, profileID: view.id, day: day, limit: limit)
-        } catch {
-            throw JobError.retryable("store_unavailable", "cannot check the frequency cap: \(error)")
-        }
+        let allowed = try await store.reserveCap(jobID: context.jobID, profileID: view.id, channel: "email", day: day, limit: limit)
         if allowed { return nil }
-        if request.campaign["cap_action"]?.stringValue == "defer" {
+        if request.deferWhenCapped {
             let midnight = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: now)) ?? now.addingTimeInterval(86_400)
             return .deferred(until: midnight.addingTimeInterval(60), reason: "frequency_cap")
         }
         return .suppressed(reason: "frequency_cap", output: ["limit": .int(Int64(limit)), "day": .string(day)])
     }
 
-    /// Sends through the pool; records `sending` before the end of DATA and `accepted` right after the 250.
-    func deliverSMTP(job: JobEnvelope, from: String, to: String, messageID: String, bytes: [UInt8], context: JobContext) async throws -> JSONObject {
-        let ledger = self.ledger
-        let jobID = job.id
+    /// Sends through the pool as an effect of the job: the intent is recorded just before the final `.` of DATA,
+    /// the completion (with the job's output) right after the relay's 2xx. Returns the output with the relay's
+    /// answer.
+    func deliverSMTP(output: JSONObject, from: String, to: String, bytes: [UInt8], resend: Bool, context: JobContext) async throws -> JSONValue {
+        let pool = self.pool!
         do {
-            let accepted = try await pool!.send(from: MIMEMessage.address(of: from), to: to, message: bytes) {
-                try await ledger.record(jobID: jobID, messageID: messageID, state: .sending)
+            let result = try await context.effect(Self.effectKey, ifUncertain: resend ? .redo : .skip, recordsIntent: true) { intent in
+                let accepted = try await pool.send(from: MIMEMessage.address(of: from), to: to, message: bytes) {
+                    try await intent.record()
+                }
+                let window = ContinuousClock.now - accepted.at
+                var out = output
+                out["relay_reply"] = .int(Int64(accepted.reply.code))
+                out["duplicate_window_us"] = .int(window.components.seconds * 1_000_000 + window.components.attoseconds / 1_000_000_000_000)
+                out["smtp_tls"] = .bool(accepted.tls)
+                return .object(out)
             }
-            try await ledger.record(jobID: jobID, messageID: messageID, state: .accepted)
-            let window = ContinuousClock.now - accepted.at
-            let us = window.components.seconds * 1_000_000 + window.components.attoseconds / 1_000_000_000_000
-            return JSONObject(["relay_reply": .int(Int64(accepted.reply.code)), "duplicate_window_us": .int(us),
-                               "smtp_tls": .bool(accepted.tls)])
+            switch result {
+            case .performed(let out): return out
+            case .alreadyDone(let out):
+                var o = out.objectValue ?? JSONObject()
+                o["already_sent"] = true
+                return .object(o)
+            case .uncertain: return .object(output)
+            }
         } catch let error as SMTPError {
             if !error.isTransient {
                 if error.stage == "rcpt" || (550...553).contains(error.replyCode ?? 0) {
-                    try? await ledger.suppress(email: to, reason: "hard_bounce")
+                    try? await store.suppress(address: to, channel: .email, reason: "hard_bounce")
                 }
-                try? await ledger.forget(jobID: jobID)
+                try? await store.releaseCap(jobID: context.jobID, channel: "email")
                 context.logger.warning("relay rejected a message", metadata: ["smtp.code": "\(error.replyCode ?? 0)", "smtp.stage": "\(error.stage ?? "")"])
                 throw JobError.permanent(error.code, error.message)
             }
@@ -261,18 +245,24 @@ public struct EmailHandler: JobHandler {
         }
     }
 
+    /// Frequency-cap rows serve one local day: older than two days they are pruned, whatever the ledger's retention.
+    public func prune(now: Date, retention: Duration) async throws -> [String: Int] {
+        ["caps": try await store.pruneCaps(before: now.addingTimeInterval(-2 * 86_400))]
+    }
+
     /// The personalized html of `template` for a profile (for `fleet email preview`).
     public func preview(template name: String, profileID: String, variant: String?, campaign: JSONObject = JSONObject(["id": "preview"])) async throws -> String {
         var data = JSONObject()
         if let variant { data["variant"] = .string(variant) }
-        let job = JobEnvelope(id: "preview", kind: "email", profileID: profileID, template: name, campaign: .object(campaign), data: .object(data))
-        let request = try Self.request(job)
+        let job = JobEnvelope(id: "preview", kind: "email", data: .object(data),
+                              fields: ["profile_id": .string(profileID), "template": .string(name), "campaign": .object(campaign)])
+        let request: EmailParameters
+        do { request = try EmailParameters(job: job) } catch { throw EmailError(JobError.invalidParameters, error.message) }
         let person = try await person(profileID)
         guard let view = person.view else { throw EmailError("profile_not_found", "no profile '\(profileID)'") }
         var template = try catalog.template(named: name)
-        let assigner = try VariantAssigner(campaign: request.campaign)
         var chosen = VariantAssigner.Variant(name: "default", weight: 1)
-        if case .variant(let v) = assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: variant) { chosen = v }
+        if case .variant(let v) = request.assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: variant) { chosen = v }
         if let other = chosen.template { template = try catalog.template(named: other) }
         let links = signer.links(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID)
         let env = try await environment(request: request, view: view, variant: chosen, links: links)

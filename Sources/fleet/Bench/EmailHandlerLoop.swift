@@ -17,21 +17,17 @@ struct EmailHandlerLoop {
     func run(_ jobs: [(id: String, body: [UInt8])], count: Int) async throws -> Double {
         let settings = EmailSettings(templatesDirectory: templates, delivery: .result, secret: "fleet-bench-secret")
         let handler = EmailHandler(storePath: store, settings: settings, logger: Logger(label: "fleet.bench.email"))
-        defer {
-            handler.ledger.close()
-            handler.store.close()
-        }
+        defer { handler.store.close() }
         let logger = Logger(label: "fleet.bench.email")
         let worker = "bench-in-process"
         var bytes = 0
         func one(_ body: [UInt8]) async throws {
             let job = try JobEnvelope.decode(body)
-            let context = JobContext(jobID: job.id, kind: "email", attempt: 1, redelivered: false, correlationID: nil,
-                                     logger: logger, worker: worker)
+            let context = JobContext(job: job, logger: logger, worker: worker)
             let now = Date()
             let output: JSONValue
             let status: JobStatus
-            switch try await handler.handle(job, context: context) {
+            switch try await handler.handle(job: job, context: context) {
             case .succeeded(let o): (output, status) = (o, .succeeded)
             case .suppressed(_, let o): (output, status) = (o, .suppressed)
             default: (output, status) = (.null, .failed)

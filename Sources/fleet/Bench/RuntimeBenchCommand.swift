@@ -1,5 +1,6 @@
 import AMQPClient
 import ArgumentParser
+import FleetAMQP
 import FleetCore
 import Foundation
 import Synchronization

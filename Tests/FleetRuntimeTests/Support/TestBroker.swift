@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetAMQP
 import FleetCore
 import FleetTestSupport
 import Foundation

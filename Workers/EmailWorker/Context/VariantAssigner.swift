@@ -37,38 +37,38 @@ public struct VariantAssigner: Sendable, Hashable {
     public init(campaign: JSONObject) throws(EmailError) {
         var list: [Variant] = []
         if let raw = campaign["variants"] {
-            guard case .array(let items) = raw else { throw EmailError("invalid_campaign", "'campaign.variants' must be an array") }
+            guard case .array(let items) = raw else { throw EmailError("invalid_parameters", "'campaign.variants' must be an array") }
             for item in items {
                 switch item {
                 case .string(let name): list.append(Variant(name: name, weight: 1))
                 case .object(let o):
                     guard let name = o["name"]?.stringValue, !name.isEmpty else {
-                        throw EmailError("invalid_campaign", "each variant needs a 'name'")
+                        throw EmailError("invalid_parameters", "each of 'campaign.variants' needs a 'name'")
                     }
                     var weight = 1.0
                     if let w = o["weight"] {
                         switch w {
                         case .int(let i): weight = Double(i)
                         case .double(let d): weight = d
-                        default: throw EmailError("invalid_campaign", "variant weights must be numbers")
+                        default: throw EmailError("invalid_parameters", "the weights of 'campaign.variants' must be numbers")
                         }
                     }
-                    guard weight >= 0 else { throw EmailError("invalid_campaign", "variant weights must not be negative") }
+                    guard weight >= 0 else { throw EmailError("invalid_parameters", "the weights of 'campaign.variants' must not be negative") }
                     list.append(Variant(name: name, weight: weight, template: o["template"]?.stringValue, subject: o["subject"]?.stringValue))
-                default: throw EmailError("invalid_campaign", "a variant is a name or an object with 'name'")
+                default: throw EmailError("invalid_parameters", "each of 'campaign.variants' is a name or an object with 'name'")
                 }
             }
         }
         if list.isEmpty { list = [Variant(name: "default", weight: 1)] }
-        guard list.contains(where: { $0.weight > 0 }) else { throw EmailError("invalid_campaign", "all variant weights are 0") }
+        guard list.contains(where: { $0.weight > 0 }) else { throw EmailError("invalid_parameters", "all weights of 'campaign.variants' are 0") }
         var holdout = 0.0
         switch campaign["holdout"] {
         case .int(let i)?: holdout = Double(i)
         case .double(let d)?: holdout = d
         case nil, .null?: break
-        default: throw EmailError("invalid_campaign", "'campaign.holdout' must be a number between 0 and 1")
+        default: throw EmailError("invalid_parameters", "'campaign.holdout' must be a number between 0 and 1")
         }
-        guard (0...1).contains(holdout) else { throw EmailError("invalid_campaign", "'campaign.holdout' must be between 0 and 1") }
+        guard (0...1).contains(holdout) else { throw EmailError("invalid_parameters", "'campaign.holdout' must be between 0 and 1") }
         self.init(variants: list, holdout: holdout)
     }
 

@@ -225,7 +225,14 @@ final class SMTPConnection: Sendable {
         Self.dotStuff(message, into: &body)
         // Everything but the final terminator: the relay cannot accept before it sees "\r\n.\r\n".
         try await channel.writeAndFlush(body).get()
-        try await beforeCommit()
+        do {
+            try await beforeCommit()
+        } catch {
+            // The relay holds an unterminated DATA: this session can carry nothing more (it is closed, and the
+            // relay drops the message when the connection goes).
+            broken.store(true, ordering: .relaxed)
+            throw error
+        }
         let r = try await command(".\r\n")
         try await check(r, "message", 250...259)
         return r

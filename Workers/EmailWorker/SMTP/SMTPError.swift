@@ -1,6 +1,8 @@
+import FleetRuntime
+
 /// An SMTP failure: the server's reply (with its code) at a stage of the transaction, or a connection
 /// problem. Never holds an address.
-public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible, EffectNotApplied {
     /// `smtp_rejected` (5xx), `smtp_temporary` (4xx), `smtp_unavailable` (connect, closed, timeout),
     /// `smtp_protocol` (a malformed reply, data after the STARTTLS reply), `smtp_tls_unavailable` (TLS is
     /// required and the relay does not offer or refuses STARTTLS), `smtp_tls_failed` (the TLS handshake or the
@@ -30,4 +32,10 @@ public struct SMTPError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isTransient: Bool { code != "smtp_rejected" }
 
     public var description: String { "\(code): \(message)" }
+}
+
+extension SMTPError {
+    /// A negative reply means the relay did not take the message; with no reply (the connection broke, the reply
+    /// timed out) it may have.
+    public var effectNotApplied: Bool { replyCode != nil }
 }

@@ -8,7 +8,10 @@ import FleetCore
 /// ```
 ///
 /// `category` is `marketing` (consent and the frequency cap apply) or `transactional` (exempt from both; the
-/// suppression list still applies). `layout` names `Templates/layouts/<layout>.liquid`, rendered with the
+/// suppression list still applies). `uncertain` is what a redelivered job does when an earlier run may or may not
+/// have handed the message to the relay (the worker died between the end of DATA and the relay's reply): `skip`
+/// (the default: a marketing mail lost is better than one doubled) or `resend` (e.g. a password reset, which a
+/// person would rather get twice than not at all). `layout` names `Templates/layouts/<layout>.liquid`, rendered with the
 /// message's html as `content`.
 public struct EmailTemplateMetadata: Sendable, Hashable {
     /// Marketing or transactional.
@@ -27,15 +30,18 @@ public struct EmailTemplateMetadata: Sendable, Hashable {
     public var layout: String?
     /// The human name of the list, for `List-ID`.
     public var listName: String?
+    /// Resend a message whose earlier delivery is uncertain (`"uncertain": "resend"`), instead of skipping it.
+    public var resendIfUncertain: Bool
 
     public init(from: String, replyTo: String? = nil, subscriptionGroup: String = "", category: Category = .marketing,
-                layout: String? = nil, listName: String? = nil) {
+                layout: String? = nil, listName: String? = nil, resendIfUncertain: Bool = false) {
         self.from = from
         self.replyTo = replyTo
         self.subscriptionGroup = subscriptionGroup
         self.category = category
         self.layout = layout
         self.listName = listName
+        self.resendIfUncertain = resendIfUncertain
     }
 
     /// Decodes `meta.json`.
@@ -54,5 +60,10 @@ public struct EmailTemplateMetadata: Sendable, Hashable {
         self.category = category
         layout = o["layout"]?.stringValue
         listName = o["list_name"]?.stringValue
+        switch o["uncertain"]?.stringValue ?? "skip" {
+        case "skip": resendIfUncertain = false
+        case "resend": resendIfUncertain = true
+        default: throw EmailError("template_error", "\(template)/meta.json: 'uncertain' must be 'skip' or 'resend'")
+        }
     }
 }

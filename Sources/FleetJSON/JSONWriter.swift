@@ -1,5 +1,3 @@
-import Foundation
-
 /// Writes compact JSON text into a byte buffer.
 public struct JSONWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
@@ -73,12 +71,8 @@ public struct JSONWriter: Sendable {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Appends a timestamp as a JSON string (`"2026-11-23T10:00:00.250Z"`).
-    public mutating func writeTimestamp(_ date: Date) {
-        bytes.append(UInt8(ascii: "\""))
-        Timestamp.append(date, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
+    /// Lets `body` append to the bytes directly (for writers of other types, such as timestamps).
+    public mutating func appendDirectly(_ body: (inout [UInt8]) -> Void) { body(&bytes) }
 
     /// Appends raw text (already valid JSON).
     public mutating func append(_ raw: String) { bytes.append(contentsOf: raw.utf8) }

@@ -14,12 +14,12 @@ public enum JSONValue: Sendable, Hashable {
     /// Parses UTF-8 JSON text (I-JSON: an object holding a key twice is refused). Throws ``JSONParseError``
     /// with the byte offset of the problem.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
-        self = try JSONParser.parse(bytes)
+        self = try JSONParser<JSONValue.Builder>.parse(bytes)
     }
 
     /// Parses a string of JSON text.
     public init(parsing text: String) throws(JSONParseError) {
-        self = try JSONParser.parse(Array(text.utf8))
+        self = try JSONParser<JSONValue.Builder>.parse(Array(text.utf8))
     }
 
     /// Looks a key up when this is an object.
@@ -159,5 +159,23 @@ extension JSONObject: ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init()
         for (k, v) in elements { self[k] = v }
+    }
+}
+
+extension JSONValue {
+    /// Builds ``JSONValue``s for ``JSONParser``.
+    public enum Builder: JSONBuilder {
+        public static func makeObject() -> JSONObject { JSONObject() }
+        public static func append(_ key: String, _ value: JSONValue, to object: inout JSONObject) {
+            object.appendUnchecked(key, value)
+        }
+        public static func replace(_ key: String, _ value: JSONValue, in object: inout JSONObject) { object[key] = value }
+        public static func object(_ object: JSONObject) -> JSONValue { .object(object) }
+        public static func array(_ array: [JSONValue]) -> JSONValue { .array(array) }
+        public static func string(_ string: String) -> JSONValue { .string(string) }
+        public static func int(_ value: Int64) -> JSONValue { .int(value) }
+        public static func double(_ value: Double) -> JSONValue { .double(value) }
+        public static func bool(_ value: Bool) -> JSONValue { .bool(value) }
+        public static var null: JSONValue { .null }
     }
 }

@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetCore
 
 /// The broker topology of a fleet: exchanges, queues and bindings, declared idempotently by
 /// `fleet topology apply` and by every worker at start, and exported as `Ops/rabbitmq/definitions.json`.

@@ -1,29 +1,43 @@
-/// A strict RFC 8259 JSON parser over UTF-8 bytes.
-struct JSONParser {
-    static let maxDepth = 128
-
+/// A strict RFC 8259 JSON parser over UTF-8 bytes, generic over the values it builds, so that the fleet's
+/// ``JSONValue`` and Liquid's values come from one parser (specialized for each, with no intermediate tree).
+///
+/// Refused, with the byte offset: invalid UTF-8, anything RFC 8259 does not allow (leading zeros, lone
+/// surrogates in `\u` escapes, control characters in strings, trailing text), nesting deeper than
+/// ``JSONParserOptions/maxDepth``, and an object holding the same key twice (I-JSON, RFC 7493 §2.3), unless
+/// ``JSONParserOptions/duplicateKeys`` says the last one wins.
+public struct JSONParser<Builder: JSONBuilder> {
     private let bytes: UnsafeBufferPointer<UInt8>
+    private let options: JSONParserOptions
     private var index = 0
     private var depth = 0
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, options: JSONParserOptions) {
+        self.bytes = bytes
+        self.options = options
+    }
 
-    static func parse(_ input: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let result: Result<JSONValue, JSONParseError>? = input.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer: buffer) }
+    /// Parses one JSON document.
+    public static func parse(_ input: some Collection<UInt8>, options: JSONParserOptions = JSONParserOptions())
+        throws(JSONParseError) -> Builder.Value
+    {
+        let result: Result<Builder.Value, JSONParseError>? = input.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONParseError) -> Builder.Value in try parse(buffer: buffer, options: options) }
         }
         if let result { return try result.get() }
         let copy = Array(input)
         return try copy.withUnsafeBufferPointer { buffer in
-            Result { () throws(JSONParseError) -> JSONValue in try parse(buffer: buffer) }
+            Result { () throws(JSONParseError) -> Builder.Value in try parse(buffer: buffer, options: options) }
         }.get()
     }
 
-    private static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
-        if let offset = firstInvalidUTF8(buffer) {
-            throw JSONParseError(.invalidUTF8, "the body is not valid UTF-8", offset: offset)
+    /// Parses one JSON document from a buffer.
+    public static func parse(buffer: UnsafeBufferPointer<UInt8>, options: JSONParserOptions = JSONParserOptions())
+        throws(JSONParseError) -> Builder.Value
+    {
+        if let offset = JSONUTF8.firstInvalid(buffer) {
+            throw JSONParseError(.invalidUTF8, "the text is not valid UTF-8", offset: offset)
         }
-        var parser = JSONParser(buffer)
+        var parser = JSONParser(buffer, options: options)
         parser.skipWhitespace()
         let value = try parser.parseValue()
         parser.skipWhitespace()
@@ -31,32 +45,6 @@ struct JSONParser {
             throw JSONParseError(.syntax, "unexpected text after the JSON value", offset: parser.index)
         }
         return value
-    }
-
-    /// Offset of the first byte that breaks UTF-8, or nil when the buffer is valid.
-    static func firstInvalidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
-        var i = 0
-        let n = b.count
-        while i < n {
-            let c = b[i]
-            if c < 0x80 { i += 1; continue }
-            let length: Int
-            var minimum: UInt32
-            var scalar: UInt32
-            if c & 0xE0 == 0xC0 { length = 2; scalar = UInt32(c & 0x1F); minimum = 0x80 }
-            else if c & 0xF0 == 0xE0 { length = 3; scalar = UInt32(c & 0x0F); minimum = 0x800 }
-            else if c & 0xF8 == 0xF0 { length = 4; scalar = UInt32(c & 0x07); minimum = 0x10000 }
-            else { return i }
-            if i + length > n { return i }
-            for k in 1..<length {
-                let cc = b[i + k]
-                if cc & 0xC0 != 0x80 { return i }
-                scalar = scalar << 6 | UInt32(cc & 0x3F)
-            }
-            if scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return i }
-            i += length
-        }
-        return nil
     }
 
     private mutating func skipWhitespace() {
@@ -72,15 +60,15 @@ struct JSONParser {
         JSONParseError(.syntax, message, offset: index)
     }
 
-    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+    private mutating func parseValue() throws(JSONParseError) -> Builder.Value {
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
-        case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "\""): return Builder.string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return Builder.bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return Builder.bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return Builder.null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character")
         }
@@ -96,21 +84,24 @@ struct JSONParser {
 
     private mutating func enter() throws(JSONParseError) {
         depth += 1
-        if depth > JSONParser.maxDepth {
-            throw JSONParseError(.tooDeep, "nesting deeper than \(JSONParser.maxDepth) levels", offset: index)
+        if depth > options.maxDepth {
+            throw JSONParseError(.tooDeep, "nesting deeper than \(options.maxDepth) levels", offset: index)
         }
     }
 
-    private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject() throws(JSONParseError) -> Builder.Value {
         try enter()
         index += 1
-        var object = JSONObject()
+        var object = Builder.makeObject()
+        // The keys seen, for the duplicate check: a scanned list for small objects, a set past a dozen keys so
+        // that a large object stays linear.
+        var keys: [String] = []
         var seen: Set<String>?
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
             depth -= 1
-            return .object(object)
+            return Builder.object(object)
         }
         while true {
             skipWhitespace()
@@ -121,16 +112,27 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            // Duplicate keys are refused (RFC 7493 §2.3): a scanned list for small objects, a set past a
-            // dozen keys so that a large object stays linear.
-            if object.count < 12 {
-                if object.keys.contains(key) { throw duplicate(key, at: keyStart) }
+            var duplicate: Bool
+            if var set = seen {
+                duplicate = !set.insert(key).inserted
+                seen = set
             } else {
-                if seen == nil { seen = Set(object.keys) }
-                if !seen!.insert(key).inserted { throw duplicate(key, at: keyStart) }
+                duplicate = keys.contains(key)
+                if !duplicate {
+                    keys.append(key)
+                    if keys.count > 12 { seen = Set(keys) }
+                }
+            }
+            if duplicate && options.duplicateKeys == .reject {
+                let shown = key.count > 64 ? String(key.prefix(64)) + "..." : key
+                throw JSONParseError(.duplicateKey, "the key \"\(shown)\" appears twice in one object", offset: keyStart)
             }
             let value = try parseValue()
-            object.appendUnchecked(key, value)
+            if duplicate {
+                Builder.replace(key, value, in: &object)
+            } else {
+                Builder.append(key, value, to: &object)
+            }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -138,23 +140,18 @@ struct JSONParser {
             throw fail("expected ',' or '}'")
         }
         depth -= 1
-        return .object(object)
+        return Builder.object(object)
     }
 
-    private func duplicate(_ key: String, at offset: Int) -> JSONParseError {
-        let shown = key.count > 64 ? String(key.prefix(64)) + "..." : key
-        return JSONParseError(.duplicateKey, "the key \"\(shown)\" appears twice in one object", offset: offset)
-    }
-
-    private mutating func parseArray() throws(JSONParseError) -> JSONValue {
+    private mutating func parseArray() throws(JSONParseError) -> Builder.Value {
         try enter()
         index += 1
-        var array: [JSONValue] = []
+        var array: [Builder.Value] = []
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
             index += 1
             depth -= 1
-            return .array(array)
+            return Builder.array(array)
         }
         while true {
             skipWhitespace()
@@ -166,7 +163,7 @@ struct JSONParser {
             throw fail("expected ',' or ']'")
         }
         depth -= 1
-        return .array(array)
+        return Builder.array(array)
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {
@@ -249,16 +246,21 @@ struct JSONParser {
         return value
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+    private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+
+    private mutating func parseNumber() throws(JSONParseError) -> Builder.Value {
         let start = index
         var isInteger = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
         guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
+        let digitsStart = index
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else {
             while index < bytes.count && isDigit(bytes[index]) { index += 1 }
         }
+        let digitsEnd = index
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
@@ -272,11 +274,82 @@ struct JSONParser {
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count && isDigit(bytes[index]) { index += 1 }
         }
+        // Up to 18 digits always fit an Int64: summed in place, without making a string.
+        if isInteger && digitsEnd - digitsStart <= 18 {
+            var value: Int64 = 0
+            for i in digitsStart..<digitsEnd { value = value &* 10 &+ Int64(bytes[i] &- 0x30) }
+            return Builder.int(negative ? -value : value)
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if isInteger, let i = Int64(text) { return .int(i) }
-        guard let d = Double(text) else { throw JSONParseError(.syntax, "invalid number", offset: start) }
-        return .double(d)
+        if isInteger, let i = Int64(text) { return Builder.int(i) }
+        guard let d = Double(text), d.isFinite else { throw JSONParseError(.syntax, "number out of range", offset: start) }
+        return Builder.double(d)
+    }
+}
+
+/// What a ``JSONParser`` builds each kind of value with.
+public protocol JSONBuilder {
+    associatedtype Value
+    associatedtype Object
+    static func makeObject() -> Object
+    /// Adds a key the object does not hold yet.
+    static func append(_ key: String, _ value: Value, to object: inout Object)
+    /// Sets a key the object holds already (only with ``JSONParserOptions/DuplicateKeys/lastWins``).
+    static func replace(_ key: String, _ value: Value, in object: inout Object)
+    static func object(_ object: Object) -> Value
+    static func array(_ array: [Value]) -> Value
+    static func string(_ string: String) -> Value
+    static func int(_ value: Int64) -> Value
+    static func double(_ value: Double) -> Value
+    static func bool(_ value: Bool) -> Value
+    static var null: Value { get }
+}
+
+/// How strict a ``JSONParser`` is beyond RFC 8259.
+public struct JSONParserOptions: Sendable, Hashable {
+    /// What an object holding a key twice does.
+    public enum DuplicateKeys: Sendable, Hashable {
+        /// Refused with ``JSONParseError/Reason/duplicateKey`` (I-JSON; the fleet's jobs and files).
+        case reject
+        /// The last value wins (as most JSON libraries do; Liquid's template data).
+        case lastWins
     }
 
-    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+    public var duplicateKeys: DuplicateKeys
+    /// The deepest nesting accepted.
+    public var maxDepth: Int
+
+    public init(duplicateKeys: DuplicateKeys = .reject, maxDepth: Int = 128) {
+        self.duplicateKeys = duplicateKeys
+        self.maxDepth = maxDepth
+    }
+}
+
+/// UTF-8 validation for the parser.
+public enum JSONUTF8 {
+    /// Offset of the first byte that breaks UTF-8, or nil when the buffer is valid.
+    public static func firstInvalid(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 { i += 1; continue }
+            let length: Int
+            var minimum: UInt32
+            var scalar: UInt32
+            if c & 0xE0 == 0xC0 { length = 2; scalar = UInt32(c & 0x1F); minimum = 0x80 }
+            else if c & 0xF0 == 0xE0 { length = 3; scalar = UInt32(c & 0x0F); minimum = 0x800 }
+            else if c & 0xF8 == 0xF0 { length = 4; scalar = UInt32(c & 0x07); minimum = 0x10000 }
+            else { return i }
+            if i + length > n { return i }
+            for k in 1..<length {
+                let cc = b[i + k]
+                if cc & 0xC0 != 0x80 { return i }
+                scalar = scalar << 6 | UInt32(cc & 0x3F)
+            }
+            if scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return i }
+            i += length
+        }
+        return nil
+    }
 }
