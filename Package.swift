@@ -99,7 +99,10 @@ let package = Package(
         // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
         .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
-        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "AMQPClientTests",
+            dependencies: ["AMQPClient", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(
             name: "ProfileStoreTests",
             dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetStore", "AMQPClient", "FleetTestSupport"],
