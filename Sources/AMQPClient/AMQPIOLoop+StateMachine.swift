@@ -58,8 +58,10 @@ extension AMQPIOLoop {
             case waitToReconnect(until: ContinuousClock.Instant)
             /// Run the commands, then read the socket of `connection`.
             case service(Connection)
-            /// Close `connection` (if any) with the close handshake, fail `failHeld` with `.closed`, end.
-            case finish(Connection?, failHeld: [HeldPublish])
+            /// Close `connection` (if any), with the close handshake unless the broker blocked it (a blocked
+            /// connection is not read by the broker: the handshake would wait out the RPC timeout), fail
+            /// `failHeld` with `.closed`, end.
+            case finish(Connection?, closeHandshake: Bool, failHeld: [HeldPublish])
         }
 
         /// After a failed connect.
@@ -143,8 +145,8 @@ extension AMQPIOLoop {
             }
         }
 
-        /// The next step of the run loop. From `stopping` it is ``LoopAction/finish(_:failHeld:)``, once,
-        /// and the machine is `stopped`.
+        /// The next step of the run loop. From `stopping` it is ``LoopAction/finish(_:closeHandshake:failHeld:)``,
+        /// once, and the machine is `stopped`.
         mutating func nextLoopAction() -> LoopAction {
             switch state {
             case .connecting: return .connect
@@ -152,8 +154,8 @@ extension AMQPIOLoop {
             case .connected(let c): return .service(c.connection)
             case .stopping(let c):
                 state = .stopped
-                return .finish(c?.connection, failHeld: c?.held ?? [])
-            case .stopped: return .finish(nil, failHeld: [])
+                return .finish(c?.connection, closeHandshake: !(c?.blocked ?? false), failHeld: c?.held ?? [])
+            case .stopped: return .finish(nil, closeHandshake: true, failHeld: [])
             case .settingUp, .modifying: preconditionFailure("the loop asked for its next step in state \(state)")
             }
         }

@@ -191,8 +191,8 @@ final class AMQPIOLoop: @unchecked Sendable {
                 // The commands may have stopped the loop or lost the connection.
                 guard case .connected(let connected) = machine.state else { continue }
                 serviceSocket(connected.connection)
-            case .finish(let connection, let held):
-                finish(closing: connection, held: held)
+            case .finish(let connection, let handshake, let held):
+                finish(closing: connection, handshake: handshake, held: held)
                 return
             }
         }
@@ -703,10 +703,12 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     /// Ends the thread: closes the connection (if any), fails what waits, ends the consumers and events.
-    private func finish(closing connection: amqp_connection_state_t?, held: [Publish]) {
+    private func finish(closing connection: amqp_connection_state_t?, handshake: Bool, held: [Publish]) {
         if let connection {
-            _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
-            _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))
+            if handshake {
+                _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
+                _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))
+            }
             amqp_destroy_connection(connection)
         }
         failPending(AMQPError(.closed, "the connection was closed"), held: held)

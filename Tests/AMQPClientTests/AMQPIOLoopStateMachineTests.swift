@@ -82,7 +82,7 @@ import Testing
         do { let action = m.connectFailed(now: Self.now, using: &random); #expect(action == .failFirstConnect(tearDown: nil)) }
         #expect(m.state == .stopping(nil))
         #expect(m.synchronousCall == .failClosed)
-        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, failHeld: [])) }
+        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, closeHandshake: true, failHeld: [])) }
         #expect(m.state == .stopped)
     }
 
@@ -224,7 +224,7 @@ import Testing
         #expect(m.synchronousCall == .failClosed)
         do { let action = m.publishRequested("late"); #expect(action == .failNotConnected("late")) }
         m.reconnectDelayElapsed()
-        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, failHeld: [])) }
+        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, closeHandshake: true, failHeld: [])) }
         #expect(m.state == .stopped)
         m.stopRequested()
         #expect(m.state == .stopped)
@@ -234,10 +234,10 @@ import Testing
     func stopDuringFirstConnectAttempts() {
         var m = Self.machine(retry: true)
         m.stopRequested()
-        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, failHeld: [])) }
+        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, closeHandshake: true, failHeld: [])) }
     }
 
-    @Test("stop while connected: the pass goes on (publishes sent or held, calls fail .closed); then close, failing the held")
+    @Test("stop while connected: the pass goes on (publishes sent or held, calls fail .closed); then close (no handshake while blocked), failing the held")
     func stopWhileConnected() {
         var m = Self.machine()
         Self.connect(&m, 1)
@@ -247,7 +247,7 @@ import Testing
         #expect(m.synchronousCall == .failClosed)
         #expect(m.live?.connection == 1 && m.live?.generation == 1)
         do { let action = m.publishRequested("b"); #expect(action == .hold) }
-        do { let next = m.nextLoopAction(); #expect(next == .finish(1, failHeld: ["a", "b"])) }
+        do { let next = m.nextLoopAction(); #expect(next == .finish(1, closeHandshake: false, failHeld: ["a", "b"])) }
         #expect(m.state == .stopped)
         #expect(m.connection == nil)
 
@@ -255,7 +255,7 @@ import Testing
         Self.connect(&unblocked, 2)
         unblocked.stopRequested()
         do { let action = unblocked.publishRequested("c"); #expect(action == .send(2, "c")) }
-        do { let next = unblocked.nextLoopAction(); #expect(next == .finish(2, failHeld: [])) }
+        do { let next = unblocked.nextLoopAction(); #expect(next == .finish(2, closeHandshake: true, failHeld: [])) }
     }
 
     @Test("lost after the stop was requested: torn down as lost, then the loop finishes without a connection")
@@ -270,6 +270,6 @@ import Testing
             #expect(action == .tearDown(1, generation: 1, reason: "ack failed", failHeld: ["a"]))
         }
         #expect(m.state == .stopping(nil))
-        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, failHeld: [])) }
+        do { let next = m.nextLoopAction(); #expect(next == .finish(nil, closeHandshake: true, failHeld: [])) }
     }
 }

@@ -79,18 +79,7 @@ struct AMQPPrivateBrokerTests {
             var published = 1
 
             _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
-            // The broker blocks a connection when it publishes during the alarm: publish until it does.
-            var triggers: [Task<AMQPPublishConfirm, any Error>] = []
-            let blocked = await TestEnvironment.eventually(timeout: .seconds(30)) {
-                if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
-                if triggers.count < 30 {
-                    let body = Array("trigger-\(triggers.count)".utf8)
-                    triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
-                }
-                return await TestEnvironment.eventually(timeout: .seconds(1)) {
-                    log.contains { if case .blocked = $0 { true } else { false } }
-                }
-            }
+            let (blocked, triggers) = await Self.publishUntilBlocked(connection, queue: queue, log: log)
             published += triggers.count
             try #require(blocked, "no .blocked event after \(triggers.count) publishes under a memory alarm; events: \(log.entries)")
 
@@ -210,7 +199,69 @@ struct AMQPPrivateBrokerTests {
         }
     }
 
+    @Test("close() of a connection the broker blocked returns at once: the broker reads nothing from it, so no close handshake")
+    func closeWhileBlocked() async throws {
+        try await PrivateBroker.with(tls: false) { broker in
+            var configuration = try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL"))
+            configuration.rpcTimeout = .seconds(5)
+            let connection = try await broker.connect(configuration)
+            let log = Log()
+            log.follow(connection.events)
+            let queue = "amqptest.blocked-close.\(UUID().uuidString.lowercased())"
+            try await connection.declare([.queue(.init(name: queue, durable: false))], redeclareOnReconnect: false)
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
+            let (blocked, triggers) = await Self.publishUntilBlocked(connection, queue: queue, log: log)
+            try #require(blocked, "no .blocked event after \(triggers.count) publishes under a memory alarm; events: \(log.entries)")
+            let held = Task { try await connection.publish(Array("held".utf8), to: "", routingKey: queue) }
+
+            let started = ContinuousClock.now
+            await connection.close()
+            let took = started.duration(to: .now)
+            // With the handshake, close waited out the RPC timeout twice (channel.close, connection.close).
+            #expect(took < .seconds(3), "close() of a blocked connection took \(took)")
+            // The held publish fails with .closed, and so do the unconfirmed ones (the publish that got the
+            // connection blocked may have been confirmed before).
+            for (i, task) in triggers.enumerated() {
+                do {
+                    let confirm = try await task.value
+                    #expect(confirm == .acked, "publish trigger-\(i) ended with \(confirm)")
+                } catch let error as AMQPError {
+                    #expect(error.code == .closed, "publish trigger-\(i): \(error)")
+                }
+            }
+            do {
+                let confirm = try await held.value
+                Issue.record("the held publish ended with \(confirm)")
+            } catch let error as AMQPError {
+                #expect(error.code == .closed, "the held publish: \(error)")
+            }
+
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0.4")
+            let cleaner = try await broker.connect(try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL")))
+            try await cleaner.delete(queue: queue)
+        }
+    }
+
     // MARK: - Helpers
+
+    /// Publishes until the broker blocks the connection (it blocks a connection that publishes during a
+    /// resource alarm). Returns whether it did, and the publishes made to get there.
+    static func publishUntilBlocked(_ connection: AMQPConnection, queue: String, log: Log) async
+        -> (blocked: Bool, triggers: [Task<AMQPPublishConfirm, any Error>])
+    {
+        var triggers: [Task<AMQPPublishConfirm, any Error>] = []
+        let blocked = await TestEnvironment.eventually(timeout: .seconds(30)) {
+            if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
+            if triggers.count < 30 {
+                let body = Array("trigger-\(triggers.count)".utf8)
+                triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
+            }
+            return await TestEnvironment.eventually(timeout: .seconds(1)) {
+                log.contains { if case .blocked = $0 { true } else { false } }
+            }
+        }
+        return (blocked, triggers)
+    }
 
     /// `url` with query items added.
     static func url(_ url: String, _ query: KeyValuePairs<String, String>) -> String {
