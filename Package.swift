@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Liquid", dependencies: ["FleetJSON"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "AMQPClient",
-            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRabbitMQ", "FleetBackoff", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         // The contract: envelopes, errors, retry strategy. Links no C library.
         .target(name: "FleetCore", dependencies: ["FleetJSON", "FleetBackoff"], swiftSettings: strict),
@@ -115,7 +115,10 @@ let package = Package(
         // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
         .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
-        .testTarget(name: "AMQPClientTests", dependencies: ["AMQPClient", "FleetAMQP", "FleetCore", "FleetTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "AMQPClientTests",
+            dependencies: ["AMQPClient", "FleetAMQP", "FleetCore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .testTarget(
             name: "ProfileStoreTests",
             dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],

@@ -170,7 +170,9 @@ public final class AMQPConnection: Sendable {
         }
     }
 
-    /// Closes the connection: pending publishes fail with `.closed`, consumer streams end.
+    /// Closes the connection: pending publishes fail with `.closed`, consumer streams end. A connection the
+    /// broker blocked (a resource alarm) is dropped without the close handshake, which the broker would not
+    /// read before the alarm clears.
     public func close() async {
         await loop.shutdown()
     }

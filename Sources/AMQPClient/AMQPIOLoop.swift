@@ -1,4 +1,5 @@
 import CRabbitMQ
+import FleetBackoff
 import Foundation
 import Logging
 import Synchronization
@@ -17,6 +18,15 @@ import Glibc
 ///
 /// Channel 1 carries consumers and confirmed publishes; channel 2 carries synchronous calls (declares,
 /// passive declares, purges) so that a failed declare cannot close the data channel.
+///
+/// The connection's state (connecting, waiting to reconnect, setting up, connected with its control channel,
+/// blocked flag and held publishes, stopping, stopped) is one value, ``StateMachine``: its transitions return
+/// actions, which this class performs (the C calls, events, logs, continuations).
+///
+/// `@unchecked Sendable`: other threads touch only the mailbox (behind a `Mutex`), the wake-up eventfd, the
+/// first-connect continuation (behind a `Mutex`), the generation (`Atomic`) and immutable configuration.
+/// Everything else, the state machine included, is confined to the I/O thread: no lock guards it because
+/// only that thread ever reads or writes it (commands reach it through the mailbox).
 final class AMQPIOLoop: @unchecked Sendable {
     enum Command {
         case publish(Publish)
@@ -65,12 +75,10 @@ final class AMQPIOLoop: @unchecked Sendable {
     private let generationBox = Atomic<UInt64>(0)
     private let connectedBox = Atomic<Bool>(false)
     private let firstConnect: Mutex<CheckedContinuation<Void, any Error>?>
-    private let retryFirstConnect: Bool
 
     // State below is confined to the I/O thread.
-    private var connection: amqp_connection_state_t?
-    private var generation: UInt64 = 0
-    private var controlChannelOpen = false
+    /// The connection's state: see ``StateMachine``.
+    private var machine: StateMachine<amqp_connection_state_t, Publish>
     private var nextPublishSeq: UInt64 = 1
     private var pending: [PendingPublish?] = []
     private var pendingBase: UInt64 = 1
@@ -83,8 +91,6 @@ final class AMQPIOLoop: @unchecked Sendable {
     private var passesSinceRelease = 0
     private(set) var consumers: [String: Consumer] = [:]
     private var declarations: [AMQPDeclaration] = []
-    private var blocked = false
-    private var held: [Publish] = []
     /// basic.return frames whose message's confirm has not arrived yet (see ``returned(_:channel:)``).
     private var returnsAwaitingConfirm: [PendingReturn] = []
 
@@ -99,7 +105,6 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Added to mandatory publishes that have no message id, so that a basic.return names its publish.
     static let returnIDHeader = "x-amqp-return-seq"
     private var consumerCounter = 0
-    private var stopped = false
     private var closeContinuations: [CheckedContinuation<Void, Never>] = []
 
     init(configuration: AMQPConfiguration, logger: Logger,
@@ -108,7 +113,9 @@ final class AMQPIOLoop: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.eventContinuation = events
-        self.retryFirstConnect = retryFirstConnect
+        self.machine = StateMachine(
+            retryFirstConnect: retryFirstConnect, reconnectInitialDelay: configuration.reconnectInitialDelay,
+            reconnectMaxDelay: configuration.reconnectMaxDelay)
         self.firstConnect = Mutex(firstConnect)
         self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
     }
@@ -153,7 +160,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let accepted = submit(.perform { loop in
                 loop.closeContinuations.append(continuation)
-                loop.stopped = true
+                loop.machine.stopRequested()
             })
             if !accepted { continuation.resume() }
         }
@@ -162,7 +169,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Asks the thread to close the connection and exit, without waiting (a first connect still being
     /// attempted then fails with `.closed`).
     func requestStop() {
-        submit(.perform { loop in loop.stopped = true })
+        submit(.perform { loop in loop.machine.stopRequested() })
     }
 
     private func signal() {
@@ -178,34 +185,44 @@ final class AMQPIOLoop: @unchecked Sendable {
     // MARK: - The loop
 
     private func run() {
-        var attempt = 0
-        while !stopped {
-            if connection == nil {
-                do {
-                    try establish()
-                    attempt = 0
-                    resolveFirstConnect(nil)
-                } catch {
-                    let first = generation == 0
-                    if first && !retryFirstConnect {
-                        // The caller gets the error; it decides how to report it.
-                        resolveFirstConnect(error)
-                        stopped = true
-                        break
-                    }
-                    logger.warning(
-                        "amqp connect failed",
-                        metadata: ["amqp.error": "\(error)", "amqp.url": "\(configuration.redactedURL)"])
-                    attempt += 1
-                    waitBeforeReconnect(attempt: attempt)
-                    continue
-                }
+        while true {
+            switch machine.nextLoopAction() {
+            case .connect:
+                connect()
+            case .waitToReconnect(let until):
+                waitBeforeReconnect(until: until)
+            case .service:
+                processCommands()
+                // The commands may have stopped the loop or lost the connection.
+                guard case .connected(let connected) = machine.state else { continue }
+                serviceSocket(connected.connection)
+            case .finish(let connection, let handshake, let held):
+                finish(closing: connection, handshake: handshake, held: held)
+                return
             }
-            processCommands()
-            if stopped || connection == nil { continue }
-            serviceSocket()
         }
-        finish()
+    }
+
+    /// One connect attempt: connected, or the backoff to wait (the first failure is final without
+    /// `retryUntilConnected`: the caller gets the error; it decides how to report it).
+    private func connect() {
+        do {
+            try establish()
+            resolveFirstConnect(nil)
+        } catch {
+            var random = SystemRandomNumberGenerator()
+            switch machine.connectFailed(now: .now, using: &random) {
+            case .failFirstConnect(let connection):
+                if let connection { tearDown(connection) }
+                resolveFirstConnect(error)
+            case .waitToReconnect(let connection, let attempt, let delay, _):
+                if let connection { tearDown(connection) }
+                logger.warning(
+                    "amqp connect failed",
+                    metadata: ["amqp.error": "\(error)", "amqp.url": "\(configuration.redactedURL)"])
+                logger.info("amqp reconnecting", metadata: ["amqp.attempt": "\(attempt)", "amqp.delay_ms": "\(delay)"])
+            }
+        }
     }
 
     private func resolveFirstConnect(_ error: (any Error)?) {
@@ -216,19 +233,17 @@ final class AMQPIOLoop: @unchecked Sendable {
         if let error { continuation?.resume(throwing: error) } else { continuation?.resume() }
     }
 
-    /// Sleeps the backoff delay while still answering commands (publishes fail fast while disconnected).
-    private func waitBeforeReconnect(attempt: Int) {
-        let initial = configuration.reconnectInitialDelay.milliseconds
-        let cap = configuration.reconnectMaxDelay.milliseconds
-        let exponential = min(Double(cap), Double(initial) * pow(2, Double(min(attempt - 1, 30))))
-        // Equal jitter: half fixed, half random, so a fleet does not reconnect in lock step.
-        let delay = exponential / 2 + Double.random(in: 0...(exponential / 2))
-        let deadline = ContinuousClock.now + .milliseconds(Int(delay))
-        logger.info("amqp reconnecting", metadata: ["amqp.attempt": "\(attempt)", "amqp.delay_ms": "\(Int(delay))"])
-        while !stopped {
+    /// Sleeps until the backoff deadline while still answering commands (publishes fail fast while
+    /// disconnected; a stop ends the wait).
+    private func waitBeforeReconnect(until deadline: ContinuousClock.Instant) {
+        while true {
             processCommands()
+            guard case .waitingToReconnect = machine.state else { return }  // stopped
             let left = ContinuousClock.now.duration(to: deadline).milliseconds
-            if left <= 0 || stopped { break }
+            if left <= 0 {
+                machine.reconnectDelayElapsed()
+                return
+            }
             var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
             if !prepareToSleep() { continue }
             _ = poll(&fds, 1, Int32(min(left, 1000)))
@@ -262,10 +277,10 @@ final class AMQPIOLoop: @unchecked Sendable {
                 switch command {
                 case .publish(let publish): doPublish(publish)
                 case .ack(let tag, let generation):
-                    guard connection != nil, generation == self.generation else { continue }
+                    guard let live = machine.live, generation == live.generation else { continue }
                     ack(tag)
                 case .reject(let tag, let generation, let requeue):
-                    guard let connection, generation == self.generation else { continue }
+                    guard case let (connection, liveGeneration)? = machine.live, generation == liveGeneration else { continue }
                     acks.settled(tag)
                     let status = amqp_basic_reject(connection, 1, tag, requeue ? 1 : 0)
                     if status != AMQP_STATUS_OK.rawValue { connectionFailed("reject failed: \(statusText(status))") }
@@ -279,7 +294,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Acks a delivery of the live connection: at the end of this pass, coalesced with the others.
     private func ack(_ tag: UInt64) {
         if acks.markAck(tag) { return }
-        guard let connection else { return }
+        guard let connection = machine.connection else { return }
         if amqp_basic_ack(connection, 1, tag, 0) != AMQP_STATUS_OK.rawValue {
             connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
         }
@@ -288,7 +303,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     /// Sends the acks marked in this pass, as few frames as the order of deliveries allows.
     private func sendAcks() {
         for frame in acks.take() {
-            guard let connection else { return }
+            guard let connection = machine.connection else { return }
             if amqp_basic_ack(connection, 1, frame.tag, frame.multiple ? 1 : 0) != AMQP_STATUS_OK.rawValue {
                 connectionFailed("ack failed")  // the broker redelivers; the ledger answers the job again
                 return
@@ -297,8 +312,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     /// Waits for the socket or the mailbox, then reads every frame that is there.
-    private func serviceSocket() {
-        guard let connection else { return }
+    private func serviceSocket(_ connection: amqp_connection_state_t) {
         if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 {
             let fd = amqp_get_sockfd(connection)
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
@@ -323,7 +337,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     private func readFrames(limit: Int) {
         var zero = timeval(tv_sec: 0, tv_usec: 0)
         for _ in 0..<limit {
-            guard let connection else { return }
+            guard let connection = machine.connection else { return }
             var frame = amqp_frame_t()
             let status = amqp_simple_wait_frame_noblock(connection, &frame, &zero)
             if status == AMQP_STATUS_TIMEOUT.rawValue { break }
@@ -339,7 +353,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         // Released after every pass, each page came back from mmap with fresh page faults; every 32 passes
         // (and when idle) keeps that rare while memory stays bounded.
         passesSinceRelease += 1
-        if passesSinceRelease >= 32, let connection {
+        if passesSinceRelease >= 32, let connection = machine.connection {
             amqp_maybe_release_buffers(connection)
             passesSinceRelease = 0
         }
@@ -375,29 +389,29 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
         case fleet_channel_close_method:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-            if let connection { _ = fleet_amqp_send_channel_close_ok(connection, frame.channel) }
+            if let connection = machine.connection { _ = fleet_amqp_send_channel_close_ok(connection, frame.channel) }
             let reason = "channel \(frame.channel) closed by the broker: \(close.reply_code) \(close.reply_text.string)"
             if frame.channel == 2 {
-                controlChannelOpen = false
+                machine.controlChannelClosed()
                 logger.warning("amqp control channel closed", metadata: ["amqp.reason": "\(reason)"])
             } else {
                 connectionFailed(reason)
             }
         case fleet_connection_close_method:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            if let connection { _ = fleet_amqp_send_connection_close_ok(connection) }
+            if let connection = machine.connection { _ = fleet_amqp_send_connection_close_ok(connection) }
             connectionFailed("connection closed by the broker: \(close.reply_code) \(close.reply_text.string)")
         case fleet_connection_blocked_method:
             let b = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
-            blocked = true
+            machine.blocked()
             logger.warning("amqp connection blocked by the broker", metadata: ["amqp.reason": "\(b.reason.string)"])
             eventContinuation.yield(.blocked(reason: b.reason.string))
         case fleet_connection_unblocked_method:
-            blocked = false
+            let waiting = machine.unblocked()
             logger.info("amqp connection unblocked")
             eventContinuation.yield(.unblocked)
-            let waiting = held
-            held.removeAll()
+            // In the order they were requested, each through doPublish again: if one fails and loses the
+            // connection, the rest fail with .notConnected.
             for publish in waiting { doPublish(publish) }
         default:
             break
@@ -405,7 +419,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     private func deliverMessage(_ deliver: amqp_basic_deliver_t, channel: amqp_channel_t) {
-        guard let connection else { return }
+        guard case let (connection, generation)? = machine.live else { return }
         let tag = deliver.consumer_tag.string
         let deliveryTag = deliver.delivery_tag
         let redelivered = deliver.redelivered != 0
@@ -444,7 +458,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     private func handOver(_ batch: [AMQPDelivery], to consumer: Consumer?) {
         if let consumer, case .enqueued = consumer.continuation.yield(batch) { return }
         // Nobody reads this consumer any more: hand the messages back instead of holding them unacked.
-        guard let connection else { return }
+        guard let connection = machine.connection else { return }
         for delivery in batch {
             acks.settled(delivery.deliveryTag)
             _ = amqp_basic_reject(connection, 1, delivery.deliveryTag, 1)
@@ -452,7 +466,7 @@ final class AMQPIOLoop: @unchecked Sendable {
     }
 
     private func returned(_ ret: amqp_basic_return_t, channel: amqp_channel_t) {
-        guard let connection else { return }
+        guard let connection = machine.connection else { return }
         let code = ret.reply_code
         let text = ret.reply_text.string
         var message = amqp_message_t()
@@ -516,6 +530,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         guard last < pending.count else { return }
         if !returnsAwaitingConfirm.isEmpty { attachReturns(first: first, last: last) }
         var confirmedAcks: [UInt64] = []
+        let generation = machine.live?.generation
         for index in first...last {
             guard let p = pending[index] else { continue }
             pending[index] = nil
@@ -542,13 +557,16 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: - Publishing
 
+    /// Sends a publish, or has the state machine hold it while the broker blocks the connection.
     private func doPublish(_ publish: Publish) {
-        guard let connection else {
-            publish.continuation.resume(throwing: AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
+        let connection: amqp_connection_state_t
+        switch machine.publishRequested(publish) {
+        case .send(let live, _):
+            connection = live
+        case .hold:
             return
-        }
-        if blocked {
-            held.append(publish)
+        case .failNotConnected:
+            publish.continuation.resume(throwing: AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
             return
         }
         let arena = AMQPArena()
@@ -634,28 +652,24 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
             throw failure
         }
-        connection = state
+        machine.connectionOpened(state)
         ok = true
-        do {
-            _ = amqp_channel_open(state, 1)
-            try check(context: "channel.open")
-            _ = amqp_confirm_select(state, 1)
-            try check(context: "confirm.select")
-            generation += 1
-            generationBox.store(generation, ordering: .releasing)
-            nextPublishSeq = 1
-            pendingBase = 1
-            pending.removeAll()
-            pendingHead = 0
-            blocked = false
-            try declareNow(declarations)
-            for (tag, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
-                try startConsumer(queue: consumer.queue, tag: tag, prefetch: consumer.prefetch)
-            }
-        } catch {
-            teardown()
-            throw error
+        // A failure from here on has lost the connection (check() reports it), or else the connect's
+        // failure drops it (StateMachine.connectFailed).
+        _ = amqp_channel_open(state, 1)
+        try check(context: "channel.open")
+        _ = amqp_confirm_select(state, 1)
+        try check(context: "confirm.select")
+        generationBox.store(machine.confirmsSelected(), ordering: .releasing)
+        nextPublishSeq = 1
+        pendingBase = 1
+        pending.removeAll()
+        pendingHead = 0
+        try declareNow(declarations)
+        for (tag, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
+            try startConsumer(queue: consumer.queue, tag: tag, prefetch: consumer.prefetch)
         }
+        let generation = machine.connectSucceeded()
         logger.info(
             "amqp connected",
             metadata: ["amqp.url": "\(configuration.redactedURL)", "amqp.generation": "\(generation)"])
@@ -665,48 +679,47 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     /// Drops the connection: pending confirms fail, consumers stay registered and resume after reconnect.
     func connectionFailed(_ reason: String) {
-        guard connection != nil else { return }
+        guard case .tearDown(let connection, let generation, let reason, let held) = machine.connectionLost(reason: reason) else {
+            return
+        }
         logger.warning("amqp connection lost", metadata: ["amqp.reason": "\(reason)", "amqp.generation": "\(generation)"])
         eventContinuation.yield(.disconnected(generation: generation, reason: reason))
-        teardown()
+        tearDown(connection)
         let lost = AMQPError(.connectionLost, "the connection was lost before the broker confirmed: \(reason)")
-        failPending(lost)
+        failPending(lost, held: held)
     }
 
-    private func failPending(_ error: AMQPError) {
+    /// Fails the unconfirmed publishes, then the ones held while the connection was blocked.
+    private func failPending(_ error: AMQPError, held: [Publish]) {
         returnsAwaitingConfirm.removeAll()
         for index in pendingHead..<pending.count {
             pending[index]?.continuation.resume(throwing: error)
         }
         pending.removeAll()
         pendingHead = 0
-        let waiting = held
-        held.removeAll()
-        for publish in waiting { publish.continuation.resume(throwing: error) }
+        for publish in held { publish.continuation.resume(throwing: error) }
     }
 
-    private func teardown() {
+    /// Drops a connection the state machine let go of, and what this pass kept of it.
+    private func tearDown(_ connection: amqp_connection_state_t) {
         connectedBox.store(false, ordering: .relaxed)
-        if let connection {
-            // Closing the socket without the AMQP close handshake: the connection is dead anyway.
-            amqp_destroy_connection(connection)
-        }
-        connection = nil
-        controlChannelOpen = false
-        blocked = false
+        // Closing the socket without the AMQP close handshake: the connection is dead anyway.
+        amqp_destroy_connection(connection)
         acks.reset()
         passDeliveries.removeAll()  // the broker redelivers them; their acks could not be sent anyway
     }
 
-    private func finish() {
+    /// Ends the thread: closes the connection (if any), fails what waits, ends the consumers and events.
+    private func finish(closing connection: amqp_connection_state_t?, handshake: Bool, held: [Publish]) {
         connectedBox.store(false, ordering: .relaxed)
         if let connection {
-            _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
-            _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))
+            if handshake {
+                _ = amqp_channel_close(connection, 1, Int32(AMQP_REPLY_SUCCESS))
+                _ = amqp_connection_close(connection, Int32(AMQP_REPLY_SUCCESS))
+            }
             amqp_destroy_connection(connection)
-            self.connection = nil
         }
-        failPending(AMQPError(.closed, "the connection was closed"))
+        failPending(AMQPError(.closed, "the connection was closed"), held: held)
         for consumer in consumers.values { consumer.continuation.finish() }
         consumers.removeAll()
         let leftovers = mailbox.withLock { box -> [Command] in
@@ -730,34 +743,36 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: - Synchronous broker calls (I/O thread only)
 
-    /// Throws `notConnected` when there is no live connection.
+    /// The connection for a synchronous call: throws `.notConnected` while reconnecting, `.closed` once a stop
+    /// was requested.
     func requireConnection() throws -> amqp_connection_state_t {
-        guard let connection, !stopped else {
-            throw AMQPError(stopped ? .closed : .notConnected, stopped ? "the connection was closed" : "no connection to the broker (reconnecting)")
+        switch machine.synchronousCall {
+        case .call(let connection): return connection
+        case .failClosed: throw AMQPError(.closed, "the connection was closed")
+        case .failNotConnected: throw AMQPError(.notConnected, "no connection to the broker (reconnecting)")
         }
-        return connection
     }
 
     private func openControlChannel() throws -> amqp_connection_state_t {
         let connection = try requireConnection()
-        if !controlChannelOpen {
+        if !machine.controlChannelOpen {
             _ = amqp_channel_open(connection, 2)
             try check(context: "channel.open", channel: 2)
-            controlChannelOpen = true
+            machine.controlChannelOpened()
         }
         return connection
     }
 
     /// Checks the reply of the last synchronous call; on a broker exception answers the close and throws.
     private func check(context: String, channel: amqp_channel_t = 1) throws {
-        guard let connection else { throw AMQPError(.notConnected, "\(context): no connection") }
+        guard let connection = machine.connection else { throw AMQPError(.notConnected, "\(context): no connection") }
         let reply = amqp_get_rpc_reply(connection)
         if reply.reply_type == AMQP_RESPONSE_NORMAL { return }
         let failure = error(from: reply, context: context)
         if reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && reply.reply.id == fleet_channel_close_method {
             _ = fleet_amqp_send_channel_close_ok(connection, channel)
             if channel == 2 {
-                controlChannelOpen = false
+                machine.controlChannelClosed()
             } else {
                 connectionFailed(failure.message)
             }
@@ -891,7 +906,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         for tag in tags {
             guard let consumer = consumers.removeValue(forKey: tag) else { continue }
             streams.append(consumer.continuation)
-            if let connection {
+            if let connection = machine.connection {
                 let arena = AMQPArena()
                 _ = amqp_basic_cancel(connection, 1, arena.bytes(tag))
                 arena.release()
@@ -920,9 +935,4 @@ extension timeval {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
+

@@ -524,6 +524,29 @@ struct AMQPConnectionTests {
         #expect(error?.code == .connectionFailed, "\(String(describing: error))")
     }
 
+    @Test("connect(retryUntilConnected:) keeps trying an unreachable broker; cancelling the caller stops it with .closed")
+    func retryUntilConnectedStopsWhenCancelled() async throws {
+        let port = try TestBroker.closedPort()
+        let configuration = AMQPConfiguration(
+            host: "127.0.0.1", port: port, connectTimeout: .seconds(5), reconnectInitialDelay: .milliseconds(20),
+            reconnectMaxDelay: .milliseconds(200))
+        let log = LogCapture()
+        let connecting = Task {
+            try await AMQPConnection.connect(configuration, retryUntilConnected: true, logger: log.logger)
+        }
+        // Refused at once each time, then a backoff wait: three rounds show it goes on trying.
+        let retried = await TestBroker.eventually { log.count("amqp reconnecting") >= 3 }
+        #expect(retried, "\(log.count("amqp reconnecting")) reconnect attempts logged")
+        let cancelled = ContinuousClock.now
+        connecting.cancel()
+        let error = await Self.amqpError("a cancelled connect to 127.0.0.1:\(port)") {
+            let c = try await connecting.value
+            await c.close()
+        }
+        #expect(error?.code == .closed, "\(String(describing: error))")
+        #expect(cancelled.duration(to: .now) < .seconds(5), "the attempts went on after the cancel")
+    }
+
     @Test("a wrong password throws .authenticationFailed")
     func wrongPassword() async throws {
         var configuration = try TestBroker.configuration

@@ -9,8 +9,9 @@ import Glibc
 #endif
 
 /// AMQPConnection against a private RabbitMQ node of each test's own (started with Ops/scripts/broker.sh):
-/// TLS needs a node with a TLS listener, and a memory alarm would block every other test on the shared broker.
-@Suite("AMQPConnection on a private broker: TLS and connection.blocked", .timeLimit(.minutes(3)))
+/// TLS needs a node with a TLS listener, a memory alarm would block every other test on the shared broker,
+/// and a restart would disconnect them.
+@Suite("AMQPConnection on a private broker: TLS, connection.blocked, restarts", .timeLimit(.minutes(3)))
 struct AMQPPrivateBrokerTests {
     // MARK: - TLS
 
@@ -78,18 +79,7 @@ struct AMQPPrivateBrokerTests {
             var published = 1
 
             _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
-            // The broker blocks a connection when it publishes during the alarm: publish until it does.
-            var triggers: [Task<AMQPPublishConfirm, any Error>] = []
-            let blocked = await TestEnvironment.eventually(timeout: .seconds(30)) {
-                if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
-                if triggers.count < 30 {
-                    let body = Array("trigger-\(triggers.count)".utf8)
-                    triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
-                }
-                return await TestEnvironment.eventually(timeout: .seconds(1)) {
-                    log.contains { if case .blocked = $0 { true } else { false } }
-                }
-            }
+            let (blocked, triggers) = await Self.publishUntilBlocked(connection, queue: queue, log: log)
             published += triggers.count
             try #require(blocked, "no .blocked event after \(triggers.count) publishes under a memory alarm; events: \(log.entries)")
 
@@ -139,7 +129,139 @@ struct AMQPPrivateBrokerTests {
         }
     }
 
+    // MARK: - Reconnects
+
+    @Test("a broker restart: calls fail .notConnected meanwhile; generation 2 comes back with its declarations and consumer; a stale ack is dropped")
+    func reconnectAfterRestart() async throws {
+        try await PrivateBroker.with(tls: false) { broker in
+            var configuration = try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL"))
+            configuration.reconnectInitialDelay = .milliseconds(100)
+            configuration.reconnectMaxDelay = .milliseconds(500)
+            let connection = try await broker.connect(configuration)
+            let log = Log()
+            log.follow(connection.events)
+            // Not durable: the restart deletes the queue; the connection declares it again.
+            let queue = "amqptest.reconnect.\(UUID().uuidString.lowercased())"
+            try await connection.declare([.queue(.init(name: queue, durable: false))])
+            let consumer = try await connection.consume(queue: queue, prefetch: 10)
+            let collector = Collector(consumer)
+            #expect(try await connection.publish(Array("before".utf8), to: "", routingKey: queue) == .acked)
+            #expect(await collector.wait(for: 1))
+            let before = try #require(collector.deliveries.first)
+            #expect(before.connectionGeneration == 1)
+
+            try await broker.run("stop-app")
+            let lost = await TestEnvironment.eventually(timeout: .seconds(30)) {
+                log.contains { if case .disconnected(generation: 1, _) = $0 { true } else { false } }
+            }
+            try #require(lost, "no .disconnected after stop_app; events: \(log.entries)")
+            // Reconnecting: publishes and synchronous calls fail fast.
+            do {
+                _ = try await connection.publish(Array("while down".utf8), to: "", routingKey: queue)
+                Issue.record("a publish succeeded while the broker was stopped")
+            } catch let error as AMQPError {
+                #expect(error.code == .notConnected, "\(error)")
+            }
+            do {
+                _ = try await connection.queueStatus(queue)
+                Issue.record("queueStatus succeeded while the broker was stopped")
+            } catch let error as AMQPError {
+                #expect(error.code == .notConnected, "\(error)")
+            }
+
+            try await broker.run("start-app")
+            let back = await TestEnvironment.eventually(timeout: .seconds(60)) { log.contains { $0 == .connected(generation: 2) } }
+            try #require(back, "no .connected(generation: 2) after start_app; events: \(log.entries)")
+            #expect(connection.generation == 2)
+            // Declared again (empty: the unacked message went with the deleted queue); consumed again.
+            #expect(try await connection.queueStatus(queue) == AMQPQueueStatus(name: queue, messages: 0, consumers: 1))
+            #expect(try await connection.publish(Array("after".utf8), to: "", routingKey: queue) == .acked)
+            #expect(await collector.wait(for: 2), "the consumer got nothing after the reconnect")
+            let after = try #require(collector.deliveries.dropFirst().first)
+            #expect(after.connectionGeneration == 2)
+            #expect(after.body == Array("after".utf8))
+            // The first connection's delivery has the same tag as this one on the new channel: its ack is
+            // dropped, not sent (it would ack "after"). Requeued, "after" comes back redelivered.
+            #expect(before.deliveryTag == after.deliveryTag)
+            connection.ack(before)
+            connection.reject(after, requeue: true)
+            #expect(await collector.wait(for: 3), "the requeued message did not come back")
+            let again = try #require(collector.deliveries.dropFirst(2).first)
+            #expect(again.body == Array("after".utf8) && again.redelivered)
+            connection.ack(again)
+            #expect(try await connection.publish(Array("last".utf8), to: "", routingKey: queue) == .acked)
+            #expect(await collector.wait(for: 4))
+            if let last = collector.deliveries.last { connection.ack(last) }
+            #expect(connection.generation == 2)
+            #expect(log.entries.filter { $0.hasPrefix("event: disconnected") }.count == 1, "events: \(log.entries)")
+            await consumer.cancel()
+            try await connection.delete(queue: queue)
+        }
+    }
+
+    @Test("close() of a connection the broker blocked returns at once: the broker reads nothing from it, so no close handshake")
+    func closeWhileBlocked() async throws {
+        try await PrivateBroker.with(tls: false) { broker in
+            var configuration = try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL"))
+            configuration.rpcTimeout = .seconds(5)
+            let connection = try await broker.connect(configuration)
+            let log = Log()
+            log.follow(connection.events)
+            let queue = "amqptest.blocked-close.\(UUID().uuidString.lowercased())"
+            try await connection.declare([.queue(.init(name: queue, durable: false))], redeclareOnReconnect: false)
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0")
+            let (blocked, triggers) = await Self.publishUntilBlocked(connection, queue: queue, log: log)
+            try #require(blocked, "no .blocked event after \(triggers.count) publishes under a memory alarm; events: \(log.entries)")
+            let held = Task { try await connection.publish(Array("held".utf8), to: "", routingKey: queue) }
+
+            let started = ContinuousClock.now
+            await connection.close()
+            let took = started.duration(to: .now)
+            // With the handshake, close waited out the RPC timeout twice (channel.close, connection.close).
+            #expect(took < .seconds(3), "close() of a blocked connection took \(took)")
+            // The held publish fails with .closed, and so do the unconfirmed ones (the publish that got the
+            // connection blocked may have been confirmed before).
+            for (i, task) in triggers.enumerated() {
+                do {
+                    let confirm = try await task.value
+                    #expect(confirm == .acked, "publish trigger-\(i) ended with \(confirm)")
+                } catch let error as AMQPError {
+                    #expect(error.code == .closed, "publish trigger-\(i): \(error)")
+                }
+            }
+            do {
+                let confirm = try await held.value
+                Issue.record("the held publish ended with \(confirm)")
+            } catch let error as AMQPError {
+                #expect(error.code == .closed, "the held publish: \(error)")
+            }
+
+            _ = try await broker.ctl("set_vm_memory_high_watermark", "0.4")
+            let cleaner = try await broker.connect(try AMQPConfiguration(url: broker.value("FLEET_AMQP_URL")))
+            try await cleaner.delete(queue: queue)
+        }
+    }
+
     // MARK: - Helpers
+
+    /// Publishes until the broker blocks the connection (it blocks a connection that publishes during a
+    /// resource alarm). Returns whether it did, and the publishes made to get there.
+    static func publishUntilBlocked(_ connection: AMQPConnection, queue: String, log: Log) async
+        -> (blocked: Bool, triggers: [Task<AMQPPublishConfirm, any Error>])
+    {
+        var triggers: [Task<AMQPPublishConfirm, any Error>] = []
+        let blocked = await TestEnvironment.eventually(timeout: .seconds(30)) {
+            if log.contains(where: { if case .blocked = $0 { true } else { false } }) { return true }
+            if triggers.count < 30 {
+                let body = Array("trigger-\(triggers.count)".utf8)
+                triggers.append(Task { try await connection.publish(body, to: "", routingKey: queue) })
+            }
+            return await TestEnvironment.eventually(timeout: .seconds(1)) {
+                log.contains { if case .blocked = $0 { true } else { false } }
+            }
+        }
+        return (blocked, triggers)
+    }
 
     /// `url` with query items added.
     static func url(_ url: String, _ query: KeyValuePairs<String, String>) -> String {

@@ -1,6 +1,7 @@
 import AMQPClient
 import FleetTestSupport
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -146,4 +147,31 @@ extension AMQPPublishConfirm {
         if case .returned(let code, _) = self { return code }
         return nil
     }
+}
+
+/// A logger that keeps the messages logged through it, so that a test can wait for the connection to log
+/// something (a reconnect attempt, say) instead of sleeping.
+final class LogCapture: Sendable {
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var metadataProvider: Logger.MetadataProvider?
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            capture.lines.withLock { $0.append(event.message.description) }
+        }
+    }
+
+    private let lines = Mutex<[String]>([])
+
+    var logger: Logger { Logger(label: "amqptest") { _ in Handler(capture: self) } }
+
+    /// How many messages were exactly `message`.
+    func count(_ message: String) -> Int { lines.withLock { $0.filter { $0 == message }.count } }
 }
