@@ -1,7 +1,8 @@
 import ArgumentParser
+import FleetBench
 
 /// `fleet bench crm`: CRM sync ops/s through the broker (batches of 100 and of 1) and profile read-model
-/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run.
+/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run (``CRMBench``).
 struct CRMBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crm",
@@ -32,7 +33,7 @@ struct CRMBenchCommand: AsyncParsableCommand {
         let bench = CRMBench(ops: ops, concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
                              debugBuild: BenchCommand.isDebugBuild)
         do {
-            try await bench.run(connection: connection)
+            try await CLIError.fromBench { try await bench.run(connection: connection) }
         } catch {
             await connection.close()
             throw error

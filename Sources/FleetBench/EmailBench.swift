@@ -6,7 +6,7 @@ import Foundation
 /// render of `newsletter`, MIME, delivery `result` or `outbox`, result published, ack) through a real
 /// `fleet worker --kinds email`, next to the raw broker pipe and the Celery peer (`peers/celery/run.py`) on
 /// the same broker in the same run; the worker's peak RSS; and SMTP delivery throughput to a local sink.
-struct EmailBench {
+public struct EmailBench: Sendable {
     var jobs: Int
     var rounds: Int
     var concurrency: Int
@@ -22,6 +22,45 @@ struct EmailBench {
     /// The Python with celery and python-liquid, or nil to skip the Celery peer.
     var celeryPython: String?
     var debugBuild: Bool
+
+    public init(jobs: Int, rounds: Int, concurrency: Int, prefetch: Int, delivery: String, smtpJobs: Int, smtpPool: Int,
+                amqpURL: String, amqp: AMQPConfiguration, shared: String, repository: String, celeryPython: String?,
+                debugBuild: Bool) {
+        self.jobs = jobs
+        self.rounds = rounds
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.delivery = delivery
+        self.smtpJobs = smtpJobs
+        self.smtpPool = smtpPool
+        self.amqpURL = amqpURL
+        self.amqp = amqp
+        self.shared = shared
+        self.repository = repository
+        self.celeryPython = celeryPython
+        self.debugBuild = debugBuild
+    }
+
+    /// The shared directory (`option`, else found: ``BenchPaths/shared(_:)``) and the repository (its templates and
+    /// SMTP sink), which the bench must be run from.
+    public static func locate(shared option: String?) throws -> (shared: String, repository: String) {
+        let shared = try BenchPaths.shared(option)
+        guard let repository = BenchPaths.repository(holding: "Templates/email/newsletter/html.liquid") else {
+            throw BenchError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
+        }
+        return (shared, repository)
+    }
+
+    /// `python` when it imports celery and python-liquid (the Celery peer can run), else nil; prints which.
+    public static func celeryPeer(python: String) -> String? {
+        let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
+        guard probe?.status == 0 else {
+            print("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
+            return nil
+        }
+        print("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
+        return python
+    }
 
     /// What one measured run of the worker gave.
     struct WorkerRun {
@@ -52,7 +91,7 @@ struct EmailBench {
             // The workload's `email_opt_in` stays a plain trait, as the Celery peer reads it (it renders for everyone).
             guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress", "--allow-consent-traits"]),
                   imported.status == 0 else {
-                throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
+                throw BenchError("cannot import the workload's profiles into \(store)", code: .workload)
             }
             return Workload(directory: work, profiles: profiles, store: store, jobs: try readJobs(work.path + "/jobs.ndjson"))
         } catch {
@@ -62,7 +101,11 @@ struct EmailBench {
     }
 
     /// `fleet bench email --in-process`: only the email handler in this process (no broker), CPU per job.
-    static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
+    public static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
+        try await BenchError.failing { try await measureInProcess(shared: shared, repository: repository, jobs: jobs) }
+    }
+
+    private static func measureInProcess(shared: String, repository: String, jobs: Int) async throws {
         let workload = try prepare(shared: shared, jobs: jobs, name: "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())")
         defer { try? FileManager.default.removeItem(at: workload.directory) }
         let us = try await handlerCPU(workload, repository: repository, jobs: jobs)
@@ -75,7 +118,13 @@ struct EmailBench {
         return try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
     }
 
-    func run(connection: AMQPConnection) async throws {
+    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report. Throws
+    /// ``BenchError`` only (`bench failed: ...` for a failure it does not name).
+    public func run(connection: AMQPConnection) async throws {
+        try await BenchError.failing { try await measure(connection: connection) }
+    }
+
+    private func measure(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["email", "noop"])
         let rawQueue = "\(prefix).raw"
@@ -190,7 +239,7 @@ struct EmailBench {
             let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
             let ratio = BenchWorker.median(ratios)
             let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
-            let f = BenchCommand.thousands
+            let f = BenchFormat.thousands
             print("")
             print("| measure | jobs/s | ratio |")
             print("| --- | ---: | ---: |")
@@ -309,15 +358,15 @@ struct EmailBench {
 
     /// The workload's job envelopes, in file order.
     static func readJobs(_ path: String) throws -> [JSONObject] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("make_data.py wrote no \(path)", exitCode: 69) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw BenchError("make_data.py wrote no \(path)", code: .unavailable) }
         var jobs: [JSONObject] = []
         for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
             guard case .object(let job)? = try? JSONValue(parsing: line) else {
-                throw CLIError("\(path) line \(n + 1): not a JSON object", exitCode: 65)
+                throw BenchError("\(path) line \(n + 1): not a JSON object", code: .badData)
             }
             jobs.append(job)
         }
-        guard !jobs.isEmpty else { throw CLIError("\(path) holds no jobs", exitCode: 65) }
+        guard !jobs.isEmpty else { throw BenchError("\(path) holds no jobs", code: .badData) }
         return jobs
     }
 

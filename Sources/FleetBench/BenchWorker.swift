@@ -49,7 +49,7 @@ struct BenchWorker {
             if let status = try await connection.queueStatus(queue), status.consumers > 0 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw CLIError("the bench worker did not start consuming \(queue) within 60 s")
+        throw BenchError("the bench worker did not start consuming \(queue) within 60 s")
     }
 
     /// The median of `values` (NaN when empty).

@@ -7,7 +7,7 @@ import ProfileStore
 /// `fleet bench crm`: CRM sync throughput through the broker with a real `fleet worker --kinds crm`
 /// (batches of 100 ops, then batches of 1), read-model reads/s on one thread, and, in the same run, raw SQLite
 /// inserts and point reads with the same durability settings (WAL, synchronous=NORMAL, secure_delete).
-struct CRMBench {
+public struct CRMBench: Sendable {
     var ops: Int
     var concurrency: Int
     var prefetch: Int
@@ -15,7 +15,17 @@ struct CRMBench {
     var amqp: AMQPConfiguration
     var debugBuild: Bool
 
-    func run(connection: AMQPConnection) async throws {
+    public init(ops: Int, concurrency: Int, prefetch: Int, amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool) {
+        self.ops = ops
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.amqpURL = amqpURL
+        self.amqp = amqp
+        self.debugBuild = debugBuild
+    }
+
+    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report.
+    public func run(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-crm-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["crm"])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
@@ -51,7 +61,7 @@ struct CRMBench {
             await results.stop()
             await connection.delete(topology.declarations)
 
-            let f = BenchCommand.thousands
+            let f = BenchFormat.thousands
             print("")
             print("| measure | per second | raw SQLite, same settings | ratio |")
             print("| --- | ---: | ---: | ---: |")
@@ -135,7 +145,7 @@ struct CRMBench {
                 n += 1
             }
         }
-        guard found == n else { throw CLIError("read model bench: \(n - found) profiles missing") }
+        guard found == n else { throw BenchError("read model bench: \(n - found) profiles missing") }
         return Double(n) / start.duration(to: .now).seconds
     }
 

@@ -14,15 +14,15 @@ struct NewsletterWorkload {
 
     init(templatePath: String, profilesPath: String) throws {
         guard let source = FileManager.default.contents(atPath: templatePath) else {
-            throw CLIError.usage("cannot read \(templatePath)")
+            throw BenchError.usage("cannot read \(templatePath)")
         }
         do {
             template = try LiquidTemplate(String(decoding: source, as: UTF8.self), name: "newsletter")
         } catch {
-            throw CLIError(error, name: "newsletter", templatePath: templatePath)
+            throw BenchError(error, name: "newsletter", templatePath: templatePath)
         }
         guard let data = FileManager.default.contents(atPath: profilesPath) else {
-            throw CLIError("make_data.py wrote no \(profilesPath)", exitCode: 69)
+            throw BenchError("make_data.py wrote no \(profilesPath)", code: .unavailable)
         }
         var ids: [String] = []
         var environments: [LiquidObject] = []
@@ -31,15 +31,15 @@ struct NewsletterWorkload {
             do {
                 profile = try LiquidJSON.parse(bytes: Array(line))
             } catch {
-                throw CLIError("\(profilesPath) line \(n + 1): \(error.message)", exitCode: 65)
+                throw BenchError("\(profilesPath) line \(n + 1): \(error.message)", code: .badData)
             }
             guard case .object(let object) = profile, case .string(let id)? = object["id"] else {
-                throw CLIError("\(profilesPath) line \(n + 1): not a profile object with an id", exitCode: 65)
+                throw BenchError("\(profilesPath) line \(n + 1): not a profile object with an id", code: .badData)
             }
             ids.append(id)
             environments.append(LiquidObject([("profile", profile), ("campaign", Self.campaign)]))
         }
-        guard !environments.isEmpty else { throw CLIError("\(profilesPath) holds no profiles", exitCode: 65) }
+        guard !environments.isEmpty else { throw BenchError("\(profilesPath) holds no profiles", code: .badData) }
         self.ids = ids
         self.environments = environments
     }
