@@ -204,8 +204,11 @@ public struct EmailBench: Sendable {
             // (c) The Celery peer on the same broker.
             var celery: Double?
             var celeryNote = "skipped (--no-peers)"
+            var celeryCPU: Double?
             if let python = celeryPython {
-                (celery, celeryNote) = runCelery(python: python, profiles: profiles, jobsFile: work.path + "/jobs.ndjson", dbPath: work.path + "/peer.sqlite")
+                let peer = runCelery(python: python, profiles: profiles, jobsFile: work.path + "/jobs.ndjson", dbPath: work.path + "/peer.sqlite")
+                (celery, celeryNote) = (peer.rate, peer.note)
+                celeryCPU = peer.rate == nil ? nil : peer.workerCPUSeconds
                 try? await connection.delete(queue: "peer.email")
             }
 
@@ -264,9 +267,17 @@ public struct EmailBench: Sendable {
             print("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
             if celery != nil { print("Celery: \(celeryNote)") }
             let cpu = fleetRuns.compactMap(\.cpuSeconds)
-            if cpu.count == fleetRuns.count {
-                print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
-                             cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
+            let workerMicros = cpu.count == fleetRuns.count ? cpu.reduce(0, +) / Double(jobs * rounds) * 1e6 : nil
+            if let workerMicros {
+                print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)", workerMicros))
+            }
+            // The peer's worker and its pool processes, start-up and stop included; run.py (enqueue, results) not.
+            let celeryMicros = celeryCPU.map { $0 / Double(jobs) * 1e6 }
+            if let celeryMicros {
+                print(String(format: "Celery worker CPU per email job: %.0f µs (its worker's process tree: the main process and its pool, start-up included)", celeryMicros)
+                      + (workerMicros.map { String(format: "; Celery / fleet worker CPU per job: %.1f", celeryMicros / $0) } ?? ""))
+            } else if celery != nil {
+                print("Celery worker CPU per email job: not measured (no process of the peer's worker was read)")
             }
             print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
             print("")
@@ -329,20 +340,30 @@ public struct EmailBench: Sendable {
         return outcome
     }
 
-    /// Runs `peers/celery/run.py` against this broker: its jobs/s and a note (its own line, or why it is missing).
-    private func runCelery(python: String, profiles: String, jobsFile: String, dbPath: String) -> (Double?, String) {
+    /// What the Celery peer's run gave.
+    struct PeerRun {
+        /// Jobs/s, first to last result (nil when it did not run or failed).
+        var rate: Double?
+        /// Its own last line, or why it is missing.
+        var note: String
+        /// CPU seconds of the processes run.py started (its Celery worker and the worker's pool), when read.
+        var workerCPUSeconds: Double?
+    }
+
+    /// Runs `peers/celery/run.py` against this broker: its jobs/s, a note, and its worker's CPU.
+    private func runCelery(python: String, profiles: String, jobsFile: String, dbPath: String) -> PeerRun {
         let vhost = amqp.virtualHost == "/" ? "/" : (amqp.virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         let url = "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(vhost)"
         guard let outcome = BenchSubprocess.run(python, [shared + "/peers/celery/run.py", profiles, jobsFile, String(jobs)],
-                                                environment: ["PEER_AMQP_URL": url, "PEER_DB": dbPath]) else {
-            return (nil, "NOT AVAILABLE (cannot run \(python))")
+                                                environment: ["PEER_AMQP_URL": url, "PEER_DB": dbPath], descendantsCPU: true) else {
+            return PeerRun(rate: nil, note: "NOT AVAILABLE (cannot run \(python))")
         }
         guard outcome.status == 0,
               let range = outcome.output.range(of: #"[0-9][0-9.]* jobs/s"#, options: .regularExpression),
               let rate = Double(outcome.output[range].split(separator: " ")[0]) else {
-            return (nil, "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
+            return PeerRun(rate: nil, note: "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
         }
-        return (rate, outcome.lastLine)
+        return PeerRun(rate: rate, note: outcome.lastLine, workerCPUSeconds: outcome.descendantsCPUSeconds)
     }
 
     /// `count` noop jobs with ids `TAG-N` whose results carry `filler` bytes and which burn `cpuMicros` of CPU each.
