@@ -18,6 +18,8 @@ struct BenchWorker {
         env["FLEET_AMQP_URL"] = amqpURL
         process.environment = env
         process.standardInput = FileHandle.nullDevice
+        // This process's stdout is its report, or with --json its figures alone: the worker's output goes to stderr.
+        process.standardOutput = FileHandle.standardError
         try process.run()
         return BenchWorker(process: process)
     }

@@ -21,11 +21,14 @@ public struct EmailBench: Sendable {
     var repository: String
     /// The Python with celery and python-liquid, or nil to skip the Celery peer.
     var celeryPython: String?
+    /// Whether this executable is a debug build (the report warns: measure a release build).
     var debugBuild: Bool
+    /// Where the report and the figures go.
+    var output: BenchOutput
 
     public init(jobs: Int, rounds: Int, concurrency: Int, prefetch: Int, delivery: String, smtpJobs: Int, smtpPool: Int,
                 amqpURL: String, amqp: AMQPConfiguration, shared: String, repository: String, celeryPython: String?,
-                debugBuild: Bool) {
+                debugBuild: Bool, output: BenchOutput) {
         self.jobs = jobs
         self.rounds = rounds
         self.concurrency = concurrency
@@ -39,6 +42,7 @@ public struct EmailBench: Sendable {
         self.repository = repository
         self.celeryPython = celeryPython
         self.debugBuild = debugBuild
+        self.output = output
     }
 
     /// The shared directory (`option`, else found: ``BenchPaths/shared(_:)``) and the repository (its templates and
@@ -52,13 +56,13 @@ public struct EmailBench: Sendable {
     }
 
     /// `python` when it imports celery and python-liquid (the Celery peer can run), else nil; prints which.
-    public static func celeryPeer(python: String) -> String? {
+    public static func celeryPeer(python: String, output: BenchOutput) -> String? {
         let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
         guard probe?.status == 0 else {
-            print("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
+            output.line("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
             return nil
         }
-        print("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
+        output.line("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
         return python
     }
 
@@ -101,15 +105,16 @@ public struct EmailBench: Sendable {
     }
 
     /// `fleet bench email --in-process`: only the email handler in this process (no broker), CPU per job.
-    public static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
-        try await BenchError.failing { try await measureInProcess(shared: shared, repository: repository, jobs: jobs) }
+    public static func runInProcess(shared: String, repository: String, jobs: Int, output: BenchOutput) async throws {
+        try await BenchError.failing { try await measureInProcess(shared: shared, repository: repository, jobs: jobs, output: output) }
     }
 
-    private static func measureInProcess(shared: String, repository: String, jobs: Int) async throws {
+    private static func measureInProcess(shared: String, repository: String, jobs: Int, output: BenchOutput) async throws {
         let workload = try prepare(shared: shared, jobs: jobs, name: "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())")
         defer { try? FileManager.default.removeItem(at: workload.directory) }
         let us = try await handlerCPU(workload, repository: repository, jobs: jobs)
-        print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+        output.line(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+        output.figures(["jobs": .count(jobs), "email_handler_cpu_us_per_job": .number(us, places: 1)])
     }
 
     /// CPU µs per job of the email handler alone on `workload` (``EmailHandlerLoop``), over `jobs` jobs.
@@ -118,8 +123,8 @@ public struct EmailBench: Sendable {
         return try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
     }
 
-    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report. Throws
-    /// ``BenchError`` only (`bench failed: ...` for a failure it does not name).
+    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report, then with
+    /// `--json` the figures. Throws ``BenchError`` only (`bench failed: ...` for a failure it does not name).
     public func run(connection: AMQPConnection) async throws {
         try await BenchError.failing { try await measure(connection: connection) }
     }
@@ -138,9 +143,9 @@ public struct EmailBench: Sendable {
         let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(declarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        print("fleet bench email: \(jobs) email jobs per run (peers/make_data.py: 2,000 profiles, template newsletter), delivery \(delivery), worker concurrency \(concurrency), prefetch \(prefetch), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
-        print("each run: jobs pre-enqueued, then timed from the first result to the last seen by one consumer")
-        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        output.line("fleet bench email: \(jobs) email jobs per run (peers/make_data.py: 2,000 profiles, template newsletter), delivery \(delivery), worker concurrency \(concurrency), prefetch \(prefetch), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        output.line("each run: jobs pre-enqueued, then timed from the first result to the last seen by one consumer")
+        if debugBuild { output.line("warning: this is a debug build; measure with 'swift build -c release'") }
 
         var worker: BenchWorker?
         var sink: SMTPSinkProcess?
@@ -196,9 +201,9 @@ public struct EmailBench: Sendable {
                     kind: "noop", prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b1")
                 burnRates.append(burnRun.rate)
                 burnMicros.append(emailWork)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes), fleet noop burning %.0f µs per job %.0f jobs/s",
-                             round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
-                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes, emailWork, burnRun.rate))
+                output.line(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes), fleet noop burning %.0f µs per job %.0f jobs/s",
+                                   round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
+                                   fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes, emailWork, burnRun.rate))
             }
 
             // (c) The Celery peer on the same broker.
@@ -235,64 +240,95 @@ public struct EmailBench: Sendable {
             await connection.delete(declarations)
             let inProcess = try await Self.handlerCPU(prepared, repository: repository, jobs: jobs)
 
-            // The median of the per-round ratios x/y, formatted.
-            func medianRatio(_ x: [Double], _ y: [Double]) -> String { String(format: "%.2f", BenchWorker.median(zip(x, y).map { $0 / $1 })) }
+            // The median of the per-round ratios x/y, and formatted.
+            func median(_ x: [Double], over y: [Double]) -> Double { BenchWorker.median(zip(x, y).map { $0 / $1 }) }
+            func medianRatio(_ x: [Double], _ y: [Double]) -> String { String(format: "%.2f", median(x, over: y)) }
             let rawMedian = BenchWorker.median(rawRates)
             let fleetMedian = BenchWorker.median(fleetRuns.map(\.rate))
             let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
             let ratio = BenchWorker.median(ratios)
             let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
             let f = BenchFormat.thousands
-            print("")
-            print("| measure | jobs/s | ratio |")
-            print("| --- | ---: | ---: |")
-            print("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
+            output.line()
+            output.line("| measure | jobs/s | ratio |")
+            output.line("| --- | ---: | ---: |")
+            output.line("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
             let sizedMedian = BenchWorker.median(sizedRates)
             let resultBytes = BenchWorker.median(fleetRuns.map { Double($0.resultBytes) })
-            print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
+            output.line("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
             let noopMedian = BenchWorker.median(noopRates)
-            print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
-            print(String(format: "| (b1) fleet noop worker, padded results, burning the email work's CPU (%.0f µs per job) | %@ | b1/a %@, b/b1 %@ |",
-                         BenchWorker.median(burnMicros), f(BenchWorker.median(burnRates)), medianRatio(burnRates, rawRates), medianRatio(fleetRuns.map(\.rate), burnRates)))
-            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
+            output.line("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
+            output.line(String(format: "| (b1) fleet noop worker, padded results, burning the email work's CPU (%.0f µs per job) | %@ | b1/a %@, b/b1 %@ |",
+                               BenchWorker.median(burnMicros), f(BenchWorker.median(burnRates)), medianRatio(burnRates, rawRates), medianRatio(fleetRuns.map(\.rate), burnRates)))
+            output.line("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
             if let celery {
-                print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
+                output.line("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
             } else {
-                print("| (c) Celery peer | \(celeryNote) | |")
+                output.line("| (c) Celery peer | \(celeryNote) | |")
             }
             if let smtp {
-                print("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
+                output.line("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
             }
-            print("")
-            print("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
-            if celery != nil { print("Celery: \(celeryNote)") }
+            output.line()
+            output.line("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
+            if celery != nil { output.line("Celery: \(celeryNote)") }
             let cpu = fleetRuns.compactMap(\.cpuSeconds)
             let workerMicros = cpu.count == fleetRuns.count ? cpu.reduce(0, +) / Double(jobs * rounds) * 1e6 : nil
             if let workerMicros {
-                print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)", workerMicros))
+                output.line(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)", workerMicros))
             }
             // The peer's worker and its pool processes, start-up and stop included; run.py (enqueue, results) not.
             let celeryMicros = celeryCPU.map { $0 / Double(jobs) * 1e6 }
             if let celeryMicros {
-                print(String(format: "Celery worker CPU per email job: %.0f µs (its worker's process tree: the main process and its pool, start-up included)", celeryMicros)
-                      + (workerMicros.map { String(format: "; Celery / fleet worker CPU per job: %.1f", celeryMicros / $0) } ?? ""))
+                output.line(String(format: "Celery worker CPU per email job: %.0f µs (its worker's process tree: the main process and its pool, start-up included)", celeryMicros)
+                            + (workerMicros.map { String(format: "; Celery / fleet worker CPU per job: %.1f", celeryMicros / $0) } ?? ""))
             } else if celery != nil {
-                print("Celery worker CPU per email job: not measured (no process of the peer's worker was read)")
+                output.line("Celery worker CPU per email job: not measured (no process of the peer's worker was read)")
             }
-            print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
-            print("")
+            output.line(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
+            output.line()
             let runs = [("a", "(a) raw pipe"), ("a2", "(a2) raw pipe, padded results"), ("b0", "(b0) fleet noop worker, padded results"),
                         ("b1", "(b1) fleet noop worker, padded, burning CPU"),
                         ("b", "(b) fleet email worker")]
             for line in budget.report(runs: runs.map { (key: $0.0, label: $0.1) }, reference: "a", measured: "b", baseline: "b0", ratio: 0.7,
                                       peerRate: celery, peerFactor: 10) {
-                print(line)
+                output.line(line)
             }
-            print("")
-            print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
-            print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
-                  + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
-                  + "RSS < 100 MB: \(rss.map { $0 < 100 * 1024 ? "met" : "NOT met" } ?? "not measured")")
+            output.line()
+            output.line("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+            output.line("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
+                        + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
+                        + "RSS < 100 MB: \(rss.map { $0 < 100 * 1024 ? "met" : "NOT met" } ?? "not measured")")
+
+            let fleetRates = fleetRuns.map(\.rate)
+            var figures = JSONObject()
+            figures["jobs"] = .count(jobs)
+            figures["rounds"] = .count(rounds)
+            figures["raw_jobs_per_s"] = .number(rawMedian, places: 1)
+            figures["raw_padded_jobs_per_s"] = .number(sizedMedian, places: 1)
+            figures["result_bytes"] = .number(resultBytes, places: 0)
+            figures["noop_jobs_per_s"] = .number(noopMedian, places: 1)
+            figures["noop_burn_jobs_per_s"] = .number(BenchWorker.median(burnRates), places: 1)
+            figures["noop_burn_cpu_us_per_job"] = .number(BenchWorker.median(burnMicros), places: 1)
+            figures["email_jobs_per_s"] = .number(fleetMedian, places: 1)
+            figures["celery_jobs_per_s"] = .number(celery, places: 1)
+            figures["smtp_jobs_per_s"] = .number(smtp?.rate, places: 1)
+            figures["smtp_delivered"] = .count(smtp?.delivered)
+            figures["ratio_median"] = .number(ratio, places: 3)
+            figures["ratios"] = .array(ratios.map { .number($0, places: 3) })
+            figures["raw_padded_vs_raw_ratio"] = .number(median(sizedRates, over: rawRates), places: 3)
+            figures["noop_vs_raw_ratio"] = .number(median(noopRates, over: rawRates), places: 3)
+            figures["noop_burn_vs_raw_ratio"] = .number(median(burnRates, over: rawRates), places: 3)
+            figures["email_vs_noop_ratio"] = .number(median(fleetRates, over: noopRates), places: 3)
+            figures["email_vs_noop_burn_ratio"] = .number(median(fleetRates, over: burnRates), places: 3)
+            figures["email_vs_celery_ratio"] = .number(celery.map { fleetMedian / $0 }, places: 3)
+            figures["email_worker_cpu_us_per_job"] = .number(workerMicros, places: 1)
+            figures["celery_worker_cpu_us_per_job"] = .number(celeryMicros, places: 1)
+            figures["email_vs_celery_cpu_ratio"] = .number(celeryMicros.flatMap { c in workerMicros.map { c / $0 } }, places: 3)
+            figures["email_handler_cpu_us_per_job"] = .number(inProcess, places: 1)
+            figures["worker_peak_rss_mb"] = .number(rss.map { Double($0) / 1024 }, places: 1)
+            figures["cpu_budget"] = .object(budget.figures(runs: runs.map(\.0)))
+            output.figures(figures)
         } catch {
             worker?.stop()
             sink?.stop()

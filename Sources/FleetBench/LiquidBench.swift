@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 import Liquid
 
@@ -21,12 +22,14 @@ public struct LiquidBench: Sendable {
     var noPeers: Bool
     /// Whether this executable is a debug build (the report warns: measure a release build).
     var debugBuild: Bool
+    /// Where the report and the figures go.
+    var output: BenchOutput
 
     /// What `"now" | date` sees in the fixtures: their expected results were made in 2025.
     static let fixtureNow: Double = 1_748_779_200  // 2025-06-01T12:00:00Z
 
     public init(shared: String?, renders: Int, fixtureRenders: Int, minSeconds: Double, ruby: String, python: String,
-                noPeers: Bool, debugBuild: Bool) {
+                noPeers: Bool, debugBuild: Bool, output: BenchOutput) {
         self.shared = shared
         self.renders = renders
         self.fixtureRenders = fixtureRenders
@@ -35,9 +38,10 @@ public struct LiquidBench: Sendable {
         self.python = python
         self.noPeers = noPeers
         self.debugBuild = debugBuild
+        self.output = output
     }
 
-    /// Runs both workloads (and the byte-for-byte comparison) and prints the report.
+    /// Runs both workloads (and the byte-for-byte comparison) and prints the report, then with `--json` the figures.
     public func run() throws {
         let sharedDir = try BenchPaths.shared(shared)
         let repo = BenchPaths.repository(holding: "Ops/bench/ruby_fixture.rb")
@@ -45,29 +49,30 @@ public struct LiquidBench: Sendable {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
 
-        print("fleet bench liquid: \(debugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
-        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        output.line("fleet bench liquid: \(debugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
+        if debugBuild { output.line("warning: this is a debug build; measure with 'swift build -c release'") }
 
         let peers = noPeers ? LiquidBenchPeers.none : LiquidBenchPeers.detect(ruby: ruby, python: python)
-        for line in peers.notes { print(line) }
+        for line in peers.notes { output.line(line) }
 
         // (a) The marketing template with the 2,000 workload profiles.
         try BenchPaths.makeData(shared: sharedDir, into: work.path, jobs: 1)
         let profilesPath = work.path + "/profiles.ndjson"
         let newsletter = try NewsletterWorkload(templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath)
-        print("")
-        print("(a) peers/liquid/newsletter.liquid, \(newsletter.environments.count) profiles, \(renders) renders per measurement")
+        output.line()
+        output.line("(a) peers/liquid/newsletter.liquid, \(newsletter.environments.count) profiles, \(renders) renders per measurement")
+        var identical: Int?
         if peers.ruby != nil, let repo {
             let dump = work.appendingPathComponent("ruby-renders.txt").path
-            try newsletter.compareWithRuby(ruby: ruby, script: repo + "/Ops/bench/ruby_newsletter_dump.rb",
+            identical = try newsletter.compareWithRuby(ruby: ruby, script: repo + "/Ops/bench/ruby_newsletter_dump.rb",
                                            templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath,
-                                           dumpPath: dump)
+                                           dumpPath: dump, output: output)
         } else if peers.ruby != nil {
-            print("byte-identical check skipped: Ops/bench/ruby_newsletter_dump.rb not found above the current directory")
+            output.line("byte-identical check skipped: Ops/bench/ruby_newsletter_dump.rb not found above the current directory")
         } else {
-            print("byte-identical check skipped: Ruby Liquid is not available")
+            output.line("byte-identical check skipped: Ruby Liquid is not available")
         }
-        let ours = try newsletter.measure(renders: renders, minSeconds: minSeconds)
+        let ours = try newsletter.measure(renders: renders, minSeconds: minSeconds, output: output)
         let rubyA = peers.ruby.flatMap { _ in
             BenchSubprocess.run(ruby, [sharedDir + "/peers/liquid/render_ruby.rb", profilesPath, String(renders)])
         }
@@ -76,23 +81,35 @@ public struct LiquidBench: Sendable {
         }
         var table = LiquidBenchTable(title: "template")
         table.add(name: "newsletter", ours: ours.wall, ruby: rubyA, python: pythonA, status: nil)
-        table.print()
+        table.print(to: output)
         // The same per CPU second of each program: steadier when other processes share the cores. A peer's
         // CPU time includes its start-up (loading the profiles, parsing the template), a few percent of it.
         var cpuLine = "  per CPU second: ours \(LiquidBenchTable.count(ours.cpu))"
-        for (name, outcome) in [("Ruby", rubyA), ("python-liquid", pythonA)] {
-            guard let outcome, outcome.status == 0, outcome.cpuSeconds > 0 else { continue }
-            let rate = Double(renders) / outcome.cpuSeconds
+        func perCPUSecond(_ outcome: BenchSubprocess.Outcome?) -> Double? {
+            guard let outcome, outcome.status == 0, outcome.cpuSeconds > 0 else { return nil }
+            return Double(renders) / outcome.cpuSeconds
+        }
+        let (rubyCPU, pythonCPU) = (perCPUSecond(rubyA), perCPUSecond(pythonA))
+        for (name, rate) in [("Ruby", rubyCPU), ("python-liquid", pythonCPU)] {
+            guard let rate else { continue }
             cpuLine += ", \(name) \(LiquidBenchTable.count(rate)) (ours/\(name) \(LiquidBenchTable.ratio(ours.cpu / rate)))"
         }
-        print(cpuLine)
+        output.line(cpuLine)
+        var newsletterFigures = JSONObject(["profiles": .count(newsletter.environments.count)])
+        for (key, value) in table.rows[0].figures() { newsletterFigures[key] = value }
+        newsletterFigures["ours_renders_per_cpu_s"] = .number(ours.cpu, places: 1)
+        newsletterFigures["ruby_renders_per_cpu_s"] = .number(rubyCPU, places: 1)
+        newsletterFigures["python_renders_per_cpu_s"] = .number(pythonCPU, places: 1)
+        newsletterFigures["ours_vs_ruby_cpu_ratio"] = .number(rubyCPU.map { ours.cpu / $0 }, places: 2)
+        newsletterFigures["ours_vs_python_cpu_ratio"] = .number(pythonCPU.map { ours.cpu / $0 }, places: 2)
+        newsletterFigures["byte_identical_renders"] = .count(identical)
 
         // (b) golden-liquid's benchmark fixtures.
         let fixturesDir = sharedDir + "/conformance/golden-liquid/benchmark_fixtures"
         let fixtures = ((try? FileManager.default.contentsOfDirectory(atPath: fixturesDir)) ?? [])
             .filter { FileManager.default.fileExists(atPath: fixturesDir + "/" + $0 + "/templates/index.liquid") }.sorted()
-        print("")
-        print("(b) golden-liquid benchmark_fixtures (\(fixtures.count)), \(fixtureRenders) renders per measurement; output vs expected_result.txt")
+        output.line()
+        output.line("(b) golden-liquid benchmark_fixtures (\(fixtures.count)), \(fixtureRenders) renders per measurement; output vs expected_result.txt")
         var fixtureTable = LiquidBenchTable(title: "fixture")
         for fixture in fixtures {
             let dir = fixturesDir + "/" + fixture
@@ -105,19 +122,28 @@ public struct LiquidBench: Sendable {
             }
             fixtureTable.add(name: fixture, ours: result.rate, ruby: rubyB, python: pythonB, status: result.status)
         }
-        fixtureTable.print()
+        fixtureTable.print(to: output)
         if !fixtureTable.notes.isEmpty || !table.notes.isEmpty {
-            print("")
-            for note in table.notes + fixtureTable.notes { print(note) }
+            output.line()
+            for note in table.notes + fixtureTable.notes { output.line(note) }
         }
         if repo == nil, !peers.isEmpty {
-            print("note: Ops/bench/ (the peers' fixture scripts) not found above the current directory; peers skipped in (b)")
+            output.line("note: Ops/bench/ (the peers' fixture scripts) not found above the current directory; peers skipped in (b)")
         }
-        print("")
-        print("ratio = ours / peer renders per second, each measured on one thread in this run")
+        output.line()
+        output.line("ratio = ours / peer renders per second, each measured on one thread in this run")
         if let row = table.rows.first, let rubyRate = row.ruby {
             let ratio = row.ours / rubyRate
-            print("(a) ours / Ruby = \(LiquidBenchTable.ratio(ratio)): the 50x target is \(ratio >= 50 ? "met" : "NOT met")")
+            output.line("(a) ours / Ruby = \(LiquidBenchTable.ratio(ratio)): the 50x target is \(ratio >= 50 ? "met" : "NOT met")")
         }
+
+        var fixtureFigures = JSONObject()
+        for row in fixtureTable.rows { fixtureFigures[row.name] = .object(row.figures()) }
+        var figures = JSONObject()
+        figures["renders"] = .count(renders)
+        figures["fixture_renders"] = .count(fixtureRenders)
+        figures["newsletter"] = .object(newsletterFigures)
+        figures["fixtures"] = .object(fixtureFigures)
+        output.figures(figures)
     }
 }

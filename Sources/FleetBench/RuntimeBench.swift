@@ -25,9 +25,11 @@ public struct RuntimeBench: Sendable {
     var amqp: AMQPConfiguration
     /// Whether this executable is a debug build (the report warns: measure a release build).
     var debugBuild: Bool
+    /// Where the report and the figures go.
+    var output: BenchOutput
 
     public init(jobs: Int, concurrency: Int, prefetch: Int, rounds: Int, latencyRate: Int, latencySeconds: Int,
-                amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool) {
+                amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool, output: BenchOutput) {
         self.jobs = jobs
         self.concurrency = concurrency
         self.prefetch = prefetch
@@ -37,6 +39,7 @@ public struct RuntimeBench: Sendable {
         self.amqpURL = amqpURL
         self.amqp = amqp
         self.debugBuild = debugBuild
+        self.output = output
     }
 
     /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and closes it at the end. A
@@ -53,8 +56,8 @@ public struct RuntimeBench: Sendable {
         try await connection.declare(benchDeclarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
         let build = debugBuild ? "debug" : "release"
-        print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
-        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        output.line("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
+        if debugBuild { output.line("warning: this is a debug build; measure with 'swift build -c release'") }
 
         var worker: BenchWorker?
         do {
@@ -83,8 +86,8 @@ public struct RuntimeBench: Sendable {
                 if let cpu = process.cpuSeconds { workerCPU? += cpu } else { workerCPU = nil }
                 rawRates.append(rawRun.rate)
                 fleetRates.append(fleetRun.rate)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet runtime %.0f jobs/s, ratio %.2f",
-                             round, rawRun.rate, fleetRun.rate, fleetRun.rate / rawRun.rate))
+                output.line(String(format: "round %d: raw pipe %.0f jobs/s, fleet runtime %.0f jobs/s, ratio %.2f",
+                                   round, rawRun.rate, fleetRun.rate, fleetRun.rate / rawRun.rate))
                 if round < rounds {
                     process.stop()
                     worker = nil
@@ -108,20 +111,37 @@ public struct RuntimeBench: Sendable {
             worker = nil
 
             let ratios = zip(fleetRates, rawRates).map { $0 / $1 }
-            print("")
-            print("(a) raw pipe (rabbitmq-c, one thread): \(Int(BenchWorker.median(rawRates))) jobs/s (median of \(rounds))")
-            print("(b) fleet runtime, noop kind:          \(Int(BenchWorker.median(fleetRates))) jobs/s (median of \(rounds))")
+            output.line()
+            output.line("(a) raw pipe (rabbitmq-c, one thread): \(Int(BenchWorker.median(rawRates))) jobs/s (median of \(rounds))")
+            output.line("(b) fleet runtime, noop kind:          \(Int(BenchWorker.median(fleetRates))) jobs/s (median of \(rounds))")
             let each = ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            print(String(format: "ratio b/a:                             %.2f", BenchWorker.median(ratios))
-                  + "  median of \(rounds) rounds (\(each); target >= 0.80)")
-            print("latency, enqueue to result, paced at \(latencyRate) jobs/s for \(latencySeconds) s:")
-            print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
-            print(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
-            print("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+            output.line(String(format: "ratio b/a:                             %.2f", BenchWorker.median(ratios))
+                        + "  median of \(rounds) rounds (\(each); target >= 0.80)")
+            output.line("latency, enqueue to result, paced at \(latencyRate) jobs/s for \(latencySeconds) s:")
+            output.line(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
+            output.line(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
+            output.line("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
             let total = Double(jobs * rounds)
-            print(String(format: "CPU per job: raw pipe %.0f µs (its thread), ", rawCPU / total * 1e6)
-                  + (workerCPU.map { String(format: "fleet worker %.0f µs (the whole process, start-up included)", $0 / total * 1e6) }
-                     ?? "fleet worker unknown"))
+            output.line(String(format: "CPU per job: raw pipe %.0f µs (its thread), ", rawCPU / total * 1e6)
+                        + (workerCPU.map { String(format: "fleet worker %.0f µs (the whole process, start-up included)", $0 / total * 1e6) }
+                           ?? "fleet worker unknown"))
+
+            var figures = JSONObject()
+            figures["jobs"] = .count(jobs)
+            figures["rounds"] = .count(rounds)
+            figures["raw_jobs_per_s"] = .number(BenchWorker.median(rawRates), places: 1)
+            figures["fleet_jobs_per_s"] = .number(BenchWorker.median(fleetRates), places: 1)
+            figures["ratio_median"] = .number(BenchWorker.median(ratios), places: 3)
+            figures["ratios"] = .array(ratios.map { .number($0, places: 3) })
+            figures["latency_rate_jobs_per_s"] = .count(latencyRate)
+            figures["raw_latency_p50_ms"] = .number(rawLatency.p50, places: 3)
+            figures["raw_latency_p99_ms"] = .number(rawLatency.p99, places: 3)
+            figures["fleet_latency_p50_ms"] = .number(fleetLatency.p50, places: 3)
+            figures["fleet_latency_p99_ms"] = .number(fleetLatency.p99, places: 3)
+            figures["raw_cpu_us_per_job"] = .number(rawCPU / total * 1e6, places: 1)
+            figures["worker_cpu_us_per_job"] = .number(workerCPU.map { $0 / total * 1e6 }, places: 1)
+            figures["worker_peak_rss_mb"] = .number(rss.map { Double($0) / 1024 }, places: 1)
+            output.figures(figures)
         } catch {
             worker?.stop()
             await results.stop()

@@ -50,6 +50,9 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("in-process"), help: "Only time the email handler in this process, without a broker (CPU per job, delivery result; for profiling). Uses --jobs and --shared only.")
     var inProcess = false
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
@@ -62,18 +65,19 @@ struct EmailBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try global.bootstrapLogging()
+        let output = BenchOutput(json: json)
         let (sharedDir, repository) = try CLIError.fromBench { try EmailBench.locate(shared: shared) }
         if inProcess {
-            try await CLIError.fromBench { try await EmailBench.runInProcess(shared: sharedDir, repository: repository, jobs: jobs) }
+            try await CLIError.fromBench { try await EmailBench.runInProcess(shared: sharedDir, repository: repository, jobs: jobs, output: output) }
             return
         }
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let url = try global.resolvedAMQPURL()
-        let celeryPython = noPeers ? nil : EmailBench.celeryPeer(python: python)
+        let celeryPython = noPeers ? nil : EmailBench.celeryPeer(python: python, output: output)
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
             smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: sharedDir, repository: repository, celeryPython: celeryPython,
-            debugBuild: BenchCommand.isDebugBuild)
+            debugBuild: BenchCommand.isDebugBuild, output: output)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {
             try await CLIError.fromBench { try await bench.run(connection: connection) }

@@ -35,6 +35,9 @@ struct LiquidBenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-peers"), help: "Measure ours only (and skip the comparison with Ruby).")
     var noPeers = false
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard renders >= 1, fixtureRenders >= 1 else { throw ValidationError("--renders and --fixture-renders must be positive") }
         guard minSeconds >= 0 else { throw ValidationError("--min-seconds must not be negative") }
@@ -43,7 +46,7 @@ struct LiquidBenchCommand: ParsableCommand {
     func run() throws {
         try CLIError.fromBench {
             try LiquidBench(shared: shared, renders: renders, fixtureRenders: fixtureRenders, minSeconds: minSeconds, ruby: ruby,
-                            python: python, noPeers: noPeers, debugBuild: BenchCommand.isDebugBuild).run()
+                            python: python, noPeers: noPeers, debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json)).run()
         }
     }
 }

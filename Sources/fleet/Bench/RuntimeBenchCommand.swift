@@ -27,6 +27,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Length of each latency run in seconds (default 5).")
     var latencySeconds: Int = 5
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
@@ -41,7 +44,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet bench", logger: logger)
         let bench = RuntimeBench(jobs: jobs, concurrency: concurrency, prefetch: prefetch, rounds: rounds, latencyRate: latencyRate,
                                  latencySeconds: latencySeconds, amqpURL: try global.resolvedAMQPURL(), amqp: amqp,
-                                 debugBuild: BenchCommand.isDebugBuild)
+                                 debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
         try await CLIError.fromBench { try await bench.run(connection: connection) }
     }
 }
