@@ -93,10 +93,19 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Workers/EmailWorker", exclude: ["README.md"], swiftSettings: strict),
+        // The benchmark harness: raw broker pipe, result tap, CPU budget, workloads and each bench's runs; the
+        // `fleet bench` commands call into it.
+        .target(
+            name: "FleetBench",
+            dependencies: [
+                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
+                "AMQPClient", "FleetAMQP", "FleetBench", "FleetCore", "FleetRuntime", "Liquid",
                 "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

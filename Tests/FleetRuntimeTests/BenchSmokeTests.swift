@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 import Testing
 
@@ -106,6 +107,8 @@ struct BenchSmokeTests {
             #expect(ignored.map { $0 & (1 << 1 | 1 << 12 | 1 << 14) } == 0, "\(line)")
         }
         #expect(output.contains("| (c) Celery peer (prefork, "), "\(output)")
+        // The stand-in starts no worker of its own to read (at most its shell's sed), but the line is there.
+        #expect(output.contains("Celery worker CPU per email job: "), "\(output)")
         #expect(output.contains("b/c >= 10 (1000 jobs/s) allows (b) at most "), "\(output)")
     }
 
@@ -139,5 +142,76 @@ struct BenchSmokeTests {
         #expect(output.contains("ratio b/a:"), "\(output)")
         #expect(output.contains("fleet runtime: p50 "), "\(output)")
         #expect(output.contains("worker peak RSS: ") && !output.contains("worker peak RSS: unknown"), "\(output)")
+    }
+
+    /// `stdout` as the one JSON object it must be (one line), or nil with an issue recorded.
+    static func figures(_ stdout: String) -> JSONObject? {
+        let lines = stdout.split(separator: "\n")
+        #expect(lines.count == 1, "stdout is not one line: \(stdout)")
+        guard case .object(let object)? = try? JSONValue(parsing: stdout) else {
+            Issue.record("stdout is not a JSON object: \(stdout)")
+            return nil
+        }
+        return object
+    }
+
+    /// Whether `value` is a JSON number.
+    static func isNumber(_ value: JSONValue?) -> Bool {
+        switch value {
+        case .int?, .double?: true
+        default: false
+        }
+    }
+
+    @Test("bench runtime --json: one JSON object of the figures on stdout, the report on stderr")
+    func runtimeJSON() async throws {
+        let run = try await FleetProcess.runSeparately(
+            ["bench", "runtime", "--json", "--jobs", "500", "--rounds", "1", "--latency-rate", "200", "--latency-seconds", "1"],
+            environment: ["FLEET_AMQP_URL": try TestBroker.url], timeout: .seconds(300))
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let figures = try #require(Self.figures(run.stdout))
+        for key in ["raw_jobs_per_s", "fleet_jobs_per_s", "ratio_median", "raw_latency_p50_ms", "raw_latency_p99_ms",
+                    "fleet_latency_p50_ms", "fleet_latency_p99_ms", "worker_cpu_us_per_job", "raw_cpu_us_per_job",
+                    "worker_peak_rss_mb", "jobs", "rounds", "latency_rate_jobs_per_s"] {
+            #expect(Self.isNumber(figures[key]), "\(key): \(run.stdout)")
+        }
+        #expect(figures["jobs"] == .int(500) && figures["rounds"] == .int(1), "\(run.stdout)")
+        let ratios = figures["ratios"]?.arrayValue ?? []
+        #expect(ratios.count == 1 && ratios.allSatisfy { Self.isNumber($0) }, "\(run.stdout)")
+        // The human table went to stderr, whole.
+        for line in ["(a) raw pipe (rabbitmq-c, one thread): ", "ratio b/a:", "fleet runtime: p50 ", "worker peak RSS: ", "CPU per job: raw pipe "] {
+            #expect(run.stderr.contains(line), "\(line): \(run.stderr)")
+            #expect(!run.stdout.contains(line), "\(line): \(run.stdout)")
+        }
+    }
+
+    @Test(
+        "bench liquid --json: renders/s of each engine and fixture as one JSON object on stdout, the report on stderr",
+        .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))
+    func liquidJSON() async throws {
+        let run = try await FleetProcess.runSeparately(
+            ["bench", "liquid", "--json", "--no-peers", "--renders", "20", "--fixture-renders", "2", "--min-seconds", "0",
+             "--shared", Self.shared])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let figures = try #require(Self.figures(run.stdout))
+        #expect(figures["renders"] == .int(20) && figures["fixture_renders"] == .int(2), "\(run.stdout)")
+        let newsletter = try #require(figures["newsletter"]?.objectValue, "\(run.stdout)")
+        #expect(newsletter["profiles"] == .int(2000), "\(run.stdout)")
+        for key in ["ours_renders_per_s", "ours_renders_per_cpu_s"] {
+            #expect(Self.isNumber(newsletter[key]), "\(key): \(run.stdout)")
+        }
+        // No peers ran: their figures are there, as null.
+        for key in ["ruby_renders_per_s", "python_renders_per_s", "ours_vs_ruby_ratio", "ours_vs_python_ratio", "byte_identical_renders"] {
+            #expect(newsletter[key] == .null, "\(key): \(run.stdout)")
+        }
+        let fixtures = try #require(figures["fixtures"]?.objectValue, "\(run.stdout)")
+        #expect(fixtures.keys == ["001", "002", "004", "005", "006"], "\(run.stdout)")
+        for (name, value) in fixtures {
+            #expect(Self.isNumber(value["ours_renders_per_s"]), "\(name): \(run.stdout)")
+            #expect(value["matches_expected"] == .bool(true), "\(name): \(run.stdout)")
+        }
+        #expect(run.stderr.contains("(a) peers/liquid/newsletter.liquid, 2000 profiles"), "\(run.stderr)")
+        #expect(run.stderr.contains("\n  006 "), "\(run.stderr)")
+        #expect(!run.stdout.contains("newsletter.liquid"), "\(run.stdout)")
     }
 }

@@ -19,15 +19,4 @@ extension BenchCommand {
         return false
         #endif
     }
-
-    /// `v` rounded, with thousands separators (`41,249`).
-    static func thousands(_ v: Double) -> String {
-        let s = String(Int(v.rounded()))
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return out
-    }
 }

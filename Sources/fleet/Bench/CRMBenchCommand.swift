@@ -1,7 +1,8 @@
 import ArgumentParser
+import FleetBench
 
 /// `fleet bench crm`: CRM sync ops/s through the broker (batches of 100 and of 1) and profile read-model
-/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run.
+/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run (``CRMBench``).
 struct CRMBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crm",
@@ -18,6 +19,9 @@ struct CRMBenchCommand: AsyncParsableCommand {
     @Option(help: "Worker prefetch (the worker's default, 256).")
     var prefetch: Int = 256
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard ops >= 1000 else { throw ValidationError("--ops must be at least 1000") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
@@ -30,9 +34,9 @@ struct CRMBenchCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet bench crm", logger: logger)
         let url = try global.resolvedAMQPURL()
         let bench = CRMBench(ops: ops, concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
-                             debugBuild: BenchCommand.isDebugBuild)
+                             debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
         do {
-            try await bench.run(connection: connection)
+            try await CLIError.fromBench { try await bench.run(connection: connection) }
         } catch {
             await connection.close()
             throw error

@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FleetBench
 
 /// `fleet bench email`: email jobs/s end to end (profile read, render, MIME, result, ack) through a real worker,
-/// next to the raw broker pipe and the Celery peer on the same broker in one run; peak RSS; SMTP throughput.
+/// next to the raw broker pipe and the Celery peer on the same broker in one run; peak RSS; SMTP throughput
+/// (``EmailBench``).
 struct EmailBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "email",
@@ -49,6 +50,9 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Flag(name: .customLong("in-process"), help: "Only time the email handler in this process, without a broker (CPU per job, delivery result; for profiling). Uses --jobs and --shared only.")
     var inProcess = false
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
@@ -61,41 +65,25 @@ struct EmailBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try global.bootstrapLogging()
-        let shared = try BenchPaths.shared(shared)
-        guard let repository = BenchPaths.repository(holding: "Templates/email/newsletter/html.liquid") else {
-            throw CLIError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
-        }
+        let output = BenchOutput(json: json)
+        let (sharedDir, repository) = try CLIError.fromBench { try EmailBench.locate(shared: shared) }
         if inProcess {
-            do {
-                try await EmailBench.runInProcess(shared: shared, repository: repository, jobs: jobs)
-            } catch let error as CLIError { throw error } catch { throw CLIError("bench failed: \(error)") }
+            try await CLIError.fromBench { try await EmailBench.runInProcess(shared: sharedDir, repository: repository, jobs: jobs, output: output) }
             return
         }
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let url = try global.resolvedAMQPURL()
-        var celeryPython: String?
-        if !noPeers {
-            let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
-            if probe?.status == 0 {
-                celeryPython = python
-                print("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
-            } else {
-                print("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
-            }
-        }
+        let celeryPython = noPeers ? nil : EmailBench.celeryPeer(python: python, output: output)
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
-            smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: shared, repository: repository, celeryPython: celeryPython,
-            debugBuild: BenchCommand.isDebugBuild)
+            smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: sharedDir, repository: repository, celeryPython: celeryPython,
+            debugBuild: BenchCommand.isDebugBuild, output: output)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {
-            try await bench.run(connection: connection)
-        } catch let error as CLIError {
-            await connection.close()
-            throw error
+            try await CLIError.fromBench { try await bench.run(connection: connection) }
         } catch {
             await connection.close()
-            throw CLIError("bench failed: \(error)")
+            throw error
         }
         await connection.close()
     }

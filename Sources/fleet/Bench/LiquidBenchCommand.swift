@@ -1,11 +1,8 @@
 import ArgumentParser
-import Foundation
-import Liquid
+import FleetBench
 
-/// `fleet bench liquid`: renders per second of our Liquid engine on one thread, next to Shopify's Ruby
-/// Liquid and python-liquid measured in the same run, on (a) the shared marketing template with the 2,000
-/// workload profiles and (b) golden-liquid's benchmark fixtures; plus a byte-for-byte comparison of our
-/// 2,000 newsletter renders with Ruby's.
+/// `fleet bench liquid`: our Liquid engine's renders/s on one thread against Ruby Liquid and python-liquid, in one
+/// run (``LiquidBench``).
 struct LiquidBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liquid",
@@ -38,8 +35,8 @@ struct LiquidBenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-peers"), help: "Measure ours only (and skip the comparison with Ruby).")
     var noPeers = false
 
-    /// What `"now" | date` sees in the fixtures: their expected results were made in 2025.
-    static let fixtureNow: Double = 1_748_779_200  // 2025-06-01T12:00:00Z
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
 
     func validate() throws {
         guard renders >= 1, fixtureRenders >= 1 else { throw ValidationError("--renders and --fixture-renders must be positive") }
@@ -47,86 +44,9 @@ struct LiquidBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let sharedDir = try BenchPaths.shared(shared)
-        let repo = BenchPaths.repository(holding: "Ops/bench/ruby_fixture.rb")
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-bench-liquid-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-
-        print("fleet bench liquid: \(BenchCommand.isDebugBuild ? "debug" : "release") build, one thread, shared \(sharedDir)")
-        if BenchCommand.isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
-
-        let peers = noPeers ? LiquidBenchPeers.none : LiquidBenchPeers.detect(ruby: ruby, python: python)
-        for line in peers.notes { print(line) }
-
-        // (a) The marketing template with the 2,000 workload profiles.
-        try BenchPaths.makeData(shared: sharedDir, into: work.path, jobs: 1)
-        let profilesPath = work.path + "/profiles.ndjson"
-        let newsletter = try NewsletterWorkload(templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath)
-        print("")
-        print("(a) peers/liquid/newsletter.liquid, \(newsletter.environments.count) profiles, \(renders) renders per measurement")
-        if peers.ruby != nil, let repo {
-            let dump = work.appendingPathComponent("ruby-renders.txt").path
-            try newsletter.compareWithRuby(ruby: ruby, script: repo + "/Ops/bench/ruby_newsletter_dump.rb",
-                                           templatePath: sharedDir + "/peers/liquid/newsletter.liquid", profilesPath: profilesPath,
-                                           dumpPath: dump)
-        } else if peers.ruby != nil {
-            print("byte-identical check skipped: Ops/bench/ruby_newsletter_dump.rb not found above the current directory")
-        } else {
-            print("byte-identical check skipped: Ruby Liquid is not available")
-        }
-        let ours = try newsletter.measure(renders: renders, minSeconds: minSeconds)
-        let rubyA = peers.ruby.flatMap { _ in
-            BenchSubprocess.run(ruby, [sharedDir + "/peers/liquid/render_ruby.rb", profilesPath, String(renders)])
-        }
-        let pythonA = peers.python.flatMap { _ in
-            BenchSubprocess.run(python, [sharedDir + "/peers/liquid/render_python.py", profilesPath, String(renders)])
-        }
-        var table = LiquidBenchTable(title: "template")
-        table.add(name: "newsletter", ours: ours.wall, ruby: rubyA, python: pythonA, status: nil)
-        table.print()
-        // The same per CPU second of each program: steadier when other processes share the cores. A peer's
-        // CPU time includes its start-up (loading the profiles, parsing the template), a few percent of it.
-        var cpuLine = "  per CPU second: ours \(LiquidBenchTable.count(ours.cpu))"
-        for (name, outcome) in [("Ruby", rubyA), ("python-liquid", pythonA)] {
-            guard let outcome, outcome.status == 0, outcome.cpuSeconds > 0 else { continue }
-            let rate = Double(renders) / outcome.cpuSeconds
-            cpuLine += ", \(name) \(LiquidBenchTable.count(rate)) (ours/\(name) \(LiquidBenchTable.ratio(ours.cpu / rate)))"
-        }
-        print(cpuLine)
-
-        // (b) golden-liquid's benchmark fixtures.
-        let fixturesDir = sharedDir + "/conformance/golden-liquid/benchmark_fixtures"
-        let fixtures = ((try? FileManager.default.contentsOfDirectory(atPath: fixturesDir)) ?? [])
-            .filter { FileManager.default.fileExists(atPath: fixturesDir + "/" + $0 + "/templates/index.liquid") }.sorted()
-        print("")
-        print("(b) golden-liquid benchmark_fixtures (\(fixtures.count)), \(fixtureRenders) renders per measurement; output vs expected_result.txt")
-        var fixtureTable = LiquidBenchTable(title: "fixture")
-        for fixture in fixtures {
-            let dir = fixturesDir + "/" + fixture
-            let result = try FixtureWorkload(directory: dir).run(renders: fixtureRenders, minSeconds: minSeconds / 4)
-            let rubyB = repo.flatMap { repo in
-                peers.ruby.flatMap { _ in BenchSubprocess.run(ruby, [repo + "/Ops/bench/ruby_fixture.rb", dir, String(fixtureRenders)]) }
-            }
-            let pythonB = repo.flatMap { repo in
-                peers.python.flatMap { _ in BenchSubprocess.run(python, [repo + "/Ops/bench/python_fixture.py", dir, String(fixtureRenders)]) }
-            }
-            fixtureTable.add(name: fixture, ours: result.rate, ruby: rubyB, python: pythonB, status: result.status)
-        }
-        fixtureTable.print()
-        if !fixtureTable.notes.isEmpty || !table.notes.isEmpty {
-            print("")
-            for note in table.notes + fixtureTable.notes { print(note) }
-        }
-        if repo == nil, !peers.isEmpty {
-            print("note: Ops/bench/ (the peers' fixture scripts) not found above the current directory; peers skipped in (b)")
-        }
-        print("")
-        print("ratio = ours / peer renders per second, each measured on one thread in this run")
-        if let row = table.rows.first, let rubyRate = row.ruby {
-            let ratio = row.ours / rubyRate
-            print("(a) ours / Ruby = \(LiquidBenchTable.ratio(ratio)): the 50x target is \(ratio >= 50 ? "met" : "NOT met")")
+        try CLIError.fromBench {
+            try LiquidBench(shared: shared, renders: renders, fixtureRenders: fixtureRenders, minSeconds: minSeconds, ruby: ruby,
+                            python: python, noPeers: noPeers, debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json)).run()
         }
     }
-
 }

@@ -1,14 +1,9 @@
-import AMQPClient
 import ArgumentParser
 import FleetAMQP
-import FleetCore
-import Foundation
-import Synchronization
+import FleetBench
 
-/// `fleet bench runtime` (the default of `fleet bench`): in one run on one broker, (a) the raw broker pipe and (b) the fleet runtime with the
-/// `noop` kind in a real `fleet worker` process, doing the same flow on N pre-enqueued persistent jobs;
-/// then a paced run of each for enqueue-to-result latency. Prints jobs/s, the ratio b/a, p50/p99 latency
-/// and the worker's peak RSS. Both are measured the same way: first to last result seen by one consumer.
+/// `fleet bench runtime` (the default of `fleet bench`): the raw broker pipe against the fleet runtime with the
+/// `noop` kind, throughput and latency, in one run (``RuntimeBench``).
 struct RuntimeBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runtime", abstract: "Benchmark the fleet runtime against the raw broker pipe (prints figures).")
@@ -33,6 +28,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("latency-seconds"), help: "Length of each latency run in seconds (default 5).")
     var latencySeconds: Int = 5
 
+    @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
+    var json = false
+
     func validate() throws {
         guard jobs >= 100 else { throw ValidationError("--jobs must be at least 100") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
@@ -45,129 +43,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         let logger = try global.bootstrapLogging()
         let amqp = try global.amqpConfiguration(name: "fleet bench")
         let connection = try await global.connect(name: "fleet bench", logger: logger)
-        let prefix = "fleet-bench-\(UUID().uuidString.prefix(6).lowercased())"
-        let topology = FleetTopology(prefix: prefix, kinds: ["noop"])
-        let rawQueue = "\(prefix).raw"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let benchDeclarations = topology.declarations + [.queue(.init(name: rawQueue))]
-        try await connection.declare(benchDeclarations, redeclareOnReconnect: false)
-        let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        let build = BenchCommand.isDebugBuild ? "debug" : "release"
-        print("fleet bench: \(jobs) persistent jobs per run, prefetch \(prefetch), worker concurrency \(concurrency), \(build) build, broker \(amqp.redactedURL)")
-        if BenchCommand.isDebugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
-
-        var worker: BenchWorker?
-        do {
-            let raw = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch))
-            // Rounds of (a) then (b): the machine is shared and noisy, so the median ratio is the figure.
-            var rawRates: [Double] = []
-            var fleetRates: [Double] = []
-            var rawCPU = 0.0
-            var workerCPU: Double? = 0
-            var process: BenchWorker!
-            for round in 1...rounds {
-                // (a) The raw pipe.
-                try await enqueue(connection, count: jobs, exchange: "", routingKey: rawQueue, idPrefix: "raw\(round)")
-                results.reset(expecting: jobs)
-                rawCPU += try await raw.run(count: jobs)
-                let rawRun = try await results.wait()
-
-                // (b) The fleet runtime, noop kind, in a worker process started on the pre-enqueued jobs.
-                try await enqueue(connection, count: jobs, exchange: topology.jobsExchange, routingKey: "noop",
-                                  idPrefix: "fleet\(round)")
-                results.reset(expecting: jobs)
-                process = try BenchWorker.start(kinds: "noop", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
-                                                store: directory.appendingPathComponent("fleet.sqlite").path, amqpURL: try global.resolvedAMQPURL())
-                worker = process
-                let fleetRun = try await results.wait()
-                if let cpu = process.cpuSeconds { workerCPU? += cpu } else { workerCPU = nil }
-                rawRates.append(rawRun.rate)
-                fleetRates.append(fleetRun.rate)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet runtime %.0f jobs/s, ratio %.2f",
-                             round, rawRun.rate, fleetRun.rate, fleetRun.rate / rawRun.rate))
-                if round < rounds {
-                    process.stop()
-                    worker = nil
-                }
-            }
-
-            // Latency: paced publishing while each consumer idles, enqueue to result.
-            let paced = latencyRate * latencySeconds
-            results.reset(expecting: paced)
-            let fleetSent = try await pace(connection, count: paced, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "lat-fleet")
-            let fleetLatency = try await results.wait().latencies(sentAt: fleetSent)
-            let rss = process.peakRSSKiB
-
-            results.reset(expecting: paced)
-            async let rawLatencyRun = raw.run(count: paced)
-            let rawSent = try await pace(connection, count: paced, exchange: "", routingKey: rawQueue, idPrefix: "lat-raw")
-            _ = try await rawLatencyRun
-            let rawLatency = try await results.wait().latencies(sentAt: rawSent)
-
-            process.stop()
-            worker = nil
-
-            let ratios = zip(fleetRates, rawRates).map { $0 / $1 }
-            print("")
-            print("(a) raw pipe (rabbitmq-c, one thread): \(Int(BenchWorker.median(rawRates))) jobs/s (median of \(rounds))")
-            print("(b) fleet runtime, noop kind:          \(Int(BenchWorker.median(fleetRates))) jobs/s (median of \(rounds))")
-            let each = ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            print(String(format: "ratio b/a:                             %.2f", BenchWorker.median(ratios))
-                  + "  median of \(rounds) rounds (\(each); target >= 0.80)")
-            print("latency, enqueue to result, paced at \(latencyRate) jobs/s for \(latencySeconds) s:")
-            print(String(format: "  raw pipe:      p50 %.2f ms, p99 %.2f ms", rawLatency.p50, rawLatency.p99))
-            print(String(format: "  fleet runtime: p50 %.2f ms, p99 %.2f ms", fleetLatency.p50, fleetLatency.p99))
-            print("worker peak RSS: \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
-            let total = Double(jobs * rounds)
-            print(String(format: "CPU per job: raw pipe %.0f µs (its thread), ", rawCPU / total * 1e6)
-                  + (workerCPU.map { String(format: "fleet worker %.0f µs (the whole process, start-up included)", $0 / total * 1e6) }
-                     ?? "fleet worker unknown"))
-        } catch {
-            worker?.stop()
-            await results.stop()
-            await connection.delete(benchDeclarations)
-            await connection.close()
-            throw CLIError("bench failed: \(error)")
-        }
-        await results.stop()
-        await connection.delete(benchDeclarations)
-        await connection.close()
+        let bench = RuntimeBench(jobs: jobs, concurrency: concurrency, prefetch: prefetch, rounds: rounds, latencyRate: latencyRate,
+                                 latencySeconds: latencySeconds, amqpURL: try global.resolvedAMQPURL(), amqp: amqp,
+                                 debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
+        try await CLIError.fromBench { try await bench.run(connection: connection) }
     }
-
-
-
-    /// Publishes `count` noop jobs, 512 unconfirmed at a time.
-    private func enqueue(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String, idPrefix: String) async throws {
-        let jobs = (0..<count).map { i -> (id: String, body: [UInt8]) in
-            let id = "\(idPrefix)-\(i)"
-            return (id, JobEnvelope(id: id, kind: "noop").encoded())
-        }
-        try await BenchJobs.publish(connection, jobs, exchange: exchange, routingKey: routingKey, kind: "noop")
-    }
-
-    /// Publishes at a steady rate; returns when each job was sent (by id).
-    private func pace(_ connection: AMQPConnection, count: Int, exchange: String, routingKey: String,
-                      idPrefix: String) async throws -> [String: ContinuousClock.Instant] {
-        let sent = Mutex<[String: ContinuousClock.Instant]>([:])
-        let start = ContinuousClock.now
-        let interval = Duration.seconds(1) / latencyRate
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<count {
-                let due = start + interval * i
-                if due > .now { try await Task.sleep(until: due) }
-                let id = "\(idPrefix)-\(i)"
-                sent.withLock { $0[id] = .now }
-                group.addTask {
-                    let body = JobEnvelope(id: id, kind: "noop").encoded()
-                    _ = try await connection.publish(body, to: exchange, routingKey: routingKey,
-                                                     properties: .persistentJSON(messageID: id, type: "noop"))
-                }
-            }
-            try await group.waitForAll()
-        }
-        return sent.withLock { $0 }
-    }
-
 }

@@ -4,8 +4,10 @@ import Foundation
 final class FleetProcess: @unchecked Sendable {
     let process = Process()
     let logURL: URL
+    /// Where stderr goes when it is kept apart from stdout (`separateStderr`); else nil (both go to `logURL`).
+    let errorLogURL: URL?
 
-    init(_ arguments: [String], environment: [String: String] = [:], logDirectory: URL) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], logDirectory: URL, separateStderr: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: try TestBroker.fleetBinary)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -15,7 +17,15 @@ final class FleetProcess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
         process.standardOutput = log
-        process.standardError = log
+        if separateStderr {
+            let errorLogURL = logDirectory.appendingPathComponent("fleet-\(UUID().uuidString.prefix(6)).stderr")
+            _ = FileManager.default.createFile(atPath: errorLogURL.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: errorLogURL)
+            self.errorLogURL = errorLogURL
+        } else {
+            process.standardError = log
+            errorLogURL = nil
+        }
         process.standardInput = FileHandle.nullDevice
     }
 
@@ -40,6 +50,9 @@ final class FleetProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
+    /// What it wrote on stderr, when that was kept apart.
+    var errorLog: String { errorLogURL.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? "" }
+
     /// Runs a fleet command to completion and returns (status, output).
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: Data? = nil,
                     timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
@@ -60,5 +73,19 @@ final class FleetProcess: @unchecked Sendable {
             throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish; log: \(p.log)")
         }
         return (status, p.log)
+    }
+
+    /// Runs a fleet command to completion and returns its status, stdout and stderr (kept apart).
+    static func runSeparately(_ arguments: [String], environment: [String: String] = [:],
+                              timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let dir = try TestBroker.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let p = try FleetProcess(arguments, environment: environment, logDirectory: dir, separateStderr: true)
+        try p.process.run()
+        guard let status = await p.waitForExit(timeout: timeout) else {
+            p.signal(SIGKILL)
+            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish; stdout: \(p.log); stderr: \(p.errorLog)")
+        }
+        return (status, p.log, p.errorLog)
     }
 }

@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// The figures table of `fleet bench liquid`: ours, Ruby's and python-liquid's renders/s and the ratios.
@@ -8,6 +9,19 @@ struct LiquidBenchTable {
         var ruby: Double?
         var python: Double?
         var status: String?
+
+        /// The row's figures: renders/s of each engine (null for a peer that gave none), ours/peer ratios, and for
+        /// a fixture whether our output matches `expected_result.txt`.
+        func figures() -> JSONObject {
+            var figures = JSONObject()
+            figures["ours_renders_per_s"] = .number(ours, places: 1)
+            figures["ruby_renders_per_s"] = .number(ruby, places: 1)
+            figures["python_renders_per_s"] = .number(python, places: 1)
+            figures["ours_vs_ruby_ratio"] = .number(ruby.map { ours / $0 }, places: 2)
+            figures["ours_vs_python_ratio"] = .number(python.map { ours / $0 }, places: 2)
+            if let status { figures["matches_expected"] = .bool(status.hasPrefix("match")) }
+            return figures
+        }
     }
 
     let title: String
@@ -33,7 +47,7 @@ struct LiquidBenchTable {
         return nil
     }
 
-    func print() {
+    func print(to output: BenchOutput) {
         let header = [title, "ours/s", "Ruby/s", "python/s", "ours/Ruby", "ours/python"]
         var lines = [header]
         for row in rows {
@@ -50,7 +64,7 @@ struct LiquidBenchTable {
                 text += "  " + String(repeating: " ", count: widths[i] - line[i].count) + line[i]
             }
             if n > 0, let status = rows[n - 1].status { text += "  " + status }
-            Swift.print(text)
+            output.line(text)
         }
     }
 

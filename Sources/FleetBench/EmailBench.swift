@@ -7,7 +7,7 @@ import Foundation
 /// render of `newsletter`, MIME, delivery `result` or `outbox`, result published, ack) through a real
 /// `fleet worker --kinds email`, next to the raw broker pipe and the Celery peer (`peers/celery/run.py`) on
 /// the same broker in the same run; the worker's peak RSS; and SMTP delivery throughput to a local sink.
-struct EmailBench {
+public struct EmailBench: Sendable {
     var jobs: Int
     var rounds: Int
     var concurrency: Int
@@ -22,7 +22,50 @@ struct EmailBench {
     var repository: String
     /// The Python with celery and python-liquid, or nil to skip the Celery peer.
     var celeryPython: String?
+    /// Whether this executable is a debug build (the report warns: measure a release build).
     var debugBuild: Bool
+    /// Where the report and the figures go.
+    var output: BenchOutput
+
+    public init(jobs: Int, rounds: Int, concurrency: Int, prefetch: Int, delivery: String, smtpJobs: Int, smtpPool: Int,
+                amqpURL: String, amqp: AMQPConfiguration, shared: String, repository: String, celeryPython: String?,
+                debugBuild: Bool, output: BenchOutput) {
+        self.jobs = jobs
+        self.rounds = rounds
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.delivery = delivery
+        self.smtpJobs = smtpJobs
+        self.smtpPool = smtpPool
+        self.amqpURL = amqpURL
+        self.amqp = amqp
+        self.shared = shared
+        self.repository = repository
+        self.celeryPython = celeryPython
+        self.debugBuild = debugBuild
+        self.output = output
+    }
+
+    /// The shared directory (`option`, else found: ``BenchPaths/shared(_:)``) and the repository (its templates and
+    /// SMTP sink), which the bench must be run from.
+    public static func locate(shared option: String?) throws -> (shared: String, repository: String) {
+        let shared = try BenchPaths.shared(option)
+        guard let repository = BenchPaths.repository(holding: "Templates/email/newsletter/html.liquid") else {
+            throw BenchError.usage("cannot find the repository (Templates/email/newsletter); run the bench from it")
+        }
+        return (shared, repository)
+    }
+
+    /// `python` when it imports celery and python-liquid (the Celery peer can run), else nil; prints which.
+    public static func celeryPeer(python: String, output: BenchOutput) -> String? {
+        let probe = BenchSubprocess.run(python, ["-c", "import celery, liquid; print(celery.__version__)"])
+        guard probe?.status == 0 else {
+            output.line("Celery peer: NOT AVAILABLE (\(python) cannot import celery and liquid; \(python) -m pip install celery python-liquid); skipped")
+            return nil
+        }
+        output.line("Celery \(probe?.lastLine ?? "") with python-liquid (\(python))")
+        return python
+    }
 
     /// What one measured run of the worker gave.
     struct WorkerRun {
@@ -53,7 +96,7 @@ struct EmailBench {
             // The workload's `email_opt_in` stays a plain trait, as the Celery peer reads it (it renders for everyone).
             guard let imported = BenchSubprocess.run(BenchPaths.executable, ["profiles", "import", profiles, "--store", store, "--no-progress", "--allow-consent-traits"]),
                   imported.status == 0 else {
-                throw CLIError("cannot import the workload's profiles into \(store)", exitCode: 70)
+                throw BenchError("cannot import the workload's profiles into \(store)", code: .workload)
             }
             return Workload(directory: work, profiles: profiles, store: store, jobs: try readJobs(work.path + "/jobs.ndjson"))
         } catch {
@@ -63,11 +106,16 @@ struct EmailBench {
     }
 
     /// `fleet bench email --in-process`: only the email handler in this process (no broker), CPU per job.
-    static func runInProcess(shared: String, repository: String, jobs: Int) async throws {
+    public static func runInProcess(shared: String, repository: String, jobs: Int, output: BenchOutput) async throws {
+        try await BenchError.failing { try await measureInProcess(shared: shared, repository: repository, jobs: jobs, output: output) }
+    }
+
+    private static func measureInProcess(shared: String, repository: String, jobs: Int, output: BenchOutput) async throws {
         let workload = try prepare(shared: shared, jobs: jobs, name: "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())")
         defer { try? FileManager.default.removeItem(at: workload.directory) }
         let us = try await handlerCPU(workload, repository: repository, jobs: jobs)
-        print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+        output.line(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.1f µs CPU per job over %d jobs", us, jobs))
+        output.figures(["jobs": .count(jobs), "email_handler_cpu_us_per_job": .number(us, places: 1)])
     }
 
     /// CPU µs per job of the email handler alone on `workload` (``EmailHandlerLoop``), over `jobs` jobs.
@@ -76,7 +124,13 @@ struct EmailBench {
         return try await loop.run(tagged(workload.jobs, count: min(jobs, workload.jobs.count), tag: "loop"), count: jobs)
     }
 
-    func run(connection: AMQPConnection) async throws {
+    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report, then with
+    /// `--json` the figures. Throws ``BenchError`` only (`bench failed: ...` for a failure it does not name).
+    public func run(connection: AMQPConnection) async throws {
+        try await BenchError.failing { try await measure(connection: connection) }
+    }
+
+    private func measure(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-email-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["email", "noop"])
         let rawQueue = "\(prefix).raw"
@@ -90,9 +144,9 @@ struct EmailBench {
         let declarations = topology.declarations + [.queue(.init(name: rawQueue))]
         try await connection.declare(declarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        print("fleet bench email: \(jobs) email jobs per run (peers/make_data.py: 2,000 profiles, template newsletter), delivery \(delivery), worker concurrency \(concurrency), prefetch \(prefetch), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
-        print("each run: jobs pre-enqueued, then timed from the first result to the last seen by one consumer")
-        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        output.line("fleet bench email: \(jobs) email jobs per run (peers/make_data.py: 2,000 profiles, template newsletter), delivery \(delivery), worker concurrency \(concurrency), prefetch \(prefetch), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        output.line("each run: jobs pre-enqueued, then timed from the first result to the last seen by one consumer")
+        if debugBuild { output.line("warning: this is a debug build; measure with 'swift build -c release'") }
 
         var worker: BenchWorker?
         var sink: SMTPSinkProcess?
@@ -148,16 +202,19 @@ struct EmailBench {
                     kind: "noop", prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b1")
                 burnRates.append(burnRun.rate)
                 burnMicros.append(emailWork)
-                print(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes), fleet noop burning %.0f µs per job %.0f jobs/s",
-                             round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
-                             fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes, emailWork, burnRun.rate))
+                output.line(String(format: "round %d: raw pipe %.0f jobs/s, fleet email %.0f jobs/s, ratio %.2f; with results of %d bytes: raw pipe %.0f jobs/s, fleet noop %.0f jobs/s (its results: %d bytes), fleet noop burning %.0f µs per job %.0f jobs/s",
+                                   round, rawRates[round - 1], fleetRun.rate, fleetRun.rate / rawRates[round - 1],
+                                   fleetRun.resultBytes, sizedRates[round - 1], noopRun.rate, noopRun.resultBytes, emailWork, burnRun.rate))
             }
 
             // (c) The Celery peer on the same broker.
             var celery: Double?
             var celeryNote = "skipped (--no-peers)"
+            var celeryCPU: Double?
             if let python = celeryPython {
-                (celery, celeryNote) = runCelery(python: python, profiles: profiles, jobsFile: work.path + "/jobs.ndjson", dbPath: work.path + "/peer.sqlite")
+                let peer = runCelery(python: python, profiles: profiles, jobsFile: work.path + "/jobs.ndjson", dbPath: work.path + "/peer.sqlite")
+                (celery, celeryNote) = (peer.rate, peer.note)
+                celeryCPU = peer.rate == nil ? nil : peer.workerCPUSeconds
                 try? await connection.delete(queue: "peer.email")
             }
 
@@ -184,56 +241,95 @@ struct EmailBench {
             await connection.delete(declarations)
             let inProcess = try await Self.handlerCPU(prepared, repository: repository, jobs: jobs)
 
-            // The median of the per-round ratios x/y, formatted.
-            func medianRatio(_ x: [Double], _ y: [Double]) -> String { String(format: "%.2f", BenchWorker.median(zip(x, y).map { $0 / $1 })) }
+            // The median of the per-round ratios x/y, and formatted.
+            func median(_ x: [Double], over y: [Double]) -> Double { BenchWorker.median(zip(x, y).map { $0 / $1 }) }
+            func medianRatio(_ x: [Double], _ y: [Double]) -> String { String(format: "%.2f", median(x, over: y)) }
             let rawMedian = BenchWorker.median(rawRates)
             let fleetMedian = BenchWorker.median(fleetRuns.map(\.rate))
             let ratios = zip(fleetRuns, rawRates).map { $0.rate / $1 }
             let ratio = BenchWorker.median(ratios)
             let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
-            let f = BenchCommand.thousands
-            print("")
-            print("| measure | jobs/s | ratio |")
-            print("| --- | ---: | ---: |")
-            print("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
+            let f = BenchFormat.thousands
+            output.line()
+            output.line("| measure | jobs/s | ratio |")
+            output.line("| --- | ---: | ---: |")
+            output.line("| (a) raw broker pipe (rabbitmq-c, one thread, no work) | \(f(rawMedian)) | |")
             let sizedMedian = BenchWorker.median(sizedRates)
             let resultBytes = BenchWorker.median(fleetRuns.map { Double($0.resultBytes) })
-            print("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
+            output.line("| (a2) raw broker pipe, results padded to the worker's mean result size (\(f(resultBytes)) bytes) | \(f(sizedMedian)) | a2/a \(medianRatio(sizedRates, rawRates)) |")
             let noopMedian = BenchWorker.median(noopRates)
-            print("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
-            print(String(format: "| (b1) fleet noop worker, padded results, burning the email work's CPU (%.0f µs per job) | %@ | b1/a %@, b/b1 %@ |",
-                         BenchWorker.median(burnMicros), f(BenchWorker.median(burnRates)), medianRatio(burnRates, rawRates), medianRatio(fleetRuns.map(\.rate), burnRates)))
-            print("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
+            output.line("| (b0) fleet noop worker, results padded to about the same size (no email work) | \(f(noopMedian)) | b0/a \(medianRatio(noopRates, rawRates)) |")
+            output.line(String(format: "| (b1) fleet noop worker, padded results, burning the email work's CPU (%.0f µs per job) | %@ | b1/a %@, b/b1 %@ |",
+                               BenchWorker.median(burnMicros), f(BenchWorker.median(burnRates)), medianRatio(burnRates, rawRates), medianRatio(fleetRuns.map(\.rate), burnRates)))
+            output.line("| (b) fleet email worker, delivery \(delivery) | \(f(fleetMedian)) | b/a \(String(format: "%.2f", ratio)), b/b0 \(medianRatio(fleetRuns.map(\.rate), noopRates)) |")
             if let celery {
-                print("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
+                output.line("| (c) Celery peer (prefork, \(ProcessInfo.processInfo.activeProcessorCount) processes, python-liquid) | \(f(celery)) | b/c \(String(format: "%.1f", fleetMedian / celery)) |")
             } else {
-                print("| (c) Celery peer | \(celeryNote) | |")
+                output.line("| (c) Celery peer | \(celeryNote) | |")
             }
             if let smtp {
-                print("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
+                output.line("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
             }
-            print("")
-            print("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
-            if celery != nil { print("Celery: \(celeryNote)") }
+            output.line()
+            output.line("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
+            if celery != nil { output.line("Celery: \(celeryNote)") }
             let cpu = fleetRuns.compactMap(\.cpuSeconds)
-            if cpu.count == fleetRuns.count {
-                print(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)",
-                             cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
+            let workerMicros = cpu.count == fleetRuns.count ? cpu.reduce(0, +) / Double(jobs * rounds) * 1e6 : nil
+            if let workerMicros {
+                output.line(String(format: "fleet worker CPU per email job: %.0f µs (the whole process, start-up included)", workerMicros))
             }
-            print(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
-            print("")
+            // The peer's worker and its pool processes, start-up and stop included; run.py (enqueue, results) not.
+            let celeryMicros = celeryCPU.map { $0 / Double(jobs) * 1e6 }
+            if let celeryMicros {
+                output.line(String(format: "Celery worker CPU per email job: %.0f µs (its worker's process tree: the main process and its pool, start-up included)", celeryMicros)
+                            + (workerMicros.map { String(format: "; Celery / fleet worker CPU per job: %.1f", celeryMicros / $0) } ?? ""))
+            } else if celery != nil {
+                output.line("Celery worker CPU per email job: not measured (no process of the peer's worker was read)")
+            }
+            output.line(String(format: "email handler in process (no broker, no job ledger, one task), delivery result: %.0f µs CPU per job", inProcess))
+            output.line()
             let runs = [("a", "(a) raw pipe"), ("a2", "(a2) raw pipe, padded results"), ("b0", "(b0) fleet noop worker, padded results"),
                         ("b1", "(b1) fleet noop worker, padded, burning CPU"),
                         ("b", "(b) fleet email worker")]
             for line in budget.report(runs: runs.map { (key: $0.0, label: $0.1) }, reference: "a", measured: "b", baseline: "b0", ratio: 0.7,
                                       peerRate: celery, peerFactor: 10) {
-                print(line)
+                output.line(line)
             }
-            print("")
-            print("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
-            print("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
-                  + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
-                  + "RSS < 100 MB: \(rss.map { $0 < 100 * 1024 ? "met" : "NOT met" } ?? "not measured")")
+            output.line()
+            output.line("worker peak RSS at concurrency \(concurrency): \(rss.map { String(format: "%.1f MB", Double($0) / 1024) } ?? "unknown")")
+            output.line("targets: b/a >= 0.70: \(ratio >= 0.7 ? "met" : "NOT met"); "
+                        + "b/c >= 10: \(celery.map { fleetMedian / $0 >= 10 ? "met" : "NOT met" } ?? "not measured"); "
+                        + "RSS < 100 MB: \(rss.map { $0 < 100 * 1024 ? "met" : "NOT met" } ?? "not measured")")
+
+            let fleetRates = fleetRuns.map(\.rate)
+            var figures = JSONObject()
+            figures["jobs"] = .count(jobs)
+            figures["rounds"] = .count(rounds)
+            figures["raw_jobs_per_s"] = .number(rawMedian, places: 1)
+            figures["raw_padded_jobs_per_s"] = .number(sizedMedian, places: 1)
+            figures["result_bytes"] = .number(resultBytes, places: 0)
+            figures["noop_jobs_per_s"] = .number(noopMedian, places: 1)
+            figures["noop_burn_jobs_per_s"] = .number(BenchWorker.median(burnRates), places: 1)
+            figures["noop_burn_cpu_us_per_job"] = .number(BenchWorker.median(burnMicros), places: 1)
+            figures["email_jobs_per_s"] = .number(fleetMedian, places: 1)
+            figures["celery_jobs_per_s"] = .number(celery, places: 1)
+            figures["smtp_jobs_per_s"] = .number(smtp?.rate, places: 1)
+            figures["smtp_delivered"] = .count(smtp?.delivered)
+            figures["ratio_median"] = .number(ratio, places: 3)
+            figures["ratios"] = .array(ratios.map { .number($0, places: 3) })
+            figures["raw_padded_vs_raw_ratio"] = .number(median(sizedRates, over: rawRates), places: 3)
+            figures["noop_vs_raw_ratio"] = .number(median(noopRates, over: rawRates), places: 3)
+            figures["noop_burn_vs_raw_ratio"] = .number(median(burnRates, over: rawRates), places: 3)
+            figures["email_vs_noop_ratio"] = .number(median(fleetRates, over: noopRates), places: 3)
+            figures["email_vs_noop_burn_ratio"] = .number(median(fleetRates, over: burnRates), places: 3)
+            figures["email_vs_celery_ratio"] = .number(celery.map { fleetMedian / $0 }, places: 3)
+            figures["email_worker_cpu_us_per_job"] = .number(workerMicros, places: 1)
+            figures["celery_worker_cpu_us_per_job"] = .number(celeryMicros, places: 1)
+            figures["email_vs_celery_cpu_ratio"] = .number(celeryMicros.flatMap { c in workerMicros.map { c / $0 } }, places: 3)
+            figures["email_handler_cpu_us_per_job"] = .number(inProcess, places: 1)
+            figures["worker_peak_rss_mb"] = .number(rss.map { Double($0) / 1024 }, places: 1)
+            figures["cpu_budget"] = .object(budget.figures(runs: runs.map(\.0)))
+            output.figures(figures)
         } catch {
             worker?.stop()
             sink?.stop()
@@ -281,20 +377,30 @@ struct EmailBench {
         return outcome
     }
 
-    /// Runs `peers/celery/run.py` against this broker: its jobs/s and a note (its own line, or why it is missing).
-    private func runCelery(python: String, profiles: String, jobsFile: String, dbPath: String) -> (Double?, String) {
+    /// What the Celery peer's run gave.
+    struct PeerRun {
+        /// Jobs/s, first to last result (nil when it did not run or failed).
+        var rate: Double?
+        /// Its own last line, or why it is missing.
+        var note: String
+        /// CPU seconds of the processes run.py started (its Celery worker and the worker's pool), when read.
+        var workerCPUSeconds: Double?
+    }
+
+    /// Runs `peers/celery/run.py` against this broker: its jobs/s, a note, and its worker's CPU.
+    private func runCelery(python: String, profiles: String, jobsFile: String, dbPath: String) -> PeerRun {
         let vhost = amqp.virtualHost == "/" ? "/" : (amqp.virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
         let url = "amqp://\(amqp.user):\(amqp.password)@\(amqp.host):\(amqp.port)/\(vhost)"
         guard let outcome = BenchSubprocess.run(python, [shared + "/peers/celery/run.py", profiles, jobsFile, String(jobs)],
-                                                environment: ["PEER_AMQP_URL": url, "PEER_DB": dbPath]) else {
-            return (nil, "NOT AVAILABLE (cannot run \(python))")
+                                                environment: ["PEER_AMQP_URL": url, "PEER_DB": dbPath], descendantsCPU: true) else {
+            return PeerRun(rate: nil, note: "NOT AVAILABLE (cannot run \(python))")
         }
         guard outcome.status == 0,
               let range = outcome.output.range(of: #"[0-9][0-9.]* jobs/s"#, options: .regularExpression),
               let rate = Double(outcome.output[range].split(separator: " ")[0]) else {
-            return (nil, "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
+            return PeerRun(rate: nil, note: "FAILED (exit \(outcome.status)): \(outcome.lastLine)")
         }
-        return (rate, outcome.lastLine)
+        return PeerRun(rate: rate, note: outcome.lastLine, workerCPUSeconds: outcome.descendantsCPUSeconds)
     }
 
     /// `count` noop jobs with ids `TAG-N` whose results carry `filler` bytes and which burn `cpuMicros` of CPU each.
@@ -310,15 +416,15 @@ struct EmailBench {
 
     /// The workload's job envelopes, in file order.
     static func readJobs(_ path: String) throws -> [JSONObject] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("make_data.py wrote no \(path)", exitCode: 69) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw BenchError("make_data.py wrote no \(path)", code: .unavailable) }
         var jobs: [JSONObject] = []
         for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
             guard case .object(let job)? = try? JSONValue(parsing: line) else {
-                throw CLIError("\(path) line \(n + 1): not a JSON object", exitCode: 65)
+                throw BenchError("\(path) line \(n + 1): not a JSON object", code: .badData)
             }
             jobs.append(job)
         }
-        guard !jobs.isEmpty else { throw CLIError("\(path) holds no jobs", exitCode: 65) }
+        guard !jobs.isEmpty else { throw BenchError("\(path) holds no jobs", code: .badData) }
         return jobs
     }
 

@@ -1,3 +1,4 @@
+import FleetCore
 import Foundation
 
 /// Where the CPU of a benchmark's timed runs goes: CPU µs per job of the broker (when it runs on this machine),
@@ -60,6 +61,21 @@ struct CPUBudget {
     func median(_ run: String, _ column: (Sample) -> Double?) -> Double? {
         let values = (samples[run] ?? []).compactMap(column)
         return values.isEmpty ? nil : BenchWorker.median(values)
+    }
+
+    /// Each run's medians (µs per job; null when not measured) by the run's key, for the figures.
+    func figures(runs: [String]) -> JSONObject {
+        var figures = JSONObject()
+        for run in runs {
+            var row = JSONObject()
+            row["broker_us"] = .number(median(run, \.brokerMicros), places: 1)
+            row["bench_us"] = .number(median(run, \.benchMicros), places: 1)
+            row["worker_us"] = .number(median(run, \.workerMicros), places: 1)
+            row["all_us"] = .number(median(run, \.totalMicros), places: 1)
+            row["cores_busy"] = .number(median(run, \.cores), places: 2)
+            figures[run] = .object(row)
+        }
+        return figures
     }
 
     /// The table (medians of the rounds) and how much CPU per job the `measured` run could spend to reach `ratio` of

@@ -18,6 +18,8 @@ struct BenchWorker {
         env["FLEET_AMQP_URL"] = amqpURL
         process.environment = env
         process.standardInput = FileHandle.nullDevice
+        // This process's stdout is its report, or with --json its figures alone: the worker's output goes to stderr.
+        process.standardOutput = FileHandle.standardError
         try process.run()
         return BenchWorker(process: process)
     }
@@ -49,7 +51,7 @@ struct BenchWorker {
             if let status = try await connection.queueStatus(queue), status.consumers > 0 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw CLIError("the bench worker did not start consuming \(queue) within 60 s")
+        throw BenchError("the bench worker did not start consuming \(queue) within 60 s")
     }
 
     /// The median of `values` (NaN when empty).

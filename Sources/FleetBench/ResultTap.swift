@@ -97,7 +97,7 @@ final class ResultTap: Sendable {
         while true {
             let (run, count, expected) = state.withLock { ($0.finished, $0.count, $0.expected) }
             if let run { return run }
-            guard alive() else { throw CLIError("\(what) exited with \(count) of \(expected) results in") }
+            guard alive() else { throw BenchError("\(what) exited with \(count) of \(expected) results in") }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -41,7 +41,7 @@ struct EmailHandlerLoop {
         let start = ProcessCPU.usage()
         for i in 0..<count { try await one(jobs[i % jobs.count].body) }
         let cpu = ProcessCPU.usage() - start
-        guard bytes > 0 else { throw CLIError("the email handler produced no results") }
+        guard bytes > 0 else { throw BenchError("the email handler produced no results") }
         return cpu / Double(count) * 1e6
     }
 }

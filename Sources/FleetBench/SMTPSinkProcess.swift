@@ -16,25 +16,25 @@ struct SMTPSinkProcess {
     /// Starts the sink and waits (at most 10 s) until it accepts connections.
     static func start(script: String, maildir: String, rules: String) async throws -> SMTPSinkProcess {
         guard FileManager.default.fileExists(atPath: script) else {
-            throw CLIError("no SMTP sink at \(script) (run the bench from the repository)", exitCode: 69)
+            throw BenchError("no SMTP sink at \(script) (run the bench from the repository)", code: .unavailable)
         }
         try "{}".write(toFile: rules, atomically: true, encoding: .utf8)
         let port = try freePort()
         let arguments = ["/usr/bin/python3", script, "127.0.0.1", String(port), maildir, rules]
         guard let pid = ChildSpawn.spawn(arguments, output: .discard) else {
-            throw CLIError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", exitCode: 69)
+            throw BenchError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", code: .unavailable)
         }
         let sink = SMTPSinkProcess(pid: pid, port: port)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             guard sink.isRunning else {
-                throw CLIError("the SMTP sink exited at start (is python3-aiosmtpd installed?)", exitCode: 69)
+                throw BenchError("the SMTP sink exited at start (is python3-aiosmtpd installed?)", code: .unavailable)
             }
             if accepts(port: port) { return sink }
             try await Task.sleep(for: .milliseconds(100))
         }
         sink.stop()
-        throw CLIError("the SMTP sink did not listen on 127.0.0.1:\(port) within 10 s", exitCode: 69)
+        throw BenchError("the SMTP sink did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
     }
 
     private var isRunning: Bool {
@@ -57,7 +57,7 @@ struct SMTPSinkProcess {
     /// A loopback port nobody listens on now.
     private static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw CLIError("cannot create a socket") }
+        guard fd >= 0 else { throw BenchError("cannot create a socket") }
         defer { close(fd) }
         var address = loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -66,7 +66,7 @@ struct SMTPSinkProcess {
                 bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
             }
         }
-        guard ok else { throw CLIError("cannot find a free loopback port") }
+        guard ok else { throw BenchError("cannot find a free loopback port") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 

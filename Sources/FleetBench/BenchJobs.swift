@@ -13,7 +13,7 @@ enum BenchJobs {
                 group.addTask {
                     let confirm = try await connection.publish(
                         body, to: exchange, routingKey: routingKey, properties: .persistentJSON(messageID: id, type: kind))
-                    guard confirm == .acked else { throw CLIError("the broker did not take a bench job: \(confirm)") }
+                    guard confirm == .acked else { throw BenchError("the broker did not take a bench job: \(confirm)") }
                 }
                 running += 1
             }

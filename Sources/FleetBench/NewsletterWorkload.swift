@@ -14,15 +14,15 @@ struct NewsletterWorkload {
 
     init(templatePath: String, profilesPath: String) throws {
         guard let source = FileManager.default.contents(atPath: templatePath) else {
-            throw CLIError.usage("cannot read \(templatePath)")
+            throw BenchError.usage("cannot read \(templatePath)")
         }
         do {
             template = try LiquidTemplate(String(decoding: source, as: UTF8.self), name: "newsletter")
         } catch {
-            throw CLIError(error, name: "newsletter", templatePath: templatePath)
+            throw BenchError(error, name: "newsletter", templatePath: templatePath)
         }
         guard let data = FileManager.default.contents(atPath: profilesPath) else {
-            throw CLIError("make_data.py wrote no \(profilesPath)", exitCode: 69)
+            throw BenchError("make_data.py wrote no \(profilesPath)", code: .unavailable)
         }
         var ids: [String] = []
         var environments: [LiquidObject] = []
@@ -31,15 +31,15 @@ struct NewsletterWorkload {
             do {
                 profile = try LiquidJSON.parse(bytes: Array(line))
             } catch {
-                throw CLIError("\(profilesPath) line \(n + 1): \(error.message)", exitCode: 65)
+                throw BenchError("\(profilesPath) line \(n + 1): \(error.message)", code: .badData)
             }
             guard case .object(let object) = profile, case .string(let id)? = object["id"] else {
-                throw CLIError("\(profilesPath) line \(n + 1): not a profile object with an id", exitCode: 65)
+                throw BenchError("\(profilesPath) line \(n + 1): not a profile object with an id", code: .badData)
             }
             ids.append(id)
             environments.append(LiquidObject([("profile", profile), ("campaign", Self.campaign)]))
         }
-        guard !environments.isEmpty else { throw CLIError("\(profilesPath) holds no profiles", exitCode: 65) }
+        guard !environments.isEmpty else { throw BenchError("\(profilesPath) holds no profiles", code: .badData) }
         self.ids = ids
         self.environments = environments
     }
@@ -51,7 +51,7 @@ struct NewsletterWorkload {
 
     /// Renders/s on this thread: rounds of `renders` renders (cycling through the profiles) until at least
     /// `minSeconds` have passed.
-    func measure(renders: Int, minSeconds: Double) throws -> (wall: Double, cpu: Double) {
+    func measure(renders: Int, minSeconds: Double, output: BenchOutput) throws -> (wall: Double, cpu: Double) {
         for i in environments.indices { _ = try render(i) }  // warm-up
         let clock = ContinuousClock()
         let start = clock.now
@@ -67,8 +67,8 @@ struct NewsletterWorkload {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         // CPU time shows what the thread itself spent when other processes share the cores (the wall-clock
         // figure is the one compared with the peers, which measure wall time too).
-        print(String(format: "ours: %d renders in %.2f s wall, %.2f s CPU of this thread (%.1f µs CPU a render, %.0f renders per CPU second), %d bytes",
-                     done, seconds, cpu, cpu / Double(done) * 1e6, Double(done) / cpu, bytes))
+        output.line(String(format: "ours: %d renders in %.2f s wall, %.2f s CPU of this thread (%.1f µs CPU a render, %.0f renders per CPU second), %d bytes",
+                           done, seconds, cpu, cpu / Double(done) * 1e6, Double(done) / cpu, bytes))
         return (Double(done) / seconds, Double(done) / cpu)
     }
 
@@ -80,15 +80,18 @@ struct NewsletterWorkload {
     }
 
     /// Renders every profile once with Ruby (`Ops/bench/ruby_newsletter_dump.rb`) and with ours, and prints
-    /// how many renders are byte-identical, with the first differing profile and a short diff.
-    func compareWithRuby(ruby: String, script: String, templatePath: String, profilesPath: String, dumpPath: String) throws {
+    /// how many renders are byte-identical, with the first differing profile and a short diff. Returns that count,
+    /// or nil when Ruby's renders could not be had.
+    @discardableResult
+    func compareWithRuby(ruby: String, script: String, templatePath: String, profilesPath: String, dumpPath: String,
+                         output: BenchOutput) throws -> Int? {
         guard let outcome = BenchSubprocess.run(ruby, [script, templatePath, profilesPath, dumpPath]), outcome.status == 0 else {
-            print("byte-identical check: the Ruby dump script failed; skipped")
-            return
+            output.line("byte-identical check: the Ruby dump script failed; skipped")
+            return nil
         }
         guard let data = FileManager.default.contents(atPath: dumpPath), let theirs = RubyRenderDump.parse(Array(data)) else {
-            print("byte-identical check: cannot read Ruby's renders in \(dumpPath); skipped")
-            return
+            output.line("byte-identical check: cannot read Ruby's renders in \(dumpPath); skipped")
+            return nil
         }
         var identical = 0
         var firstDifference: (id: String, ours: [UInt8], ruby: [UInt8])?
@@ -101,10 +104,11 @@ struct NewsletterWorkload {
                 firstDifference = (id, ours, ruby ?? [])
             }
         }
-        print("byte-identical with Ruby Liquid: \(identical) of \(ids.count) renders")
+        output.line("byte-identical with Ruby Liquid: \(identical) of \(ids.count) renders")
         if let d = firstDifference {
-            print("first difference: profile \(d.id)")
-            for line in RubyRenderDump.shortDiff(ours: d.ours, ruby: d.ruby) { print("  " + line) }
+            output.line("first difference: profile \(d.id)")
+            for line in RubyRenderDump.shortDiff(ours: d.ours, ruby: d.ruby) { output.line("  " + line) }
         }
+        return identical
     }
 }

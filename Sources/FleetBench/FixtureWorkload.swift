@@ -3,7 +3,7 @@ import Liquid
 
 /// Workload (b) of `fleet bench liquid`: one golden-liquid benchmark fixture (`data.json`,
 /// `templates/index.liquid` with its partials, `expected_result.txt`), rendered through a
-/// ``LiquidTemplateLibrary`` over `templates/` with `"now"` pinned to ``LiquidBenchCommand/fixtureNow``.
+/// ``LiquidTemplateLibrary`` over `templates/` with `"now"` pinned to ``LiquidBench/fixtureNow``.
 struct FixtureWorkload {
     let library: LiquidTemplateLibrary
     let template: LiquidTemplate
@@ -16,17 +16,17 @@ struct FixtureWorkload {
         do {
             template = try library.template(named: "index")
         } catch {
-            throw CLIError(error, name: "index", templatePath: directory + "/templates/index.liquid")
+            throw BenchError(error, name: "index", templatePath: directory + "/templates/index.liquid")
         }
         guard let data = FileManager.default.contents(atPath: directory + "/data.json"),
             let expected = FileManager.default.contents(atPath: directory + "/expected_result.txt")
-        else { throw CLIError.usage("\(directory) lacks data.json or expected_result.txt") }
+        else { throw BenchError.usage("\(directory) lacks data.json or expected_result.txt") }
         guard case .object(let object)? = try? LiquidJSON.parse(bytes: Array(data)) else {
-            throw CLIError("\(directory)/data.json is not a JSON object", exitCode: 65)
+            throw BenchError("\(directory)/data.json is not a JSON object", code: .badData)
         }
         environment = object
         self.expected = Array(expected)
-        options = LiquidRenderOptions(fileSystem: library, now: LiquidBenchCommand.fixtureNow)
+        options = LiquidRenderOptions(fileSystem: library, now: LiquidBench.fixtureNow)
     }
 
     /// Our renders/s (rounds of `renders` until `minSeconds` passed) and how the output compares with

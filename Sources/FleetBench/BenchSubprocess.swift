@@ -6,8 +6,11 @@ enum BenchSubprocess {
     struct Outcome {
         var status: Int32
         var output: String
-        /// User plus system CPU seconds the program used (start-up included).
+        /// User plus system CPU seconds the program used (start-up included), the processes it started included.
         var cpuSeconds: Double
+        /// User plus system CPU seconds of the processes the program started (``ProcessTreeCPU``), when asked for
+        /// and it started any.
+        var descendantsCPUSeconds: Double?
 
         /// The last line of the output (peers print their figure last), trimmed.
         var lastLine: String {
@@ -22,8 +25,10 @@ enum BenchSubprocess {
     }
 
     /// Runs `program` (a path, or a name looked up on PATH) with `arguments`, and this process's environment plus
-    /// `environment`; nil when it cannot be started.
-    static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) -> Outcome? {
+    /// `environment`; nil when it cannot be started. With `descendantsCPU`, also reads the CPU time of the
+    /// processes it starts.
+    static func run(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+                    descendantsCPU: Bool = false) -> Outcome? {
         guard let executable = resolve(program) else { return nil }
         var fds: [Int32] = [-1, -1]
         // A socket pair made close-on-exec at once, so neither end leaks into another child (pipe2 is not
@@ -37,9 +42,18 @@ enum BenchSubprocess {
                                    output: .pipe(writeEnd: fds[1]))
         close(fds[1])
         guard let pid else { return nil }
+        let tree = descendantsCPU ? ProcessTreeCPU(root: pid) : nil
         let data = reader.readDataToEndOfFile()
+        var descendants: Double?
+        if let tree {
+            // Exited but not reaped yet: its reaped children's CPU is still readable (if this fails, the
+            // samples taken while it ran are the figure).
+            _ = ChildSpawn.waitUntilExited(pid)
+            descendants = tree.finish()
+        }
         let status = ChildSpawn.wait(pid)
-        return Outcome(status: status, output: String(decoding: data, as: UTF8.self), cpuSeconds: childrenCPUSeconds() - cpuBefore)
+        return Outcome(status: status, output: String(decoding: data, as: UTF8.self), cpuSeconds: childrenCPUSeconds() - cpuBefore,
+                       descendantsCPUSeconds: descendants)
     }
 
     /// User plus system CPU seconds of all terminated, waited-for children of this process.

@@ -8,14 +8,14 @@ enum BenchPaths {
     static func shared(_ option: String?) throws -> String {
         if let dir = option ?? ProcessInfo.processInfo.environment["FLEET_SHARED"].flatMap({ $0.isEmpty ? nil : $0 }) {
             guard FileManager.default.fileExists(atPath: dir + "/peers/liquid/newsletter.liquid") else {
-                throw CLIError.usage("\(dir) has no peers/liquid/newsletter.liquid (is it the shared directory?)")
+                throw BenchError.usage("\(dir) has no peers/liquid/newsletter.liquid (is it the shared directory?)")
             }
             return dir
         }
         for dir in ancestors() where FileManager.default.fileExists(atPath: dir + "/shared/peers/liquid/newsletter.liquid") {
             return dir + "/shared"
         }
-        throw CLIError.usage("cannot find the shared directory (<repo>/../shared); pass --shared DIR or set FLEET_SHARED")
+        throw BenchError.usage("cannot find the shared directory (<repo>/../shared); pass --shared DIR or set FLEET_SHARED")
     }
 
     /// The first ancestor (of the current directory, then of the executable) that holds `marker`, a path
@@ -49,7 +49,7 @@ enum BenchPaths {
     static func makeData(shared: String, into dir: String, jobs: Int) throws {
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
         guard let outcome = BenchSubprocess.run(python, [shared + "/peers/make_data.py", dir, String(jobs)]), outcome.status == 0 else {
-            throw CLIError("cannot run \(shared)/peers/make_data.py with \(python)", exitCode: 69)
+            throw BenchError("cannot run \(shared)/peers/make_data.py with \(python)", code: .unavailable)
         }
     }
 }

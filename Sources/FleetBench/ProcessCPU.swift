@@ -1,15 +1,51 @@
 import Foundation
 
 /// CPU time of processes of this machine from /proc (Linux), for the benchmarks' CPU budget: the worker's, this
-/// process's (the result consumer and the raw pipe), and the broker's when it listens on this machine.
+/// process's (the result consumer and the raw pipe), the broker's when it listens on this machine, and the Celery
+/// peer's worker processes (``ProcessTreeCPU``).
 enum ProcessCPU {
+    /// What /proc/PID/stat says of a process's CPU time.
+    struct Stat {
+        /// Its parent (field 4).
+        var parent: pid_t
+        /// User + system CPU seconds of the process itself so far (fields 14 and 15).
+        var seconds: Double
+        /// User + system CPU seconds of its terminated children it has waited for, theirs included (fields 16 and 17).
+        var reapedChildrenSeconds: Double
+    }
+
     /// User + system CPU seconds of process `pid` so far (/proc/PID/stat fields 14 and 15), or nil.
-    static func seconds(pid: pid_t) -> Double? {
+    static func seconds(pid: pid_t) -> Double? { stat(pid: pid)?.seconds }
+
+    /// Process `pid`'s /proc/PID/stat, or nil. A process that exited stays readable until its parent reaps it.
+    static func stat(pid: pid_t) -> Stat? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields from the third (the state) on: the command name before ")" may hold spaces.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 14, let parent = pid_t(fields[1]), let user = Double(fields[11]), let system = Double(fields[12]),
+              let childrenUser = Double(fields[13]), let childrenSystem = Double(fields[14]) else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return Stat(parent: parent, seconds: (user + system) / tick, reapedChildrenSeconds: (childrenUser + childrenSystem) / tick)
+    }
+
+    /// The processes below `root` (its children, theirs, and so on) by their parents in /proc/PID/stat, with their
+    /// stat. Reads the stat of every process of this machine.
+    static func descendants(of root: pid_t) -> [pid_t: Stat] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [:] }
+        var all: [pid_t: Stat] = [:]
+        for entry in entries {
+            guard let pid = pid_t(entry), let stat = stat(pid: pid) else { continue }
+            all[pid] = stat
+        }
+        var below: [pid_t: Stat] = [:]
+        var parents: Set<pid_t> = [root]
+        while true {
+            let next = all.filter { parents.contains($0.value.parent) && below[$0.key] == nil }
+            if next.isEmpty { return below }
+            below.merge(next) { a, _ in a }
+            parents = Set(next.keys)
+        }
     }
 
     /// User + system CPU seconds (getrusage: finer than /proc's clock ticks) of this process so far, or with

@@ -56,6 +56,16 @@ enum ChildSpawn {
         return pid
     }
 
+    /// Waits until `pid` has exited, without reaping it: its /proc entry stays readable (``ProcessTreeCPU``) until
+    /// ``wait(_:)``. False when it cannot be waited for.
+    static func waitUntilExited(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 {
+            if errno != EINTR { return false }
+        }
+        return true
+    }
+
     /// Waits for `pid` to exit; its exit status (128 + the signal when it was killed by one), or -1 when it
     /// cannot be waited for.
     static func wait(_ pid: pid_t) -> Int32 {

@@ -8,15 +8,34 @@ import ProfileStore
 /// `fleet bench crm`: CRM sync throughput through the broker with a real `fleet worker --kinds crm`
 /// (batches of 100 ops, then batches of 1), read-model reads/s on one thread, and, in the same run, raw SQLite
 /// inserts and point reads with the same durability settings (WAL, synchronous=NORMAL, secure_delete).
-struct CRMBench {
+public struct CRMBench: Sendable {
+    /// Identify ops in the batched run (the batch-of-1 run uses a tenth, at least 1,000).
     var ops: Int
+    /// The worker's concurrency and prefetch.
     var concurrency: Int
     var prefetch: Int
+    /// The broker's URL (the worker's `FLEET_AMQP_URL`) and its parsed configuration.
     var amqpURL: String
     var amqp: AMQPConfiguration
+    /// Whether this executable is a debug build (the report warns: measure a release build).
     var debugBuild: Bool
+    /// Where the report and the figures go.
+    var output: BenchOutput
 
-    func run(connection: AMQPConnection) async throws {
+    public init(ops: Int, concurrency: Int, prefetch: Int, amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool,
+                output: BenchOutput) {
+        self.ops = ops
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.amqpURL = amqpURL
+        self.amqp = amqp
+        self.debugBuild = debugBuild
+        self.output = output
+    }
+
+    /// Runs the benchmark on `connection` (the publisher's and the result consumer's) and prints the report, then with
+    /// `--json` the figures.
+    public func run(connection: AMQPConnection) async throws {
         let prefix = "fleet-bench-crm-\(UUID().uuidString.prefix(6).lowercased())"
         let topology = FleetTopology(prefix: prefix, kinds: ["crm"])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
@@ -29,9 +48,9 @@ struct CRMBench {
         created.close()
         try await connection.declare(topology.declarations, redeclareOnReconnect: false)
         let results = try await ResultTap.start(connection, queue: topology.resultsQueue)
-        print("fleet bench crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
-        print("sync timing: a fresh worker is started and consuming first (start-up not measured); then from the first publish to the last result")
-        if debugBuild { print("warning: this is a debug build; measure with 'swift build -c release'") }
+        output.line("fleet bench crm: \(ops) identify ops per run (profiles of 8 traits, 10,000 profiles), \(debugBuild ? "debug" : "release") build, broker \(amqp.redactedURL)")
+        output.line("sync timing: a fresh worker is started and consuming first (start-up not measured); then from the first publish to the last result")
+        if debugBuild { output.line("warning: this is a debug build; measure with 'swift build -c release'") }
         var worker: BenchWorker?
         defer {
             worker?.stop()
@@ -52,15 +71,28 @@ struct CRMBench {
             await results.stop()
             await connection.delete(topology.declarations)
 
-            let f = BenchCommand.thousands
-            print("")
-            print("| measure | per second | raw SQLite, same settings | ratio |")
-            print("| --- | ---: | ---: | ---: |")
-            print("| CRM sync, batches of 100, end to end | \(f(batched)) ops/s | \(f(raw.inserts100)) inserts/s (100 per txn) | \(String(format: "%.2f", batched / raw.inserts100)) |")
-            print("| CRM sync, batches of 1, end to end | \(f(singles)) ops/s | \(f(raw.inserts1)) inserts/s (1 per txn) | \(String(format: "%.2f", singles / raw.inserts1)) |")
-            print("| read model (ProfileView by id), one thread | \(f(reads)) reads/s | \(f(raw.reads)) point reads/s | \(String(format: "%.2f", reads / raw.reads)) |")
-            print("")
-            print("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
+            let f = BenchFormat.thousands
+            output.line()
+            output.line("| measure | per second | raw SQLite, same settings | ratio |")
+            output.line("| --- | ---: | ---: | ---: |")
+            output.line("| CRM sync, batches of 100, end to end | \(f(batched)) ops/s | \(f(raw.inserts100)) inserts/s (100 per txn) | \(String(format: "%.2f", batched / raw.inserts100)) |")
+            output.line("| CRM sync, batches of 1, end to end | \(f(singles)) ops/s | \(f(raw.inserts1)) inserts/s (1 per txn) | \(String(format: "%.2f", singles / raw.inserts1)) |")
+            output.line("| read model (ProfileView by id), one thread | \(f(reads)) reads/s | \(f(raw.reads)) point reads/s | \(String(format: "%.2f", reads / raw.reads)) |")
+            output.line()
+            output.line("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
+
+            var figures = JSONObject()
+            figures["ops"] = .count(ops)
+            figures["sync_batch100_ops_per_s"] = .number(batched, places: 1)
+            figures["sync_batch1_ops_per_s"] = .number(singles, places: 1)
+            figures["read_model_reads_per_s"] = .number(reads, places: 1)
+            figures["raw_inserts_batch100_per_s"] = .number(raw.inserts100, places: 1)
+            figures["raw_inserts_batch1_per_s"] = .number(raw.inserts1, places: 1)
+            figures["raw_reads_per_s"] = .number(raw.reads, places: 1)
+            figures["sync_batch100_vs_raw_ratio"] = .number(batched / raw.inserts100, places: 3)
+            figures["sync_batch1_vs_raw_ratio"] = .number(singles / raw.inserts1, places: 3)
+            figures["read_model_vs_raw_ratio"] = .number(reads / raw.reads, places: 3)
+            output.figures(figures)
         } catch {
             worker?.stop()
             await results.stop()
@@ -136,7 +168,7 @@ struct CRMBench {
                 n += 1
             }
         }
-        guard found == n else { throw CLIError("read model bench: \(n - found) profiles missing") }
+        guard found == n else { throw BenchError("read model bench: \(n - found) profiles missing") }
         return Double(n) / start.duration(to: .now).seconds
     }
 
