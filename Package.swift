@@ -117,7 +117,7 @@ let package = Package(
 
         // Tests: unit tests, and integration tests against a real RabbitMQ and a real SQLite file.
         .target(
-            name: "FleetTestSupport", dependencies: ["AMQPClient"], path: "Tests/FleetTestSupport",
+            name: "FleetTestSupport", dependencies: ["AMQPClient", "FleetAMQP", "FleetCore"], path: "Tests/FleetTestSupport",
             swiftSettings: strict),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
         .testTarget(name: "LiquidTests", dependencies: ["Liquid"], swiftSettings: strict),

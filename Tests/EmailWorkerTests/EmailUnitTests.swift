@@ -1,5 +1,7 @@
 @testable import EmailWorker
 import FleetCore
+import FleetRuntime
+import FleetTestSupport
 import Foundation
 import Liquid
 import ProfileStore
@@ -196,5 +198,59 @@ struct TemplateProfileModelTests {
         #expect(shown.keys == ["id", "email", "phone", "created_at", "updated_at", "traits", "consents", "devices", "purchases", "segments"])
         #expect(shown["first_name"] == nil)
         #expect(shown["traits"]?["tier"] == "gold")
+    }
+}
+
+/// Docs/contract/email-job.schema.json and EmailParameters agree on the contract's examples.
+@Suite("Email parameters against the contract's examples")
+struct EmailParametersContractTests {
+    static func examples(_ folder: String) throws -> [(String, JobEnvelope)] {
+        let dir = TestEnvironment.repo.appendingPathComponent("Docs/contract/examples/\(folder)")
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("job-") }.sorted().map { name in
+            (name, try JobEnvelope.decode(Array(try Data(contentsOf: dir.appendingPathComponent(name)))))
+        }
+    }
+
+    @Test("every valid example decodes; every invalid one is refused naming the field")
+    func examples() throws {
+        let valid = try Self.examples("email")
+        #expect(valid.count >= 3)
+        for (name, job) in valid {
+            #expect(throws: Never.self, "\(name)") { _ = try EmailParameters(job: job) }
+        }
+        let invalid = try Self.examples("email/invalid")
+        #expect(invalid.count >= 3)
+        for (name, job) in invalid {
+            do {
+                _ = try EmailParameters(job: job)
+                Issue.record("\(name) was accepted")
+            } catch {
+                #expect(error.message.hasPrefix("'"), "\(name): \(error.message)")
+            }
+        }
+    }
+
+    @Test("campaign: a string, or an object with a string id; data.campaign merged; variants checked")
+    func campaign() throws {
+        func parameters(_ fields: JSONObject, data: JSONValue = .null) throws(JobParameterError) -> EmailParameters {
+            var all: JSONObject = ["template": "t", "profile_id": "p"]
+            for (k, v) in fields { all[k] = v }
+            return try EmailParameters(job: JobEnvelope(id: "j", kind: "email", data: data, fields: all))
+        }
+        #expect(try parameters(["campaign": "bf"]).campaignID == "bf")
+        let merged = try parameters(["campaign": ["id": "bf", "name": "x"]], data: ["campaign": ["name": "y", "holdout": 0.1]])
+        #expect(merged.campaign["name"] == "x")
+        #expect(merged.campaign["holdout"] == 0.1)
+        #expect(try parameters([:]).campaignID == "none")
+        for (bad, field) in [(["campaign": 5] as JSONObject, "campaign"), (["campaign": ["name": "x"]], "campaign.id"),
+                             (["campaign": ["id": "c", "holdout": 2]], "campaign"), (["campaign": ["id": "c", "cap_action": "drop"]], "campaign.cap_action"),
+                             (["campaign": ["id": "c", "variants": [["weight": 1]]]], "campaign"), (["template": 7], "template")] {
+            do {
+                _ = try parameters(bad)
+                Issue.record("\(bad) was accepted")
+            } catch {
+                #expect(error.field == field, "\(bad): \(error.message)")
+            }
+        }
     }
 }

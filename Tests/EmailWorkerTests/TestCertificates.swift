@@ -34,7 +34,7 @@ struct TestCertificates: Sendable {
              "-out", path("server.pem")],
         ]
         for step in steps {
-            let (status, output) = try EmailFleet.shell(step)
+            let (status, output) = try TestEnvironment.run(step)
             guard status == 0 else {
                 throw TestEnvironment.SetupError(description: "\(step.prefix(2).joined(separator: " ")) failed (is openssl installed?): \(output)")
             }

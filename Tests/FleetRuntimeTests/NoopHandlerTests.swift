@@ -1,4 +1,5 @@
 import FleetCore
+import Foundation
 @testable import FleetRuntime
 #if canImport(Glibc)
 import Glibc
@@ -55,5 +56,21 @@ struct NoopHandlerTests {
         guard case .succeeded(let output) = outcome else { Issue.record("not succeeded: \(outcome)"); return }
         #expect(output["filler"] == nil)
         #expect(output["attempt"]?.intValue == 2)
+    }
+
+    @Test("Docs/contract/noop-job.schema.json and the noop parameters agree on the contract's examples")
+    func contractExamples() throws {
+        func jobs(_ folder: String) throws -> [(String, JobEnvelope)] {
+            let dir = TestBroker.repo.appendingPathComponent("Docs/contract/examples/\(folder)")
+            return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("job-") }.map {
+                ($0, try JobEnvelope.decode(Array(try Data(contentsOf: dir.appendingPathComponent($0)))))
+            }
+        }
+        let valid = try jobs("noop")
+        #expect(!valid.isEmpty)
+        for (name, job) in valid { #expect(throws: Never.self, "\(name)") { _ = try NoopHandler.Parameters(job: job) } }
+        let invalid = try jobs("noop/invalid")
+        #expect(!invalid.isEmpty)
+        for (name, job) in invalid { #expect(throws: JobParameterError.self, "\(name)") { _ = try NoopHandler.Parameters(job: job) } }
     }
 }

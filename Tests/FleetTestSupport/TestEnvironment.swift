@@ -49,6 +49,25 @@ public enum TestEnvironment {
 }
 
 extension TestEnvironment {
+    /// Runs a short command that leaves nothing behind (found on PATH, or a path), with `environment` added;
+    /// returns (status, combined output). For daemons, ``runLeavingDaemons(_:environment:)``.
+    public static func run(_ arguments: [String], environment extra: [String: String] = [:],
+                           replacing environment: [String: String]? = nil) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = arguments
+        var env = environment ?? ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     /// Runs a command that may leave a daemon behind (a broker, an SMTP sink): posix_spawn and waitpid, output
     /// to a file, because Foundation's `Process.waitUntilExit` can spin forever when a grandchild lives on.
     public static func runLeavingDaemons(_ arguments: [String], environment extra: [String: String] = [:]) async throws
