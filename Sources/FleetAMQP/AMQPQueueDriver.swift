@@ -50,6 +50,10 @@ public final class AMQPQueueDriver: JobQueueDriver {
     private let workerID: String
     private let state: Mutex<State>
     private let unroutable = Counter(label: "fleet_results_unroutable_total")
+    /// The exchanges' names, fixed by the prefix (read on every job: not through the lock and the topology).
+    private let resultsExchange: String
+    private let delayExchange: String
+    private let deadExchange: String
 
     /// A driver that connects with `amqp` and uses `topology` (the kinds a worker runs are added to it).
     public init(amqp: AMQPConfiguration, topology: FleetTopology, workerID: String = WorkerConfiguration.defaultWorkerID,
@@ -58,6 +62,9 @@ public final class AMQPQueueDriver: JobQueueDriver {
         self.logger = logger
         self.workerID = workerID
         self.state = Mutex(State(connection: nil, consumer: nil, topology: topology))
+        self.resultsExchange = topology.resultsExchange
+        self.delayExchange = topology.delayExchange
+        self.deadExchange = topology.deadExchange
     }
 
     /// The topology in use (with the worker's kinds once started).
@@ -108,12 +115,16 @@ public final class AMQPQueueDriver: JobQueueDriver {
         let kind = kindsByQueue[d.queue] ?? d.routingKey.split(separator: ".").first.map(String.init) ?? "unknown"
         let headers = d.properties.headers
         var attempt = 1
-        if let value = headers[FleetHeaders.attempt]?.intValue, value >= 1 { attempt = Int(min(value, 1_000_000)) }
+        var isReplay = false
+        if !headers.isEmpty {  // most first deliveries have none: no hashing then
+            if let value = headers[FleetHeaders.attempt]?.intValue, value >= 1 { attempt = Int(min(value, 1_000_000)) }
+            isReplay = headers[FleetHeaders.replay] != nil
+        }
         return JobDelivery(
             body: d.body, kind: kind, messageID: d.properties.messageID, contentType: d.properties.contentType,
             correlationID: d.properties.correlationID,
             publishedAt: d.properties.timestamp.flatMap { $0 > 0 ? Date(timeIntervalSince1970: Double($0)) : nil },
-            attempt: attempt, isReplay: headers[FleetHeaders.replay] != nil, redelivered: d.redelivered, handle: d)
+            attempt: attempt, isReplay: isReplay, redelivered: d.redelivered, handle: d)
     }
 
     // MARK: - Settling
@@ -124,18 +135,17 @@ public final class AMQPQueueDriver: JobQueueDriver {
             connection.ack(delivery.handle)
             return true
         }
-        let d = delivery.handle
         var properties = AMQPProperties.persistentJSON(messageID: result.messageID, type: "fleet.result")
-        properties.correlationID = d.properties.correlationID
+        properties.correlationID = delivery.correlationID
         properties.timestamp = UInt64(Date().timeIntervalSince1970)
         let confirmed = await publishConfirmed(
-            result.body, to: topology.resultsExchange, routingKey: result.routingKey, properties: properties,
+            result.body, on: connection, to: resultsExchange, routingKey: result.routingKey, properties: properties,
             for: delivery, what: "result", mustRoute: false, ackOnConfirm: true)
         guard confirmed else { return false }
-        if let replyTo = d.properties.replyTo, !replyTo.isEmpty {
+        if let replyTo = delivery.handle.properties.replyTo, !replyTo.isEmpty {
             // Best effort: a missing reply queue must not hold the job back.
             _ = await publishConfirmed(
-                result.body, to: "", routingKey: replyTo, properties: properties, for: delivery, what: "reply", mustRoute: false)
+                result.body, on: connection, to: "", routingKey: replyTo, properties: properties, for: delivery, what: "reply", mustRoute: false)
         }
         return true
     }
@@ -150,7 +160,7 @@ public final class AMQPQueueDriver: JobQueueDriver {
         properties.headers[FleetHeaders.delay] = .string("\(tier)s")
         properties.headers[FleetHeaders.replay] = nil
         return await publishConfirmed(
-            delivery.body, to: topology.delayExchange, routingKey: delivery.handle.routingKey, properties: properties,
+            delivery.body, to: delayExchange, routingKey: delivery.handle.routingKey, properties: properties,
             for: delivery, what: "delayed copy")
     }
 
@@ -170,7 +180,7 @@ public final class AMQPQueueDriver: JobQueueDriver {
         let routingKey = JobEnvelope.isValidKind(d.routingKey.split(separator: ".").first.map(String.init) ?? "")
             ? d.routingKey : delivery.kind
         return await publishConfirmed(
-            d.body, to: topology.deadExchange, routingKey: routingKey, properties: properties, for: delivery, what: "dead letter")
+            d.body, to: deadExchange, routingKey: routingKey, properties: properties, for: delivery, what: "dead letter")
     }
 
     public func requeue(_ delivery: JobDelivery<AMQPDelivery>) async {
@@ -184,10 +194,10 @@ public final class AMQPQueueDriver: JobQueueDriver {
 
     /// Publishes with a confirm. False when it was not confirmed: then the delivery was either left to the broker
     /// (connection lost) or given back after a pause (nacked, or returned when it had to be routed).
-    private func publishConfirmed(_ body: [UInt8], to exchange: String, routingKey: String, properties: AMQPProperties,
-                                  for delivery: JobDelivery<AMQPDelivery>, what: String,
+    private func publishConfirmed(_ body: [UInt8], on known: AMQPConnection? = nil, to exchange: String, routingKey: String,
+                                  properties: AMQPProperties, for delivery: JobDelivery<AMQPDelivery>, what: String,
                                   mustRoute: Bool = true, ackOnConfirm: Bool = false) async -> Bool {
-        guard let connection = state.withLock({ $0.connection }) else { return false }
+        guard let connection = known ?? state.withLock({ $0.connection }) else { return false }
         do {
             let confirm = try await connection.publish(
                 body, to: exchange, routingKey: routingKey, properties: properties, mandatory: true,

@@ -67,6 +67,8 @@ public struct JobEnvelope: Sendable, Hashable {
     /// `charset=utf-8` parameter). Anything else is `unsupported_content_type`: the body is not read as JSON.
     public static func checkContentType(_ contentType: String?) throws(JobError) {
         guard let contentType, !contentType.isEmpty else { return }
+        // The common case without Foundation's string work (which cost about 4 µs a job in `fleet bench`).
+        if contentType.utf8.elementsEqual("application/json".utf8) { return }
         let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         let parameters = parts.dropFirst()
         if parts.first == "application/json",

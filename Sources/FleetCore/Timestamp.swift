@@ -83,21 +83,24 @@ public enum Timestamp {
         var millisOfDay = totalMillis % 86_400_000
         if millisOfDay < 0 { millisOfDay += 86_400_000; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
-        func digits(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = max(0, value)
-            while divisor > 0 {
-                out.append(UInt8(48 + (v / divisor) % 10))
-                v %= divisor
-                divisor /= 10
+        // Written into a fixed buffer, then appended once (a byte-by-byte append showed up in `fleet bench`).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { b in
+            func digits(_ value: Int, _ width: Int, at position: Int) {
+                var v = max(0, value)
+                var i = position + width - 1
+                while i >= position {
+                    b[i] = UInt8(48 + v % 10)
+                    v /= 10
+                    i -= 1
+                }
             }
+            digits(y, 4, at: 0); b[4] = 45; digits(m, 2, at: 5); b[7] = 45; digits(d, 2, at: 8); b[10] = 84
+            digits(Int(millisOfDay / 3_600_000), 2, at: 11); b[13] = 58
+            digits(Int(millisOfDay / 60_000 % 60), 2, at: 14); b[16] = 58
+            digits(Int(millisOfDay / 1000 % 60), 2, at: 17); b[19] = 46
+            digits(Int(millisOfDay % 1000), 3, at: 20); b[23] = 90
+            out.append(contentsOf: UnsafeBufferPointer(b))
         }
-        digits(y, 4); out.append(45); digits(m, 2); out.append(45); digits(d, 2); out.append(84)
-        digits(Int(millisOfDay / 3_600_000), 2); out.append(58)
-        digits(Int(millisOfDay / 60_000 % 60), 2); out.append(58)
-        digits(Int(millisOfDay / 1000 % 60), 2); out.append(46)
-        digits(Int(millisOfDay % 1000), 3); out.append(90)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

@@ -5,19 +5,22 @@
 /// surrogates in `\u` escapes, control characters in strings, trailing text), nesting deeper than
 /// ``JSONParserOptions/maxDepth``, and an object holding the same key twice (I-JSON, RFC 7493 §2.3), unless
 /// ``JSONParserOptions/duplicateKeys`` says the last one wins.
+///
+/// The parser is `@inlinable` so that each client module specializes it for its builder (without it, Liquid and
+/// the job decoding ran the unspecialized parser through witness tables: visible in `perf` profiles of `fleet bench`).
 public struct JSONParser<Builder: JSONBuilder> {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private let options: JSONParserOptions
-    private var index = 0
-    private var depth = 0
+    @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
+    @usableFromInline let options: JSONParserOptions
+    @usableFromInline var index = 0
+    @usableFromInline var depth = 0
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>, options: JSONParserOptions) {
+    @inlinable init(_ bytes: UnsafeBufferPointer<UInt8>, options: JSONParserOptions) {
         self.bytes = bytes
         self.options = options
     }
 
     /// Parses one JSON document.
-    public static func parse(_ input: some Collection<UInt8>, options: JSONParserOptions = JSONParserOptions())
+    @inlinable public static func parse(_ input: some Collection<UInt8>, options: JSONParserOptions = JSONParserOptions())
         throws(JSONParseError) -> Builder.Value
     {
         let result: Result<Builder.Value, JSONParseError>? = input.withContiguousStorageIfAvailable { buffer in
@@ -31,7 +34,7 @@ public struct JSONParser<Builder: JSONBuilder> {
     }
 
     /// Parses one JSON document from a buffer.
-    public static func parse(buffer: UnsafeBufferPointer<UInt8>, options: JSONParserOptions = JSONParserOptions())
+    @inlinable public static func parse(buffer: UnsafeBufferPointer<UInt8>, options: JSONParserOptions = JSONParserOptions())
         throws(JSONParseError) -> Builder.Value
     {
         if let offset = JSONUTF8.firstInvalid(buffer) {
@@ -47,7 +50,7 @@ public struct JSONParser<Builder: JSONBuilder> {
         return value
     }
 
-    private mutating func skipWhitespace() {
+    @inlinable mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -56,11 +59,11 @@ public struct JSONParser<Builder: JSONBuilder> {
         }
     }
 
-    private func fail(_ message: String) -> JSONParseError {
+    @inlinable func fail(_ message: String) -> JSONParseError {
         JSONParseError(.syntax, message, offset: index)
     }
 
-    private mutating func parseValue() throws(JSONParseError) -> Builder.Value {
+    @inlinable mutating func parseValue() throws(JSONParseError) -> Builder.Value {
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -74,7 +77,7 @@ public struct JSONParser<Builder: JSONBuilder> {
         }
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+    @inlinable mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw fail("unexpected end of input") }
         let start = literal.utf8Start
@@ -82,14 +85,14 @@ public struct JSONParser<Builder: JSONBuilder> {
         index += count
     }
 
-    private mutating func enter() throws(JSONParseError) {
+    @inlinable mutating func enter() throws(JSONParseError) {
         depth += 1
         if depth > options.maxDepth {
             throw JSONParseError(.tooDeep, "nesting deeper than \(options.maxDepth) levels", offset: index)
         }
     }
 
-    private mutating func parseObject() throws(JSONParseError) -> Builder.Value {
+    @inlinable mutating func parseObject() throws(JSONParseError) -> Builder.Value {
         try enter()
         index += 1
         var object = Builder.makeObject()
@@ -143,7 +146,7 @@ public struct JSONParser<Builder: JSONBuilder> {
         return Builder.object(object)
     }
 
-    private mutating func parseArray() throws(JSONParseError) -> Builder.Value {
+    @inlinable mutating func parseArray() throws(JSONParseError) -> Builder.Value {
         try enter()
         index += 1
         var array: [Builder.Value] = []
@@ -166,7 +169,7 @@ public struct JSONParser<Builder: JSONBuilder> {
         return Builder.array(array)
     }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    @inlinable mutating func parseString() throws(JSONParseError) -> String {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes.
@@ -228,7 +231,7 @@ public struct JSONParser<Builder: JSONBuilder> {
         throw fail("unterminated string")
     }
 
-    private mutating func parseHex4() throws(JSONParseError) -> UInt32 {
+    @inlinable mutating func parseHex4() throws(JSONParseError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw fail("short \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -246,9 +249,9 @@ public struct JSONParser<Builder: JSONBuilder> {
         return value
     }
 
-    private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+    @inlinable func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
-    private mutating func parseNumber() throws(JSONParseError) -> Builder.Value {
+    @inlinable mutating func parseNumber() throws(JSONParseError) -> Builder.Value {
         let start = index
         var isInteger = true
         let negative = bytes[index] == UInt8(ascii: "-")
@@ -319,7 +322,7 @@ public struct JSONParserOptions: Sendable, Hashable {
     /// The deepest nesting accepted.
     public var maxDepth: Int
 
-    public init(duplicateKeys: DuplicateKeys = .reject, maxDepth: Int = 128) {
+    @inlinable public init(duplicateKeys: DuplicateKeys = .reject, maxDepth: Int = 128) {
         self.duplicateKeys = duplicateKeys
         self.maxDepth = maxDepth
     }

@@ -17,6 +17,13 @@ public enum JSONValue: Sendable, Hashable {
         self = try JSONParser<JSONValue.Builder>.parse(bytes)
     }
 
+    /// Parses UTF-8 JSON text held in an array (the common case: message bodies; specialized here, not generic).
+    public init(parsing bytes: [UInt8]) throws(JSONParseError) {
+        self = try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            try JSONParser<JSONValue.Builder>.parse(buffer: buffer)
+        }
+    }
+
     /// Parses a string of JSON text.
     public init(parsing text: String) throws(JSONParseError) {
         self = try JSONParser<JSONValue.Builder>.parse(Array(text.utf8))

@@ -18,7 +18,10 @@ import Logging
 /// Nothing is settled before what replaces it is safely stored: the driver's `finish` is the only way a
 /// delivery is acknowledged, and it is called after the copies it depends on were confirmed. If anything fails
 /// on the way, the delivery comes back and the ledger keeps the second run from doing the work again.
-struct JobProcessor<Driver: JobQueueDriver>: Sendable {
+///
+/// A class, not a struct: each job's task holds the processor, and a copy of a struct of references costs a
+/// reference count per field.
+final class JobProcessor<Driver: JobQueueDriver>: Sendable {
     typealias Delivery = JobDelivery<Driver.Handle>
 
     let driver: Driver
@@ -32,6 +35,19 @@ struct JobProcessor<Driver: JobQueueDriver>: Sendable {
     let handlerSlots: ConcurrencyLimiter
     /// Set at graceful shutdown: jobs still waiting for a slot go back to the queue instead of starting.
     let stopping: StopFlag
+
+    init(driver: Driver, ledger: JobLedger, configuration: WorkerConfiguration, handlers: [String: any JobHandler],
+         logger: Logger, metrics: WorkerMetrics, watchdog: JobWatchdog, handlerSlots: ConcurrencyLimiter, stopping: StopFlag) {
+        self.driver = driver
+        self.ledger = ledger
+        self.configuration = configuration
+        self.handlers = handlers
+        self.logger = logger
+        self.metrics = metrics
+        self.watchdog = watchdog
+        self.handlerSlots = handlerSlots
+        self.stopping = stopping
+    }
 
     /// The ledger's answer for a batch of deliveries, by message id (the job id of a well-formed job), or nil when
     /// the lookup failed (each job then asks on its own).

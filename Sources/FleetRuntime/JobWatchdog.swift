@@ -8,9 +8,13 @@ import Synchronization
 /// clock) marks entries past their deadline; the job then cancels its child task through its own task group and
 /// waits for it to end. No task reference is kept outside its task (Apple documents storing
 /// `UnsafeCurrentTask` as undefined behaviour).
+///
+/// Entries live in reused slots (an array and a free list) rather than a dictionary: registering, finishing and
+/// removing a job are a lock each and no hashing, and a handler that did not suspend makes no continuation
+/// (measured with `fleet bench`: the watchdog is on every job).
 final class JobWatchdog: Sendable {
     private struct Entry {
-        let deadline: AnyClock<Duration>.Instant
+        var deadline: AnyClock<Duration>.Instant
         /// The handler's child task ended.
         var finished = false
         var expired = false
@@ -19,8 +23,27 @@ final class JobWatchdog: Sendable {
     }
 
     private struct State {
-        var next: UInt64 = 0
-        var entries: [UInt64: Entry] = [:]
+        /// Entries by slot; nil slots are free and listed in `free`.
+        var slots: [Entry?] = []
+        var free: [Int] = []
+        var count = 0
+
+        mutating func add(_ entry: Entry) -> Int {
+            count += 1
+            if let slot = free.popLast() {
+                slots[slot] = entry
+                return slot
+            }
+            slots.append(entry)
+            return slots.count - 1
+        }
+
+        mutating func remove(_ slot: Int) {
+            guard slots[slot] != nil else { return }
+            slots[slot] = nil
+            free.append(slot)
+            count -= 1
+        }
     }
 
     private let state = Mutex(State())
@@ -36,51 +59,57 @@ final class JobWatchdog: Sendable {
     /// was then cancelled, and has ended).
     func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> T) async -> (T?, timedOut: Bool) {
         let deadline = clock.now.advanced(by: timeout)
-        let id = state.withLock { s -> UInt64 in
-            s.next += 1
-            s.entries[s.next] = Entry(deadline: deadline)
-            return s.next
-        }
+        let slot = state.withLock { $0.add(Entry(deadline: deadline)) }
         return await withTaskGroup(of: T.self) { group in
             group.addImmediateTask {
                 let result = await body()
-                self.finished(id)
+                self.finished(slot)
                 return result
             }
-            let expired = await waitForEnd(id)
+            let expired = await waitForEnd(slot)
             if expired { group.cancelAll() }
             let result = await group.next()
-            state.withLock { _ = $0.entries.removeValue(forKey: id) }
+            state.withLock { $0.remove(slot) }
             return expired ? (nil, true) : (result, false)
         }
     }
 
     /// Suspends until the entry's child ended (false) or its deadline passed (true); returns at once when
     /// either already happened.
-    private func waitForEnd(_ id: UInt64) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+    private func waitForEnd(_ slot: Int) async -> Bool {
+        // A handler that did not suspend has ended already: no continuation to make.
+        let settled: Bool? = state.withLock { s in
+            guard let entry = s.slots[slot] else { return false }
+            if entry.finished { return false }
+            return entry.expired ? true : nil
+        }
+        if let settled { return settled }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let now: Bool? = state.withLock { s in
-                guard let entry = s.entries[id] else { return false }
+                guard let entry = s.slots[slot] else { return false }
                 if entry.finished { return false }
                 if entry.expired { return true }
-                s.entries[id]?.waiter = continuation
+                s.slots[slot]!.waiter = continuation
                 return nil
             }
             if let now { continuation.resume(returning: now) }
         }
     }
 
-    private func finished(_ id: UInt64) {
+    private func finished(_ slot: Int) {
         let waiter = state.withLock { s -> CheckedContinuation<Bool, Never>? in
-            s.entries[id]?.finished = true
-            defer { s.entries[id]?.waiter = nil }
-            return s.entries[id]?.expired == true ? nil : s.entries[id]?.waiter
+            guard var entry = s.slots[slot] else { return nil }
+            entry.finished = true
+            let waiter = entry.expired ? nil : entry.waiter
+            entry.waiter = nil
+            s.slots[slot] = entry
+            return waiter
         }
         waiter?.resume(returning: false)
     }
 
     /// The number of jobs under watch (for tests).
-    var watching: Int { state.withLock { $0.entries.count } }
+    var watching: Int { state.withLock { $0.count } }
 
     /// Sweeps until cancelled, on a fixed grid of ticks (each `interval` after the last, not after the sweep's
     /// own end), so that a test clock moved while a sweep runs is still seen by the next one.
@@ -97,10 +126,12 @@ final class JobWatchdog: Sendable {
             tick = tick.advanced(by: interval * (Int(steps) + 1))
             let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
                 var due: [CheckedContinuation<Bool, Never>] = []
-                for (id, entry) in s.entries where !entry.finished && !entry.expired && entry.deadline <= now {
-                    s.entries[id]?.expired = true
+                for slot in s.slots.indices {
+                    guard var entry = s.slots[slot], !entry.finished, !entry.expired, entry.deadline <= now else { continue }
+                    entry.expired = true
                     if let waiter = entry.waiter { due.append(waiter) }
-                    s.entries[id]?.waiter = nil
+                    entry.waiter = nil
+                    s.slots[slot] = entry
                 }
                 return due
             }

@@ -17,39 +17,46 @@ import Synchronization
 /// - `fleet_store_pruned_rows_total{table}`: rows deleted by the retention sweep.
 final class WorkerMetrics: Sendable {
     private struct Key: Hashable { let kind: String; let status: String }
-    private let received: [String: Counter]
-    private let results: [Key: Counter]
-    private let duplicates: [String: Counter]
-    private let timers: [String: Timer]
+    /// One kind's counters, found with one lookup by kind (they are touched several times per job).
+    private final class KindCounters: Sendable {
+        let received: Counter
+        let duplicates: Counter
+        let timer: Timer
+        let uncertain: Counter
+        /// By ``JobStatus`` in `allCases` order.
+        let results: [Counter]
+
+        init(kind: String) {
+            received = Counter(label: "fleet_jobs_received_total", dimensions: [("kind", kind)])
+            duplicates = Counter(label: "fleet_jobs_duplicate_total", dimensions: [("kind", kind)])
+            timer = Timer(label: "fleet_job_run_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
+            uncertain = Counter(label: "fleet_effects_uncertain_total", dimensions: [("kind", kind)])
+            results = JobStatus.allCases.map {
+                Counter(label: "fleet_jobs_total", dimensions: [("kind", kind), ("status", $0.rawValue)])
+            }
+        }
+
+        func result(_ status: JobStatus) -> Counter {
+            results[JobStatus.allCases.firstIndex(of: status)!]
+        }
+    }
+
+    private let kinds: [String: KindCounters]
+    private let unknown: KindCounters
     private let dead = Mutex<[Key: Counter]>([:])
     private let unroutable = Counter(label: "fleet_results_unroutable_total")
-    private let uncertain: [String: Counter]
     private let prunedRows = Mutex<[String: Counter]>([:])
 
     init(kinds: [String]) {
-        var received: [String: Counter] = [:]
-        var results: [Key: Counter] = [:]
-        var duplicates: [String: Counter] = [:]
-        var timers: [String: Timer] = [:]
-        var uncertain: [String: Counter] = [:]
-        for kind in Set(kinds + ["unknown"]) {
-            uncertain[kind] = Counter(label: "fleet_effects_uncertain_total", dimensions: [("kind", kind)])
-            received[kind] = Counter(label: "fleet_jobs_received_total", dimensions: [("kind", kind)])
-            duplicates[kind] = Counter(label: "fleet_jobs_duplicate_total", dimensions: [("kind", kind)])
-            timers[kind] = Timer(label: "fleet_job_run_seconds", dimensions: [("kind", kind)], preferredDisplayUnit: .seconds)
-            for status in JobStatus.allCases {
-                results[Key(kind: kind, status: status.rawValue)] = Counter(
-                    label: "fleet_jobs_total", dimensions: [("kind", kind), ("status", status.rawValue)])
-            }
-        }
-        self.received = received
-        self.results = results
-        self.duplicates = duplicates
-        self.timers = timers
-        self.uncertain = uncertain
+        var counters: [String: KindCounters] = [:]
+        for kind in Set(kinds) where kind != "unknown" { counters[kind] = KindCounters(kind: kind) }
+        self.kinds = counters
+        self.unknown = KindCounters(kind: "unknown")
     }
 
-    func uncertainEffects(kind: String, count: Int) { (uncertain[kind] ?? uncertain["unknown"])?.increment(by: count) }
+    private func counters(_ kind: String) -> KindCounters { kinds[kind] ?? unknown }
+
+    func uncertainEffects(kind: String, count: Int) { counters(kind).uncertain.increment(by: count) }
 
     func pruned(table: String, rows: Int) {
         let counter = prunedRows.withLock { cache -> Counter in
@@ -61,17 +68,13 @@ final class WorkerMetrics: Sendable {
         counter.increment(by: rows)
     }
 
-    func received(kind: String) { (received[kind] ?? received["unknown"])?.increment() }
-    func duplicate(kind: String) { (duplicates[kind] ?? duplicates["unknown"])?.increment() }
-    func ran(kind: String, seconds: Double) {
-        (timers[kind] ?? timers["unknown"])?.recordNanoseconds(Int64(seconds * 1e9))
-    }
-    func finished(kind: String, status: JobStatus) {
-        (results[Key(kind: kind, status: status.rawValue)] ?? results[Key(kind: "unknown", status: status.rawValue)])?.increment()
-    }
+    func received(kind: String) { counters(kind).received.increment() }
+    func duplicate(kind: String) { counters(kind).duplicates.increment() }
+    func ran(kind: String, seconds: Double) { counters(kind).timer.recordNanoseconds(Int64(seconds * 1e9)) }
+    func finished(kind: String, status: JobStatus) { counters(kind).result(status).increment() }
     func unroutableResult() { unroutable.increment() }
     func deadLettered(kind: String, code: String) {
-        let key = Key(kind: received[kind] == nil ? "unknown" : kind, status: code)
+        let key = Key(kind: kinds[kind] == nil ? "unknown" : kind, status: code)
         let counter = dead.withLock { cache -> Counter in
             if let c = cache[key] { return c }
             let c = Counter(label: "fleet_jobs_dead_total", dimensions: [("kind", key.kind), ("code", code)])

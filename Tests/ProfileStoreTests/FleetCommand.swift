@@ -12,7 +12,7 @@ struct FleetCommand {
     /// a command could log.
     static func run(_ arguments: [String], store: String, in directory: URL) throws -> FleetCommand {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try KindFleet.fleetBinary)
+        process.executableURL = URL(fileURLWithPath: KindFleet.fleetBinary)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["FLEET_STORE"] = store
