@@ -71,7 +71,9 @@ struct EmailWorkerIntegrationTests {
         let fleet = try await EmailFleet("kill")
         defer { Task { await fleet.tearDown() } }
         try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello {{ profile.first_name }}", html: Self.html)
-        let people = Self.profiles(900, prefix: "k")
+        // 900 mails in the suite; FLEET_TEST_SIGKILL_MAILS sets another count (the README's figures: 2,000, three runs).
+        let count = ProcessInfo.processInfo.environment["FLEET_TEST_SIGKILL_MAILS"].flatMap { Int($0) }.map { max($0, 60) } ?? 900
+        let people = Self.profiles(count, prefix: "k")
         try await fleet.importProfiles(people)
         let jobs = Self.jobs(people.map { $0["id"]!.stringValue! }, template: "t-news", prefix: "k")
         try await fleet.publish(jobs)
@@ -79,7 +81,7 @@ struct EmailWorkerIntegrationTests {
         var inWindow = 0
         for round in 1...2 {
             let worker = try fleet.startWorker()
-            let started = await TestEnvironment.eventually(timeout: .seconds(120)) { fleet.messageCount() >= 150 * round }
+            let started = await TestEnvironment.eventually(timeout: .seconds(120)) { fleet.messageCount() >= count / 6 * round }
             #expect(started)
             kill(worker.processIdentifier, SIGKILL)
             worker.waitUntilExit()
@@ -96,7 +98,7 @@ struct EmailWorkerIntegrationTests {
         for m in arrived { perJob[m.jobID, default: 0] += 1 }
         let uncertain = Set(fleet.finals.values.filter { $0.output["effect_uncertain"] != nil }.map(\.jobID))
         print("sigkill: \(atKills) messages at the kills, \(inWindow) intents without completion after them, \(uncertain.count) jobs uncertain, \(arrived.count) messages in all")
-        #expect(atKills.last! < 900, "the kills came after the campaign")
+        #expect(atKills.last! < count, "the kills came after the campaign")
         let duplicated = perJob.filter { $0.value > 1 }
         #expect(duplicated.isEmpty, "duplicated: \(duplicated.keys.sorted())")
         let missing = ids.subtracting(perJob.keys)
