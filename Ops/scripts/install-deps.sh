@@ -8,6 +8,8 @@
 # libsqlite3-dev (the C libraries, found through pkg-config), amqp-tools (amqp-publish/amqp-get),
 # python3-aiosmtpd (the SMTP sink for tests), pkg-config, procps (ps, used by broker.sh), ruby and
 # ruby-liquid (Shopify's reference Liquid: `fleet bench liquid` and the Liquid parity test compare with it),
+# postfix (only for its smtp-sink, the fast SMTP sink of `fleet bench email` run (e); the MTA is not started:
+# its service start is denied while installing, as rabbitmq-server's),
 # openssl (throwaway CAs of the STARTTLS tests and the TLS broker) and ca-certificates (the system trust
 # store the email worker's STARTTLS verifies relays against by default).
 #
@@ -19,7 +21,7 @@ set -euo pipefail
 
 PROG="install-deps.sh"
 PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid
-  openssl ca-certificates)
+  openssl ca-certificates postfix)
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
 
@@ -87,10 +89,10 @@ run_logged() { # runs a command quietly; on failure shows its output and stops
 }
 
 installing_rabbitmq=0
-if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then
-  installing_rabbitmq=1
+if [[ " ${missing[*]} " == *" rabbitmq-server "* ]]; then installing_rabbitmq=1; fi
+if ((installing_rabbitmq)) || [[ " ${missing[*]} " == *" postfix "* ]]; then
   if [[ ! -e $POLICY ]]; then
-    # 101 = "action forbidden": invoke-rc.d then skips starting the system broker.
+    # 101 = "action forbidden": invoke-rc.d then skips starting the system broker (and Postfix's MTA).
     printf '#!/bin/sh\n%s\nexit 101\n' "$POLICY_MARK" | "${SUDO[@]}" tee "$POLICY" >/dev/null
     "${SUDO[@]}" chmod 755 "$POLICY"
     added_policy=1

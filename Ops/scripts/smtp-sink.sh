@@ -12,6 +12,8 @@
 # Options of `start`, from the environment (they apply when this call starts the sink, not to a reused one):
 #   FLEET_SMTP_SINK_TLS_CERT, FLEET_SMTP_SINK_TLS_KEY   PEM files: offer STARTTLS with them
 #   FLEET_SMTP_SINK_REQUIRE_STARTTLS=1                  refuse mail before STARTTLS (530)
+#   FLEET_SMTP_SINK_EXTENSIONS=PIPELINING,CHUNKING      what EHLO offers besides STARTTLS/AUTH (`none`: neither;
+#                                                       default both); BDAT works only when CHUNKING is offered
 #   FLEET_SMTP_SINK_AUTH=USER:PASSWORD                  require AUTH PLAIN/LOGIN (offered after STARTTLS
 #                                                       when STARTTLS is offered, else in clear)
 # sink.log records every completed STARTTLS and every AUTH attempt (mechanism, outcome, tls=yes/no; never

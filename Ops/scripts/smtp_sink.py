@@ -7,6 +7,12 @@ reply, e.g. {"bounce@example.com": "550 5.1.1 mailbox unavailable",
 "later@example.com": {"reply": "451 4.3.0 try again later", "times": 2}} (`times`: only the first N tries,
 counted per process).
 
+Service extensions: the environment variable FLEET_SMTP_SINK_EXTENSIONS (a comma list of PIPELINING and
+CHUNKING, `none` for neither; default both) says what EHLO offers. Commands are read in order whatever is
+offered (as any server reads them); BDAT (RFC 3030) is refused unless CHUNKING is offered. Every accepted
+message is logged as `message via DATA|BDAT pipelined=yes|no` (pipelined: the RCPT command had arrived with
+the MAIL command, in one write).
+
 Options:
   --tls-cert PEM --tls-key PEM   offer STARTTLS with this certificate chain and key
   --require-starttls             refuse every command but EHLO, NOOP, QUIT and STARTTLS before TLS (530)
@@ -21,15 +27,18 @@ from email.utils import formatdate
 # own socket to close before it reports the script's exit).
 os.closerange(3, 4096)
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+EXTENSIONS = {"PIPELINING", "CHUNKING"}
 
 def log(line):
     print(line, flush=True)
 
 class Sink:
-    def __init__(self, maildir, rules):
+    def __init__(self, maildir, rules, extensions=frozenset()):
         self.box = mailbox.Maildir(maildir, create=True)
         self.rules = rules
+        self.extensions = extensions
         self.counts = {}
         self.lock = threading.Lock()
 
@@ -56,6 +65,18 @@ class Sink:
         log(f"starttls ok {cipher[1]} {cipher[0]}")
         return True  # no client certificate asked for
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        extra = [f"250-{e}" for e in sorted(self.extensions)]
+        return responses[:-1] + extra + responses[-1:]
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Pipelined: the next command was already read with this one (one write from the client).
+        envelope.pipelined = len(getattr(server._reader, "_buffer", b"")) > 0
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rule(address)
         if reply:
@@ -74,7 +95,59 @@ class Sink:
         received = (f"Received: from {session.host_name or 'unknown'} ([{peer}])\r\n"
                     f"\tby fleet-smtp-sink with {protocol}{detail};\r\n\t{formatdate()}\r\n")
         self.box.add(received.encode() + (envelope.original_content or envelope.content))
+        via = "BDAT" if getattr(envelope, "bdat", None) is not None else "DATA"
+        log(f"message via {via} pipelined={'yes' if getattr(envelope, 'pipelined', False) else 'no'}")
         return "250 2.0.0 accepted"
+
+
+class ChunkingSMTP(SMTP):
+    """aiosmtpd's server with BDAT (RFC 3030): chunks of exactly the announced size, no dot stuffing, the
+    message handed to handle_DATA after the LAST chunk. The chunk is read even when the command is refused, as
+    the RFC requires, so that the session stays in step."""
+
+    def __init__(self, handler, chunking, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.chunking = chunking
+
+    async def smtp_BDAT(self, arg):
+        if not self.chunking:
+            await self.push("502 5.5.1 BDAT not offered")
+            return
+        words = (arg or "").split()
+        if not words or not words[0].isdigit() or len(words) > 2 or (len(words) == 2 and words[1].upper() != "LAST"):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        size, last = int(words[0]), len(words) == 2
+        chunk = await self._reader.readexactly(size) if size else b""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if getattr(self.envelope, "bdat", None) is None:
+            self.envelope.bdat = bytearray()
+        self.envelope.bdat += chunk
+        if len(self.envelope.bdat) > (self.data_size_limit or 1 << 62):
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Error: too much mail data")
+            return
+        if not last:
+            await self.push(f"250 2.0.0 {size} octets received")
+            return
+        self.envelope.original_content = bytes(self.envelope.bdat)
+        self.envelope.content = self.envelope.original_content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is None else status)
+
+
+class SinkController(Controller):
+    def __init__(self, handler, chunking, **kwargs):
+        self.chunking = chunking
+        super().__init__(handler, **kwargs)
+
+    def factory(self):
+        return ChunkingSMTP(self.handler, self.chunking, **self.SMTP_kwargs)
 
 def authenticator(user, password):
     """AUTH PLAIN/LOGIN against one USER:PASSWORD pair; logs the outcome, not the credentials."""
@@ -123,10 +196,15 @@ def main():
         if not allowed <= {"PLAIN", "LOGIN"}:
             parser.error("FLEET_SMTP_SINK_AUTH_MECHANISMS takes PLAIN and LOGIN only")
         options["auth_exclude_mechanism"] = sorted({"PLAIN", "LOGIN"} - allowed)
-    controller = Controller(Sink(args.maildir, args.rules), hostname=args.host, port=args.port, **options)
+    raw = os.environ.get("FLEET_SMTP_SINK_EXTENSIONS", "PIPELINING,CHUNKING").strip().upper()
+    extensions = frozenset() if raw in ("", "NONE") else frozenset(e.strip() for e in raw.split(",") if e.strip())
+    if not extensions <= EXTENSIONS:
+        parser.error("FLEET_SMTP_SINK_EXTENSIONS takes PIPELINING and CHUNKING (or none)")
+    controller = SinkController(Sink(args.maildir, args.rules, extensions), "CHUNKING" in extensions,
+                                hostname=args.host, port=args.port, **options)
     controller.start()
     features = [f for f, on in (("starttls", "tls_context" in options), ("require-starttls", args.require_starttls),
-                                ("auth", bool(auth))) if on]
+                                ("auth", bool(auth))) if on] + sorted(e.lower() for e in extensions)
     log(f"smtp sink on {args.host}:{args.port} -> {args.maildir}" + (f" ({', '.join(features)})" if features else ""))
     stop = threading.Event()
     # A parent that spawned us from a thread with signals blocked (a Swift process) passes its mask on.

@@ -115,16 +115,18 @@ public final class AMQPQueueDriver: JobQueueDriver {
         let kind = kindsByQueue[d.queue] ?? d.routingKey.split(separator: ".").first.map(String.init) ?? "unknown"
         let headers = d.properties.headers
         var attempt = 1
+        var deferrals = 0
         var isReplay = false
         if !headers.isEmpty {  // most first deliveries have none: no hashing then
             if let value = headers[FleetHeaders.attempt]?.intValue, value >= 1 { attempt = Int(min(value, 1_000_000)) }
+            if let value = headers[FleetHeaders.deferrals]?.intValue, value >= 0 { deferrals = Int(min(value, Int64(attempt - 1))) }
             isReplay = headers[FleetHeaders.replay] != nil
         }
         return JobDelivery(
             body: d.body, kind: kind, messageID: d.properties.messageID, contentType: d.properties.contentType,
             correlationID: d.properties.correlationID,
             publishedAt: d.properties.timestamp.flatMap { $0 > 0 ? Date(timeIntervalSince1970: Double($0)) : nil },
-            attempt: attempt, isReplay: isReplay, redelivered: d.redelivered, handle: d)
+            attempt: attempt, deferrals: deferrals, isReplay: isReplay, redelivered: d.redelivered, handle: d)
     }
 
     // MARK: - Settling
@@ -150,13 +152,14 @@ public final class AMQPQueueDriver: JobQueueDriver {
         return true
     }
 
-    public func delay(_ delivery: JobDelivery<AMQPDelivery>, by delay: Duration, attempt: Int) async -> Bool {
+    public func delay(_ delivery: JobDelivery<AMQPDelivery>, by delay: Duration, attempt: Int, deferrals: Int) async -> Bool {
         let milliseconds = max(1, delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
         let tier = FleetTopology.delayTier(for: .milliseconds(milliseconds))
         var properties = delivery.handle.properties
         properties.deliveryMode = 2
         properties.expiration = String(milliseconds)
         properties.headers[FleetHeaders.attempt] = .int(Int64(attempt))
+        properties.headers[FleetHeaders.deferrals] = deferrals > 0 ? .int(Int64(deferrals)) : nil
         properties.headers[FleetHeaders.delay] = .string("\(tier)s")
         properties.headers[FleetHeaders.replay] = nil
         return await publishConfirmed(

@@ -15,7 +15,10 @@ public struct EmailBench: Sendable {
     /// `result` or `outbox`.
     var delivery: String
     var smtpJobs: Int
-    var smtpPool: Int
+    /// FLEET_EMAIL_SMTP_POOL of the SMTP runs (nil: the worker's default).
+    var smtpPool: Int?
+    /// Postfix's smtp-sink binary, for run (e).
+    var postfixSink: String
     var amqpURL: String
     var amqp: AMQPConfiguration
     var shared: String
@@ -27,8 +30,8 @@ public struct EmailBench: Sendable {
     /// Where the report and the figures go.
     var output: BenchOutput
 
-    public init(jobs: Int, rounds: Int, concurrency: Int, prefetch: Int, delivery: String, smtpJobs: Int, smtpPool: Int,
-                amqpURL: String, amqp: AMQPConfiguration, shared: String, repository: String, celeryPython: String?,
+    public init(jobs: Int, rounds: Int, concurrency: Int, prefetch: Int, delivery: String, smtpJobs: Int, smtpPool: Int?,
+                postfixSink: String = "/usr/sbin/smtp-sink", amqpURL: String, amqp: AMQPConfiguration, shared: String, repository: String, celeryPython: String?,
                 debugBuild: Bool, output: BenchOutput) {
         self.jobs = jobs
         self.rounds = rounds
@@ -37,6 +40,7 @@ public struct EmailBench: Sendable {
         self.delivery = delivery
         self.smtpJobs = smtpJobs
         self.smtpPool = smtpPool
+        self.postfixSink = postfixSink
         self.amqpURL = amqpURL
         self.amqp = amqp
         self.shared = shared
@@ -74,6 +78,8 @@ public struct EmailBench: Sendable {
         var cpuSeconds: Double?
         /// Mean body size of its results.
         var resultBytes: Int
+        /// Results with status `succeeded`.
+        var succeeded = 0
     }
 
     /// The workload of one bench run in a directory of its own: make_data.py's files and a profile store with
@@ -150,6 +156,8 @@ public struct EmailBench: Sendable {
 
         var worker: BenchWorker?
         var sink: SMTPSinkProcess?
+        var postfix: SMTPSinkProcess?
+        defer { postfix?.stop() }
         do {
             let raw = RawPipe(amqp, queue: rawQueue, resultsExchange: topology.resultsExchange, prefetch: UInt16(prefetch))
             var rawRates: [Double] = []
@@ -165,6 +173,21 @@ public struct EmailBench: Sendable {
                 environment["FLEET_EMAIL_DELIVERY"] = "outbox"
                 environment["FLEET_EMAIL_OUTBOX"] = work.path + "/outbox"
             }
+            // (e) The same worker delivering over SMTP to Postfix's smtp-sink, every round right after (b).
+            var postfixNote = "skipped (--smtp-jobs 0)"
+            var postfixEnvironment = environment
+            if smtpJobs > 0 {
+                do {
+                    postfix = try await SMTPSinkProcess.startPostfix(binary: postfixSink)
+                    postfixEnvironment["FLEET_EMAIL_DELIVERY"] = "smtp"
+                    postfixEnvironment["FLEET_EMAIL_SMTP_HOST"] = "127.0.0.1"
+                    postfixEnvironment["FLEET_EMAIL_SMTP_PORT"] = String(postfix!.port)
+                    postfixEnvironment["FLEET_EMAIL_SMTP_POOL"] = smtpPool.map(String.init)
+                } catch let error as BenchError {
+                    postfixNote = "skipped: \(error.message)"
+                }
+            }
+            var postfixRuns: [WorkerRun] = []
             for round in 1...rounds {
                 // (a) The raw pipe on the same job bodies.
                 let rawRun = try await measureRaw(connection, raw, results: results, jobs: Self.tagged(workload, count: jobs, tag: "raw\(round)"),
@@ -177,6 +200,11 @@ public struct EmailBench: Sendable {
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "fleet\(round)"),
                     prefix: prefix, store: store, environment: environment, worker: &worker, budget: &budget, as: "b")
                 fleetRuns.append(fleetRun)
+                if postfix != nil {
+                    postfixRuns.append(try await measureWorker(
+                        connection, topology: topology, results: results, jobs: Self.tagged(workload, count: jobs, tag: "pf\(round)"),
+                        prefix: prefix, store: store, environment: postfixEnvironment, worker: &worker, budget: &budget, as: "e"))
+                }
                 // The filler that brings the raw pipe's and the noop worker's results to the email results' size.
                 let filler = max(0, fleetRun.resultBytes - rawResultBytes)
 
@@ -228,7 +256,7 @@ public struct EmailBench: Sendable {
                 env["FLEET_EMAIL_DELIVERY"] = "smtp"
                 env["FLEET_EMAIL_SMTP_HOST"] = "127.0.0.1"
                 env["FLEET_EMAIL_SMTP_PORT"] = String(sink!.port)
-                env["FLEET_EMAIL_SMTP_POOL"] = String(smtpPool)
+                env["FLEET_EMAIL_SMTP_POOL"] = smtpPool.map(String.init)
                 let run = try await measureWorker(
                     connection, topology: topology, results: results, jobs: Self.tagged(workload, count: smtpJobs, tag: "smtp"),
                     prefix: prefix, store: store, environment: env, worker: &worker, budget: &budget, as: "d")
@@ -250,6 +278,7 @@ public struct EmailBench: Sendable {
             let ratio = BenchWorker.median(ratios)
             let rss = fleetRuns.compactMap(\.peakRSSKiB).max()
             let f = BenchFormat.thousands
+            let poolLabel = smtpPool.map(String.init) ?? "the default, 64"
             output.line()
             output.line("| measure | jobs/s | ratio |")
             output.line("| --- | ---: | ---: |")
@@ -268,11 +297,27 @@ public struct EmailBench: Sendable {
                 output.line("| (c) Celery peer | \(celeryNote) | |")
             }
             if let smtp {
-                output.line("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(smtpPool)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
+                output.line("| (d) fleet email worker, delivery smtp to a local aiosmtpd sink (pool \(poolLabel)) | \(f(smtp.rate)) | \(smtp.delivered) of \(smtpJobs) messages in the Maildir |")
+            }
+            let postfixRates = postfixRuns.map(\.rate)
+            let postfixRatios = zip(postfixRates, fleetRuns.map(\.rate)).map { $0 / $1 }
+            if !postfixRuns.isEmpty {
+                let sent = postfixRuns.map(\.succeeded).reduce(0, +)
+                output.line("| (e) fleet email worker, delivery smtp to Postfix's smtp-sink (pool \(poolLabel)) | \(f(BenchWorker.median(postfixRates))) | e/b \(String(format: "%.2f", BenchWorker.median(postfixRatios))); \(sent) of \(jobs * rounds) succeeded |")
+            } else {
+                output.line("| (e) fleet email worker, delivery smtp to Postfix's smtp-sink | \(postfixNote) | |")
             }
             output.line()
             output.line("medians of \(rounds) rounds; b/a per round: \(ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
             if celery != nil { output.line("Celery: \(celeryNote)") }
+            if !postfixRuns.isEmpty {
+                output.line("e/b per round (SMTP to smtp-sink over the same worker's delivery \(delivery)): \(postfixRatios.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
+                let cpu = postfixRuns.compactMap(\.cpuSeconds)
+                if cpu.count == postfixRuns.count {
+                    output.line(String(format: "fleet worker CPU per email job delivered over SMTP: %.0f µs (the whole process, start-up included)",
+                                       cpu.reduce(0, +) / Double(jobs * rounds) * 1e6))
+                }
+            }
             let cpu = fleetRuns.compactMap(\.cpuSeconds)
             let workerMicros = cpu.count == fleetRuns.count ? cpu.reduce(0, +) / Double(jobs * rounds) * 1e6 : nil
             if let workerMicros {
@@ -290,7 +335,7 @@ public struct EmailBench: Sendable {
             output.line()
             let runs = [("a", "(a) raw pipe"), ("a2", "(a2) raw pipe, padded results"), ("b0", "(b0) fleet noop worker, padded results"),
                         ("b1", "(b1) fleet noop worker, padded, burning CPU"),
-                        ("b", "(b) fleet email worker")]
+                        ("b", "(b) fleet email worker")] + (postfixRuns.isEmpty ? [] : [("e", "(e) fleet email worker, SMTP to smtp-sink (sink's CPU not counted)")])
             for line in budget.report(runs: runs.map { (key: $0.0, label: $0.1) }, reference: "a", measured: "b", baseline: "b0", ratio: 0.7,
                                       peerRate: celery, peerFactor: 10) {
                 output.line(line)
@@ -315,6 +360,13 @@ public struct EmailBench: Sendable {
             figures["celery_jobs_per_s"] = .number(celery, places: 1)
             figures["smtp_jobs_per_s"] = .number(smtp?.rate, places: 1)
             figures["smtp_delivered"] = .count(smtp?.delivered)
+            figures["smtp_sink_jobs_per_s"] = .number(postfixRuns.isEmpty ? nil : BenchWorker.median(postfixRates), places: 1)
+            figures["smtp_sink_vs_result_ratio"] = .number(postfixRuns.isEmpty ? nil : BenchWorker.median(postfixRatios), places: 3)
+            figures["smtp_sink_ratios"] = .array(postfixRatios.map { .number($0, places: 3) })
+            figures["smtp_sink_succeeded"] = .count(postfixRuns.isEmpty ? nil : postfixRuns.map(\.succeeded).reduce(0, +))
+            figures["smtp_sink_worker_cpu_us_per_job"] = .number(
+                postfixRuns.isEmpty || postfixRuns.contains { $0.cpuSeconds == nil } ? nil
+                    : postfixRuns.compactMap(\.cpuSeconds).reduce(0, +) / Double(jobs * rounds) * 1e6, places: 1)
             figures["ratio_median"] = .number(ratio, places: 3)
             figures["ratios"] = .array(ratios.map { .number($0, places: 3) })
             figures["raw_padded_vs_raw_ratio"] = .number(median(sizedRates, over: rawRates), places: 3)
@@ -371,7 +423,8 @@ public struct EmailBench: Sendable {
         let run = try await results.wait(while: { started.isRunning }, what: "the bench's \(kind) worker")
         let cpu = started.cpuSeconds
         budget.record(meter.finish(jobs: jobs.count, workerSeconds: cpu), as: key)
-        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: cpu, resultBytes: run.meanBytes)
+        let outcome = WorkerRun(rate: run.rate, peakRSSKiB: started.peakRSSKiB, cpuSeconds: cpu, resultBytes: run.meanBytes,
+                                succeeded: run.succeeded)
         started.stop()
         worker = nil
         return outcome

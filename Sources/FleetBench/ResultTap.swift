@@ -10,6 +10,8 @@ final class ResultTap: Sendable {
         var arrivals: [String: ContinuousClock.Instant]
         /// Body bytes of all the results counted.
         var bytes: Int
+        /// Results whose status is `succeeded` (their message id ends `:succeeded`).
+        var succeeded = 0
 
         /// Mean body size of a result.
         var meanBytes: Int { count > 0 ? bytes / count : 0 }
@@ -30,6 +32,7 @@ final class ResultTap: Sendable {
         var expected = 0
         var count = 0
         var bytes = 0
+        var succeeded = 0
         var first: ContinuousClock.Instant?
         var last: ContinuousClock.Instant?
         var arrivals: [String: ContinuousClock.Instant] = [:]
@@ -48,8 +51,9 @@ final class ResultTap: Sendable {
             for await delivery in consumer {
                 let now = ContinuousClock.now
                 connection.ack(delivery)
-                let id = delivery.properties.messageID.map { String($0.prefix { $0 != ":" }) } ?? ""
-                tap.record(id: id, bytes: delivery.body.count, at: now)
+                let messageID = delivery.properties.messageID
+                let id = messageID.map { String($0.prefix { $0 != ":" }) } ?? ""
+                tap.record(id: id, bytes: delivery.body.count, succeeded: messageID?.hasSuffix(":succeeded") == true, at: now)
             }
         }
         tap.task.withLock { $0 = task }
@@ -57,15 +61,16 @@ final class ResultTap: Sendable {
         return tap
     }
 
-    private func record(id: String, bytes: Int, at now: ContinuousClock.Instant) {
+    private func record(id: String, bytes: Int, succeeded: Bool, at now: ContinuousClock.Instant) {
         let resume: (CheckedContinuation<Run, any Error>, Run)? = state.withLock { s in
             s.count += 1
             s.bytes += bytes
+            if succeeded { s.succeeded += 1 }
             if s.first == nil { s.first = now }
             s.last = now
             s.arrivals[id] = now
             guard s.count == s.expected, let first = s.first else { return nil }
-            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals, bytes: s.bytes)
+            let run = Run(count: s.count, first: first, last: now, arrivals: s.arrivals, bytes: s.bytes, succeeded: s.succeeded)
             if let done = s.done {
                 s.done = nil
                 return (done, run)

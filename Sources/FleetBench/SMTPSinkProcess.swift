@@ -37,6 +37,31 @@ struct SMTPSinkProcess {
         throw BenchError("the SMTP sink did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
     }
 
+    /// Starts Postfix's `smtp-sink` (a C server that accepts mail as fast as it reads and keeps nothing; it offers
+    /// PIPELINING, not CHUNKING) and waits (at most 10 s) until it accepts connections. Run as root it needs
+    /// `-u nobody`.
+    static func startPostfix(binary: String) async throws -> SMTPSinkProcess {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw BenchError("no \(binary) (apt-get install postfix)", code: .unavailable)
+        }
+        let port = try freePort()
+        var arguments = [binary]
+        if geteuid() == 0 { arguments += ["-u", "nobody"] }
+        arguments += ["127.0.0.1:\(port)", "256"]
+        guard let pid = ChildSpawn.spawn(arguments, output: .discard) else {
+            throw BenchError("cannot start \(binary)", code: .unavailable)
+        }
+        let sink = SMTPSinkProcess(pid: pid, port: port)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            guard sink.isRunning else { throw BenchError("\(binary) exited at start", code: .unavailable) }
+            if accepts(port: port) { return sink }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        sink.stop()
+        throw BenchError("\(binary) did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
+    }
+
     private var isRunning: Bool {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0

@@ -3,8 +3,18 @@ import FleetStore
 import Synchronization
 
 /// The effects journal of one job run, over the ledger's `fleet_effects` table (see
-/// ``JobContext/effect(_:ifUncertain:recordsIntent:_:)``). The job's earlier records are read once, at its first
-/// effect; jobs without effects never touch the table.
+/// ``JobContext/effect(_:ifUncertain:recordsIntent:_:)``).
+///
+/// - The job's earlier records are read once, at its first effect, unless the run is *fresh* (attempt 1, not a
+///   redelivery, not a replay): no earlier run of it can have left one. Jobs without effects never touch the
+///   table.
+/// - The intent is a claim: its insert finds any record already there, so that two copies of one job id running
+///   at once (a scheduler that published it twice) cannot both perform the effect, and a fresh run that skipped
+///   the read still meets an earlier record.
+/// - Completions wait in the run until it ends: the runtime writes them in the commit of the job's final result
+///   (``takeCompletions()``), or on its own right away when the run ends any other way (``flushCompletions()``).
+///   One commit per job fewer; a crash before that commit leaves the intent, and the next run treats the effect
+///   as uncertain, as a crash just before the completion always did.
 final class JobEffects: Sendable {
     private struct State {
         /// The records of earlier runs, by key; nil until read.
@@ -12,15 +22,23 @@ final class JobEffects: Sendable {
         var intents: Set<String> = []
         /// The keys found uncertain (each counted once).
         var uncertainKeys: Set<String> = []
+        /// Completions not yet written: key and result.
+        var completions: [(key: String, result: [UInt8])] = []
     }
 
     let ledger: JobLedger
     let jobID: String
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(ledger: JobLedger, jobID: String) {
+    /// The intent of `key` was claimed before (the record found), and this run did not know it.
+    struct Claimed: Error {
+        let record: EffectRecord
+    }
+
+    init(ledger: JobLedger, jobID: String, fresh: Bool = false) {
         self.ledger = ledger
         self.jobID = jobID
+        state = Mutex(State(prior: fresh ? [:] : nil))
     }
 
     var uncertainCount: Int { state.withLock { $0.uncertainKeys.count } }
@@ -37,10 +55,15 @@ final class JobEffects: Sendable {
             break
         }
         let intent = EffectIntent(journal: self, key: key)
-        if !recordsIntent { try await intent.record() }
         let result: JSONValue
         do {
+            if !recordsIntent { try await intent.record() }
             result = try await body(intent)
+        } catch let claimed as Claimed {
+            // Another run got there first: its record decides, as if it had been read before.
+            if claimed.record.isDone { return .alreadyDone(claimed.record.result.flatMap { try? JSONValue(parsing: $0) } ?? .null) }
+            state.withLock { _ = $0.uncertainKeys.insert(key) }
+            return .uncertain
         } catch {
             if let refused = error as? any EffectNotApplied, refused.effectNotApplied,
                state.withLock({ $0.intents.contains(key) }) {
@@ -49,13 +72,24 @@ final class JobEffects: Sendable {
             }
             throw error
         }
-        do {
-            try await ledger.recordEffectDone(jobID: jobID, key: key, result: result.serialized())
-        } catch {
-            // It happened, and may not be recorded: the intent (if any) makes a later run treat it as uncertain.
-            throw JobError.converting(error)
-        }
+        state.withLock { $0.completions.append((key, result.serialized())) }
         return .performed(result)
+    }
+
+    /// Completions for the commit of the job's final result (taken: written once).
+    func takeCompletions() -> [(key: String, result: [UInt8])] {
+        state.withLock { s in
+            defer { s.completions = [] }
+            return s.completions
+        }
+    }
+
+    /// Writes the completions now (the run ends without a final result: a retry, a deferral, a dead letter,
+    /// a shutdown). A completion that cannot be written leaves its intent: the next run finds it uncertain.
+    func flushCompletions() async {
+        for completion in takeCompletions() {
+            try? await ledger.recordEffectDone(jobID: jobID, key: completion.key, result: completion.result)
+        }
     }
 
     /// What earlier runs recorded for `key` (see ``JobContext/recordedEffect(_:)``).
@@ -79,14 +113,20 @@ final class JobEffects: Sendable {
         return loaded[key]
     }
 
-    /// Records the intent of `key` once.
+    /// Records the intent of `key` once: a claim. Throws ``Claimed`` when a record was there that this run did not
+    /// know of (read before, or skipped as fresh): the effect must not go ahead.
     func recordIntent(_ key: String) async throws {
         guard state.withLock({ $0.intents.insert(key).inserted }) else { return }
+        let existing: EffectRecord?
         do {
-            try await ledger.recordEffectIntent(jobID: jobID, key: key)
+            existing = try await ledger.recordEffectIntent(jobID: jobID, key: key)
         } catch {
             state.withLock { _ = $0.intents.remove(key) }
             throw JobError.converting(error)
+        }
+        if let existing, state.withLock({ $0.prior?[key] == nil }) {
+            state.withLock { _ = $0.intents.remove(key) }
+            throw Claimed(record: existing)
         }
     }
 }

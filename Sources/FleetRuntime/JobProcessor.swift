@@ -141,7 +141,8 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
         }
         if let notBefore = job.notBefore, notBefore > receivedAt.addingTimeInterval(0.5) {
             // Waiting is not an attempt: the copy keeps the attempt number, and no result is published.
-            if await driver.delay(delivery, by: .seconds(notBefore.timeIntervalSince(receivedAt)), attempt: attempt) {
+            if await driver.delay(delivery, by: .seconds(notBefore.timeIntervalSince(receivedAt)), attempt: attempt,
+                                    deferrals: delivery.deferrals) {
                 _ = await driver.finish(delivery, result: nil)
             }
             return
@@ -153,12 +154,19 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
             return
         }
         let settings = configuration.settings(forKind: kind)
-        let effects = JobEffects(ledger: ledger, jobID: job.id)
+        let effects = JobEffects(ledger: ledger, jobID: job.id,
+                                 fresh: attempt == 1 && !delivery.redelivered && !delivery.isReplay)
         let context = JobContext(
             job: job, attempt: attempt, redelivered: delivery.redelivered, logger: logger, worker: configuration.workerID,
             effects: effects, now: configuration.now)
         let startedAt = configuration.now()  // includes the wait for a handler slot
         let run = await run(handler, job, context, timeout: settings.timeout)
+        // Effect completions go into the commit of a final result; any other end writes them now.
+        var completions: [(key: String, result: [UInt8])] = []
+        switch run {
+        case .outcome(.succeeded), .outcome(.suppressed): completions = effects.takeCompletions()
+        default: await effects.flushCompletions()
+        }
         if case .cancelled = run {
             // Shutting down: not started, or cancelled after the grace period. Back to the queue.
             log.info("job not finished at shutdown; it goes back to the queue")
@@ -184,17 +192,20 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
         case .outcome(.succeeded(let output)):
             await finish(delivery, ResultEnvelope(
                 jobID: job.id, kind: kind, status: .succeeded, attempt: attempt, worker: configuration.workerID,
-                timings: timings, output: Self.noting(uncertain, in: output), correlationID: job.correlationID), logger: log)
+                timings: timings, output: Self.noting(uncertain, in: output), correlationID: job.correlationID), logger: log,
+                effectsDone: completions)
         case .outcome(.suppressed(let reason, let output)):
             var out = output.objectValue ?? JSONObject()
             if output != .null && output.objectValue == nil { out["value"] = output }
             out["reason"] = .string(reason)
             await finish(delivery, ResultEnvelope(
                 jobID: job.id, kind: kind, status: .suppressed, attempt: attempt, worker: configuration.workerID,
-                timings: timings, output: Self.noting(uncertain, in: .object(out)), correlationID: job.correlationID), logger: log)
+                timings: timings, output: Self.noting(uncertain, in: .object(out)), correlationID: job.correlationID), logger: log,
+                effectsDone: completions)
         case .outcome(.deferred(let until, let reason)):
             let wait = max(1, until.timeIntervalSince(configuration.now()))
-            guard await driver.delay(delivery, by: .seconds(wait), attempt: attempt + 1) else { return }
+            // A deferral is not a failure: the copy counts it, and the retry limit leaves it out.
+            guard await driver.delay(delivery, by: .seconds(wait), attempt: attempt + 1, deferrals: delivery.deferrals + 1) else { return }
             timings.finishedAt = configuration.now()
             let envelope = ResultEnvelope(
                 jobID: job.id, kind: kind, status: .deferred, attempt: attempt, worker: configuration.workerID,
@@ -203,10 +214,12 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
             _ = await driver.finish(delivery, result: JobResultMessage(envelope))
         case .failure(let error):
             let strategy = settings.retryStrategy
-            if strategy.shouldRetry(attempt: attempt, error: error) {
-                let wait = strategy.delay(afterAttempt: attempt, error: error)
+            // Runs that ended `deferred` do not count toward the retry limit.
+            let failures = max(1, attempt - delivery.deferrals)
+            if strategy.shouldRetry(attempt: failures, error: error) {
+                let wait = strategy.delay(afterAttempt: failures, error: error)
                 log.info("job failed; retrying", metadata: ["error.code": "\(error.code)", "retry.in_s": "\(wait)"])
-                guard await driver.delay(delivery, by: wait, attempt: attempt + 1) else { return }
+                guard await driver.delay(delivery, by: wait, attempt: attempt + 1, deferrals: delivery.deferrals) else { return }
                 let envelope = ResultEnvelope(
                     jobID: job.id, kind: kind, status: .failed, attempt: attempt, worker: configuration.workerID,
                     timings: timings, output: error.output, error: error,
@@ -217,7 +230,7 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
                 var final = error
                 if error.retryable {
                     final = JobError(
-                        code: JobError.retriesExhausted, message: "gave up after \(attempt) attempts; last error \(error.code): \(error.message)",
+                        code: JobError.retriesExhausted, message: "gave up after \(failures) attempts; last error \(error.code): \(error.message)",
                         retryable: false, output: error.output)
                 }
                 await deadLetter(delivery, job: job, attempt: attempt, error: final, receivedAt: receivedAt, startedAt: startedAt)
@@ -251,13 +264,14 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
     // MARK: - Outcomes
 
     /// Final result: ledger first, then the driver's finish (result stored, then ack).
-    private func finish(_ delivery: Delivery, _ envelope: ResultEnvelope, logger: JobLog) async {
+    private func finish(_ delivery: Delivery, _ envelope: ResultEnvelope, logger: JobLog,
+                        effectsDone: [(key: String, result: [UInt8])] = []) async {
         let body = envelope.encoded()
         let stored: LedgerEntry
         do {
             stored = try await ledger.record(LedgerEntry(
                 jobID: envelope.jobID, kind: envelope.kind, status: envelope.status.rawValue,
-                attempt: envelope.attempt, result: body, finishedAt: envelope.timings.finishedAt))
+                attempt: envelope.attempt, result: body, finishedAt: envelope.timings.finishedAt), effectsDone: effectsDone)
         } catch {
             logger.error("ledger write failed; the job goes back to the queue", metadata: ["error": "\(error)"])
             await driver.requeue(delivery)

@@ -36,9 +36,10 @@ public protocol JobQueueDriver: Sendable {
     /// refused) or left to come back (the connection was lost).
     func finish(_ delivery: JobDelivery<Handle>, result: JobResultMessage?) async -> Bool
 
-    /// Puts a copy of the job that comes back after `delay`, for attempt `attempt`. True once the copy is
-    /// safely stored; on false the delivery was given back or left to come back. Does not settle the delivery.
-    func delay(_ delivery: JobDelivery<Handle>, by delay: Duration, attempt: Int) async -> Bool
+    /// Puts a copy of the job that comes back after `delay`, for attempt `attempt`, `deferrals` of the runs
+    /// before it having ended `deferred`. True once the copy is safely stored; on false the delivery was given
+    /// back or left to come back. Does not settle the delivery.
+    func delay(_ delivery: JobDelivery<Handle>, by delay: Duration, attempt: Int, deferrals: Int) async -> Bool
 
     /// Puts a copy of the job with `error` among the dead letters of its kind. True once it is safely stored; on
     /// false the delivery was given back or left to come back. Does not settle the delivery.
@@ -70,6 +71,8 @@ public final class JobDelivery<Handle: Sendable>: Sendable {
     public let publishedAt: Date?
     /// The attempt this copy is for: 1, then one more for each retry or deferral.
     public let attempt: Int
+    /// How many runs before this copy ended `deferred` (they do not count toward the retry limit).
+    public let deferrals: Int
     /// Sent back by `fleet dlq replay`: a dead job runs again.
     public let isReplay: Bool
     /// Delivered before and not settled (a worker died, a connection dropped).
@@ -78,8 +81,8 @@ public final class JobDelivery<Handle: Sendable>: Sendable {
     public let handle: Handle
 
     public init(body: [UInt8], kind: String, messageID: String? = nil, contentType: String? = nil,
-                correlationID: String? = nil, publishedAt: Date? = nil, attempt: Int = 1, isReplay: Bool = false,
-                redelivered: Bool = false, handle: Handle) {
+                correlationID: String? = nil, publishedAt: Date? = nil, attempt: Int = 1, deferrals: Int = 0,
+                isReplay: Bool = false, redelivered: Bool = false, handle: Handle) {
         self.body = body
         self.kind = kind
         self.messageID = messageID
@@ -87,6 +90,7 @@ public final class JobDelivery<Handle: Sendable>: Sendable {
         self.correlationID = correlationID
         self.publishedAt = publishedAt
         self.attempt = attempt
+        self.deferrals = deferrals
         self.isReplay = isReplay
         self.redelivered = redelivered
         self.handle = handle

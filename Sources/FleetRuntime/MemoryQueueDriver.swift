@@ -41,6 +41,7 @@ public final class MemoryQueueDriver: JobQueueDriver, Service {
         var contentType: String?
         var correlationID: String?
         var attempt: Int
+        var deferrals = 0
         var isReplay: Bool
         var redelivered: Bool
     }
@@ -174,10 +175,11 @@ public final class MemoryQueueDriver: JobQueueDriver, Service {
         return true
     }
 
-    public func delay(_ delivery: JobDelivery<Handle>, by delay: Duration, attempt: Int) async -> Bool {
+    public func delay(_ delivery: JobDelivery<Handle>, by delay: Duration, attempt: Int, deferrals: Int) async -> Bool {
         let message = state.withLock { s -> Message? in s.unsettled[delivery.handle.sequence] }
         guard var copy = message else { return false }
         copy.attempt = attempt
+        copy.deferrals = deferrals
         copy.redelivered = false
         copy.isReplay = false
         // Due from now on the driver's clock, whenever the timer's task gets to sleep on it.
@@ -280,7 +282,7 @@ public final class MemoryQueueDriver: JobQueueDriver, Service {
             s.unsettled[s.nextSequence] = message
             batch.append(JobDelivery(
                 body: message.body, kind: message.kind, messageID: message.messageID, contentType: message.contentType,
-                correlationID: message.correlationID, attempt: message.attempt, isReplay: message.isReplay,
+                correlationID: message.correlationID, attempt: message.attempt, deferrals: message.deferrals, isReplay: message.isReplay,
                 redelivered: message.redelivered, handle: Handle(sequence: s.nextSequence)))
         }
         return batch

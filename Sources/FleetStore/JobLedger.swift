@@ -152,9 +152,12 @@ public final class JobLedger: Sendable {
     ///
     /// If the job already has an entry (another process or attempt got there first), the existing one is kept and
     /// returned: the first final result wins. The returned entry is as stored (and as `lookup` returns it).
+    ///
+    /// - Parameter effectsDone: completions of the job's effects (key, result) to record in the same commit: the
+    ///   effects journal's completions of a run that ends here cost no commit of their own.
     @discardableResult
-    public func record(_ entry: LedgerEntry) async throws -> LedgerEntry {
-        try await enqueue { .record(entry, $0) }
+    public func record(_ entry: LedgerEntry, effectsDone: [(key: String, result: [UInt8])] = []) async throws -> LedgerEntry {
+        try await enqueue { .record(entry, effectsDone, $0) }
     }
 
     /// Removes a job's entry if it is `dead`, so that a replayed dead-lettered job can run again.
@@ -199,19 +202,22 @@ public final class JobLedger: Sendable {
         try await enqueue { .effects(jobID, $0) }
     }
 
-    /// Records (durably, before it returns) that an effect is about to happen.
-    public func recordEffectIntent(jobID: String, key: String) async throws {
+    /// Records (durably, before it returns) that an effect is about to happen: a claim. Returns nil when this call
+    /// recorded the intent; else the record that was there (an earlier run's, or another process's running the
+    /// same job id at the same time), which it leaves as it was.
+    @discardableResult
+    public func recordEffectIntent(jobID: String, key: String) async throws -> EffectRecord? {
         try await enqueue { .effectWrite(.intent(jobID: jobID, key: key), $0) }
     }
 
     /// Records (durably, before it returns) that an effect happened, with its result.
     public func recordEffectDone(jobID: String, key: String, result: [UInt8]) async throws {
-        try await enqueue { .effectWrite(.done(jobID: jobID, key: key, result: result), $0) }
+        _ = try await enqueue { .effectWrite(.done(jobID: jobID, key: key, result: result), $0) }
     }
 
     /// Removes an effect's record (it did not happen: a later run may do it without doubt).
     public func forgetEffect(jobID: String, key: String) async throws {
-        try await enqueue { .effectWrite(.forget(jobID: jobID, key: key), $0) }
+        _ = try await enqueue { .effectWrite(.forget(jobID: jobID, key: key), $0) }
     }
 
     /// The number of entries.
@@ -251,12 +257,12 @@ public final class JobLedger: Sendable {
 
     private enum Operation: Sendable {
         case lookup([String], CheckedContinuation<[String: LedgerEntry], any Error>)
-        case record(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)
+        case record(LedgerEntry, [(key: String, result: [UInt8])], CheckedContinuation<LedgerEntry, any Error>)
         case prune(Date, deleted: Int, CheckedContinuation<Int, any Error>)
         case pruneEffects(Date, CheckedContinuation<Int, any Error>)
         case count(CheckedContinuation<Int, any Error>)
         case effects(String, CheckedContinuation<[String: EffectRecord], any Error>)
-        case effectWrite(EffectWrite, CheckedContinuation<Void, any Error>)
+        case effectWrite(EffectWrite, CheckedContinuation<EffectRecord?, any Error>)
     }
 
     private enum EffectWrite: Sendable {
@@ -314,16 +320,16 @@ public final class JobLedger: Sendable {
         flushes.add(1, ordering: .relaxed)
 
         var lookups: [([String], CheckedContinuation<[String: LedgerEntry], any Error>)] = []
-        var records: [(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)] = []
+        var records: [(LedgerEntry, [(key: String, result: [UInt8])], CheckedContinuation<LedgerEntry, any Error>)] = []
         var prunes: [(Date, Int, CheckedContinuation<Int, any Error>)] = []
         var counts: [CheckedContinuation<Int, any Error>] = []
         var effectReads: [(String, CheckedContinuation<[String: EffectRecord], any Error>)] = []
-        var effectWrites: [(EffectWrite, CheckedContinuation<Void, any Error>)] = []
+        var effectWrites: [(EffectWrite, CheckedContinuation<EffectRecord?, any Error>)] = []
         var effectPrunes: [(Date, CheckedContinuation<Int, any Error>)] = []
         for operation in operations {
             switch operation {
             case .lookup(let ids, let continuation): lookups.append((ids, continuation))
-            case .record(let entry, let continuation): records.append((entry, continuation))
+            case .record(let entry, let effects, let continuation): records.append((entry, effects, continuation))
             case .prune(let date, let deleted, let continuation): prunes.append((date, deleted, continuation))
             case .pruneEffects(let date, let continuation): effectPrunes.append((date, continuation))
             case .count(let continuation): counts.append(continuation)
@@ -335,7 +341,7 @@ public final class JobLedger: Sendable {
         guard let database else {
             // Not reachable through the public API (close drains first), but never leave a caller suspended.
             for (_, continuation) in lookups { continuation.resume(throwing: Self.closedError) }
-            for (_, continuation) in records { continuation.resume(throwing: Self.closedError) }
+            for (_, _, continuation) in records { continuation.resume(throwing: Self.closedError) }
             for (_, _, continuation) in prunes { continuation.resume(throwing: Self.closedError) }
             for continuation in counts { continuation.resume(throwing: Self.closedError) }
             for (_, continuation) in effectReads { continuation.resume(throwing: Self.closedError) }
@@ -381,7 +387,7 @@ public final class JobLedger: Sendable {
 
     /// Writes all `records` in one transaction, then resumes their callers with the winning entries.
     private func write(
-        _ records: [(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)], in database: SQLiteDatabase
+        _ records: [(LedgerEntry, [(key: String, result: [UInt8])], CheckedContinuation<LedgerEntry, any Error>)], in database: SQLiteDatabase
     ) {
         let winners: [LedgerEntry]
         do {
@@ -389,7 +395,11 @@ public final class JobLedger: Sendable {
                 var winners: [LedgerEntry?] = []
                 winners.reserveCapacity(records.count)
                 var conflicts: [String] = []
-                for (entry, _) in records {
+                let now = Date().timeIntervalSince1970
+                for (entry, effects, _) in records {
+                    for effect in effects {
+                        try Self.writeDone(jobID: entry.jobID, key: effect.key, result: effect.result, at: now, in: database)
+                    }
                     try database.withStatement(
                         """
                         INSERT INTO fleet_job_ledger (job_id, kind, status, attempt, result, finished_at)
@@ -426,7 +436,7 @@ public final class JobLedger: Sendable {
         } catch {
             logger.error(
                 "Job ledger group commit failed", metadata: ["records": "\(records.count)", "error": "\(error)"])
-            for (_, continuation) in records {
+            for (_, _, continuation) in records {
                 continuation.resume(throwing: error)
             }
             return
@@ -434,17 +444,19 @@ public final class JobLedger: Sendable {
         commits.add(1, ordering: .relaxed)
         scheduleCheckpoint()
         logger.trace("Job ledger group commit", metadata: ["records": "\(records.count)"])
-        for ((_, continuation), winner) in zip(records, winners) {
+        for ((_, _, continuation), winner) in zip(records, winners) {
             continuation.resume(returning: winner)
         }
     }
 
     /// Writes the effect records of this flush in one transaction (a group commit), then resumes their callers.
-    private func writeEffects(_ writes: [(EffectWrite, CheckedContinuation<Void, any Error>)], in database: SQLiteDatabase) {
+    private func writeEffects(_ writes: [(EffectWrite, CheckedContinuation<EffectRecord?, any Error>)], in database: SQLiteDatabase) {
         let now = Date().timeIntervalSince1970
+        var found: [EffectRecord?] = []
         do {
             try database.transaction {
                 for (write, _) in writes {
+                    var existing: EffectRecord?
                     switch write {
                     case .intent(let jobID, let key):
                         try database.withStatement("""
@@ -456,17 +468,12 @@ public final class JobLedger: Sendable {
                             try statement.bind(now, at: 3)
                             try statement.run()
                         }
-                    case .done(let jobID, let key, let result):
-                        try database.withStatement("""
-                            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (?, ?, 1, ?, ?)
-                            ON CONFLICT (job_id, key) DO UPDATE SET done = 1, result = excluded.result, updated_at = excluded.updated_at
-                            """) { statement in
-                            try statement.bind(jobID, at: 1)
-                            try statement.bind(key, at: 2)
-                            try statement.bind(result, at: 3)
-                            try statement.bind(now, at: 4)
-                            try statement.run()
+                        if database.changes == 0 {
+                            // Claimed before: by an earlier run, or by another process running the same job id.
+                            existing = try Self.effects(of: jobID, in: database)[key]
                         }
+                    case .done(let jobID, let key, let result):
+                        try Self.writeDone(jobID: jobID, key: key, result: result, at: now, in: database)
                     case .forget(let jobID, let key):
                         try database.withStatement("DELETE FROM fleet_effects WHERE job_id = ? AND key = ? AND done = 0") { statement in
                             try statement.bind(jobID, at: 1)
@@ -474,6 +481,7 @@ public final class JobLedger: Sendable {
                             try statement.run()
                         }
                     }
+                    found.append(existing)
                 }
             }
         } catch {
@@ -483,7 +491,21 @@ public final class JobLedger: Sendable {
         }
         commits.add(1, ordering: .relaxed)
         scheduleCheckpoint()
-        for (_, continuation) in writes { continuation.resume() }
+        for ((_, continuation), existing) in zip(writes, found) { continuation.resume(returning: existing) }
+    }
+
+    /// Records an effect's completion (over its intent, if any).
+    private static func writeDone(jobID: String, key: String, result: [UInt8], at now: Double, in database: SQLiteDatabase) throws {
+        try database.withStatement("""
+            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (?, ?, 1, ?, ?)
+            ON CONFLICT (job_id, key) DO UPDATE SET done = 1, result = excluded.result, updated_at = excluded.updated_at
+            """) { statement in
+            try statement.bind(jobID, at: 1)
+            try statement.bind(key, at: 2)
+            try statement.bind(result, at: 3)
+            try statement.bind(now, at: 4)
+            try statement.run()
+        }
     }
 
     private static func effects(of jobID: String, in database: SQLiteDatabase) throws -> [String: EffectRecord] {

@@ -55,6 +55,8 @@ struct EmailWorkerIntegrationTests {
         let expected = Set((0..<2000).filter { $0 % 10 >= 3 }.map { "p\($0)@example.com" })
         #expect(Set(arrived.map(\.to)) == expected)
         #expect(Set(arrived.map(\.messageID)).count == 1400)
+        // The sink offers PIPELINING and CHUNKING (its default): every message came pipelined, by BDAT.
+        #expect(fleet.sinkLog.components(separatedBy: "message via BDAT pipelined=yes\n").count - 1 == 1400)
         for m in arrived {
             let id = String(m.to.prefix { $0 != "@" })
             let name = people[Int(id.dropFirst())!]["first_name"]!.stringValue!
@@ -134,9 +136,10 @@ struct EmailWorkerIntegrationTests {
         #expect(try fleet.arrived().count == 10)
     }
 
-    @Test("a relay answering 421 or 451 is retried; a 550 fails the job and suppresses the address")
-    func relayReplies() async throws {
-        let fleet = try await EmailFleet("relay")
+    @Test("a relay answering 421 or 451 is retried; a 550 fails the job and suppresses the address (relay with and without PIPELINING and CHUNKING)",
+          arguments: ["PIPELINING,CHUNKING", "none"])
+    func relayReplies(extensions: String) async throws {
+        let fleet = try await EmailFleet("relay", sink: ["FLEET_SMTP_SINK_EXTENSIONS": extensions])
         defer { Task { await fleet.tearDown() } }
         try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello", html: Self.html)
         try fleet.setSinkRules("""
@@ -166,6 +169,37 @@ struct EmailWorkerIntegrationTests {
         #expect(fleet.finals["again-r2"]?.output["reason"]?.stringValue == "suppressed_address")
         await fleet.stopWorkers()
         #expect(Set(try fleet.arrived().map(\.to)) == ["r0@example.com", "r1@example.com"])
+        #expect(try fleet.arrived().count == 2)
+        let via = extensions == "none" ? "message via DATA pipelined=no" : "message via BDAT pipelined=yes"
+        #expect(fleet.sinkLog.components(separatedBy: via).count - 1 == 2, "\(fleet.sinkLog)")
+    }
+
+    @Test("FLEET_EMAIL_SMTP_RATE: jobs over the rate are deferred (smtp_rate) to their slots, not failed; all are sent once, no faster than the rate")
+    func relayRate() async throws {
+        let fleet = try await EmailFleet("rate")
+        defer { Task { await fleet.tearDown() } }
+        try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello", html: Self.html)
+        let people = Self.profiles(100, prefix: "q")
+        try await fleet.importProfiles(people)
+        // Two retries at most: a deferral that counted as one would dead-letter jobs.
+        try fleet.startWorker(arguments: ["--max-attempts", "2"], environment: ["FLEET_EMAIL_SMTP_RATE": "25/s"])
+        let jobs = Self.jobs(people.map { $0["id"]!.stringValue! }, template: "t-news", prefix: "rt")
+        let started = Date()
+        try await fleet.publish(jobs)
+        #expect(await fleet.waitForFinals(Set(jobs.map { $0["id"]!.stringValue! })))
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(fleet.finals.values.allSatisfy { $0.status == .succeeded })
+        let deferred = fleet.all.filter { $0.status == .deferred }
+        #expect(deferred.count >= 50, "\(deferred.count) deferred")
+        #expect(deferred.allSatisfy { $0.output["reason"]?.stringValue == "smtp_rate" })
+        // A deferred result of the rate, as published, is valid against the contract's schemas.
+        let rated = fleet.resultBodies.filter { (try? ResultEnvelope.decode($0).status) == .deferred }.prefix(1)
+        let check = try await ContractCheck.validate(Array(rated), requireKinds: ["email"])
+        #expect(check.status == 0, "\(check.output)")
+        await fleet.stopWorkers()
+        #expect(try fleet.arrived().count == 100)
+        // 25 at once, then 25 a second: the last of 100 cannot leave before 3 s.
+        #expect(elapsed >= 3, "100 mails at 25/s in \(elapsed) s")
     }
 
     @Test("every status of the email kind, as really published, is valid against result.schema.json and email-result.schema.json")

@@ -30,6 +30,21 @@ struct SMTPTLSSettingsTests {
         }
     }
 
+    @Test("pool, pipelining, chunking and rate settings: defaults, values, and one clear error for a bad one")
+    func deliverySettings() throws {
+        let d = try Self.smtp([:])
+        #expect(d.poolSize == 64 && d.idleTimeoutSeconds == 30 && d.maxMessagesPerSession == 100 && d.backoffSeconds == 30)
+        #expect(d.pipelining && d.chunking && d.rate == nil)
+        let s = try Self.smtp(["FLEET_EMAIL_SMTP_POOL": "3", "FLEET_EMAIL_SMTP_IDLE": "5", "FLEET_EMAIL_SMTP_MAX_MESSAGES": "0",
+                               "FLEET_EMAIL_SMTP_BACKOFF": "0", "FLEET_EMAIL_SMTP_PIPELINING": "off", "FLEET_EMAIL_SMTP_CHUNKING": "OFF",
+                               "FLEET_EMAIL_SMTP_RATE": "3000/m"])
+        #expect(s.poolSize == 3 && s.idleTimeoutSeconds == 5 && s.maxMessagesPerSession == 0 && s.backoffSeconds == 0)
+        #expect(!s.pipelining && !s.chunking && s.rate?.perSecond == 50)
+        #expect(Self.configurationError(["FLEET_EMAIL_SMTP_RATE": "50"])?.contains("FLEET_EMAIL_SMTP_RATE must be N/s, N/m or N/h") == true)
+        #expect(Self.configurationError(["FLEET_EMAIL_SMTP_PIPELINING": "yes"])?.contains("FLEET_EMAIL_SMTP_PIPELINING must be on or off") == true)
+        #expect(Self.configurationError(["FLEET_EMAIL_SMTP_MAX_MESSAGES": "-1"])?.contains("FLEET_EMAIL_SMTP_MAX_MESSAGES") == true)
+    }
+
     @Test("STARTTLS defaults to opportunistic with peer verification against the system store")
     func defaults() throws {
         let s = try Self.smtp([:])

@@ -16,7 +16,7 @@ struct BenchSmokeTests {
     static var sharedPresent: Bool { FileManager.default.fileExists(atPath: shared + "/peers/make_data.py") }
 
     @Test(
-        "bench email: raw pipe, worker and SMTP runs report their rows; every SMTP message reaches the sink",
+        "bench email: raw pipe, worker and SMTP runs report their rows; every SMTP message reaches the sink; SMTP to smtp-sink reports e/b and its successes",
         .enabled(if: sharedPresent, "the shared workload (../shared/peers) is not present"))
     func email() async throws {
         let (status, output) = try await FleetProcess.run(
@@ -67,6 +67,11 @@ struct BenchSmokeTests {
             Issue.record("no budget line, or not parsed: \(budget)")
         }
         #expect(output.contains("100 of 100 messages in the Maildir"), "\(output)")
+        // (e): Postfix's smtp-sink (installed by Ops/scripts/install-deps.sh).
+        #expect(output.contains("| (e) fleet email worker, delivery smtp to Postfix's smtp-sink (pool the default, 64) | "), "\(output)")
+        #expect(output.contains("; 200 of 200 succeeded |"), "\(output)")
+        #expect(output.contains("e/b per round (SMTP to smtp-sink over the same worker's delivery result): "), "\(output)")
+        #expect(output.contains("| (e) fleet email worker, SMTP to smtp-sink (sink's CPU not counted) | "), "\(output)")
         #expect(output.contains("worker peak RSS at concurrency 64: "), "\(output)")
         #expect(!output.contains("unknown"), "\(output)")
     }
@@ -110,6 +115,7 @@ struct BenchSmokeTests {
             #expect(ignored.map { $0 & (1 << 1 | 1 << 12 | 1 << 14) } == 0, "\(line)")
         }
         #expect(output.contains("| (c) Celery peer (prefork, "), "\(output)")
+        #expect(output.contains("| (e) fleet email worker, delivery smtp to Postfix's smtp-sink | skipped (--smtp-jobs 0) |"), "\(output)")
         // The stand-in starts no worker of its own to read (at most its shell's sed), but the line is there.
         #expect(output.contains("Celery worker CPU per email job: "), "\(output)")
         #expect(output.contains("b/c >= 10 (1000 jobs/s) allows (b) at most "), "\(output)")

@@ -29,6 +29,8 @@ public struct EmailHandler: JobHandler {
     public let recommender: CatalogRecommender
     let composer: EmailComposer
     let pool: SMTPPool?
+    /// The relay's sending rate (`FLEET_EMAIL_SMTP_RATE`), per worker process.
+    let rateLimiter: TokenBucket?
     let outbox: OutboxWriter?
 
     /// The key of a job's mail in the effects journal: one message per job.
@@ -50,9 +52,9 @@ public struct EmailHandler: JobHandler {
             catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [signer.baseURL]),
             pixelURL: settings.pixelURL)
         switch settings.delivery {
-        case .smtp(let smtp): pool = SMTPPool(settings: smtp); outbox = nil
-        case .outbox(let dir): pool = nil; outbox = OutboxWriter(directory: dir)
-        case .result: pool = nil; outbox = nil
+        case .smtp(let smtp): pool = SMTPPool(settings: smtp); outbox = nil; rateLimiter = smtp.rate.map { TokenBucket(rate: $0) }
+        case .outbox(let dir): pool = nil; outbox = OutboxWriter(directory: dir); rateLimiter = nil
+        case .result: pool = nil; outbox = nil; rateLimiter = nil
         }
     }
 
@@ -126,6 +128,16 @@ public struct EmailHandler: JobHandler {
             }
         } catch {
             throw error.jobError
+        }
+        if let rateLimiter {
+            // Before the frequency cap counts the mail: a job sent to its slot has nothing to undo.
+            switch rateLimiter.admit(key: context.jobID) {
+            case .now: break
+            case .wait(let wait): try await Task.sleep(for: wait)
+            case .later(let wait):
+                return .deferred(until: context.now.addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18),
+                                 reason: "smtp_rate")
+            }
         }
         if meta.category == .marketing, let outcome = try await frequencyCap(request: request, view: view, context: context) {
             return outcome

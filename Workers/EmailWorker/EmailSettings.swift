@@ -52,7 +52,13 @@ public struct EmailSettings: Sendable {
             env("FLEET_EMAIL_SMTP_USER", "none (no AUTH)", "Delivery `smtp`: the AUTH user name."),
             env("FLEET_EMAIL_SMTP_PASSWORD", "none", "Delivery `smtp`: the AUTH password.", secret: true),
             env("FLEET_EMAIL_SMTP_AUTH", "the mechanism the relay's EHLO lists, PLAIN first", "`PLAIN` or `LOGIN` to force one."),
-            env("FLEET_EMAIL_SMTP_POOL", "`4`", "Delivery `smtp`: SMTP sessions kept open and reused per worker process."),
+            env("FLEET_EMAIL_SMTP_POOL", "`64`", "Delivery `smtp`: the most SMTP sessions open at once per worker process (the default is the worker's default concurrency: no message waits for a session). Sessions are opened as messages wait and reused; the pool follows the work up to this number. A relay sees up to N × this with N worker processes."),
+            env("FLEET_EMAIL_SMTP_IDLE", "`30`", "Delivery `smtp`: seconds a session may stay idle before it is closed (QUIT)."),
+            env("FLEET_EMAIL_SMTP_MAX_MESSAGES", "`100`", "Delivery `smtp`: messages per session; then the session is closed and a fresh one opened as needed (`0`: no cap)."),
+            env("FLEET_EMAIL_SMTP_BACKOFF", "`30`", "Delivery `smtp`: seconds the pool stays at half the sessions open (at least one) after the relay answered 421 or refused a connection, before growing back by one session a second (`0`: never shrinks)."),
+            env("FLEET_EMAIL_SMTP_PIPELINING", "`on`", "Delivery `smtp`: `on` (PIPELINING, RFC 2920, when the relay's EHLO offers it) or `off`."),
+            env("FLEET_EMAIL_SMTP_CHUNKING", "`on`", "Delivery `smtp`: `on` (CHUNKING/BDAT, RFC 3030, when the relay's EHLO offers it) or `off`."),
+            env("FLEET_EMAIL_SMTP_RATE", "none (no limit)", "Delivery `smtp`: the most messages per worker process handed to the relay, `N/s`, `N/m` or `N/h` (e.g. `50/s`). Jobs over it are deferred (`deferred`, reason `smtp_rate`) to their slot; divide a relay's quota by the number of worker processes."),
             env("FLEET_EMAIL_SMTP_STARTTLS", "`opportunistic`", "`off`, `opportunistic` (when the relay's EHLO offers it) or `require` (no TLS: the delivery fails, retryable, before AUTH or MAIL)."),
             env("FLEET_EMAIL_SMTP_VERIFY", "`peer`", "`peer` (the relay's certificate chain and name are checked) or `none` (encrypted, the relay unauthenticated)."),
             env("FLEET_EMAIL_SMTP_CA", "the system trust store", "A PEM file of CA certificates trusted instead of the system store (not with `VERIFY=none`)."),
@@ -117,7 +123,25 @@ public struct EmailSettings: Sendable {
             }
             smtp.auth = a
         }
-        smtp.poolSize = max(1, try int("FLEET_EMAIL_SMTP_POOL", 4))
+        smtp.poolSize = max(1, try int("FLEET_EMAIL_SMTP_POOL", 64))
+        smtp.idleTimeoutSeconds = Int64(max(1, try int("FLEET_EMAIL_SMTP_IDLE", 30)))
+        smtp.maxMessagesPerSession = try int("FLEET_EMAIL_SMTP_MAX_MESSAGES", 100)
+        smtp.backoffSeconds = Int64(try int("FLEET_EMAIL_SMTP_BACKOFF", 30))
+        func onOff(_ name: String) throws -> Bool {
+            switch get(name)?.lowercased() ?? "on" {
+            case "on": return true
+            case "off": return false
+            case let other: throw EmailError.configuration("\(name) must be on or off, not '\(other)'")
+            }
+        }
+        smtp.pipelining = try onOff("FLEET_EMAIL_SMTP_PIPELINING")
+        smtp.chunking = try onOff("FLEET_EMAIL_SMTP_CHUNKING")
+        if let raw = get("FLEET_EMAIL_SMTP_RATE") {
+            guard let rate = RateLimit(parsing: raw) else {
+                throw EmailError.configuration("FLEET_EMAIL_SMTP_RATE must be N/s, N/m or N/h with N a positive integer (e.g. 50/s), not '\(raw)'")
+            }
+            smtp.rate = rate
+        }
         func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ fallback: T) throws -> T where T.RawValue == String {
             guard let raw = get(name) else { return fallback }
             guard let value = T(rawValue: raw.lowercased()) else {

@@ -35,11 +35,14 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Option(help: "Delivery of the measured runs: result (the MIME in the result) or outbox (.eml files) (default result).")
     var delivery: String = "result"
 
-    @Option(name: .customLong("smtp-jobs"), help: "Email jobs delivered over SMTP to a local sink (default 2000; 0 skips).")
+    @Option(name: .customLong("smtp-jobs"), help: "Email jobs delivered over SMTP to a local aiosmtpd sink, run (d) (default 2000; 0 skips (d) and (e)).")
     var smtpJobs: Int = 2000
 
-    @Option(name: .customLong("smtp-pool"), help: "SMTP sessions the worker keeps open in the SMTP run (default 8).")
-    var smtpPool: Int = 8
+    @Option(name: .customLong("smtp-pool"), help: "The most SMTP sessions of the worker in the SMTP runs (FLEET_EMAIL_SMTP_POOL; default: the worker's, 64).")
+    var smtpPool: Int?
+
+    @Option(name: .customLong("smtp-sink"), help: "Postfix's smtp-sink for run (e), SMTP at full speed (default /usr/sbin/smtp-sink; missing: (e) is skipped and says so).")
+    var smtpSink: String = "/usr/sbin/smtp-sink"
 
     @Option(help: "The Python with celery and python-liquid for the peer (default: python3 on PATH).")
     var python: String = "python3"
@@ -60,7 +63,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
         guard (1...65_535).contains(prefetch) else { throw ValidationError("--prefetch must be between 1 and 65535") }
         guard ["result", "outbox"].contains(delivery) else { throw ValidationError("--delivery must be result or outbox") }
         guard smtpJobs == 0 || smtpJobs >= 100 else { throw ValidationError("--smtp-jobs must be 0 or at least 100") }
-        guard (1...256).contains(smtpPool) else { throw ValidationError("--smtp-pool must be between 1 and 256") }
+        guard smtpPool.map({ (1...256).contains($0) }) ?? true else { throw ValidationError("--smtp-pool must be between 1 and 256") }
     }
 
     func run() async throws {
@@ -76,7 +79,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
         let celeryPython = noPeers ? nil : EmailBench.celeryPeer(python: python, output: output)
         let bench = EmailBench(
             jobs: jobs, rounds: rounds, concurrency: concurrency, prefetch: prefetch, delivery: delivery, smtpJobs: smtpJobs,
-            smtpPool: smtpPool, amqpURL: url, amqp: amqp, shared: sharedDir, repository: repository, celeryPython: celeryPython,
+            smtpPool: smtpPool, postfixSink: smtpSink, amqpURL: url, amqp: amqp, shared: sharedDir, repository: repository, celeryPython: celeryPython,
             debugBuild: BenchCommand.isDebugBuild, output: output)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
         do {

@@ -57,6 +57,55 @@ struct EffectsJournalTests {
         }
     }
 
+    @Test("one job id published twice, both copies running at once: the intent is a claim, the effect happens once")
+    func concurrentCopiesClaim() async throws {
+        let sends = Counter()
+        let both = Gate()
+        let handler = ScriptedHandler { context in
+            let effect = try await context.effect("send", recordsIntent: true) { intent in
+                // Both copies get here before either claims.
+                await both.wait()
+                try await intent.record()
+                sends.increment()
+                return "sent"
+            }
+            return .succeeded(output: effect == .uncertain ? "not sent: claimed by the other copy" : "sent")
+        }
+        try await InProcessFleet(handlers: [handler], settings: Self.settings).run { fleet in
+            fleet.push(RuntimeBehaviourTests.job("twice"))
+            fleet.push(RuntimeBehaviourTests.job("twice"))
+            await both.arrivals(2)
+            both.open()
+            let results = await fleet.results(of: "twice", count: 2)
+            #expect(sends.count == 1)
+            // The first final result wins; the other copy publishes that one.
+            #expect(results.map(\.output) == ["sent", "sent"])
+            let ledger = try JobLedger(path: fleet.worker.configuration.ledgerPath)
+            #expect(try await ledger.effects(jobID: "twice")["send"]?.isDone == true)
+            ledger.close()
+        }
+    }
+
+    @Test("a completion is written in the commit of the job's final result")
+    func completionWithFinalResult() async throws {
+        let handler = ScriptedHandler { context in
+            _ = try await context.effect("send", recordsIntent: true) { intent in
+                try await intent.record()
+                return ["id": "m1"]
+            }
+            return .succeeded
+        }
+        try await InProcessFleet(handlers: [handler], settings: Self.settings).run { fleet in
+            fleet.push(RuntimeBehaviourTests.job("c1"))
+            #expect(await fleet.driver.finalResult(of: "c1").status == .succeeded)
+            let ledger = try JobLedger(path: fleet.worker.configuration.ledgerPath)
+            let record = try await ledger.effects(jobID: "c1")["send"]
+            #expect(record?.isDone == true)
+            #expect(record.flatMap(\.result).map { String(decoding: $0, as: UTF8.self) } == #"{"id":"m1"}"#)
+            ledger.close()
+        }
+    }
+
     @Test("with ifUncertain: .redo an uncertain effect runs again, still reported")
     func uncertainRedone() async throws {
         let sends = Counter()
@@ -127,3 +176,4 @@ struct EffectsJournalTests {
         reopened.close()
     }
 }
+

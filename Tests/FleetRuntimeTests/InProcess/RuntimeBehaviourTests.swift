@@ -61,6 +61,33 @@ struct RuntimeBehaviourTests {
         }
     }
 
+    @Test("deferred runs do not count toward the retry limit: a job deferred three times still gets its retries")
+    func deferralsAreNotFailures() async throws {
+        let handler = ScriptedHandler { context in
+            if context.attempt <= 3 { return .deferred(until: context.now.addingTimeInterval(10), reason: "later") }
+            if context.attempt <= 5 { throw JobError.retryable("flaky", "attempt \(context.attempt) failed") }
+            return .succeeded
+        }
+        let settings = KindSettings(retry: RetryPolicy(maxAttempts: 3, baseDelay: .seconds(1), jitter: false))
+        try await InProcessFleet(handlers: [handler], settings: settings).run { fleet in
+            fleet.push(Self.job("df"))
+            for attempt in 2...4 {
+                #expect(await fleet.delayed("df", attempt: attempt) == .seconds(10))
+                await fleet.advance(by: .seconds(10))
+            }
+            // Attempt 4 is the first failure: retried after 1 s, attempt 5 (the second) after 2 s.
+            #expect(await fleet.delayed("df", attempt: 5) == .seconds(1))
+            await fleet.advance(by: .seconds(1))
+            #expect(await fleet.delayed("df", attempt: 6) == .seconds(2))
+            await fleet.advance(by: .seconds(2))
+            let final = await fleet.driver.finalResult(of: "df")
+            #expect(final.status == .succeeded)
+            #expect(final.attempt == 6)
+            let all = await fleet.results(of: "df", count: 6)
+            #expect(all.map(\.status) == [.deferred, .deferred, .deferred, .failed, .failed, .succeeded])
+        }
+    }
+
     @Test("retries exhausted: dead with retries_exhausted naming the last error, dead-lettered, recorded")
     func retriesExhausted() async throws {
         let handler = ScriptedHandler { _ in throw JobError.retryable("down", "the peer is down") }

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Decodes SMTP replies from the byte stream: lines ending in CRLF (or LF), `250-...` continuation lines
-/// collected until the last `250 ...` line.
+/// collected until the last `250 ...` line. Reads the code from the bytes; one `String` per line, for its text.
 struct SMTPReplyDecoder: ByteToMessageDecoder {
     typealias InboundOut = SMTPReply
 
@@ -26,17 +26,22 @@ struct SMTPReplyDecoder: ByteToMessageDecoder {
             if buffer.readableBytes > Self.maxLine { throw SMTPError(code: "smtp_protocol", message: "reply line too long") }
             return .needMoreData
         }
-        let length = lf - buffer.readerIndex
-        var line = buffer.readString(length: length) ?? ""
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.hasSuffix("\r") { line.removeLast() }
-        let u = Array(line.utf8)
-        guard u.count >= 3, let code = Int(String(decoding: u[0..<3], as: UTF8.self)) else {
+        let start = buffer.readerIndex
+        var end = lf
+        if end > start, buffer.getInteger(at: end - 1, as: UInt8.self) == 0x0D { end -= 1 }
+        let length = end - start
+        func digit(_ i: Int) -> Int? {
+            guard let b = buffer.getInteger(at: start + i, as: UInt8.self), b >= 0x30, b <= 0x39 else { return nil }
+            return Int(b - 0x30)
+        }
+        guard length >= 3, let d0 = digit(0), let d1 = digit(1), let d2 = digit(2) else {
             throw SMTPError(code: "smtp_protocol", message: "malformed reply line")
         }
-        let text = u.count > 4 ? String(decoding: u[4...], as: UTF8.self) : ""
-        lines.append(text)
-        if u.count > 3, u[3] == UInt8(ascii: "-") { return .continue }
+        let code = d0 * 100 + d1 * 10 + d2
+        let continued = length > 3 && buffer.getInteger(at: start + 3, as: UInt8.self) == UInt8(ascii: "-")
+        lines.append(length > 4 ? buffer.getString(at: start + 4, length: length - 4) ?? "" : "")
+        buffer.moveReaderIndex(to: lf + 1)
+        if continued { return .continue }
         let reply = SMTPReply(code: code, lines: lines)
         lines = []
         context.fireChannelRead(wrapInboundOut(reply))

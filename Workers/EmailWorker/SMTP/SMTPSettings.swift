@@ -1,3 +1,4 @@
+import FleetRuntime
 import NIOCore
 
 /// Where and how the SMTP client connects.
@@ -40,8 +41,23 @@ public struct SMTPSettings: Sendable, Hashable {
     /// The SASL mechanism; nil (the default): the relay's choice from its EHLO `AUTH` line, PLAIN before LOGIN
     /// (PLAIN when the relay lists none).
     public var auth: Auth?
-    /// Connections kept open and reused across jobs.
+    /// The most sessions open at once to the relay. The pool opens a session when a message waits and none is
+    /// free, up to this number, and closes sessions idle for ``idleTimeoutSeconds``: it follows the work.
     public var poolSize: Int
+    /// Seconds a session may stay idle before the pool closes it (QUIT).
+    public var idleTimeoutSeconds: Int64
+    /// Messages sent over one session before the pool closes it and opens a fresh one (relays cap them); 0: no cap.
+    public var maxMessagesPerSession: Int
+    /// Seconds the pool stays smaller after the relay answered 421 or refused a connection: the most sessions
+    /// drops to half of those open (at least one) for this long, then grows back by one a second, so a busy relay
+    /// is not met by a storm.
+    public var backoffSeconds: Int64
+    /// Use PIPELINING (RFC 2920) when the relay's EHLO offers it.
+    public var pipelining: Bool
+    /// Use CHUNKING/BDAT (RFC 3030) when the relay's EHLO offers it.
+    public var chunking: Bool
+    /// The most messages this worker process hands the relay per second, minute or hour (nil: no limit).
+    public var rate: RateLimit?
     /// Seconds to wait for each reply (and for the TLS handshake).
     public var replyTimeoutSeconds: Int64
     /// STARTTLS policy.
@@ -54,8 +70,10 @@ public struct SMTPSettings: Sendable, Hashable {
     public var tlsName: String?
 
     public init(host: String, port: Int = 25, helo: String = "localhost", username: String? = nil, password: String? = nil,
-                auth: Auth? = nil, poolSize: Int = 4, replyTimeoutSeconds: Int64 = 30, startTLS: StartTLS = .opportunistic,
-                verification: Verification = .peer, caFile: String? = nil, tlsName: String? = nil) {
+                auth: Auth? = nil, poolSize: Int = 64, replyTimeoutSeconds: Int64 = 30, startTLS: StartTLS = .opportunistic,
+                verification: Verification = .peer, caFile: String? = nil, tlsName: String? = nil,
+                idleTimeoutSeconds: Int64 = 30, maxMessagesPerSession: Int = 100, backoffSeconds: Int64 = 30,
+                pipelining: Bool = true, chunking: Bool = true) {
         self.host = host
         self.port = port
         self.helo = helo
@@ -68,6 +86,11 @@ public struct SMTPSettings: Sendable, Hashable {
         self.verification = verification
         self.caFile = caFile
         self.tlsName = tlsName
+        self.idleTimeoutSeconds = max(1, idleTimeoutSeconds)
+        self.maxMessagesPerSession = max(0, maxMessagesPerSession)
+        self.backoffSeconds = max(0, backoffSeconds)
+        self.pipelining = pipelining
+        self.chunking = chunking
     }
 
     /// The name sent in SNI and matched against the certificate: ``tlsName``, else ``host``; nil when that is
