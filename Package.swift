@@ -93,19 +93,28 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Workers/EmailWorker", exclude: ["README.md"], swiftSettings: strict),
+        // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
+        // published with confirms and recorded per campaign so that a second run resumes.
+        .target(
+            name: "FleetCampaign",
+            dependencies: [
+                "AMQPClient", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "ProfileStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // The benchmark harness: raw broker pipe, result tap, CPU budget, workloads and each bench's runs; the
         // `fleet bench` commands call into it.
         .target(
             name: "FleetBench",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
-                .product(name: "Logging", package: "swift-log"),
+                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
+                "ProfileStore", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "FleetAMQP", "FleetBench", "FleetCore", "FleetRuntime", "Liquid",
+                "AMQPClient", "FleetAMQP", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "Liquid",
                 "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,6 +133,10 @@ let package = Package(
         // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
         .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
+        .testTarget(
+            name: "FleetCampaignTests",
+            dependencies: ["FleetCampaign", "FleetAMQP", "FleetCore", "FleetStore", "ProfileStore", "AMQPClient", "FleetTestSupport", "EmailWorker"],
+            swiftSettings: strict),
         .testTarget(
             name: "AMQPClientTests",
             dependencies: ["AMQPClient", "FleetAMQP", "FleetCore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],

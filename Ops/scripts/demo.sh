@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # The demo: a sample email campaign end to end. A private broker, a local SMTP sink (aiosmtpd writing a
-# Maildir), 2,000 profiles imported, consents applied through crm jobs, DEMO_JOBS email jobs (default 5000,
-# template `monthly` with variants a/b and a 10% holdout, frequency cap DEMO_CAP=2 a day), two workers
-# rendering and delivering over SMTP; waits until the queues are drained, summarizes the results and says
-# where the mails are.
+# Maildir), DEMO_PEOPLE profiles imported (default 5000; de/fr/en, three time zones), consents applied through
+# crm jobs (20% opt out of the newsletter), a segment of everyone, and the campaign sent to it with
+# `fleet campaign send` (template `monthly`, variants a/b, a 10% holdout, frequency cap DEMO_CAP=2 a day): one
+# job per person; two workers render and deliver over SMTP; waits until the queues are drained, summarizes the
+# results (`fleet campaign status`, `fleet results --summary`) and says where the mails are.
 #
 #   bash Ops/scripts/demo.sh
-#   DEMO_JOBS=100000 bash Ops/scripts/demo.sh
+#   DEMO_PEOPLE=100000 bash Ops/scripts/demo.sh
 #
-# Settings (environment): DEMO_JOBS (5000), DEMO_CAP (2), DEMO_WORKERS (2), DEMO_CONCURRENCY (64), DEMO_TIMEOUT (seconds to drain, 300).
+# Settings (environment): DEMO_PEOPLE (5000), DEMO_CAP (2), DEMO_WORKERS (2), DEMO_CONCURRENCY (64), DEMO_TIMEOUT (seconds to drain, 300).
 # Everything lives in <repo>/.fleet/ (gitignored): the broker (left running; stop it with
-# `bash Ops/scripts/broker.sh stop`), fleet.sqlite, demo-jobs.ndjson, demo-bad.txt, worker-N.log.
+# `bash Ops/scripts/broker.sh stop`), fleet.sqlite (made anew by each run), demo-data/, worker-N.log.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROG="demo.sh"
 FLEET_DIR="$REPO_ROOT/.fleet"
 BROKER="$REPO_ROOT/Ops/scripts/broker.sh"
-JOBS=${DEMO_JOBS:-5000}
+JOBS=${DEMO_PEOPLE:-${DEMO_JOBS:-5000}}
 WORKERS=${DEMO_WORKERS:-2}
 CONCURRENCY=${DEMO_CONCURRENCY:-64}
 TIMEOUT=${DEMO_TIMEOUT:-300}
@@ -33,7 +34,7 @@ is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 is_positive() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > 0)); }
 
-is_positive "$JOBS" || die "DEMO_JOBS must be a positive integer (got '$JOBS')"
+is_positive "$JOBS" || die "DEMO_PEOPLE must be a positive integer (got '$JOBS')"
 is_positive "$WORKERS" || die "DEMO_WORKERS must be a positive integer (got '$WORKERS')"
 is_positive "$CONCURRENCY" || die "DEMO_CONCURRENCY must be a positive integer (got '$CONCURRENCY')"
 is_positive "$TIMEOUT" || die "DEMO_TIMEOUT must be a positive number of seconds (got '$TIMEOUT')"
@@ -91,6 +92,8 @@ set -a
 source "$FLEET_BROKER_DIR/broker.env"
 set +a
 export FLEET_STORE="$FLEET_DIR/fleet.sqlite"
+# A fresh store each run: the campaign (and its job ids) are new each time.
+rm -f "$FLEET_STORE" "$FLEET_STORE-wal" "$FLEET_STORE-shm"
 say "FLEET_AMQP_URL=$FLEET_AMQP_URL"
 say "FLEET_STORE=$FLEET_STORE"
 say "broker node $FLEET_BROKER_NODE, log $FLEET_BROKER_LOG"
@@ -105,12 +108,13 @@ say "fleet binary: $F"
 step "declaring the topology"
 run "$F" topology apply
 
-step "generating the sample campaign: $JOBS email jobs over 2,000 profiles"
+step "generating the sample data: $JOBS profiles and their consents"
 DATA_DIR="$FLEET_DIR/demo-data"
 /usr/bin/python3 "$REPO_ROOT/Ops/scripts/demo_campaign.py" "$DATA_DIR" "$JOBS"
 
-step "importing the profiles"
+step "importing the profiles; a segment of everyone"
 run "$F" profiles import "$DATA_DIR/profiles.ndjson" --no-progress
+run "$F" segment define everyone '{"all": []}'
 
 step "starting the SMTP sink (aiosmtpd writing a Maildir) and $WORKERS workers (kinds crm,email; delivery smtp)"
 export FLEET_SMTP_SINK_DIR="$FLEET_DIR/smtp"
@@ -182,14 +186,16 @@ QUEUE=fleet.crm
 run "$F" enqueue "$DATA_DIR/consents.ndjson"
 drain
 
-step "enqueueing the campaign (template monthly, variants a/b, 10% holdout) and waiting for fleet.email"
+step "sending the campaign to the segment (template monthly, variants a/b, 10% holdout) and waiting for fleet.email"
 QUEUE=fleet.email
 t_start=$(date +%s.%N)
-run "$F" enqueue "$DATA_DIR/jobs.ndjson"
+run "$F" campaign send --segment everyone --kind email --template monthly --campaign-id monthly-demo \
+  --name "Monthly newsletter (demo)" --variants a:1,b:1 --holdout 0.1 --no-progress
 drain
 t_end=$(date +%s.%N)
 awk -v n="$JOBS" -v a="$t_start" -v b="$t_end" \
-  'BEGIN { d = b - a; printf "demo.sh: %d email jobs done in %.1f s (%.0f jobs/s, enqueue included; 1 s polling)\n", n, d, n / d }'
+  'BEGIN { d = b - a; printf "demo.sh: %d email jobs done in %.1f s (%.0f jobs/s, fan-out included; 1 s polling)\n", n, d, n / d }'
+run "$F" campaign status monthly-demo
 
 step "results, status and dead letters"
 run "$F" results --summary

@@ -630,6 +630,29 @@ public final class JobLedger: Sendable {
     ///
     /// Chunks are padded (by repeating an id) to a power-of-two number of parameters, so only a handful of distinct
     /// statements end up in the statement cache.
+    /// The final entries whose job id starts with `prefix` (e.g. a campaign's `C:`), read on a connection of
+    /// their own from the ledger file at `path` (`fleet campaign status`: no ledger instance, no worker needed).
+    public static func entries(path: String, idPrefix prefix: String) throws -> [LedgerEntry] {
+        let database = try SQLiteDatabase(path: path, create: false)
+        defer { database.close() }
+        // No worker has opened the ledger yet: no results.
+        let exists = try database.withStatement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fleet_job_ledger'") { try $0.step() }
+        guard exists else { return [] }
+        // The ids from `prefix` up to (not including) the next string after every id with that prefix.
+        var upper = Array(prefix.utf8)
+        guard let last = upper.popLast() else { return [] }
+        upper.append(last &+ 1)
+        return try database.withStatement(
+            "SELECT job_id, kind, status, attempt, result, finished_at FROM fleet_job_ledger WHERE job_id >= ? AND job_id < ?"
+        ) { statement in
+            try statement.bind(prefix, at: 1)
+            try statement.bind(String(decoding: upper, as: UTF8.self), at: 2)
+            var out: [LedgerEntry] = []
+            while try statement.step() { out.append(try decode(statement)) }
+            return out
+        }
+    }
+
     private static func select(_ ids: [String], in database: SQLiteDatabase) throws -> [String: LedgerEntry] {
         let limit = max(1, min(maxLookupChunk, database.limit(SQLITE_LIMIT_VARIABLE_NUMBER)))
         var found: [String: LedgerEntry] = [:]

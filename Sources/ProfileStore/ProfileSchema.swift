@@ -124,6 +124,26 @@ enum ProfileSchema {
                 CREATE INDEX caps_profile ON caps(profile_id, day);
                 CREATE INDEX caps_created ON caps(created_at);
                 """),
+        Migrator.Migration(
+            "campaigns",
+            sql: """
+                CREATE TABLE campaigns (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    template TEXT NOT NULL,
+                    segment TEXT NOT NULL,
+                    name TEXT,
+                    created_at INTEGER NOT NULL,
+                    cancelled_at INTEGER
+                ) WITHOUT ROWID;
+                CREATE TABLE campaign_jobs (
+                    campaign_id TEXT NOT NULL,
+                    profile_id TEXT NOT NULL,
+                    not_before INTEGER NOT NULL,
+                    confirmed_at INTEGER NOT NULL,
+                    PRIMARY KEY (campaign_id, profile_id)
+                ) WITHOUT ROWID;
+                """),
     ]
 
     /// `flags` bits of `profiles`.

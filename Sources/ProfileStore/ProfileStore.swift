@@ -213,7 +213,7 @@ public final class ProfileStore: Sendable {
         return made
     }
 
-    private func onWriter<Value: Sendable>(_ body: @escaping @Sendable (ProfileWriter) throws -> Value) async throws -> Value {
+    func onWriter<Value: Sendable>(_ body: @escaping @Sendable (ProfileWriter) throws -> Value) async throws -> Value {
         if state.withLock({ $0.closed }) { throw ProfileStoreError.closed }
         return try await withCheckedThrowingContinuation { continuation in
             writeQueue.async {

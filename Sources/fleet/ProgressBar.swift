@@ -32,6 +32,21 @@ final class ProgressBar {
         drawn = true
     }
 
+    /// Draws `label`, `done` of `total` when known, the rate and the time left.
+    func show(_ label: String, done: Int, total: Int?) {
+        guard enabled, lastDraw.duration(to: .now) > .milliseconds(100) else { return }
+        lastDraw = .now
+        let seconds = max(0.001, started.duration(to: .now).seconds)
+        var line = "\(self.label): \(label) \(done)"
+        if let total, total > 0 {
+            line += "/\(total)"
+            let rate = Double(done) / seconds
+            if rate > 0 { line += String(format: "  %.0f/s  ETA %.0f s", rate, Double(total - done) / rate) }
+        }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        drawn = true
+    }
+
     func clear() {
         guard enabled, drawn else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))

@@ -24,13 +24,16 @@ public final class KindFleet: Sendable {
     public var resultsQueue: String { "\(topology.prefix).test-results" }
 
     /// Declares the kind's topology and a results queue bound to every result, and starts collecting.
-    public init(kind: String, name: String, directory: URL? = nil, environment extra: [String: String] = [:]) async throws {
+    ///
+    /// - Parameter url: the broker (default: the test broker; a ``PrivateBroker``'s for tests that restart it).
+    public init(kind: String, name: String, directory: URL? = nil, environment extra: [String: String] = [:],
+                url: String? = nil) async throws {
         self.kind = kind
         topology = FleetTopology(prefix: "t\(UUID().uuidString.prefix(8).lowercased()).\(name)", kinds: [kind])
         self.directory = try directory ?? TestEnvironment.temporaryDirectory()
-        url = try TestEnvironment.amqpURL
+        self.url = try url ?? TestEnvironment.amqpURL
         extraEnvironment = extra
-        connection = try await AMQPConnection.connect(try AMQPConfiguration(url: url))
+        connection = try await AMQPConnection.connect(try AMQPConfiguration(url: self.url))
         try await connection.declare(topology.declarations)
         let queue = resultsQueue
         try await connection.declare([

@@ -63,15 +63,19 @@ public struct EmailHandler: JobHandler {
         var view: ProfileView?
         var profileSuppressed: Bool
         var emailSuppressed: Bool
+        /// `fleet campaign cancel` cancelled the job's campaign.
+        var campaignCancelled = false
     }
 
     /// Reads the person. A store that cannot be read is `store_unavailable` (retried), by its errors' mapping.
-    func person(_ profileID: String) async throws -> Person {
+    /// With a campaign id, also whether that campaign was cancelled (the same read).
+    func person(_ profileID: String, campaignID: String? = nil) async throws -> Person {
         try await store.read { reader in
             let view = try reader.view(id: profileID)
             let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
             let emailSuppressed = try view?.email.map { try reader.isSuppressed(address: $0, channel: .email) } ?? false
-            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed)
+            let cancelled = try campaignID.map { try reader.isCampaignCancelled($0) } ?? false
+            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed, campaignCancelled: cancelled)
         }
     }
 
@@ -93,7 +97,10 @@ public struct EmailHandler: JobHandler {
                 break  // resend (the template asks for it)
             }
         }
-        let person = try await person(request.profileID)
+        let person = try await person(request.profileID, campaignID: request.campaignID == "none" ? nil : request.campaignID)
+        if person.campaignCancelled {
+            return .suppressed(reason: "cancelled", output: ["campaign_id": .string(request.campaignID)])
+        }
         guard let view = person.view else {
             if person.profileSuppressed { return .suppressed(reason: "erased") }
             throw JobError.permanent("profile_not_found", "no profile with the job's profile_id")
