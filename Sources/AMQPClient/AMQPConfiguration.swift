@@ -24,8 +24,29 @@ public struct AMQPConfiguration: Sendable {
         }
     }
 
-    public var host: String
-    public var port: Int
+    /// A broker node's address.
+    public struct Address: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// The first address (``addresses`` holds them all).
+    public var host: String {
+        get { addresses[0].host }
+        set { addresses[0].host = newValue }
+    }
+    public var port: Int {
+        get { addresses[0].port }
+        set { addresses[0].port = newValue }
+    }
+    /// The nodes to connect to: a connection tries them in a shuffled order, moves to the next on failure, and
+    /// reconnects to any live one. One for a single broker; the nodes of a cluster (or one load balancer's).
+    public var addresses: [Address]
     public var virtualHost: String
     public var user: String
     public var password: String
@@ -48,8 +69,7 @@ public struct AMQPConfiguration: Sendable {
                 connectTimeout: Duration = .seconds(10), rpcTimeout: Duration = .seconds(30),
                 reconnectInitialDelay: Duration = .milliseconds(200), reconnectMaxDelay: Duration = .seconds(15),
                 connectionName: String = "fleet") {
-        self.host = host
-        self.port = port
+        self.addresses = [Address(host: host, port: port)]
         self.virtualHost = virtualHost
         self.user = user
         self.password = password
@@ -66,7 +86,49 @@ public struct AMQPConfiguration: Sendable {
     /// the vhost is the percent-decoded path without its leading slash; an empty path means `/`).
     /// Query parameters `heartbeat`, `connection_timeout` (ms), `cacertfile`, `certfile`, `keyfile`,
     /// `verify` (`verify_peer` or `verify_none`) are honoured (`certfile` needs `keyfile`).
+    ///
+    /// Several nodes: `amqp://user:pass@host1:5672,host2:5673/vhost` (one URL, the hosts comma-separated), or
+    /// whole URLs separated by commas (`amqp://u:p@host1/v,amqp://u:p@host2/v`, as Celery and pika take them),
+    /// which must then agree on everything but the host and port.
     public init(url: String) throws {
+        let trimmed = url.trimmingCharacters(in: .whitespaces)
+        guard trimmed.contains(",") else {
+            try self.init(single: trimmed)
+            return
+        }
+        var urls: [String] = []
+        if let schemeEnd = trimmed.range(of: "://"), !trimmed[schemeEnd.upperBound...].contains("://") {
+            // One URL with a host list: expand it into one URL per host.
+            let scheme = trimmed[..<schemeEnd.upperBound]
+            let rest = trimmed[schemeEnd.upperBound...]
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            let tail = rest[authorityEnd...]
+            let at = authority.lastIndex(of: "@")
+            let userinfo = at.map { authority[...$0] } ?? ""
+            let hosts = at.map { authority[authority.index(after: $0)...] } ?? authority
+            let list = hosts.split(separator: ",", omittingEmptySubsequences: false)
+            guard list.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+                throw AMQPError(.invalidURL, "an empty host in the broker URL's host list")
+            }
+            urls = list.map { "\(scheme)\(userinfo)\($0.trimmingCharacters(in: .whitespaces))\(tail)" }
+        } else {
+            urls = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        guard urls.allSatisfy({ !$0.isEmpty }) else { throw AMQPError(.invalidURL, "an empty address in the broker URL list") }
+        var parsed = try urls.map { try AMQPConfiguration(single: $0) }
+        var first = parsed.removeFirst()
+        for other in parsed {
+            guard other.virtualHost == first.virtualHost, other.user == first.user, other.password == first.password,
+                  (other.tls == nil) == (first.tls == nil) else {
+                throw AMQPError(.invalidURL, "the URLs of a list must differ only in host and port (same scheme, user, password and vhost)")
+            }
+            first.addresses.append(contentsOf: other.addresses)
+        }
+        self = first
+    }
+
+    private init(single url: String) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             throw AMQPError(.invalidURL, "not a URL: expected amqp://user:password@host:port/vhost")
         }
@@ -129,9 +191,14 @@ public struct AMQPConfiguration: Sendable {
         }
     }
 
-    /// The URL without the password, for logs.
-    public var redactedURL: String {
+    /// The URL without the password, for logs (every address, comma-separated).
+    public var redactedURL: String { redactedURL(addresses) }
+
+    /// The URL of `address` alone without the password (the node a connection reached).
+    public func redactedURL(_ address: Address) -> String { redactedURL([address]) }
+
+    private func redactedURL(_ list: [Address]) -> String {
         let vhost = virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? virtualHost
-        return "\(tls == nil ? "amqp" : "amqps")://\(user)@\(host):\(port)/\(vhost)"
+        return "\(tls == nil ? "amqp" : "amqps")://\(user)@\(list.map(\.description).joined(separator: ","))/\(vhost)"
     }
 }

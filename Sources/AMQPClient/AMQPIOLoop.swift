@@ -71,6 +71,9 @@ final class AMQPIOLoop: @unchecked Sendable {
     let logger: Logger
     private let mailbox = Mutex(Mailbox())
     private let wakeFD: Int32
+    /// The order this connection tries the broker's addresses in (shuffled once), and where the next attempt starts.
+    private let addressOrder: [Int]
+    private var addressCursor = 0
     private let eventContinuation: AsyncStream<AMQPConnectionEvent>.Continuation
     private let generationBox = Atomic<UInt64>(0)
     private let connectedBox = Atomic<Bool>(false)
@@ -118,6 +121,7 @@ final class AMQPIOLoop: @unchecked Sendable {
             reconnectMaxDelay: configuration.reconnectMaxDelay)
         self.firstConnect = Mutex(firstConnect)
         self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        self.addressOrder = Array(configuration.addresses.indices).shuffled()
     }
 
     deinit { close(wakeFD) }
@@ -597,7 +601,8 @@ final class AMQPIOLoop: @unchecked Sendable {
 
     // MARK: - Connection set-up and loss
 
-    private func establish() throws {
+    /// Opens a socket to `address` and logs in: the connection state, or an error (the state destroyed).
+    private func openAndLogIn(_ address: AMQPConfiguration.Address) throws -> amqp_connection_state_t {
         guard let state = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
         var ok = false
         defer { if !ok { amqp_destroy_connection(state) } }
@@ -624,11 +629,11 @@ final class AMQPIOLoop: @unchecked Sendable {
         }
         guard let socket else { throw AMQPError(.connectionFailed, "could not create a socket") }
         var connectTimeout = timeval(configuration.connectTimeout)
-        let openStatus = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
+        let openStatus = amqp_socket_open_noblock(socket, address.host, Int32(address.port), &connectTimeout)
         guard openStatus == AMQP_STATUS_OK.rawValue else {
             let code: AMQPError.Code = configuration.tls != nil && openStatus <= AMQP_STATUS_SSL_ERROR.rawValue
                 ? .tlsFailed : .connectionFailed
-            throw AMQPError(code, "cannot connect to \(configuration.host):\(configuration.port): \(statusText(openStatus))")
+            throw AMQPError(code, "cannot connect to \(address): \(statusText(openStatus))")
         }
         var handshake = timeval(configuration.connectTimeout)
         _ = amqp_set_handshake_timeout(state, &handshake)
@@ -652,6 +657,35 @@ final class AMQPIOLoop: @unchecked Sendable {
             }
             throw failure
         }
+        ok = true
+        return state
+    }
+
+    /// Connects to the first node of ``AMQPConfiguration/addresses`` that takes the connection, in the
+    /// connection's shuffled order, starting after the node it last reached (so that a reconnect after losing a
+    /// node tries the others first), then opens the channel, confirms, declarations and consumers.
+    private func establish() throws {
+        let count = configuration.addresses.count
+        var lastError: any Error = AMQPError(.connectionFailed, "no broker address")
+        var opened: (state: amqp_connection_state_t, address: AMQPConfiguration.Address)?
+        for step in 0..<count {
+            let address = configuration.addresses[addressOrder[(addressCursor + step) % count]]
+            do {
+                opened = (try openAndLogIn(address), address)
+                addressCursor = (addressCursor + step + 1) % count
+                break
+            } catch let error as AMQPError where error.code == .authenticationFailed {
+                throw error  // every node has the same users: no use trying the others
+            } catch {
+                lastError = error
+                if count > 1 {
+                    logger.info("amqp node unreachable; trying the next", metadata: ["amqp.url": "\(configuration.redactedURL(address))", "amqp.error": "\(error)"])
+                }
+            }
+        }
+        guard let (state, address) = opened else { throw lastError }
+        var ok = false
+        defer { if !ok { amqp_destroy_connection(state) } }
         machine.connectionOpened(state)
         ok = true
         // A failure from here on has lost the connection (check() reports it), or else the connect's
@@ -672,7 +706,7 @@ final class AMQPIOLoop: @unchecked Sendable {
         let generation = machine.connectSucceeded()
         logger.info(
             "amqp connected",
-            metadata: ["amqp.url": "\(configuration.redactedURL)", "amqp.generation": "\(generation)"])
+            metadata: ["amqp.url": "\(configuration.redactedURL(address))", "amqp.generation": "\(generation)"])
         connectedBox.store(true, ordering: .relaxed)
         eventContinuation.yield(.connected(generation: generation))
     }

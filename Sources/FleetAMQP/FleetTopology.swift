@@ -60,8 +60,41 @@ public struct FleetTopology: Sendable, Hashable {
             "x-queue-type": .string(queueType.rawValue),
             "x-dead-letter-exchange": .string(deadExchange),
         ]
-        if queueType == .quorum { arguments["x-delivery-limit"] = .int(Int64(deliveryLimit)) }
+        if queueType == .quorum {
+            arguments["x-delivery-limit"] = .int(Int64(deliveryLimit))
+            arguments.merge(Self.atLeastOnceDeadLettering) { $1 }
+        }
         return arguments
+    }
+
+    /// Quorum queues dead-letter at most once unless asked (RabbitMQ 3.10+: `at-least-once`, which needs
+    /// `reject-publish` overflow): a message that leaves for the dead-letter exchange is kept until that
+    /// exchange's queues confirm it.
+    static let atLeastOnceDeadLettering: [String: AMQPFieldValue] = [
+        "x-dead-letter-strategy": .string("at-least-once"), "x-overflow": .string("reject-publish"),
+    ]
+
+    /// Arguments of a dead-letter queue.
+    public var deadQueueArguments: [String: AMQPFieldValue] { ["x-queue-type": .string(queueType.rawValue)] }
+
+    /// Arguments of a delay queue: per-message TTL, then dead-lettered back to the jobs exchange (at least once
+    /// on quorum queues).
+    public var delayQueueArguments: [String: AMQPFieldValue] {
+        var arguments: [String: AMQPFieldValue] = [
+            "x-queue-type": .string(queueType.rawValue),
+            "x-dead-letter-exchange": .string(jobsExchange),
+        ]
+        if queueType == .quorum { arguments.merge(Self.atLeastOnceDeadLettering) { $1 } }
+        return arguments
+    }
+
+    /// Arguments of the default results queue: bounded, the oldest dropped.
+    public var resultsQueueArguments: [String: AMQPFieldValue] {
+        [
+            "x-queue-type": .string(queueType.rawValue),
+            "x-max-length": .int(Int64(resultsQueueMaxLength)),
+            "x-overflow": .string("drop-head"),
+        ]
     }
 
     /// Everything to declare, in dependency order (exchanges, queues, bindings).
@@ -76,26 +109,19 @@ public struct FleetTopology: Sendable, Hashable {
         var bindings: [AMQPDeclaration] = []
         for kind in kinds {
             queues.append(.queue(.init(name: queue(forKind: kind), arguments: jobQueueArguments)))
-            queues.append(.queue(.init(name: deadQueue(forKind: kind), arguments: ["x-queue-type": .string("classic")])))
+            queues.append(.queue(.init(name: deadQueue(forKind: kind), arguments: deadQueueArguments)))
             for key in [kind, "\(kind).#"] {
                 bindings.append(.binding(.init(queue: queue(forKind: kind), exchange: jobsExchange, routingKey: key)))
                 bindings.append(.binding(.init(queue: deadQueue(forKind: kind), exchange: deadExchange, routingKey: key)))
             }
         }
         for tier in Self.delayTiers {
-            queues.append(.queue(.init(name: delayQueue(tier: tier), arguments: [
-                "x-queue-type": .string("classic"),
-                "x-dead-letter-exchange": .string(jobsExchange),
-            ])))
+            queues.append(.queue(.init(name: delayQueue(tier: tier), arguments: delayQueueArguments)))
             bindings.append(.binding(.init(
                 queue: delayQueue(tier: tier), exchange: delayExchange, routingKey: "",
                 arguments: ["x-match": .string("all"), FleetHeaders.delay: .string("\(tier)s")])))
         }
-        queues.append(.queue(.init(name: resultsQueue, arguments: [
-            "x-queue-type": .string("classic"),
-            "x-max-length": .int(Int64(resultsQueueMaxLength)),
-            "x-overflow": .string("drop-head"),
-        ])))
+        queues.append(.queue(.init(name: resultsQueue, arguments: resultsQueueArguments)))
         bindings.append(.binding(.init(queue: resultsQueue, exchange: resultsExchange, routingKey: "#")))
         exchanges.append(contentsOf: queues)
         exchanges.append(contentsOf: bindings)

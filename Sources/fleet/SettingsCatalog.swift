@@ -10,7 +10,7 @@ enum SettingsCatalog {
     static let global: [Setting] = [
         Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url", configKey: "amqp_url",
                 defaultValue: "`amqp://guest:guest@127.0.0.1:5672/%2F`", scope: "every command that reaches the broker",
-                summary: "The broker URL (`amqp://` or `amqps://`, user and password in it, the vhost URL-encoded).", isSecret: true),
+                summary: "The broker URL (`amqp://` or `amqps://`, user and password in it, the vhost URL-encoded). A cluster: the nodes comma-separated (`amqp://u:p@n1:5672,n2:5672,n3:5672/%2F`, or whole URLs separated by commas); connections try them in a shuffled order and reconnect to any live one.", isSecret: true),
         Setting(environment: "FLEET_STORE", flag: "--store", configKey: "store", defaultValue: "`./fleet.sqlite`",
                 scope: "fleet worker, profiles, catalog, segment, email preview",
                 summary: "The SQLite file of the job ledger and the profile store, shared by the workers of one host."),
@@ -24,7 +24,7 @@ enum SettingsCatalog {
                 summary: "`trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`; logs go to stderr."),
         Setting(environment: "FLEET_QUEUE_TYPE", flag: "--queue-type (topology apply)", configKey: "queue_type",
                 defaultValue: "`classic`", scope: "fleet worker, topology apply",
-                summary: "`classic` or `quorum` job queues. Workers declare the topology too: they and `topology apply` must agree."),
+                summary: "`classic` or `quorum`: the type of every queue of the fleet (job, delay, dead-letter and default results queues; quorum: replicated on a cluster). Workers declare the topology too: they and `topology apply` must agree."),
         Setting(environment: "FLEET_DELIVERY_LIMIT", flag: "--delivery-limit (topology apply)", configKey: "delivery_limit",
                 defaultValue: "`20`", scope: "fleet worker, topology apply",
                 summary: "Quorum queues: deliveries of a job before the broker dead-letters it (`delivery_limit`)."),

@@ -56,7 +56,7 @@ struct TopologyCommand: AsyncParsableCommand {
             } catch let error as AMQPError {
                 await connection.close()
                 if error.code == .preconditionFailed {
-                    throw CLIError("the broker has a different declaration: \(error.message). Changing a queue's type or arguments needs the queue deleted first.")
+                    throw CLIError(Self.migration(error.message, topology: topology))
                 }
                 throw CLIError("topology apply failed: \(error.message)")
             }
@@ -68,7 +68,20 @@ struct TopologyCommand: AsyncParsableCommand {
                 case .binding: c.2 += 1
                 }
             }
-            print("topology applied: \(counts.0) exchanges, \(counts.1) queues (\(topology.queueType.rawValue) job queues), \(counts.2) bindings, prefix '\(topology.prefix)'")
+            print("topology applied: \(counts.0) exchanges, \(counts.1) queues (all \(topology.queueType.rawValue)), \(counts.2) bindings, prefix '\(topology.prefix)'")
+        }
+
+        /// What differs (the broker's words) and how to move, when the broker holds queues of the prefix with
+        /// another type or other arguments (a classic topology, or quorum queues declared by an older fleet).
+        static func migration(_ brokerMessage: String, topology: FleetTopology) -> String {
+            """
+            the broker has queues of prefix '\(topology.prefix)' declared otherwise: \(brokerMessage). \
+            RabbitMQ cannot change a queue's type or arguments in place (see README, "A fleet on a cluster"). To move to \
+            \(topology.queueType.rawValue) queues: stop schedulers and workers, let the queues drain (fleet status), delete the \
+            prefix's queues (rabbitmqctl delete_queue NAME, each of 'fleet topology export'), run this command again, and \
+            start the workers with FLEET_QUEUE_TYPE=\(topology.queueType.rawValue); or, without a pause, apply the topology \
+            under a new prefix (--prefix), move schedulers and workers to it, and drain the old one.
+            """
         }
     }
 

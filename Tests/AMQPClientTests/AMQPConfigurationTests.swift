@@ -31,6 +31,24 @@ struct AMQPConfigurationTests {
         #expect(c.connectTimeout == .seconds(10))
     }
 
+    @Test("several nodes: a host list in one URL, or whole URLs separated by commas; the redacted URL names them all")
+    func addressLists() throws {
+        let list = try parse("amqp://u:p@n1:5672,n2:5673,[::1]:5674/v?heartbeat=5")
+        #expect(list.addresses == [.init(host: "n1", port: 5672), .init(host: "n2", port: 5673), .init(host: "::1", port: 5674)])
+        #expect(list.user == "u" && list.password == "p" && list.virtualHost == "v" && list.heartbeatSeconds == 5)
+        #expect(list.host == "n1" && list.port == 5672)
+        #expect(list.redactedURL == "amqp://u@n1:5672,n2:5673,[::1]:5674/v")
+        let urls = try parse("amqp://u:p@n1/v, amqp://u:p@n2:5999/v")
+        #expect(urls.addresses == [.init(host: "n1", port: 5672), .init(host: "n2", port: 5999)])
+        let tls = try parse("amqps://u:p@n1,n2/v")
+        #expect(tls.addresses.map(\.port) == [5671, 5671] && tls.tls != nil)
+        #expect(try parse("amqp://n1").addresses.count == 1)
+        #expect(error("amqp://u:p@n1/v,amqp://u:x@n2/v")?.code == .invalidURL)
+        #expect(error("amqp://u:p@n1/v,amqps://u:p@n2/v")?.code == .invalidURL)
+        #expect(error("amqp://u:p@n1,,n2/v")?.code == .invalidURL)
+        #expect(error("amqp://u:p@n1,n2:99999/v")?.code == .invalidURL)
+    }
+
     @Test("no host means localhost")
     func noHost() throws {
         #expect(try parse("amqp://").host == "localhost")

@@ -524,9 +524,35 @@ struct AMQPConnectionTests {
         #expect(error?.code == .connectionFailed, "\(String(describing: error))")
     }
 
+    @Test("several addresses, one of them dead: every connection (in its own shuffled order) reaches the live one")
+    func addressListSkipsDeadNode() async throws {
+        let dead = 1  // nothing listens on port 1
+        let live = try TestBroker.configuration
+        var configuration = live
+        configuration.addresses = [.init(host: "127.0.0.1", port: dead), live.addresses[0]]
+        configuration.connectTimeout = .seconds(5)
+        for _ in 0..<6 {
+            let c = try await AMQPConnection.connect(configuration)
+            #expect(c.isConnected)
+            let queue = "addr-\(UUID().uuidString.prefix(8))"
+            try await c.declare([.queue(.init(name: queue, durable: false, autoDelete: true))])
+            #expect(try await c.publish(Array("x".utf8), to: "", routingKey: queue) == .acked)
+            await c.close()
+        }
+        // All dead: the error names the last node tried.
+        configuration.addresses = [.init(host: "127.0.0.1", port: dead), .init(host: "127.0.0.1", port: 2)]
+        let error = await Self.amqpError("connect to two dead nodes") {
+            let c = try await AMQPConnection.connect(configuration)
+            await c.close()
+        }
+        #expect(error?.code == .connectionFailed, "\(String(describing: error))")
+    }
+
     @Test("connect(retryUntilConnected:) keeps trying an unreachable broker; cancelling the caller stops it with .closed")
     func retryUntilConnectedStopsWhenCancelled() async throws {
-        let port = try TestBroker.closedPort()
+        // Port 1: nothing listens there (a port found free and closed again can be taken by another test's
+        // listener meanwhile, one that never answers, which slows each attempt to the connect timeout).
+        let port = 1
         let configuration = AMQPConfiguration(
             host: "127.0.0.1", port: port, connectTimeout: .seconds(5), reconnectInitialDelay: .milliseconds(20),
             reconnectMaxDelay: .milliseconds(200))

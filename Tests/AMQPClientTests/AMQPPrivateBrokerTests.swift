@@ -131,6 +131,40 @@ struct AMQPPrivateBrokerTests {
 
     // MARK: - Reconnects
 
+    @Test("two nodes in the URL: when the node the connection reached stops, it reconnects to the other within seconds and publishes there")
+    func failoverToTheOtherNode() async throws {
+        try await PrivateBroker.with { a in
+            try await PrivateBroker.with { b in
+                let ca = try AMQPConfiguration(url: a.url)
+                let cb = try AMQPConfiguration(url: b.url)
+                var both = ca
+                both.addresses = [ca.addresses[0], cb.addresses[0]]
+                both.reconnectInitialDelay = .milliseconds(100)
+                both.reconnectMaxDelay = .seconds(1)
+                let connection = try await a.connect(both)
+                let queue = "amqptest.failover.\(UUID().uuidString.lowercased())"
+                try await connection.declare([.queue(.init(name: queue))])  // declared again on every node it reaches
+                #expect(try await connection.publish(Array("one".utf8), to: "", routingKey: queue) == .acked)
+                // Which node took it: its queue holds the message.
+                let probeA = try await a.connect(ca)
+                let onA = (try? await probeA.queueStatus(queue))??.messages == 1
+                await probeA.close()
+                let (first, other) = onA ? (a, b) : (b, a)
+                let stopped = ContinuousClock.now
+                try await first.run("stop-app")
+                let moved = await TestEnvironment.eventually(timeout: .seconds(30)) {
+                    (try? await connection.publish(Array("two".utf8), to: "", routingKey: queue)) == .acked
+                }
+                #expect(moved, "no publish confirmed by the other node within 30 s")
+                print("amqp failover: confirmed on the other node \(stopped.duration(to: .now)) after stopping the first")
+                let probe = try await other.connect(try AMQPConfiguration(url: other.url))
+                #expect((try await probe.queueStatus(queue))?.messages ?? 0 >= 1)
+                await probe.close()
+                try await first.run("start-app")
+            }
+        }
+    }
+
     @Test("a broker restart: calls fail .notConnected meanwhile; generation 2 comes back with its declarations and consumer; a stale ack is dropped")
     func reconnectAfterRestart() async throws {
         try await PrivateBroker.with(tls: false) { broker in

@@ -1,3 +1,4 @@
+import AMQPClient
 import FleetAMQP
 import FleetCore
 import Foundation
@@ -51,6 +52,38 @@ struct CLITests {
         #expect(status == 69)
         #expect(output.split(separator: "\n").count == 1, "\(output)")
         #expect(output.contains("cannot connect to the broker"))
+    }
+
+    @Test("a broker URL with several nodes, the first dead: commands and a worker reach the live one; all dead is one line and exit 69")
+    func severalNodes() async throws {
+        let live = try AMQPConfiguration(url: try TestBroker.url)
+        let list = "amqp://guest:guest@127.0.0.1:1,\(live.host):\(live.port)/%2F"
+        let prefix = TestBroker.uniquePrefix("nodes")
+        let env = ["FLEET_AMQP_URL": list, "FLEET_PREFIX": prefix]
+        let applied = try await FleetProcess.run(["topology", "apply", "--kinds", "noop"], environment: env)
+        #expect(applied.status == 0, "\(applied.output)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix).ndjson")
+        try (0..<20).map { #"{"id":"n\#($0)","kind":"noop"}"# }.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let enqueued = try await FleetProcess.run(["enqueue", file.path, "--no-progress"], environment: env)
+        #expect(enqueued.status == 0 && enqueued.output.contains("enqueued 20 jobs"), "\(enqueued.output)")
+        let worker = try FleetProcess(["worker", "--kinds", "noop"], environment: env.merging(["FLEET_STORE": file.path + ".sqlite"]) { $1 },
+                                      logDirectory: FileManager.default.temporaryDirectory).start()
+        let connection = try await TestBroker.connect()
+        let drained = try await TestBroker.eventually(timeout: .seconds(30)) {
+            (try await connection.queueStatus("\(prefix).results.all"))?.messages == 20
+        }
+        #expect(drained, "\(worker.log)")
+        worker.signal(SIGTERM)
+        _ = await worker.waitForExit()
+        for declaration in FleetTopology(prefix: prefix, kinds: ["noop"]).declarations {
+            if case .queue(let q) = declaration { try? await connection.delete(queue: q.name) }
+        }
+        await connection.close()
+        try? FileManager.default.removeItem(atPath: file.path + ".sqlite")
+        let dead = try await FleetProcess.run(["status", "--amqp-url", "amqp://guest:guest@127.0.0.1:1,127.0.0.1:2/%2F"])
+        #expect(dead.status == 69 && dead.output.split(separator: "\n").count == 1, "\(dead.output)")
+        #expect(dead.output.contains("127.0.0.1:1,127.0.0.1:2"), "\(dead.output)")
     }
 
     @Test("enqueue reports invalid lines with their numbers, enqueues the rest, and exits non-zero")

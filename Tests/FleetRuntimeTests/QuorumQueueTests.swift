@@ -1,4 +1,5 @@
 import AMQPClient
+import FleetAMQP
 import FleetCore
 import Foundation
 import Testing
@@ -49,6 +50,59 @@ struct QuorumQueueTests {
         let workerStatus = await worker.waitForExit()
         #expect(workerStatus == 0, "\(worker.log)")
         collector.stop()
+        await fleet.cleanUp(connection)
+        await connection.close()
+    }
+
+    @Test("with --queue-type quorum every queue is a quorum queue (delay, dead-letter and results queues too); retries and dead letters go through them; a classic topology is refused with the way to move")
+    func everyQueueQuorum() async throws {
+        let fleet = try WorkerIntegrationTests.Fleet("allquorum")
+        let connection = try await TestBroker.connect()
+        var env = fleet.environment
+        env["FLEET_QUEUE_TYPE"] = "quorum"
+        let (status, output) = try await FleetProcess.run(["topology", "apply", "--kinds", "noop"], environment: env)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("queues (all quorum)"), "\(output)")
+        var topology = fleet.topology
+        topology.kinds = ["noop"]
+        topology.queueType = .quorum
+        // The broker's own view of each queue's type (rabbitmqctl of the test broker).
+        if let ctl = ProcessInfo.processInfo.environment["FLEET_TEST_BROKER_CTL"], !ctl.isEmpty {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", ctl + " list_queues -q --no-table-headers name type"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let listing = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            var types: [String: String] = [:]
+            for line in listing.split(separator: "\n") {
+                let f = line.split(separator: "\t")
+                if f.count == 2 { types[String(f[0])] = String(f[1]) }
+            }
+            let ours = topology.declarations.compactMap { d -> String? in if case .queue(let q) = d { return q.name } else { return nil } }
+            #expect(ours.count == 2 + FleetTopology.delayTiers.count + 1)
+            for name in ours { #expect(types[name] == "quorum", "\(name): \(types[name] ?? "missing")") }
+        } else {
+            Issue.record("FLEET_TEST_BROKER_CTL is not set (run through Ops/scripts/test.sh)")
+        }
+        // A retryable failure goes through the (quorum) delay queues; retries exhausted, into the dead-letter queue.
+        let collector = try await ResultCollector.start(topology, connection: connection)
+        let worker = try FleetProcess(["worker", "--kinds", "noop", "--max-attempts", "3"], environment: env,
+                                      logDirectory: fleet.directory).start()
+        try await fleet.publishJobs(connection, [WorkerIntegrationTests.noopJob("qq-fail", fail: "retryable")])
+        let dead = try await TestBroker.eventually(timeout: .seconds(30)) {
+            (try await connection.queueStatus(topology.deadQueue(forKind: "noop")))?.messages == 1
+        }
+        #expect(dead, "the job did not reach the quorum dead-letter queue: \(worker.log)")
+        worker.signal(SIGTERM)
+        _ = await worker.waitForExit()
+        collector.stop()
+        // The same prefix asked to be classic: refused, saying what differs and how to move.
+        let (refused, message) = try await FleetProcess.run(["topology", "apply", "--kinds", "noop", "--queue-type", "classic"], environment: env)
+        #expect(refused == 1, "\(message)")
+        #expect(message.contains("declared otherwise") && message.contains("inequivalent arg") && message.contains("under a new prefix"), "\(message)")
         await fleet.cleanUp(connection)
         await connection.close()
     }
