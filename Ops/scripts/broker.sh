@@ -9,6 +9,9 @@
 #                                             rabbitmqctl stop_app / start_app (reconnect tests)
 #   FLEET_BROKER_TLS=1 bash Ops/scripts/broker.sh start
 #                                             also open a TLS listener (throwaway CA, see broker.env)
+#   FLEET_BROKER_MANAGEMENT=1 bash Ops/scripts/broker.sh start
+#                                             also load the management plugin (HTTP API on a loopback port:
+#                                             FLEET_BROKER_MANAGEMENT_URL in broker.env)
 #
 # State dir: $FLEET_BROKER_DIR, or <repo>/.fleet/broker. It holds:
 #   broker.env  FLEET_AMQP_URL, FLEET_BROKER_NODE, FLEET_BROKER_PORT, FLEET_BROKER_CTL, FLEET_BROKER_LOG
@@ -34,6 +37,7 @@ PROG="broker.sh"
 START_TIMEOUT=${FLEET_BROKER_START_TIMEOUT:-60}
 RMQ_BIN=/usr/lib/rabbitmq/bin
 TLS=${FLEET_BROKER_TLS:-0}
+MANAGEMENT=${FLEET_BROKER_MANAGEMENT:-0}
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -137,7 +141,7 @@ PY
 # -------------------------------------------------------------------------------------------- state
 
 load_state() {
-  NODE="" PORT="" DIST_PORT="" TLS_PORT="" NODE_DIR="" LAUNCHER_PID="" NODE_DIR_IS_EXTERNAL=0
+  NODE="" PORT="" DIST_PORT="" TLS_PORT="" MGMT_PORT="" NODE_DIR="" LAUNCHER_PID="" NODE_DIR_IS_EXTERNAL=0
   [[ -f $STATE_FILE ]] || return 1
   local key value
   while IFS='=' read -r key value; do
@@ -146,6 +150,7 @@ load_state() {
       PORT) PORT=$value ;;
       DIST_PORT) DIST_PORT=$value ;;
       TLS_PORT) TLS_PORT=$value ;;
+      MGMT_PORT) MGMT_PORT=$value ;;
       NODE_DIR) NODE_DIR=$value ;;
       NODE_DIR_IS_EXTERNAL) NODE_DIR_IS_EXTERNAL=$value ;;
       LAUNCHER_PID) LAUNCHER_PID=$value ;;
@@ -160,6 +165,7 @@ write_state() {
     echo "PORT=$PORT"
     echo "DIST_PORT=$DIST_PORT"
     echo "TLS_PORT=${TLS_PORT:-}"
+    echo "MGMT_PORT=${MGMT_PORT:-}"
     echo "NODE_DIR=$NODE_DIR"
     echo "NODE_DIR_IS_EXTERNAL=$NODE_DIR_IS_EXTERNAL"
     echo "LAUNCHER_PID=${LAUNCHER_PID:-}"
@@ -186,6 +192,9 @@ write_env() {
     echo "FLEET_BROKER_PORT='$PORT'"
     echo "FLEET_BROKER_CTL='$(ctl_line)'"
     echo "FLEET_BROKER_LOG='$NODE_DIR/log/$NODE.log'"
+    if [[ -n ${MGMT_PORT:-} ]]; then
+      echo "FLEET_BROKER_MANAGEMENT_URL='http://guest:guest@127.0.0.1:$MGMT_PORT'"
+    fi
     if [[ -n ${TLS_PORT:-} ]]; then
       echo "FLEET_AMQPS_URL='$(amqps_url)'"
       echo "FLEET_BROKER_CA='$(tls_dir)/ca.pem'"
@@ -325,7 +334,12 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 EOF
   fi
-  echo '[].' >"$NODE_DIR/enabled_plugins"
+  if [[ -n ${MGMT_PORT:-} ]]; then
+    echo '[rabbitmq_management].' >"$NODE_DIR/enabled_plugins"
+    printf 'management.tcp.port = %s\nmanagement.tcp.ip = 127.0.0.1\n' "$MGMT_PORT" >>"$NODE_DIR/rabbitmq.conf"
+  else
+    echo '[].' >"$NODE_DIR/enabled_plugins"
+  fi
   : >"$NODE_DIR/rabbitmq-env.conf"
   chmod 644 "$NODE_DIR/rabbitmq.conf" "$NODE_DIR/enabled_plugins" "$NODE_DIR/rabbitmq-env.conf"
   if ((AS_ROOT)); then chown -R rabbitmq:rabbitmq "$NODE_DIR"; fi
@@ -429,6 +443,14 @@ cmd_start() {
     else
       ports=$(free_ports 2) || die "could not find free ports"
       read -r PORT DIST_PORT <<<"$ports"
+    fi
+    MGMT_PORT=""
+    if [[ $MANAGEMENT == 1 ]]; then
+      for p in $(free_ports 4); do
+        if [[ $p != "$PORT" && $p != "$DIST_PORT" && $p != "${TLS_PORT:-}" ]]; then MGMT_PORT=$p; break; fi
+      done
+      [[ -n $MGMT_PORT ]] || die "could not find free ports"
+      tls_note+=", HTTP API 127.0.0.1:$MGMT_PORT"
     fi
     NODE=fleet-$PORT@localhost
     choose_node_dir

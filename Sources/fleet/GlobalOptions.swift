@@ -7,8 +7,12 @@ import Logging
 
 /// Options every command takes: where the broker and the store are, and the config file.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .customLong("amqp-url"), help: "Broker URL (env FLEET_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/%2F).")
-    var amqpURL: String?
+    @Option(name: .customLong("amqp-url"),
+            help: "Broker URL (env FLEET_AMQP_URL; default amqp://guest:guest@127.0.0.1:5672/%2F). A cluster's nodes: comma-separated, or the option repeated.")
+    var amqpURLs: [String] = []
+
+    /// `--amqp-url` as given: the repeated ones joined into one list.
+    var amqpURL: String? { amqpURLs.isEmpty ? nil : amqpURLs.joined(separator: ",") }
 
     @Option(help: "SQLite file of the ledger and store (env FLEET_STORE; default ./fleet.sqlite).")
     var store: String?

@@ -8,7 +8,7 @@ enum SettingsCatalog {
     static let all: [Setting] = global + worker + EmailSettings.settings + bench
 
     static let global: [Setting] = [
-        Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url", configKey: "amqp_url",
+        Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url (repeatable)", configKey: "amqp_url",
                 defaultValue: "`amqp://guest:guest@127.0.0.1:5672/%2F`", scope: "every command that reaches the broker",
                 summary: "The broker URL (`amqp://` or `amqps://`, user and password in it, the vhost URL-encoded). A cluster: the nodes comma-separated (`amqp://u:p@n1:5672,n2:5672,n3:5672/%2F`, or whole URLs separated by commas); connections try them in a shuffled order and reconnect to any live one.", isSecret: true),
         Setting(environment: "FLEET_STORE", flag: "--store", configKey: "store", defaultValue: "`./fleet.sqlite`",
@@ -31,6 +31,9 @@ enum SettingsCatalog {
         Setting(environment: "FLEET_TEMPLATES", flag: "--templates (template render, template check)", configKey: "templates",
                 defaultValue: "`./Templates`", scope: "template render, template check, fleet worker",
                 summary: "The templates directory (the email worker's unless `FLEET_EMAIL_TEMPLATES` is set)."),
+        Setting(environment: "FLEET_MANAGEMENT_URL", flag: "--management-url (status)", configKey: "management_url",
+                defaultValue: "none", scope: "fleet status",
+                summary: "RabbitMQ's management API (`http://user:password@host:15672`): `fleet status` then shows each queue's type, leader (quorum) or node (classic), and members, those down marked.", isSecret: true),
         Setting(environment: "FLEET_METRICS_PORT", flag: "--metrics-port (worker)", configKey: "metrics_port",
                 defaultValue: "none (no endpoint)", scope: "fleet worker",
                 summary: "Serve Prometheus metrics at `/metrics`, and `/healthz`, `/readyz`, on this port (all interfaces)."),

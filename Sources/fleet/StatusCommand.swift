@@ -17,6 +17,10 @@ struct StatusCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated kinds (default noop,email,push,content,crm).")
     var kinds: String?
 
+    @Option(name: .customLong("management-url"),
+            help: "RabbitMQ's management API, http://user:password@host:15672 (env FLEET_MANAGEMENT_URL): adds each queue's type, leader and members.")
+    var managementURL: String?
+
     func run() async throws {
         let logger = try global.bootstrapLogging()
         var topology = try global.topology()
@@ -32,6 +36,10 @@ struct StatusCommand: AsyncParsableCommand {
         }
         rows.append(("results", "all", try await connection.queueStatus(topology.resultsQueue)))
         await connection.close()
+        var placements: [String: ManagementAPI.Placement]?
+        if let url = try managementURL ?? global.env("FLEET_MANAGEMENT_URL") ?? global.settings().string("management_url") {
+            placements = try await ManagementAPI(url: url).queues(vhost: try global.amqpConfiguration(name: "fleet status").virtualHost)
+        }
 
         let names = rows.map { row -> String in
             switch row.role {
@@ -50,19 +58,37 @@ struct StatusCommand: AsyncParsableCommand {
                 o["exists"] = .bool(row.status != nil)
                 o["messages"] = .int(Int64(row.status?.messages ?? 0))
                 o["consumers"] = .int(Int64(row.status?.consumers ?? 0))
+                if let p = placements?[name] {
+                    o["type"] = .string(p.type)
+                    o["leader"] = p.leader.map { .string($0) } ?? .null
+                    o["members"] = .array(p.members.map { .string($0) })
+                    o["online"] = .array(p.online.map { .string($0) })
+                }
                 queues.append(.object(o))
             }
             let delayed = rows.filter { $0.role == "delay" }.reduce(0) { $0 + Int($1.status?.messages ?? 0) }
             print(JSONValue.object(JSONObject(["queues": .array(queues), "delayed": .int(Int64(delayed))])).jsonString)
             return
         }
-        print(pad("QUEUE", 28) + pad("READY", 10) + "CONSUMERS")
+        print(pad("QUEUE", 28) + pad("READY", 10) + (placements == nil ? "CONSUMERS" : pad("CONSUMERS", 11) + pad("TYPE", 9) + "LEADER / MEMBERS"))
+        func placement(_ name: String) -> String {
+            guard let placements else { return "" }
+            guard let p = placements[name] else { return "" }
+            let members = p.members.map { p.online.contains($0) || p.online.isEmpty ? $0 : "\($0) (down)" }
+            return pad(p.type, 9) + (p.leader ?? "-") + (members.isEmpty ? "" : " / " + members.joined(separator: ", "))
+        }
         for (row, name) in zip(rows, names) where row.role != "delay" {
             guard let s = row.status else {
                 print(pad(name, 28) + "missing (run 'fleet topology apply')")
                 continue
             }
-            print(pad(name, 28) + pad(String(s.messages), 10) + String(s.consumers))
+            print(pad(name, 28) + pad(String(s.messages), 10) + (placements == nil ? String(s.consumers) : pad(String(s.consumers), 11) + placement(name)))
+        }
+        if let placements {
+            // The delay queues are one line above; their placement, each, here.
+            for tier in FleetTopology.delayTiers where placements[topology.delayQueue(tier: tier)] != nil {
+                print(pad(topology.delayQueue(tier: tier), 28) + pad("", 10) + pad("", 11) + placement(topology.delayQueue(tier: tier)))
+            }
         }
         let delayed = rows.filter { $0.role == "delay" }.reduce(0) { $0 + Int($1.status?.messages ?? 0) }
         print(pad("\(topology.prefix).delay.*", 28) + pad(String(delayed), 10) + "-   (retries and not_before waits)")

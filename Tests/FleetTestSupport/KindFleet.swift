@@ -26,10 +26,11 @@ public final class KindFleet: Sendable {
     /// Declares the kind's topology and a results queue bound to every result, and starts collecting.
     ///
     /// - Parameter url: the broker (default: the test broker; a ``PrivateBroker``'s for tests that restart it).
+    /// - Parameter queueType: the topology's (quorum: the results queue this fleet reads is quorum too).
     public init(kind: String, name: String, directory: URL? = nil, environment extra: [String: String] = [:],
-                url: String? = nil) async throws {
+                url: String? = nil, queueType: FleetTopology.QueueType = .classic) async throws {
         self.kind = kind
-        topology = FleetTopology(prefix: "t\(UUID().uuidString.prefix(8).lowercased()).\(name)", kinds: [kind])
+        topology = FleetTopology(prefix: "t\(UUID().uuidString.prefix(8).lowercased()).\(name)", kinds: [kind], queueType: queueType)
         self.directory = try directory ?? TestEnvironment.temporaryDirectory()
         self.url = try url ?? TestEnvironment.amqpURL
         extraEnvironment = extra
@@ -37,7 +38,7 @@ public final class KindFleet: Sendable {
         try await connection.declare(topology.declarations)
         let queue = resultsQueue
         try await connection.declare([
-            .queue(.init(name: queue)), .binding(.init(queue: queue, exchange: topology.resultsExchange, routingKey: "#")),
+            .queue(.init(name: queue, arguments: ["x-queue-type": .string(queueType.rawValue)])), .binding(.init(queue: queue, exchange: topology.resultsExchange, routingKey: "#")),
         ])
         let consumer = try await connection.consume(queue: queue, prefetch: 500)
         let connection = self.connection
@@ -63,6 +64,7 @@ public final class KindFleet: Sendable {
         env["FLEET_AMQP_URL"] = url
         env["FLEET_STORE"] = store
         env["FLEET_PREFIX"] = topology.prefix
+        env["FLEET_QUEUE_TYPE"] = topology.queueType.rawValue
         env["FLEET_LOG_LEVEL"] = "warning"
         for (k, v) in extraEnvironment { env[k] = v }
         return env

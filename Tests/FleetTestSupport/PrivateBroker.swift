@@ -18,11 +18,12 @@ public final class PrivateBroker: Sendable {
 
     /// Starts a broker, runs `body`, then closes the connections made with ``connect(_:)`` and stops the
     /// broker, whatever happened.
-    public static func with(tls: Bool = false, _ body: (PrivateBroker) async throws -> Void) async throws {
+    /// - Parameter management: load the management plugin (`FLEET_BROKER_MANAGEMENT_URL` in ``environment``).
+    public static func with(tls: Bool = false, management: Bool = false, _ body: (PrivateBroker) async throws -> Void) async throws {
         let directory = try TestEnvironment.temporaryDirectory()
         let broker: PrivateBroker
         do {
-            broker = try await PrivateBroker(directory: directory, tls: tls)
+            broker = try await PrivateBroker(directory: directory, tls: tls, management: management)
         } catch {
             _ = try? await shell(command(["stop"], dir: directory), dir: directory)
             try? FileManager.default.removeItem(at: directory)
@@ -37,10 +38,10 @@ public final class PrivateBroker: Sendable {
         await broker.stop()
     }
 
-    private init(directory: URL, tls: Bool) async throws {
+    private init(directory: URL, tls: Bool, management: Bool = false) async throws {
         self.directory = directory
         let (status, output) = try await Self.shell(
-            Self.command(["start"], dir: directory, extra: "FLEET_BROKER_TLS=\(tls ? 1 : 0)"), dir: directory)
+            Self.command(["start"], dir: directory, extra: "FLEET_BROKER_TLS=\(tls ? 1 : 0) FLEET_BROKER_MANAGEMENT=\(management ? 1 : 0)"), dir: directory)
         guard status == 0 else {
             throw TestEnvironment.SetupError(description: "broker.sh start failed (\(status)):\n\(output)")
         }
