@@ -167,10 +167,15 @@ public struct CampaignFanOut: Sendable {
             summary.confirmed += confirmed
             if retry.isEmpty { break }
             summary.republished += unconfirmed
+            // Refused while connected (a nack: a queue limit, a cluster without a majority): pause before the next
+            // pass, longer each time, rather than spin.
+            if connection.isConnected {
+                do { try await Task.sleep(for: .seconds(min(pass, 5))) } catch { throw CampaignError(code: "broker_lost", message: "cancelled") }
+            }
             guard pass < 20, await waitForBroker(request.reconnectTimeout) else {
                 throw CampaignError(
                     code: "broker_lost",
-                    message: "the broker went away: \(summary.confirmed) jobs confirmed in this run, \(retry.count) not; run the same command again to send the rest")
+                    message: "the broker went away or kept refusing: \(summary.confirmed) jobs confirmed in this run, \(retry.count) not; run the same command again to send the rest")
             }
             pending = retry[...]
         }

@@ -82,10 +82,14 @@ public struct CampaignSchedule: Sendable {
             guard var time = calendar.date(from: c) else { return (now, invalid) }
             if time < now {
                 guard wrap else { return (now, invalid) }
-                while time < now {
-                    guard let next = calendar.date(byAdding: .day, value: 1, to: time) else { return (now, invalid) }
-                    time = next
+                // The next day at that time (days ahead at once for a date long past, then a step for DST).
+                let days = max(1, Int((now.timeIntervalSince(time) / 86_400).rounded(.down)))
+                guard var next = calendar.date(byAdding: .day, value: days, to: time) else { return (now, invalid) }
+                while next < now {
+                    guard let later = calendar.date(byAdding: .day, value: 1, to: next) else { return (now, invalid) }
+                    next = later
                 }
+                time = next
             }
             return (time, invalid)
         }

@@ -274,6 +274,11 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
                 attempt: envelope.attempt, result: body, finishedAt: envelope.timings.finishedAt), effectsDone: effectsDone)
         } catch {
             logger.error("ledger write failed; the job goes back to the queue", metadata: ["error": "\(error)"])
+            // The effects did happen: record them on their own (best effort), so that the next run skips them
+            // rather than finding them uncertain.
+            for effect in effectsDone {
+                try? await ledger.recordEffectDone(jobID: envelope.jobID, key: effect.key, result: effect.result)
+            }
             await driver.requeue(delivery)
             return
         }

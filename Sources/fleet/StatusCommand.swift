@@ -74,7 +74,8 @@ struct StatusCommand: AsyncParsableCommand {
         func placement(_ name: String) -> String {
             guard let placements else { return "" }
             guard let p = placements[name] else { return "" }
-            let members = p.members.map { p.online.contains($0) || p.online.isEmpty ? $0 : "\($0) (down)" }
+            // Classic queues list no members; a quorum queue with none online shows them all down.
+            let members = p.members.map { p.online.contains($0) ? $0 : "\($0) (down)" }
             return pad(p.type, 9) + (p.leader ?? "-") + (members.isEmpty ? "" : " / " + members.joined(separator: ", "))
         }
         for (row, name) in zip(rows, names) where row.role != "delay" {

@@ -50,6 +50,28 @@ struct TokenBucketTests {
         #expect(admitted >= 10)
     }
 
+    @Test("slots whose jobs never came back (another process took them) are given back after the claim window")
+    func unclaimedSlotsGivenBack() {
+        let t0 = ContinuousClock.now
+        let bucket = TokenBucket(rate: RateLimit(count: 10, intervalSeconds: 1), now: t0)
+        // 100 jobs at once: 10 now, a few waits, the rest deferred to slots up to 9 s ahead.
+        for i in 0..<100 { _ = bucket.admit(key: "k\(i)", now: t0) }
+        #expect(bucket.reservedCount > 80)
+        // 7 s later none came back here. Without giving back, a newcomer would queue behind every slot handed out
+        // (2.1 s ahead); with the slots more than 5 s past given back (those before 2 s), well under a second.
+        let admission = bucket.admit(key: "new", now: t0 + .seconds(7))
+        switch admission {
+        case .now: break
+        case .wait(let d), .later(let d): #expect(d < .seconds(1), "\(admission)")
+        }
+        #expect(bucket.reservedCount < 80)
+        // A job that does come back in time still finds its slot.
+        let late = TokenBucket(rate: RateLimit(count: 1, intervalSeconds: 1), now: t0)
+        _ = late.admit(key: "a", now: t0)
+        #expect(late.admit(key: "b", now: t0) == .later(.seconds(1)))
+        #expect(late.admit(key: "b", now: t0 + .seconds(3)) == .now)
+    }
+
     @Test("per hour: one at once, the next an hour / N later")
     func perHour() {
         let t0 = ContinuousClock.now

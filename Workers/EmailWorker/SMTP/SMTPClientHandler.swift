@@ -154,6 +154,11 @@ final class SMTPClientHandler: ChannelInboundHandler {
     private func failAll(_ error: SMTPError) {
         if failure == nil { failure = error }
         waitingSince = nil
+        // A pipelined group cut short: a 421 among the replies that did arrive is why (the relay closed after
+        // it), and says so to the pool, which backs off.
+        if let head = waiting.first, let closing = head.replies.first(where: { $0.code == 421 }) {
+            waiting.removeFirst().promise.fail(SMTPError.reply(closing, stage: "mail"))
+        }
         while let w = waiting.popFirst() { w.promise.fail(error) }
     }
 }

@@ -31,7 +31,9 @@ public final class SMTPPool: Sendable {
         var idle: [(connection: SMTPConnection, since: ContinuousClock.Instant)] = []
         /// Sessions open or being opened, in use or idle.
         var open = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Messages waiting for a session, by ticket (a cancelled one leaves the line).
+        var waiters: [(ticket: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextTicket: UInt64 = 0
         var closed = false
         /// The lowered maximum after a 421 or a refused connection, and until when it holds.
         var reduced: (limit: Int, until: ContinuousClock.Instant)?
@@ -161,16 +163,31 @@ public final class SMTPPool: Sendable {
                     throw error
                 }
             case .wait:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    // Looked at again under the lock: a session given back since the first look must not be missed.
-                    let now = now()
-                    let ready = state.withLock { s -> Bool in
-                        if s.closed || !s.idle.isEmpty || s.open < limit(of: s, at: now) { return true }
-                        s.waiters.append(continuation)
-                        return false
-                    }
-                    if ready { continuation.resume() }
+                let ticket = state.withLock { s -> UInt64 in
+                    s.nextTicket += 1
+                    return s.nextTicket
                 }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        // Looked at again under the lock: a session given back since the first look, or a cancel,
+                        // must not be missed.
+                        let now = now()
+                        let ready = state.withLock { s -> Bool in
+                            if s.closed || !s.idle.isEmpty || s.open < limit(of: s, at: now) || Task.isCancelled { return true }
+                            s.waiters.append((ticket, continuation))
+                            return false
+                        }
+                        if ready { continuation.resume() }
+                    }
+                } onCancel: {
+                    // A job cancelled while it waits (the watchdog, a shutdown) leaves the line at once.
+                    let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                        guard let i = s.waiters.firstIndex(where: { $0.ticket == ticket }) else { return nil }
+                        return s.waiters.remove(at: i).continuation
+                    }
+                    waiter?.resume()
+                }
+                if Task.isCancelled { throw CancellationError() }
             }
         }
     }
@@ -186,7 +203,7 @@ public final class SMTPPool: Sendable {
                 if capped && connection.isUsable { s.statistics.closedAtCap += 1 }
                 s.open -= 1
             }
-            return (keep, s.waiters.isEmpty ? nil : s.waiters.removeFirst())
+            return (keep, s.waiters.isEmpty ? nil : s.waiters.removeFirst().continuation)
         }
         if !keep { connection.close() }
         waiter?.resume()
@@ -211,8 +228,12 @@ public final class SMTPPool: Sendable {
         guard settings.backoffSeconds > 0 else { return }
         let t = now()
         let lowered = state.withLock { s -> Int? in
+            // During a back-off, more 421s (the other sessions of the same burst) extend it, not halve it again.
+            if let reduced = s.reduced, t < reduced.until {
+                s.reduced = (reduced.limit, t + .seconds(settings.backoffSeconds))
+                return nil
+            }
             let newLimit = max(1, min(limit(of: s, at: t), s.open) / 2)
-            if let reduced = s.reduced, t < reduced.until, reduced.limit <= newLimit { return nil }
             s.reduced = (newLimit, t + .seconds(settings.backoffSeconds))
             s.statistics.backoffs += 1
             return newLimit
@@ -224,7 +245,7 @@ public final class SMTPPool: Sendable {
     }
 
     private func wakeOne() {
-        let waiter = state.withLock { s in s.waiters.isEmpty ? nil : s.waiters.removeFirst() }
+        let waiter = state.withLock { s in s.waiters.isEmpty ? nil : s.waiters.removeFirst().continuation }
         waiter?.resume()
     }
 
@@ -235,7 +256,7 @@ public final class SMTPPool: Sendable {
             let idle = s.idle.map(\.connection)
             s.open -= idle.count
             s.idle = []
-            let waiters = s.waiters
+            let waiters = s.waiters.map(\.continuation)
             s.waiters = []
             return (idle, waiters)
         }
