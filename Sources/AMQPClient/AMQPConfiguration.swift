@@ -113,7 +113,31 @@ public struct AMQPConfiguration: Sendable {
             }
             urls = list.map { "\(scheme)\(userinfo)\($0.trimmingCharacters(in: .whitespaces))\(tail)" }
         } else {
-            urls = trimmed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            // Whole URLs: split where the next one starts, so that one of them may itself hold a host list.
+            var pieces: [String] = []
+            for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+                let piece = part.trimmingCharacters(in: .whitespaces)
+                let lower = piece.lowercased()
+                if pieces.isEmpty || lower.hasPrefix("amqp://") || lower.hasPrefix("amqps://") {
+                    pieces.append(piece)
+                } else {
+                    pieces[pieces.count - 1] += "," + piece
+                }
+            }
+            guard pieces.allSatisfy({ !$0.isEmpty && !$0.hasSuffix(",") && !$0.contains(",,") }) else {
+                throw AMQPError(.invalidURL, "an empty address in the broker URL list")
+            }
+            var merged = try AMQPConfiguration(url: pieces[0])
+            for piece in pieces.dropFirst() {
+                let other = try AMQPConfiguration(url: piece)
+                guard other.virtualHost == merged.virtualHost, other.user == merged.user, other.password == merged.password,
+                      other.tls == merged.tls, other.heartbeatSeconds == merged.heartbeatSeconds else {
+                    throw AMQPError(.invalidURL, "the URLs of a list must differ only in host and port (same scheme, user, password, vhost and options)")
+                }
+                merged.addresses.append(contentsOf: other.addresses)
+            }
+            self = merged
+            return
         }
         guard urls.allSatisfy({ !$0.isEmpty }) else { throw AMQPError(.invalidURL, "an empty address in the broker URL list") }
         var parsed = try urls.map { try AMQPConfiguration(single: $0) }

@@ -46,6 +46,11 @@ struct AMQPConfigurationTests {
         #expect(error("amqp://u:p@n1/v,amqp://u:x@n2/v")?.code == .invalidURL)
         #expect(error("amqp://u:p@n1/v,amqps://u:p@n2/v")?.code == .invalidURL)
         #expect(error("amqp://u:p@n1,,n2/v")?.code == .invalidURL)
+        // Repeated --amqp-url values are joined with commas: a host list and a URL may be mixed.
+        let mixed = try parse("amqp://u:p@n1,n2/v,amqp://u:p@n3:5680/v")
+        #expect(mixed.addresses.map(\.description) == ["n1:5672", "n2:5672", "n3:5680"])
+        #expect(error("amqp://u:p@n1/v,,amqp://u:p@n2/v")?.code == .invalidURL)
+        #expect(error("amqp://u:p@n1/v?heartbeat=5,amqp://u:p@n2/v")?.code == .invalidURL)
         #expect(error("amqp://u:p@n1,n2:99999/v")?.code == .invalidURL)
     }
 
