@@ -78,7 +78,8 @@ struct TopologyCommand: AsyncParsableCommand {
             the broker has queues of prefix '\(topology.prefix)' declared otherwise: \(brokerMessage). \
             RabbitMQ cannot change a queue's type or arguments in place (see README, "A fleet on a cluster"). To move to \
             \(topology.queueType.rawValue) queues: stop schedulers and workers, let the queues drain (fleet status), delete the \
-            prefix's queues (rabbitmqctl delete_queue NAME, each of 'fleet topology export'), run this command again, and \
+            prefix's queues (rabbitmqctl delete_queue NAME, each of 'fleet topology export'), run 'fleet topology apply \
+            --queue-type \(topology.queueType.rawValue)', and \
             start the workers with FLEET_QUEUE_TYPE=\(topology.queueType.rawValue); or, without a pause, apply the topology \
             under a new prefix (--prefix), move schedulers and workers to it, and drain the old one.
             """

@@ -207,6 +207,10 @@ struct WorkerCommand: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         do {
             try await group.run()
+        } catch let error as AMQPError where error.code == .preconditionFailed {
+            // The broker holds the prefix's queues with another type or other arguments (FLEET_QUEUE_TYPE differs,
+            // or an older fleet declared them): say how to move, as `topology apply` does.
+            throw CLIError(TopologyCommand.Apply.migration(error.message, topology: try global.topology()), exitCode: 1)
         } catch {
             throw CLIError("worker stopped: \(error)")
         }

@@ -103,6 +103,12 @@ struct QuorumQueueTests {
         let (refused, message) = try await FleetProcess.run(["topology", "apply", "--kinds", "noop", "--queue-type", "classic"], environment: env)
         #expect(refused == 1, "\(message)")
         #expect(message.contains("declared otherwise") && message.contains("inequivalent arg") && message.contains("under a new prefix"), "\(message)")
+        // A worker told the other type stops at start with the same explanation.
+        var classic = env
+        classic["FLEET_QUEUE_TYPE"] = "classic"
+        let (workerStatus, workerOutput) = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: classic)
+        #expect(workerStatus == 1, "\(workerOutput)")
+        #expect(workerOutput.contains("declared otherwise") && workerOutput.contains("fleet topology apply --queue-type classic"), "\(workerOutput)")
         await fleet.cleanUp(connection)
         await connection.close()
     }
