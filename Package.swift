@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "EmailWorker",
             dependencies: [
-                "CSQLite", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                "CSQLite", "FleetBackoff", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "FleetCampaign",
             dependencies: [
-                "AMQPClient", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "ProfileStore",
+                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetCore", "FleetRuntime", "FleetStore", "ProfileStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -107,14 +107,14 @@ let package = Package(
         .target(
             name: "FleetBench",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
+                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
                 "ProfileStore", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "FleetAMQP", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "Liquid",
+                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "Liquid",
                 "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
         .testTarget(
             name: "FleetCampaignTests",
-            dependencies: ["FleetCampaign", "FleetAMQP", "FleetCore", "FleetStore", "ProfileStore", "AMQPClient", "FleetTestSupport", "EmailWorker"],
+            dependencies: ["FleetCampaign", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "AMQPClient", "FleetTestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "AMQPClientTests",

@@ -1,3 +1,4 @@
+import FleetBackoff
 import AMQPClient
 import Foundation
 

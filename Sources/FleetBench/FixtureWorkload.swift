@@ -1,3 +1,4 @@
+import FleetBackoff
 import Foundation
 import Liquid
 

@@ -1,3 +1,4 @@
+import FleetBackoff
 import Foundation
 
 /// CPU time of processes of this machine from /proc (Linux), for the benchmarks' CPU budget: the worker's, this

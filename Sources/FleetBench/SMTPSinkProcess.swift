@@ -1,3 +1,4 @@
+import FleetBackoff
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -24,17 +25,8 @@ struct SMTPSinkProcess {
         guard let pid = ChildSpawn.spawn(arguments, output: .discard) else {
             throw BenchError("cannot start the SMTP sink with /usr/bin/python3 (apt-get install python3-aiosmtpd)", code: .unavailable)
         }
-        let sink = SMTPSinkProcess(pid: pid, port: port)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            guard sink.isRunning else {
-                throw BenchError("the SMTP sink exited at start (is python3-aiosmtpd installed?)", code: .unavailable)
-            }
-            if accepts(port: port) { return sink }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        sink.stop()
-        throw BenchError("the SMTP sink did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
+        return try await SMTPSinkProcess(pid: pid, port: port).listening(
+            exited: "the SMTP sink exited at start (is python3-aiosmtpd installed?)", name: "the SMTP sink")
     }
 
     /// Starts Postfix's `smtp-sink` (a C server that accepts mail as fast as it reads and keeps nothing; it offers
@@ -51,15 +43,20 @@ struct SMTPSinkProcess {
         guard let pid = ChildSpawn.spawn(arguments, output: .discard) else {
             throw BenchError("cannot start \(binary)", code: .unavailable)
         }
-        let sink = SMTPSinkProcess(pid: pid, port: port)
+        return try await SMTPSinkProcess(pid: pid, port: port).listening(exited: "\(binary) exited at start", name: binary)
+    }
+
+    /// Waits (at most 10 s) until the started sink accepts connections; stops it and throws if it exits first or
+    /// does not listen in time.
+    private func listening(exited: String, name: String) async throws -> SMTPSinkProcess {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            guard sink.isRunning else { throw BenchError("\(binary) exited at start", code: .unavailable) }
-            if accepts(port: port) { return sink }
+            guard isRunning else { throw BenchError(exited, code: .unavailable) }
+            if Self.accepts(port: port) { return self }
             try await Task.sleep(for: .milliseconds(100))
         }
-        sink.stop()
-        throw BenchError("\(binary) did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
+        stop()
+        throw BenchError("\(name) did not listen on 127.0.0.1:\(port) within 10 s", code: .unavailable)
     }
 
     private var isRunning: Bool {

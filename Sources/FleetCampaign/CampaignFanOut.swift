@@ -1,5 +1,6 @@
 import AMQPClient
 import FleetAMQP
+import FleetBackoff
 import FleetCore
 import FleetRuntime
 import Foundation
@@ -296,8 +297,4 @@ public struct CampaignFanOut: Sendable {
         o["campaign"] = campaign
         return JSONValue.object(o).serialized()
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

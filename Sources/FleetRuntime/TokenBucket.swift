@@ -1,3 +1,4 @@
+import FleetBackoff
 import Synchronization
 
 /// A token bucket that hands out sending slots at a ``RateLimit``, per process: up to one second's worth (at
@@ -72,7 +73,7 @@ public final class TokenBucket: Sendable {
             }
             let elapsed = s.last.duration(to: now)
             if elapsed > .zero {
-                s.tokens = min(burst, s.tokens + perSecond * Self.seconds(elapsed))
+                s.tokens = min(burst, s.tokens + perSecond * elapsed.seconds)
                 s.last = now
             }
             s.tokens -= 1
@@ -87,8 +88,4 @@ public final class TokenBucket: Sendable {
 
     /// Slots reserved and not yet claimed.
     public var reservedCount: Int { state.withLock { $0.reserved.count } }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }

@@ -201,18 +201,12 @@ public final class ProfileReader {
         var ids: [String] = []
         var after: String?
         let now = ProfileStore.nowMillis()
-        while true {
-            let page = try profileIDs(after: after, limit: 1000)
-            guard let last = page.last else { break }
-            for id in page {
-                guard let view = try loadView(id: id) else { continue }
-                if try !evaluate([segment], for: view, now: now).isEmpty {
-                    count += 1
-                    if ids.count < limit { ids.append(id) }
-                }
-            }
-            after = last
-        }
+        repeat {
+            let page = try memberPage(of: segment, after: after, now: now)
+            count += page.members.count
+            for member in page.members where ids.count < limit { ids.append(member.id) }
+            after = page.last
+        } while after != nil
         return (count, ids)
     }
 

@@ -1,6 +1,7 @@
 import AMQPClient
 import ArgumentParser
 import FleetAMQP
+import FleetBackoff
 import FleetCore
 import Foundation
 
@@ -121,8 +122,4 @@ struct EnqueueCommand: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else { return 0 }
         return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,3 +1,4 @@
+import FleetBackoff
 import FleetCore
 import FleetRuntime
 import Foundation
@@ -142,8 +143,7 @@ public struct EmailHandler: JobHandler {
             case .now: break
             case .wait(let wait): try await Task.sleep(for: wait)
             case .later(let wait):
-                return .deferred(until: context.now.addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18),
-                                 reason: "smtp_rate")
+                return .deferred(until: context.now.addingTimeInterval(wait.seconds), reason: "smtp_rate")
             }
         }
         if meta.category == .marketing, let outcome = try await frequencyCap(request: request, view: view, context: context) {

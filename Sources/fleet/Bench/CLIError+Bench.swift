@@ -1,3 +1,4 @@
+import AMQPClient
 import FleetBench
 
 extension CLIError {
@@ -22,5 +23,16 @@ extension CLIError {
         } catch let error as BenchError {
             throw CLIError(error)
         }
+    }
+
+    /// Runs a benchmark on `connection` (see ``fromBench(_:)``), then closes the connection, whatever happened.
+    static func fromBench(on connection: AMQPConnection, _ body: (AMQPConnection) async throws -> Void) async throws {
+        do {
+            try await fromBench { try await body(connection) }
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
     }
 }

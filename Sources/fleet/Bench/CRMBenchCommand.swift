@@ -35,12 +35,6 @@ struct CRMBenchCommand: AsyncParsableCommand {
         let url = try global.resolvedAMQPURL()
         let bench = CRMBench(ops: ops, concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
                              debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
-        do {
-            try await CLIError.fromBench { try await bench.run(connection: connection) }
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        try await CLIError.fromBench(on: connection) { try await bench.run(connection: $0) }
     }
 }

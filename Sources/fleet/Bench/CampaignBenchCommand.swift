@@ -30,12 +30,6 @@ struct CampaignBenchCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet bench campaign", logger: logger)
         let bench = CampaignBench(members: members, rounds: rounds, amqpURL: try global.resolvedAMQPURL(),
                                   debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
-        do {
-            try await CLIError.fromBench { try await bench.run(connection: connection) }
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        try await CLIError.fromBench(on: connection) { try await bench.run(connection: $0) }
     }
 }

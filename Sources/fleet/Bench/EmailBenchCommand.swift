@@ -82,12 +82,6 @@ struct EmailBenchCommand: AsyncParsableCommand {
             smtpPool: smtpPool, postfixSink: smtpSink, amqpURL: url, amqp: amqp, shared: sharedDir, repository: repository, celeryPython: celeryPython,
             debugBuild: BenchCommand.isDebugBuild, output: output)
         let connection = try await global.connect(name: "fleet bench email", logger: logger)
-        do {
-            try await CLIError.fromBench { try await bench.run(connection: connection) }
-        } catch {
-            await connection.close()
-            throw error
-        }
-        await connection.close()
+        try await CLIError.fromBench(on: connection) { try await bench.run(connection: $0) }
     }
 }

@@ -9,7 +9,8 @@ import NIOTLS
 /// timeout (and closes the session), and closes a session nobody has used for longer than the pool's idle
 /// timeout plus five seconds (the pool never hands out one idle past its timeout, so the two never race). One
 /// repeating timer per session rather than one per command: scheduling and cancelling a timer for every
-/// command was a measurable share of the SMTP path's CPU (`fleet bench email`, run (e)).
+/// command showed in `perf` profiles of the SMTP path (worker CPU per mail to smtp-sink 246 → 218 µs with this
+/// change, one run each on a noisy machine).
 final class SMTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = SMTPReply
     /// Seconds a wait may last.

@@ -14,8 +14,9 @@ import Synchronization
 /// pool that settles under a relay's cap on connections per client.
 ///
 /// A class over a mutex rather than an actor: taking and giving back a free session are a lock each, with no
-/// hop to another executor (measured with `fleet bench email`, run (e): two actor hops per message were a visible
-/// share of the SMTP path's CPU). Only a message that finds no session and may not open one suspends.
+/// hop to another executor. (Measured only together with the other changes of that step, grouped replies and the
+/// message written from the event loop: worker CPU per mail to smtp-sink went from 369 to 292 µs.) Only a message
+/// that finds no session and may not open one suspends.
 public final class SMTPPool: Sendable {
     public let settings: SMTPSettings
     private let group: any EventLoopGroup
