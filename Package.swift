@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries, through system library targets with a shim header.
@@ -69,6 +71,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
+        // Signed links of the mails (unsubscribe, preference centre, open pixel, click redirect): written by the
+        // email worker, verified by `fleet serve`.
+        .target(
+            name: "FleetLinks", dependencies: ["FleetJSON", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // The shared profile store (SQLite) and the CRM sync worker (kind crm).
         .target(
             name: "ProfileStore",
@@ -84,7 +91,7 @@ let package = Package(
         .target(
             name: "EmailWorker",
             dependencies: [
-                "CSQLite", "FleetBackoff", "FleetCore", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                "CSQLite", "FleetBackoff", "FleetCore", "FleetLinks", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -102,21 +109,36 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The engagement service (`fleet serve`, Hummingbird): one-click unsubscribe, preference centre, opens and
+        // clicks, campaign reports; also the workers' /metrics, /healthz and /readyz on the same HTTP stack.
+        .target(
+            name: "FleetServe",
+            dependencies: [
+                "FleetCampaign", "FleetCore", "FleetLinks", "FleetStore", "ProfileStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         // The benchmark harness: raw broker pipe, result tap, CPU budget, workloads and each bench's runs; the
         // `fleet bench` commands call into it.
         .target(
             name: "FleetBench",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetStore", "Liquid",
+                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetLinks", "FleetRuntime", "FleetStore", "Liquid",
                 "ProfileStore", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "Liquid",
+                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetServe", "Liquid",
                 "ProfileStore", "CRMWorker", "EmailWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -149,6 +171,15 @@ let package = Package(
             name: "EmailWorkerTests",
             dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
             exclude: ["inspect_maildir.py", "starttls_injector.py"],  // run by the tests with python3
+            swiftSettings: strict),
+        .testTarget(
+            name: "FleetServeTests",
+            dependencies: [
+                "FleetServe", "FleetLinks", "FleetCampaign", "ProfileStore", "FleetStore", "FleetCore", "EmailWorker", "Liquid",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            exclude: ["browser_common.py", "browser_preferences.py", "browser_report.py"],  // run by the tests with python3 (selenium, chromium)
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",

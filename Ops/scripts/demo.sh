@@ -23,7 +23,7 @@ WORKERS=${DEMO_WORKERS:-2}
 CONCURRENCY=${DEMO_CONCURRENCY:-64}
 TIMEOUT=${DEMO_TIMEOUT:-300}
 QUEUE=fleet.email
-STEPS=12
+STEPS=14
 step_no=0
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
@@ -70,6 +70,7 @@ on_exit() {
   local rc=$?
   trap - EXIT INT TERM
   stop_workers
+  if [[ -n ${serve_pid:-} ]]; then kill -TERM "$serve_pid" 2>/dev/null || true; fi
   if ((rc != 0)); then
     printf '\n%s: failed (exit %d). Worker logs: %s/worker-*.log; broker: bash Ops/scripts/broker.sh status\n' \
       "$PROG" "$rc" "$FLEET_DIR" >&2
@@ -123,8 +124,20 @@ rm -rf "$FLEET_SMTP_SINK_DIR/maildir"
 SINK_PORT=$(bash "$REPO_ROOT/Ops/scripts/smtp-sink.sh" start)
 export FLEET_EMAIL_TEMPLATES="$REPO_ROOT/Templates" FLEET_EMAIL_DELIVERY=smtp FLEET_EMAIL_SMTP_HOST=127.0.0.1
 export FLEET_EMAIL_SMTP_PORT="$SINK_PORT" FLEET_EMAIL_SECRET=${FLEET_EMAIL_SECRET:-demo-secret-change-me}
-export FLEET_EMAIL_BASE_URL=https://shop.example.com/email FLEET_EMAIL_FREQUENCY_CAP=${DEMO_CAP:-2}
+export FLEET_EMAIL_FREQUENCY_CAP=${DEMO_CAP:-2}
 say "SMTP sink on 127.0.0.1:$SINK_PORT, Maildir $FLEET_SMTP_SINK_DIR/maildir"
+# The engagement service answers the mails' links; the demo's "internet" is loopback.
+SERVE_PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export FLEET_PUBLIC_URL="http://127.0.0.1:$SERVE_PORT" FLEET_EMAIL_TRACK_OPENS=on FLEET_EMAIL_TRACK_CLICKS=on
+printf '   $ %s serve --listen 127.0.0.1:%s >%s 2>&1 &\n' "$F" "$SERVE_PORT" "$FLEET_DIR/serve.log"
+"$F" serve --listen "127.0.0.1:$SERVE_PORT" >"$FLEET_DIR/serve.log" 2>&1 </dev/null &
+serve_pid=$!
+for ((i = 0; i < 100; i++)); do
+  /usr/bin/python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$FLEET_PUBLIC_URL/healthz" 2>/dev/null && break
+  kill -0 "$serve_pid" 2>/dev/null || { cat "$FLEET_DIR/serve.log" >&2; die "fleet serve exited at start"; }
+  sleep 0.1
+done
+say "fleet serve on $FLEET_PUBLIC_URL (pid $serve_pid, log $FLEET_DIR/serve.log)"
 for ((w = 1; w <= WORKERS; w++)); do
   log="$FLEET_DIR/worker-$w.log"
   printf '   $ %s worker --kinds crm,email --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
@@ -197,6 +210,18 @@ awk -v n="$JOBS" -v a="$t_start" -v b="$t_end" \
   'BEGIN { d = b - a; printf "demo.sh: %d email jobs done in %.1f s (%.0f jobs/s, fan-out included; 1 s polling)\n", n, d, n / d }'
 run "$F" campaign status monthly-demo
 
+step "people read their mail: opens, clicks and a few one-click unsubscribes through the mails' real links"
+ENGAGE_JOBS="$FLEET_DIR/demo-purchases.ndjson"
+run /usr/bin/python3 "$REPO_ROOT/Ops/scripts/demo_engage.py" "$FLEET_SMTP_SINK_DIR/maildir" "$ENGAGE_JOBS" "$JOBS"
+say "their purchases (conversions: attributed by last click, and everyone's own 3%) as crm track jobs"
+QUEUE=fleet.crm
+run "$F" enqueue "$ENGAGE_JOBS"
+drain
+
+step "the campaign report: variant a, variant b and the holdout"
+run "$F" campaign report monthly-demo
+say "the same as a page with a chart: $FLEET_PUBLIC_URL/campaigns/monthly-demo (fleet serve stops with the demo; rerun it with the exports above)"
+
 step "results, status and dead letters"
 run "$F" results --summary
 echo
@@ -210,8 +235,11 @@ printf '   $ %s dlq list --kind email > %s\n' "$F" "$DLQ_FILE"
 head -n 40 "$DLQ_FILE"
 if (($(wc -l <"$DLQ_FILE") > 40)); then say "... $(wc -l <"$DLQ_FILE") lines in all: $DLQ_FILE"; fi
 
-step "stopping the workers"
+step "stopping the workers and fleet serve"
 stop_workers
+kill -TERM "$serve_pid" 2>/dev/null || true
+wait "$serve_pid" 2>/dev/null || true
+serve_pid=
 
 cat <<EOF
 

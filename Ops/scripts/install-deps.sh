@@ -10,6 +10,9 @@
 # ruby-liquid (Shopify's reference Liquid: `fleet bench liquid` and the Liquid parity test compare with it),
 # postfix (only for its smtp-sink, the fast SMTP sink of `fleet bench email` run (e); the MTA is not started:
 # its service start is denied while installing, as rabbitmq-server's),
+# chromium and chromium-driver (the preference centre and report page tests drive a headless Chromium through
+# Selenium), wrk (the load test of `fleet serve` and `fleet bench serve`), nginx-light (the static-302 ceiling of
+# `fleet bench serve`; its service start is denied too),
 # openssl (throwaway CAs of the STARTTLS tests and the TLS broker) and ca-certificates (the system trust
 # store the email worker's STARTTLS verifies relays against by default).
 #
@@ -21,7 +24,7 @@ set -euo pipefail
 
 PROG="install-deps.sh"
 PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid
-  openssl ca-certificates postfix)
+  openssl ca-certificates postfix chromium chromium-driver wrk nginx-light)
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
 
@@ -48,6 +51,12 @@ fi
 if ! python3 -c 'import celery' >/dev/null 2>&1; then
   say "installing the Python package celery (pip)"
   python3 -m pip install -q celery >/dev/null 2>&1 || die "pip install celery failed"
+fi
+
+# The browser tests of `fleet serve` drive Chromium with Selenium.
+if ! python3 -c 'import selenium' >/dev/null 2>&1; then
+  say "installing the Python package selenium (pip)"
+  python3 -m pip install -q selenium >/dev/null 2>&1 || die "pip install selenium failed"
 fi
 
 missing=()

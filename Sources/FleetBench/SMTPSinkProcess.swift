@@ -46,6 +46,15 @@ struct SMTPSinkProcess {
         return try await SMTPSinkProcess(pid: pid, port: port).listening(exited: "\(binary) exited at start", name: binary)
     }
 
+    /// Starts any server of a benchmark (`arguments[0]` a path) that listens on loopback `port`, and waits (at most
+    /// 10 s) until it accepts connections (`fleet bench serve` starts nginx and `fleet serve` this way).
+    static func startServer(_ arguments: [String], port: Int, environment: [String: String]? = nil, name: String) async throws -> SMTPSinkProcess {
+        guard let pid = ChildSpawn.spawn(arguments, environment: environment, output: .discard) else {
+            throw BenchError("cannot start \(name)", code: .unavailable)
+        }
+        return try await SMTPSinkProcess(pid: pid, port: port).listening(exited: "\(name) exited at start", name: name)
+    }
+
     /// Waits (at most 10 s) until the started sink accepts connections; stops it and throws if it exits first or
     /// does not listen in time.
     private func listening(exited: String, name: String) async throws -> SMTPSinkProcess {
@@ -77,7 +86,7 @@ struct SMTPSinkProcess {
     }
 
     /// A loopback port nobody listens on now.
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BenchError("cannot create a socket") }
         defer { close(fd) }

@@ -50,12 +50,15 @@ public struct CampaignStatus: Sendable {
         return lines.joined(separator: "\n")
     }
 
+    /// Counts by name as a JSON object, names in order.
+    static func object(_ d: [String: Int]) -> JSONValue {
+        var o = JSONObject()
+        for (k, v) in d.sorted(by: { $0.key < $1.key }) { o[k] = .int(Int64(v)) }
+        return .object(o)
+    }
+
     public func json(_ record: CampaignRecord) -> String {
-        func object(_ d: [String: Int]) -> JSONValue {
-            var o = JSONObject()
-            for (k, v) in d.sorted(by: { $0.key < $1.key }) { o[k] = .int(Int64(v)) }
-            return .object(o)
-        }
+        let object = Self.object
         var o = JSONObject()
         o["campaign_id"] = .string(record.id)
         o["kind"] = .string(record.kind)

@@ -144,6 +144,8 @@ enum ProfileSchema {
                     PRIMARY KEY (campaign_id, profile_id)
                 ) WITHOUT ROWID;
                 """),
+        // Campaign reports read the events since a campaign began (opens, clicks, conversions): by time.
+        Migrator.Migration("events by time", sql: "CREATE INDEX events_time ON events(occurred_at);"),
     ]
 
     /// `flags` bits of `profiles`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FleetCampaign
+import FleetServe
 import FleetCore
 import FleetRuntime
 import FleetStore
@@ -11,7 +12,7 @@ import ProfileStore
 struct CampaignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "campaign", abstract: "Send a template to a segment, one job per person; follow or cancel it.",
-        subcommands: [Send.self, Status.self, Cancel.self])
+        subcommands: [Send.self, Status.self, Report.self, Cancel.self])
 
     /// `fleet campaign send`.
     struct Send: AsyncParsableCommand {
@@ -206,6 +207,34 @@ struct CampaignCommand: AsyncParsableCommand {
             let status = try CampaignStatus(entries: JobLedger.entries(path: path, idPrefix: campaignID + ":"),
                                             confirmed: counts.confirmed, notYetDue: counts.notYetDue)
             print(json ? status.json(record) : status.text(record))
+        }
+    }
+
+    /// `fleet campaign report C`.
+    struct Report: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A campaign's results per variant and for the holdout: sends, opens, clicks, conversions, rates with 95% CIs, verdicts.",
+            discussion: """
+                Reads FLEET_STORE (ledger and profile store), FLEET_CONVERSION_EVENTS and FLEET_CONVERSION_WINDOW_HOURS.                 Docs/contract/README.md ("Campaign report") defines every figure. Exit 66 for an unknown campaign.
+                """)
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The campaign id.") var campaignID: String
+        @Flag(help: "One JSON object.") var json = false
+
+        func run() async throws {
+            _ = try global.bootstrapLogging()
+            let path = try global.storePath()
+            let options: CampaignReport.Options
+            do { options = try ServeSettings.reportOptions(ProcessInfo.processInfo.environment) } catch let e as ServeError { throw CLIError.usage(e.message) }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIError("no store at \(path) (FLEET_STORE)", exitCode: CLIError.notFound)
+            }
+            let store = ProfileStore(path: path, readers: 1)
+            defer { store.close() }
+            guard let report = try await CampaignReport.load(campaignID: campaignID, store: store, storePath: path, options: options) else {
+                throw CLIError("no campaign '\(campaignID)' (fleet campaign send creates it)", exitCode: CLIError.notFound)
+            }
+            print(json ? report.json().jsonString : report.text())
         }
     }
 

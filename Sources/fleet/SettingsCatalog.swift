@@ -5,7 +5,7 @@ import FleetRuntime
 /// prints it; Docs/settings.md holds the same table (a test compares them, and checks that every `FLEET_*`
 /// variable named in the sources is here).
 enum SettingsCatalog {
-    static let all: [Setting] = global + worker + EmailSettings.settings + bench
+    static let all: [Setting] = global + worker + EmailSettings.settings + links + serve + bench
 
     static let global: [Setting] = [
         Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url (repeatable)", configKey: "amqp_url",
@@ -61,6 +61,36 @@ enum SettingsCatalog {
                 summary: "How long finished jobs (their results, answered to redeliveries) and effect records stay in the ledger: `7d`, `36h`, `90m`, or `0` for ever. Pruned at start and hourly; frequency-cap rows go after two days whatever this says."),
         Setting(flag: "--driver", defaultValue: "`amqp`", scope: "fleet worker",
                 summary: "The queue: `amqp` (RabbitMQ) or `memory` (in process, no broker: runs the jobs of `--jobs FILE`, prints each result as a JSON line, ends when every job has a final result)."),
+    ]
+
+    /// The mails' links: signed by the email worker, answered by `fleet serve`; both must have the same values.
+    static let links: [Setting] = [
+        Setting(environment: "FLEET_LINK_KEYS", defaultValue: "none (`FLEET_EMAIL_SECRET` as the one key `k0`)", scope: "kind email, fleet serve",
+                summary: "The HMAC-SHA256 keys of the links, `id:secret[,id:secret...]` (ids: letters, digits, `-`, `_`); the first signs, every one listed verifies. Rotate by putting a new key first and dropping the old one after `FLEET_LINK_MAX_AGE_DAYS`.", isSecret: true),
+        Setting(environment: "FLEET_PUBLIC_URL", defaultValue: "`https://email.example.com`", scope: "kind email, fleet serve",
+                summary: "Where `fleet serve` is reached from the internet (http(s), no query): links are `<url>/u/…`, `/p/…`, `/o/….gif`, `/c/…`."),
+        Setting(environment: "FLEET_LINK_MAX_AGE_DAYS", defaultValue: "`365`", scope: "fleet serve",
+                summary: "Days a link is honoured after its mail was rendered; older links get the same 404 as forged ones."),
+    ]
+
+    /// `fleet serve`'s own settings, and the campaign report's.
+    static let serve: [Setting] = [
+        Setting(environment: "FLEET_SERVE_LISTEN", flag: "--listen (serve)", defaultValue: "`127.0.0.1:8080`", scope: "fleet serve",
+                summary: "The `host:port` to listen on (`[::1]:8080` for IPv6; port `0` picks a free one)."),
+        Setting(environment: "FLEET_SERVE_MACHINE_OPEN_RANGES", defaultValue: "`17.0.0.0/8`", scope: "fleet serve",
+                summary: "Comma-separated networks (CIDR, IPv4 or IPv6) of mail privacy proxies (Apple Mail Privacy Protection fetches from Apple's 17.0.0.0/8): opens from them are machine opens, counted apart (`none`: no range)."),
+        Setting(environment: "FLEET_SERVE_MACHINE_OPEN_SECONDS", defaultValue: "`60`", scope: "fleet serve",
+                summary: "An open from those ranges is a machine open when it comes within this many seconds of the send (`0`: at any time)."),
+        Setting(environment: "FLEET_SERVE_POST_RATE", defaultValue: "`30`", scope: "fleet serve",
+                summary: "POSTs (unsubscribe, preference centre) per client address per minute; more get 429 with `Retry-After`."),
+        Setting(environment: "FLEET_SERVE_TRUST_FORWARDED", defaultValue: "`off`", scope: "fleet serve",
+                summary: "`on`: the client address is the last hop of `X-Forwarded-For` (behind a reverse proxy that sets it); `off`: the socket's peer."),
+        Setting(environment: "FLEET_SERVE_ADMIN_PASSWORD", defaultValue: "none (reports for loopback clients only)", scope: "fleet serve",
+                summary: "The HTTP Basic password (user `admin`) of `/campaigns/<id>`.", isSecret: true),
+        Setting(environment: "FLEET_CONVERSION_EVENTS", defaultValue: "none (events with an amount only)", scope: "fleet serve, campaign report",
+                summary: "Comma-separated event names that count as conversions besides events with an amount (purchases)."),
+        Setting(environment: "FLEET_CONVERSION_WINDOW_HOURS", defaultValue: "`168`", scope: "fleet serve, campaign report",
+                summary: "Hours after a send (for `converted`) or a click (last-click attribution) within which a conversion counts."),
     ]
 
     static let bench: [Setting] = [

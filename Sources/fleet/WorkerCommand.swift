@@ -11,6 +11,8 @@ import Metrics
 import Prometheus
 import ProfileStore
 import ServiceLifecycle
+import Hummingbird
+import FleetServe
 
 /// `fleet worker`: consumes the queues of some kinds and runs their jobs until SIGTERM/SIGINT.
 struct WorkerCommand: AsyncParsableCommand {
@@ -200,8 +202,14 @@ struct WorkerCommand: AsyncParsableCommand {
         if let port {
             let registry = PrometheusCollectorRegistry()
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            services.insert(.init(service: MetricsServer(
-                host: "0.0.0.0", port: port, registry: registry, logger: logger, ready: readiness)), at: 0)
+            guard (0...65_535).contains(port) else { throw CLIError.usage("the metrics port must be from 0 to 65535") }
+            let router = Router()
+            HealthRoutes.register(on: router, metrics: { var out: [UInt8] = []; registry.emit(into: &out); return out }, ready: readiness)
+            services.insert(.init(service: Application(
+                router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "fleet"),
+                onServerRunning: { channel in
+                    logger.info("metrics server listening", metadata: ["metrics.address": "0.0.0.0:\(channel.localAddress?.port ?? port)"])
+                }, logger: logger)), at: 0)
         }
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))

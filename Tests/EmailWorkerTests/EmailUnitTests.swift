@@ -98,14 +98,16 @@ struct EmailUnitTests {
         #expect((1_750...2_250).contains(counts["b"] ?? 0))
     }
 
-    @Test("unsubscribe tokens verify, and a changed token does not")
-    func unsubscribeTokens() {
-        let signer = UnsubscribeSigner(secret: "s3cret", baseURL: "https://x.example/email/")
-        let token = signer.token(profileID: "p1", group: "newsletter", campaignID: "c1")
-        #expect(signer.verify(token) == UnsubscribeSigner.Claims(profileID: "p1", group: "newsletter", campaignID: "c1"))
-        #expect(signer.verify("A" + token) == nil)
-        #expect(UnsubscribeSigner(secret: "other", baseURL: "https://x.example").verify(token) == nil)
-        #expect(signer.unsubscribeURL(profileID: "p1", group: "g", campaignID: "c").hasPrefix("https://x.example/email/unsubscribe?t="))
+    @Test("click tracking: each http(s) link not skipped becomes the tracker's URL, numbered in order, with its target as the browser reads it")
+    func clickTracking() {
+        let d = LinkDecorator(parameters: [("utm_source", "email")], skipPrefixes: ["https://u.example/"])
+        let html = #"<a href="https://a.example/x?y=1">A</a> <a href='mailto:z@example.com'>M</a> <a href="https://u.example/u/t">U</a> <a href="http://b.example/#top">B</a>"#
+        var seen: [(Int, String)] = []
+        let out = String(decoding: d.decorate(bytes: Array(html.utf8)) { i, url in seen.append((i, url)); return "https://t.example/c/\(i)?k=1&v=2" }, as: UTF8.self)
+        #expect(seen.map(\.0) == [0, 1])
+        #expect(seen.map(\.1) == ["https://a.example/x?y=1&utm_source=email", "http://b.example/?utm_source=email#top"])
+        #expect(out.contains(#"href="https://t.example/c/0?k=1&amp;v=2""#))
+        #expect(out.contains("mailto:z@example.com") && out.contains("https://u.example/u/t"))
     }
 
     @Test("UTM parameters go on http(s) links only, not on skipped prefixes, keeping fragments")

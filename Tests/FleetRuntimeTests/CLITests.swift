@@ -18,6 +18,9 @@ struct CLITests {
         ["worker", "--ledger-retention", "soon", "--amqp-url", "amqp://127.0.0.1:1/"],
         ["worker", "--driver", "kafka"],
         ["worker", "--driver", "memory"],
+        ["serve"],
+        ["serve", "--listen", "127.0.0.1:99999"],
+        ["bench", "serve", "--seconds", "0"],
     ])
     func badArguments(_ arguments: [String]) async throws {
         let (status, output) = try await FleetProcess.run(arguments)
@@ -25,6 +28,21 @@ struct CLITests {
         let lines = output.split(separator: "\n")
         #expect(lines.count == 1, "\(output)")
         #expect(lines.first?.hasPrefix("fleet: ") == true)
+    }
+
+    @Test("fleet serve with keys but a bad listen address or public URL: one line, exit 64; campaign report of an unknown campaign: exit 66")
+    func serveSettings() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-cli-serve-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for env in [["FLEET_EMAIL_SECRET": "s", "FLEET_SERVE_LISTEN": "nowhere"], ["FLEET_EMAIL_SECRET": "s", "FLEET_PUBLIC_URL": "mail.example.com"],
+                    ["FLEET_LINK_KEYS": "k1"]] {
+            let (status, output) = try await FleetProcess.run(["serve"], environment: env.merging(["FLEET_STORE": dir + "/s.sqlite"]) { $1 })
+            #expect(status == 64, "\(output)")
+            #expect(output.split(separator: "\n").count == 1, "\(output)")
+        }
+        let (status, output) = try await FleetProcess.run(["campaign", "report", "nope"], environment: ["FLEET_STORE": dir + "/s.sqlite"])
+        #expect(status == 66, "\(output)")
     }
 
     @Test("worker --driver memory runs the jobs of a file without a broker, prints their results, and ends")

@@ -18,19 +18,28 @@ public struct EmailComposer: Sendable {
         case aborted(reason: String)
     }
 
+    /// One message's tracking: its open pixel URL, and the tracked form of each link.
+    public struct Tracking {
+        public var pixelURL: String?
+        public var click: ((Int, String) -> String)?
+
+        public init(pixelURL: String? = nil, click: ((Int, String) -> String)? = nil) {
+            self.pixelURL = pixelURL
+            self.click = click
+        }
+    }
+
     public var catalog: EmailTemplateCatalog
     public var decorator: LinkDecorator
-    public var pixelURL: String?
 
-    public init(catalog: EmailTemplateCatalog, decorator: LinkDecorator, pixelURL: String? = nil) {
+    public init(catalog: EmailTemplateCatalog, decorator: LinkDecorator) {
         self.catalog = catalog
         self.decorator = decorator
-        self.pixelURL = pixelURL
     }
 
     /// Renders `template` with `environment` (`profile`, `campaign`, `data`, `recommendations`, `unsubscribe_url`,
     /// `preferences_url`). Throws ``EmailError`` `template_error` with the file, line and column.
-    public func render(_ template: EmailTemplate, environment: LiquidObject) throws(EmailError) -> Outcome {
+    public func render(_ template: EmailTemplate, environment: LiquidObject, tracking: Tracking = Tracking()) throws(EmailError) -> Outcome {
         var options = LiquidRenderOptions(errorMode: .raise)
         options.fileSystem = catalog.library
         var env = environment
@@ -45,10 +54,10 @@ public struct EmailComposer: Sendable {
                 env["content"] = .string(String(decoding: html, as: UTF8.self))
                 html = try layout.renderBytes(env, options: options)
             }
-            html = decorator.decorate(bytes: html)
+            html = decorator.decorate(bytes: html, track: tracking.click)
             let text = try template.text.map { try $0.render(env, options: options) } ?? HTMLText.text(fromBytes: html)
             if let preheader, !preheader.isEmpty { html = Self.insertPreheader(preheader, into: html) }
-            if let pixelURL { html = LinkDecorator.addPixel(bytes: html, url: pixelURL) }
+            if let pixelURL = tracking.pixelURL { html = LinkDecorator.addPixel(bytes: html, url: pixelURL) }
             return .rendered(Rendered(subject: subject, preheader: preheader, html: String(decoding: html, as: UTF8.self), text: text))
         } catch let error as LiquidError {
             if error.code == .aborted { return .aborted(reason: error.message) }

@@ -1,5 +1,6 @@
 import FleetBackoff
 import FleetCore
+import FleetLinks
 import FleetRuntime
 import Foundation
 import Liquid
@@ -26,7 +27,8 @@ public struct EmailHandler: JobHandler {
     public let store: ProfileStore
     public let settings: EmailSettings
     public let catalog: EmailTemplateCatalog
-    public let signer: UnsubscribeSigner
+    /// Signs the mails' links (`fleet serve` answers them).
+    public let links: LinkSigner
     public let recommender: CatalogRecommender
     let composer: EmailComposer
     let pool: SMTPPool?
@@ -47,11 +49,10 @@ public struct EmailHandler: JobHandler {
         self.store = store
         self.settings = settings
         catalog = EmailTemplateCatalog(directory: settings.templatesDirectory)
-        signer = UnsubscribeSigner(secret: settings.secret, baseURL: settings.baseURL)
+        links = settings.links
         recommender = CatalogRecommender(store: store)
         composer = EmailComposer(
-            catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [signer.baseURL]),
-            pixelURL: settings.pixelURL)
+            catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [links.publicURL + "/"]))
         switch settings.delivery {
         case .smtp(let smtp): pool = SMTPPool(settings: smtp); outbox = nil; rateLimiter = smtp.rate.map { TokenBucket(rate: $0) }
         case .outbox(let dir): pool = nil; outbox = OutboxWriter(directory: dir); rateLimiter = nil
@@ -125,11 +126,14 @@ public struct EmailHandler: JobHandler {
         if let other = variant.template, other != template.name {
             do { template = try catalog.template(named: other) } catch { throw error.jobError }
         }
-        let links = signer.links(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID)
+        let token = self.links.token(.subscription(profileID: view.id, group: template.metadata.subscriptionGroup,
+                                                   campaignID: request.campaignID), now: context.now)
+        let links = (unsubscribe: self.links.unsubscribeURL(token: token), preferences: self.links.preferencesURL(token: token))
         let environment = try await environment(request: request, view: view, variant: variant, links: links)
         let rendered: EmailComposer.Rendered
         do {
-            switch try composer.render(template, environment: environment) {
+            switch try composer.render(template, environment: environment, tracking: tracking(context: context, profileID: view.id,
+                                                                                               campaignID: request.campaignID, variant: variant.name)) {
             case .aborted(let reason):
                 return .suppressed(reason: "abort_message", output: ["message": .string(reason), "variant": .string(variant.name)])
             case .rendered(let r): rendered = r
@@ -146,7 +150,7 @@ public struct EmailHandler: JobHandler {
                 return .deferred(until: context.now.addingTimeInterval(wait.seconds), reason: "smtp_rate")
             }
         }
-        if meta.category == .marketing, let outcome = try await frequencyCap(request: request, view: view, context: context) {
+        if meta.category == .marketing, let outcome = try await frequencyCap(request: request, view: view, variant: variant.name, context: context) {
             return outcome
         }
         let messageID = messageID(context.jobID, from: meta.from)
@@ -185,6 +189,16 @@ public struct EmailHandler: JobHandler {
         return .succeeded(output: .object(output))
     }
 
+    /// The open pixel and tracked links of one message, as the settings ask.
+    func tracking(context: JobContext, profileID: String, campaignID: String, variant: String) -> EmailComposer.Tracking {
+        guard settings.trackOpens || settings.trackClicks else { return EmailComposer.Tracking() }
+        let message = LinkClaims.Message(messageID: context.jobID, profileID: profileID, campaignID: campaignID, variant: variant)
+        let links = self.links, now = context.now
+        return EmailComposer.Tracking(
+            pixelURL: settings.trackOpens ? links.openURL(message, now: now) : nil,
+            click: settings.trackClicks ? { index, url in links.clickURL(message, link: index, url: url, now: now) } : nil)
+    }
+
     func messageID(_ jobID: String, from: String?) -> String {
         MIMEMessage.messageID(jobID: jobID, domain: from.map(MIMEMessage.domain(of:)) ?? "fleet.invalid")
     }
@@ -209,7 +223,7 @@ public struct EmailHandler: JobHandler {
 
     /// The frequency cap: nil to go on, else the outcome (deferred or suppressed). Counted in the profile store's
     /// caps, shared by every channel's workers, per person and local day.
-    func frequencyCap(request: EmailParameters, view: ProfileView, context: JobContext) async throws -> JobOutcome? {
+    func frequencyCap(request: EmailParameters, view: ProfileView, variant: String, context: JobContext) async throws -> JobOutcome? {
         let limit = request.frequencyCap ?? settings.frequencyCap
         guard limit > 0 else { return nil }
         var calendar = Calendar(identifier: .gregorian)
@@ -223,7 +237,7 @@ public struct EmailHandler: JobHandler {
             let midnight = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: now)) ?? now.addingTimeInterval(86_400)
             return .deferred(until: midnight.addingTimeInterval(60), reason: "frequency_cap")
         }
-        return .suppressed(reason: "frequency_cap", output: ["limit": .int(Int64(limit)), "day": .string(day)])
+        return .suppressed(reason: "frequency_cap", output: ["limit": .int(Int64(limit)), "day": .string(day), "variant": .string(variant)])
     }
 
     /// Sends through the pool as an effect of the job: the intent is recorded just before the final `.` of DATA,
@@ -283,7 +297,8 @@ public struct EmailHandler: JobHandler {
         var chosen = VariantAssigner.Variant(name: "default", weight: 1)
         if case .variant(let v) = request.assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: variant) { chosen = v }
         if let other = chosen.template { template = try catalog.template(named: other) }
-        let links = signer.links(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID)
+        let token = self.links.token(.subscription(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID))
+        let links = (unsubscribe: self.links.unsubscribeURL(token: token), preferences: self.links.preferencesURL(token: token))
         let env = try await environment(request: request, view: view, variant: chosen, links: links)
         switch try composer.render(template, environment: env) {
         case .rendered(let r): return r.html

@@ -1,3 +1,4 @@
+import FleetLinks
 import FleetRuntime
 import Foundation
 
@@ -16,24 +17,40 @@ public struct EmailSettings: Sendable {
 
     public var templatesDirectory: String
     public var delivery: Delivery
-    public var secret: String
-    public var baseURL: String
+    /// The keys of the links (`FLEET_LINK_KEYS`, or `FLEET_EMAIL_SECRET` as key `k0`): shared with `fleet serve`.
+    public var linkKeys: LinkKeys
+    /// Where `fleet serve` answers the links (`FLEET_PUBLIC_URL`).
+    public var publicURL: String
     public var utm: [(String, String)]
-    public var pixelURL: String?
+    /// An open pixel in each html part (`FLEET_EMAIL_TRACK_OPENS`).
+    public var trackOpens: Bool
+    /// Each http(s) link of the html through `fleet serve`'s `/c/` (`FLEET_EMAIL_TRACK_CLICKS`).
+    public var trackClicks: Bool
     public var frequencyCap: Int
     public var requireOptIn: Bool
 
-    public init(templatesDirectory: String, delivery: Delivery = .result, secret: String,
-                baseURL: String = "https://email.example.com", utm: [(String, String)] = [("utm_source", "email"), ("utm_medium", "email")],
-                pixelURL: String? = nil, frequencyCap: Int = 0, requireOptIn: Bool = false) {
+    /// The signer of the links.
+    public var links: LinkSigner { LinkSigner(keys: linkKeys, publicURL: publicURL) }
+
+    public init(templatesDirectory: String, delivery: Delivery = .result, linkKeys: LinkKeys,
+                publicURL: String = "https://email.example.com", utm: [(String, String)] = [("utm_source", "email"), ("utm_medium", "email")],
+                trackOpens: Bool = false, trackClicks: Bool = false, frequencyCap: Int = 0, requireOptIn: Bool = false) {
         self.templatesDirectory = templatesDirectory
         self.delivery = delivery
-        self.secret = secret
-        self.baseURL = baseURL
+        self.linkKeys = linkKeys
+        self.publicURL = publicURL
         self.utm = utm
-        self.pixelURL = pixelURL
+        self.trackOpens = trackOpens
+        self.trackClicks = trackClicks
         self.frequencyCap = frequencyCap
         self.requireOptIn = requireOptIn
+    }
+
+    /// Settings with one link key (id `k0`) of `secret`, which must not be empty.
+    public init(templatesDirectory: String, delivery: Delivery = .result, secret: String) {
+        // An empty secret is refused by fromEnvironment before it gets here; a caller passing one gets a key of "-".
+        let keys = (try? LinkKeys(secret: secret)) ?? (try? LinkKeys(secret: "-"))
+        self.init(templatesDirectory: templatesDirectory, delivery: delivery, linkKeys: keys!)
     }
 
     /// Every variable ``fromEnvironment(_:templatesFallback:)`` reads.
@@ -43,7 +60,7 @@ public struct EmailSettings: Sendable {
                     scope: "kind email", summary: summary, isSecret: secret)
         }
         return [
-            env("FLEET_EMAIL_SECRET", "none", "The HMAC-SHA256 secret of the unsubscribe and preference links. A worker with kind `email` refuses to start without it.", required: true, secret: true),
+            env("FLEET_EMAIL_SECRET", "none", "The HMAC-SHA256 secret of the mails' links (unsubscribe, preferences, open pixel, tracked clicks) when `FLEET_LINK_KEYS` is not set: the one key, of id `k0`. A worker with kind `email` (and `fleet serve`) refuses to start without one of the two.", required: true, secret: true),
             env("FLEET_EMAIL_TEMPLATES", "the templates directory (`FLEET_TEMPLATES`, config `templates`), else `./Templates`", "The directory holding `email/<name>/`, `layouts/`, `partials/`."),
             env("FLEET_EMAIL_DELIVERY", "`result`", "`result` (the MIME text in `output.mime`), `outbox` (`.eml` files) or `smtp` (a relay)."),
             env("FLEET_EMAIL_OUTBOX", "`./outbox`", "Delivery `outbox`: the directory of `<job id>.eml` files."),
@@ -63,11 +80,12 @@ public struct EmailSettings: Sendable {
             env("FLEET_EMAIL_SMTP_VERIFY", "`peer`", "`peer` (the relay's certificate chain and name are checked) or `none` (encrypted, the relay unauthenticated)."),
             env("FLEET_EMAIL_SMTP_CA", "the system trust store", "A PEM file of CA certificates trusted instead of the system store (not with `VERIFY=none`)."),
             env("FLEET_EMAIL_SMTP_TLS_NAME", "`FLEET_EMAIL_SMTP_HOST`", "The DNS name the relay's certificate must carry, also sent as SNI."),
-            env("FLEET_EMAIL_BASE_URL", "`https://email.example.com`", "The base of the unsubscribe and preference-centre links."),
+
             env("FLEET_EMAIL_UTM", "`utm_source=email&utm_medium=email`", "Query parameters added to html links (`off`: none); `utm_campaign` is the campaign id."),
-            env("FLEET_EMAIL_PIXEL_URL", "none (no pixel)", "The open-tracking pixel's base URL."),
+            env("FLEET_EMAIL_TRACK_OPENS", "`off`", "`on`: each html part carries a 1x1 pixel `FLEET_PUBLIC_URL/o/<token>.gif` (`fleet serve` records `email_opened`)."),
+            env("FLEET_EMAIL_TRACK_CLICKS", "`off`", "`on`: each http(s) link of the html (not the unsubscribe and preference links) goes through `FLEET_PUBLIC_URL/c/<token>` (`fleet serve` records `email_clicked` and redirects to the signed target)."),
             env("FLEET_EMAIL_FREQUENCY_CAP", "`0` (no cap)", "Marketing mails per person per local day; a campaign's `frequency_cap` wins."),
-            env("FLEET_EMAIL_CONSENT", "`opt-out`", "`opt-out` (no consent record: may send) or `opt-in` (marketing needs an opt-in)."),
+            env("FLEET_EMAIL_CONSENT", "`opt-out`", "`opt-out` (no consent record: may send) or `opt-in` (marketing needs an opt-in). `fleet serve` reads it too: its preference centre shows a group without a record as ticked under `opt-out`."),
         ]
     }()
 
@@ -83,25 +101,31 @@ public struct EmailSettings: Sendable {
             guard let v = Int(raw), v >= 0 else { throw EmailError.configuration("\(name) must be a non-negative integer") }
             return v
         }
-        guard let secret = get("FLEET_EMAIL_SECRET") else {
-            throw EmailError.configuration("FLEET_EMAIL_SECRET is not set (the HMAC secret of unsubscribe links)")
+        let keys: LinkKeys
+        let publicURL: String
+        do {
+            keys = try LinkSettings.keys(environment)
+            publicURL = try LinkSettings.publicURL(environment)
+        } catch {
+            throw EmailError.configuration(error.message)
         }
         let cwd = FileManager.default.currentDirectoryPath
-        var s = EmailSettings(templatesDirectory: get("FLEET_EMAIL_TEMPLATES") ?? templatesFallback ?? cwd + "/Templates", secret: secret)
+        var s = EmailSettings(templatesDirectory: get("FLEET_EMAIL_TEMPLATES") ?? templatesFallback ?? cwd + "/Templates", linkKeys: keys,
+                              publicURL: publicURL)
         switch get("FLEET_EMAIL_DELIVERY") ?? "result" {
         case "result": s.delivery = .result
         case "outbox": s.delivery = .outbox(get("FLEET_EMAIL_OUTBOX") ?? cwd + "/outbox")
         case "smtp": s.delivery = .smtp(try smtp(get, int))
         case let other: throw EmailError.configuration("FLEET_EMAIL_DELIVERY must be result, outbox or smtp, not '\(other)'")
         }
-        if let base = get("FLEET_EMAIL_BASE_URL") { s.baseURL = base }
         if let utm = get("FLEET_EMAIL_UTM") {
             s.utm = utm == "off" ? [] : utm.split(separator: "&").compactMap { pair in
                 let kv = pair.split(separator: "=", maxSplits: 1)
                 return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
             }
         }
-        s.pixelURL = get("FLEET_EMAIL_PIXEL_URL")
+        s.trackOpens = try onOff(get, "FLEET_EMAIL_TRACK_OPENS", default: false)
+        s.trackClicks = try onOff(get, "FLEET_EMAIL_TRACK_CLICKS", default: false)
         s.frequencyCap = try int("FLEET_EMAIL_FREQUENCY_CAP", 0)
         switch get("FLEET_EMAIL_CONSENT") ?? "opt-out" {
         case "opt-out": s.requireOptIn = false
@@ -113,6 +137,16 @@ public struct EmailSettings: Sendable {
 
     /// The relay settings (`FLEET_EMAIL_SMTP_*`); the TLS settings are checked here, the CA file read, so that
     /// a mistake stops the worker at start rather than failing every delivery.
+    /// An `on`/`off` variable (any case), `fallback` when unset.
+    private static func onOff(_ get: (String) -> String?, _ name: String, default fallback: Bool) throws -> Bool {
+        switch get(name)?.lowercased() {
+        case nil: return fallback
+        case "on": return true
+        case "off": return false
+        case let other?: throw EmailError.configuration("\(name) must be on or off, not '\(other)'")
+        }
+    }
+
     private static func smtp(_ get: (String) -> String?, _ int: (String, Int) throws -> Int) throws -> SMTPSettings {
         var smtp = SMTPSettings(host: get("FLEET_EMAIL_SMTP_HOST") ?? "127.0.0.1", port: try int("FLEET_EMAIL_SMTP_PORT", 25))
         smtp.username = get("FLEET_EMAIL_SMTP_USER")
@@ -127,15 +161,8 @@ public struct EmailSettings: Sendable {
         smtp.idleTimeoutSeconds = Int64(max(1, try int("FLEET_EMAIL_SMTP_IDLE", 30)))
         smtp.maxMessagesPerSession = try int("FLEET_EMAIL_SMTP_MAX_MESSAGES", 100)
         smtp.backoffSeconds = Int64(try int("FLEET_EMAIL_SMTP_BACKOFF", 30))
-        func onOff(_ name: String) throws -> Bool {
-            switch get(name)?.lowercased() ?? "on" {
-            case "on": return true
-            case "off": return false
-            case let other: throw EmailError.configuration("\(name) must be on or off, not '\(other)'")
-            }
-        }
-        smtp.pipelining = try onOff("FLEET_EMAIL_SMTP_PIPELINING")
-        smtp.chunking = try onOff("FLEET_EMAIL_SMTP_CHUNKING")
+        smtp.pipelining = try onOff(get, "FLEET_EMAIL_SMTP_PIPELINING", default: true)
+        smtp.chunking = try onOff(get, "FLEET_EMAIL_SMTP_CHUNKING", default: true)
         if let raw = get("FLEET_EMAIL_SMTP_RATE") {
             guard let rate = RateLimit(parsing: raw) else {
                 throw EmailError.configuration("FLEET_EMAIL_SMTP_RATE must be N/s, N/m or N/h with N a positive integer (e.g. 50/s), not '\(raw)'")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Adds UTM parameters to every http(s) link (`href="..."`) of a message's html, and an optional
 /// open-tracking pixel before `</body>`.
 ///
@@ -22,13 +24,16 @@ public struct LinkDecorator: Sendable {
         return html.withUTF8 { String(decoding: decorate(utf8: $0), as: UTF8.self) }
     }
 
-    /// `html` (UTF-8 bytes) with the parameters added to each http(s) `href`.
-    public func decorate(bytes html: [UInt8]) -> [UInt8] {
-        guard !parameters.isEmpty else { return html }
-        return html.withUnsafeBufferPointer { decorate(utf8: $0) }
+    /// `html` (UTF-8 bytes) with the parameters added to each http(s) `href`; with `track`, each such link (after
+    /// the parameters are added) is replaced by `track(index, url)`: its index among the tracked links (0 first) and
+    /// its URL as the browser would follow it (`&amp;` read as `&`).
+    public func decorate(bytes html: [UInt8], track: ((Int, String) -> String)? = nil) -> [UInt8] {
+        guard !parameters.isEmpty || track != nil else { return html }
+        return html.withUnsafeBufferPointer { decorate(utf8: $0, track: track) }
     }
 
-    private func decorate(utf8 h: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    private func decorate(utf8 h: UnsafeBufferPointer<UInt8>, track: ((Int, String) -> String)? = nil) -> [UInt8] {
+        var index = 0
         var out: [UInt8] = []
         out.reserveCapacity(h.count + 1024)
         let href = Array("href=".utf8)
@@ -44,7 +49,16 @@ public struct LinkDecorator: Sendable {
             while end < h.count && h[end] != quote { end += 1 }
             guard end < h.count else { continue }
             out.append(quote)
-            decorateURL(UnsafeBufferPointer(rebasing: h[i..<end]), into: &out)
+            let url = UnsafeBufferPointer(rebasing: h[i..<end])
+            if let track, isTracked(url) {
+                var decorated: [UInt8] = []
+                decorateURL(url, into: &decorated)
+                let target = String(decoding: decorated, as: UTF8.self).replacingOccurrences(of: "&amp;", with: "&")
+                out.append(contentsOf: LinkDecorator.escapeHTML(track(index, target)).utf8)
+                index += 1
+            } else {
+                decorateURL(url, into: &out)
+            }
             out.append(quote)
             from = end + 1
         }
@@ -52,12 +66,17 @@ public struct LinkDecorator: Sendable {
         return out
     }
 
-    /// Appends `url` with the parameters (an http(s) URL not skipped) or as it is to `out`.
-    func decorateURL(_ url: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+    /// Whether `url` is an http(s) URL not skipped (one that gets the parameters, and tracking).
+    func isTracked(_ url: UnsafeBufferPointer<UInt8>) -> Bool {
         func lowered(_ b: UInt8) -> UInt8 { b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b }
         let head = url.prefix(8).map(lowered)
         let isHTTP = head.starts(with: "http://".utf8) || head.starts(with: "https://".utf8)
-        guard isHTTP, !skipPrefixes.contains(where: { url.starts(with: $0.utf8) }) else {
+        return isHTTP && !skipPrefixes.contains(where: { url.starts(with: $0.utf8) })
+    }
+
+    /// Appends `url` with the parameters (an http(s) URL not skipped) or as it is to `out`.
+    func decorateURL(_ url: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        guard isTracked(url) else {
             out.append(contentsOf: url)
             return
         }

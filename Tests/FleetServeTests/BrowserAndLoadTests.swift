@@ -1,0 +1,117 @@
+import EmailWorker
+import FleetCore
+import FleetLinks
+import FleetServe
+import FleetStore
+import Foundation
+import ProfileStore
+import Testing
+
+/// What only a real browser and a real load generator show: the pages work in Chromium without JavaScript, the
+/// report's chart renders, and concurrent opens and clicks are each recorded once.
+@Suite("fleet serve with Chromium and wrk", .serialized)
+struct BrowserAndLoadTests {
+    static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+
+    static func json(_ text: String) throws -> JSONValue {
+        try JSONValue(parsing: text.split(separator: "\n").last.map(String.init) ?? "")
+    }
+
+    @Test("Chromium: open the preference centre, untick a group, save; the store has the opt-out and the next campaign mail of that group is suppressed")
+    func preferenceCentreInChromium() async throws {
+        let f = try await ServeFixture()
+        let token = f.links.token(.subscription(profileID: "p-cyr", group: "newsletter", campaignID: "spring"))
+        let (status, out) = try await withRunningServer(f) { port in
+            try await runProgram("/usr/bin/env", ["python3", Self.here + "/browser_preferences.py", "http://127.0.0.1:\(port)/p/\(token)", "newsletter"])
+        }
+        #expect(status == 0)
+        let r = try Self.json(out)
+        #expect(r["lang"] == "fr")
+        #expect(r["label"] == "Example Shop newsletter")
+        #expect(r["before"] == true)
+        #expect(r["after"] == false)
+        #expect(r["status"] == "Vos préférences sont enregistrées.")
+        #expect(try await f.consent("p-cyr", "newsletter") == false)
+        let next = try await MailLinksTests.send(MailLinksTests.handler(f), id: "autumn:p-cyr", profile: "p-cyr")
+        guard case .suppressed(let reason, _) = next else {
+            Issue.record("not suppressed: \(next)")
+            return
+        }
+        #expect(reason == "opted_out")
+    }
+
+    @Test("Chromium: the campaign report page renders its chart (bars, not blank) and verdicts; screenshot taken")
+    func reportInChromium() async throws {
+        let f = try await ServeFixture()
+        // Results and events of a small campaign: variants a and b, a holdout.
+        let ledger = try JobLedger(path: f.path)
+        defer { ledger.close() }
+        let now = Date()
+        for (i, v) in ["a", "a", "a", "b", "b", "b", "holdout"].enumerated() {
+            let p = "q\(i)"
+            let status = v == "holdout" ? "suppressed" : "succeeded"
+            let out: JSONValue = v == "holdout" ? ["reason": "holdout", "variant": "holdout"] : ["variant": .string(v)]
+            let result: JSONValue = ["id": .string("spring:\(p)"), "status": .string(status), "output": out]
+            _ = try await ledger.record(LedgerEntry(jobID: "spring:\(p)", kind: "email", status: status, attempt: 1, result: result.serialized(), finishedAt: now))
+            if v != "holdout" && i % 2 == 0 {
+                _ = try await f.store.apply([ProfileOperation(opID: "c\(i)", timestampMillis: ProfileStore.nowMillis(), body: .track(
+                    profileID: p, event: TrackedEvent(eventID: "click:spring:\(p):0", name: "email_clicked",
+                                                      properties: ["campaign": "spring", "variant": .string(v), "message": .string("spring:\(p)"), "link": 0],
+                                                      occurredAt: ProfileStore.nowMillis())))])
+            }
+        }
+        let png = f.directory.appendingPathComponent("report.png").path
+        let (status, out) = try await withRunningServer(f) { port in
+            try await runProgram("/usr/bin/env", ["python3", Self.here + "/browser_report.py", "http://127.0.0.1:\(port)/campaigns/spring", png])
+        }
+        #expect(status == 0)
+        let r = try Self.json(out)
+        #expect(r["title"] == "Campaign spring")
+        #expect(r["bars"]?.intValue == 9, "three rates for a, b and the holdout")
+        #expect((r["width"]?.intValue ?? 0) > 300 && (r["height"]?.intValue ?? 0) > 200)
+        #expect((r["chart_colours"]?.intValue ?? 0) >= 4, "the bars' three colours and the background at least")
+        #expect(r["verdicts"]?.arrayValue?.count == 4)
+        let shot = try Data(contentsOf: URL(fileURLWithPath: png))
+        #expect(shot.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    @Test("wrk: at least 10,000 requests on /o/ and /c/ over 16 connections, no error, each open and click recorded once", .timeLimit(.minutes(5)))
+    func loadWithWrk() async throws {
+        let f = try await ServeFixture()
+        var paths: [String] = []
+        for i in 0..<1000 {
+            let m = LinkClaims.Message(messageID: "spring:u\(i)", profileID: "p-ada", campaignID: "spring", variant: i % 2 == 0 ? "a" : "b")
+            paths.append(ServeFixture.path(f.links.openURL(m)))
+            paths.append(ServeFixture.path(f.links.clickURL(m, link: 0, url: "https://shop.example.com/p/\(i)")))
+        }
+        let list = f.directory.appendingPathComponent("paths.txt").path
+        try paths.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
+        let script = f.directory.appendingPathComponent("paths.lua").path
+        try """
+            local paths = {}
+            for line in io.lines("\(list)") do paths[#paths + 1] = line end
+            local i = 0
+            request = function()
+              i = i + 1
+              return wrk.format("GET", paths[(i % #paths) + 1])
+            end
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let total = try await withRunningServer(f) { port in
+            var total = 0
+            while total < 10_000 {
+                // A long timeout: the suite runs beside brokers and other tests on two cores; a slow answer is not an error.
+                let (status, out) = try await runProgram("/usr/bin/wrk", ["-t2", "-c16", "-d4s", "--timeout", "60s", "-s", script, "http://127.0.0.1:\(port)"])
+                #expect(status == 0)
+                #expect(!out.contains("Non-2xx or 3xx responses"), "\(out)")
+                #expect(!out.contains("Socket errors"), "\(out)")
+                let line = try #require(out.split(separator: "\n").first { $0.contains("requests in") })
+                total += Int(line.trimmingCharacters(in: .whitespaces).split(separator: " ")[0]) ?? 0
+                if out.contains("Non-2xx") || out.contains("Socket errors") { break }
+            }
+            return total
+        }
+        #expect(total >= 10_000)
+        #expect(try await f.events("email_opened").count == 1000)
+        #expect(try await f.events("email_clicked").count == 1000)
+    }
+}
