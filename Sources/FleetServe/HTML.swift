@@ -21,14 +21,14 @@ enum HTML {
     }
 
     /// A page: no script, inline style only, not framed, not cached.
-    static func page(_ status: HTTPResponse.Status, lang: String, title: String, body: String) -> Response {
+    static func page(_ status: HTTPResponse.Status, lang: String, title: String, body: String, wide: Bool = false) -> Response {
         let html = """
             <!doctype html>
             <html lang="\(escape(lang))">
             <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(escape(title))</title>
             <style>
-            body{font-family:Helvetica,Arial,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.5}
+            body{font-family:Helvetica,Arial,sans-serif;max-width:\(wide ? 80 : 40)rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.5}
             button{font-size:1rem;padding:.5rem 1rem;margin:.5rem .5rem 0 0}
             label{display:block;padding:.3rem 0}
             table{border-collapse:collapse;font-size:.9rem}td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:right}

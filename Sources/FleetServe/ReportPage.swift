@@ -39,7 +39,7 @@ struct ReportPage: Sendable {
             return Response(status: .ok, headers: HTML.securityHeaders(contentType: "application/json"),
                             body: .init(byteBuffer: ByteBuffer(bytes: report.json().serialized())))
         }
-        return HTML.page(.ok, lang: "en", title: "Campaign \(id)", body: Self.body(report))
+        return HTML.page(.ok, lang: "en", title: "Campaign \(id)", body: Self.body(report), wide: true)
     }
 
     static func pct(_ r: Double) -> String { String(format: "%.2f%%", r * 100) }

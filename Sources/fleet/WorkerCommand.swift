@@ -137,6 +137,16 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try global.settings()
         let logger = try global.bootstrapLogging(defaultLevel: "info")
+        // The metrics system first: counters made before the bootstrap (the runtime's, the handlers') would count
+        // into nothing.
+        let port = try metricsPort ?? global.env("FLEET_METRICS_PORT").flatMap(Int.init) ?? settings.int("metrics_port")
+        var registry: PrometheusCollectorRegistry?
+        if let port {
+            guard (0...65_535).contains(port) else { throw CLIError.usage("the metrics port must be from 0 to 65535") }
+            let r = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: r))
+            registry = r
+        }
         var handlers: [any JobHandler] = []
         var store: ProfileStore?
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
@@ -198,11 +208,7 @@ struct WorkerCommand: AsyncParsableCommand {
             services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
                                   failureTerminationBehavior: .gracefullyShutdownGroup))
         }
-        let port = try metricsPort ?? global.env("FLEET_METRICS_PORT").flatMap(Int.init) ?? settings.int("metrics_port")
-        if let port {
-            let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-            guard (0...65_535).contains(port) else { throw CLIError.usage("the metrics port must be from 0 to 65535") }
+        if let port, let registry {
             let router = Router()
             HealthRoutes.register(on: router, metrics: { var out: [UInt8] = []; registry.emit(into: &out); return out }, ready: readiness)
             services.insert(.init(service: Application(

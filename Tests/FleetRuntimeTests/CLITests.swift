@@ -2,6 +2,9 @@ import AMQPClient
 import FleetAMQP
 import FleetCore
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// Bad arguments and bad input get one clear line and a non-zero exit, never a stack trace.
@@ -104,6 +107,42 @@ struct CLITests {
         #expect(dead.output.contains("127.0.0.1:1,127.0.0.1:2"), "\(dead.output)")
     }
 
+    @Test("a worker's --metrics-port serves /healthz, /readyz (once connected) and /metrics on Hummingbird; other paths 404")
+    func metricsPort() async throws {
+        let prefix = TestBroker.uniquePrefix("metrics")
+        let socket = try ServerSocketProbe.freePort()
+        let store = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: store) }
+        let worker = try FleetProcess(["worker", "--kinds", "noop", "--metrics-port", String(socket)],
+                                      environment: ["FLEET_AMQP_URL": try TestBroker.url, "FLEET_PREFIX": prefix, "FLEET_STORE": store],
+                                      logDirectory: FileManager.default.temporaryDirectory).start()
+        func get(_ path: String) async -> (Int, String)? {
+            guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(socket)\(path)")!),
+                  let http = response as? HTTPURLResponse else { return nil }
+            return (http.statusCode, String(decoding: data, as: UTF8.self))
+        }
+        let ready = try await TestBroker.eventually(timeout: .seconds(30)) { await get("/readyz")?.0 == 200 }
+        #expect(ready, "\(worker.log)")
+        #expect(await get("/healthz")?.1 == "ok\n")
+        #expect(await get("/readyz")?.1 == "ready\n")
+        let env = ["FLEET_AMQP_URL": try TestBroker.url, "FLEET_PREFIX": prefix]
+        let enqueued = try await FleetProcess.run(["enqueue", "-", "--no-progress"], environment: env, stdin: Data(#"{"id":"m1","kind":"noop"}"#.utf8))
+        #expect(enqueued.status == 0, "\(enqueued.output)")
+        let counted = try await TestBroker.eventually(timeout: .seconds(30)) {
+            await get("/metrics")?.1.contains(#"fleet_jobs_received_total{kind="noop"} 1"#) == true
+        }
+        let last = await get("/metrics")
+        #expect(counted, "\(String(describing: last))")
+        #expect(await get("/nope")?.0 == 404)
+        worker.signal(SIGTERM)
+        #expect(await worker.waitForExit() == 0)
+        let connection = try await TestBroker.connect()
+        for declaration in FleetTopology(prefix: prefix, kinds: ["noop"]).declarations {
+            if case .queue(let q) = declaration { try? await connection.delete(queue: q.name) }
+        }
+        await connection.close()
+    }
+
     @Test("enqueue reports invalid lines with their numbers, enqueues the rest, and exits non-zero")
     func enqueueBadLines() async throws {
         let prefix = TestBroker.uniquePrefix("enq")
@@ -196,5 +235,22 @@ struct CLITests {
         #expect(output.contains("  noop dead: 1 (noop_failure 1)"), "\(output)")
         await TestBroker.cleanUp(topology, connection: connection)
         await connection.close()
+    }
+}
+
+/// A loopback port nobody listens on now (bound to port 0 and released).
+enum ServerSocketProbe {
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard ok else { throw CocoaError(.fileWriteUnknown) }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
