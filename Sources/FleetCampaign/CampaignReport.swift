@@ -17,9 +17,9 @@ import Foundation
 /// - `sends`: jobs assigned to the group; `delivered`: of those, succeeded (the relay accepted the mail).
 /// - Opens and clicks are unique per message (human and machine opens apart); rates are per delivered mail.
 /// - A conversion is an event named in ``Options/conversionEvents`` or carrying an amount (a purchase). It is
-///   *attributed* to the campaign when its properties name the campaign (`campaign`) or one of its messages
+///   *attributed* to the campaign when its properties name the campaign (`campaign`) or the person's message of it
 ///   (`message`, the job id), else when the person's last click within the window before it was on this campaign's
-///   mail; attributed conversions count for the message's variant.
+///   mail; attributed conversions of people whose mail was delivered count for their variant.
 /// - `converted`: people of the group with any conversion within the window after their job finished, attributed
 ///   or not: the one measure the holdout (which got no mail) has too, so the uplift over the holdout uses it.
 public struct CampaignReport: Sendable {
@@ -89,6 +89,7 @@ public struct CampaignReport: Sendable {
         var groups: [String: Group] = [:]
         var notAssigned: [String: Int] = [:]
         var assignment: [String: String] = [:]
+        var delivered: Set<String> = []
         var finishedAt: [String: Int64] = [:]
         let prefix = campaign.id + ":"
         for entry in entries {
@@ -105,7 +106,10 @@ public struct CampaignReport: Sendable {
             finishedAt[profile] = Int64(entry.finishedAt.timeIntervalSince1970 * 1000)
             var group = groups[variant] ?? Group(name: variant)
             group.sends += 1
-            if entry.status == "succeeded" { group.delivered += 1 }
+            if entry.status == "succeeded" {
+                group.delivered += 1
+                delivered.insert(profile)
+            }
             if entry.status == "suppressed", variant != "holdout" {
                 group.suppressed[output?["reason"]?.stringValue ?? "unknown", default: 0] += 1
             }
@@ -139,16 +143,20 @@ public struct CampaignReport: Sendable {
                    event.occurredAt >= done, event.occurredAt <= done + windowMillis {
                     windowConverters[group, default: []].insert(event.profileID)
                 }
-                var variant: String?
+                // Attributed only to the person's own group, and only when their mail was delivered (the rates
+                // divide by delivered mails): a property naming another variant, or someone outside the campaign,
+                // does not make a group.
+                var attributed = false
                 if let c = props["campaign"]?.stringValue {
-                    if c == campaign.id { variant = props["variant"]?.stringValue ?? assignment[event.profileID] }
+                    attributed = c == campaign.id
                 } else if let m = props["message"]?.stringValue {
-                    if m.hasPrefix(prefix) { variant = assignment[String(m.dropFirst(prefix.count))] }
+                    attributed = m == prefix + event.profileID
                 } else if let click = lastClick[event.profileID], click.campaign == campaign.id,
                           event.occurredAt - click.at <= windowMillis {
-                    variant = click.variant
+                    attributed = true
                 }
-                guard let variant, variant != "holdout" else { continue }
+                guard attributed, delivered.contains(event.profileID), let variant = assignment[event.profileID],
+                      variant != "holdout" else { continue }
                 var group = groups[variant] ?? Group(name: variant)
                 group.conversions += 1
                 group.revenue += event.amount ?? 0

@@ -36,7 +36,9 @@ public enum ProportionTest {
         /// Trials per group needed to detect `difference` (80% power, 5% level); nil for no difference.
         public var neededPerGroup: Int?
 
-        public var significant: Bool { pValue < 0.05 }
+        /// The z-test at the 5% level and the interval agree that there is a difference (the pooled test and the
+        /// unpooled interval can disagree on small groups; then neither claim is made).
+        public var significant: Bool { pValue < 0.05 && (low > 0 || high < 0) }
     }
 
     public static func compare(_ successesA: Int, _ trialsA: Int, _ successesB: Int, _ trialsB: Int) -> Comparison {
@@ -57,7 +59,8 @@ public enum ProportionTest {
         if d != 0 {
             let mean = (pA + pB) / 2
             let term = z95 * (2 * mean * (1 - mean)).squareRoot() + z80 * (pA * (1 - pA) + pB * (1 - pB)).squareRoot()
-            needed = Int((term * term / (d * d)).rounded(.up))
+            // Tiny differences need astronomically many trials: capped so that the conversion cannot trap.
+            needed = Int(min((term * term / (d * d)).rounded(.up), 1e15))
         }
         return Comparison(rateA: pA, rateB: pB, difference: d, low: low, high: high, pValue: pValue, neededPerGroup: needed)
     }

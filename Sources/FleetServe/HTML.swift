@@ -53,6 +53,30 @@ enum HTML {
         return h
     }
 
+    /// The fields of a form body: `multipart/form-data` (by the boundary of `contentType`) or
+    /// `application/x-www-form-urlencoded` (anything else), in order (a name may repeat). RFC 8058 lets mailbox
+    /// providers send either.
+    static func form(_ body: String, contentType: String?) -> [(String, String)] {
+        guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data"),
+              let range = contentType.range(of: "boundary=", options: .caseInsensitive) else { return form(body) }
+        var boundary = String(contentType[range.upperBound...].prefix { $0 != ";" }).trimmingCharacters(in: .whitespaces)
+        if boundary.hasPrefix("\""), boundary.hasSuffix("\""), boundary.count >= 2 { boundary = String(boundary.dropFirst().dropLast()) }
+        guard !boundary.isEmpty else { return [] }
+        var fields: [(String, String)] = []
+        for part in body.components(separatedBy: "--" + boundary) {
+            // Headers, a blank line, the value (ending with the CRLF before the next boundary).
+            guard let split = part.range(of: "\r\n\r\n") ?? part.range(of: "\n\n") else { continue }
+            let headers = part[..<split.lowerBound]
+            guard let nameRange = headers.range(of: "name=\"") else { continue }
+            let name = headers[nameRange.upperBound...].prefix { $0 != "\"" }
+            var value = part[split.upperBound...]
+            // "\r\n" is one Character in Swift: one dropLast for either line end.
+            if value.hasSuffix("\r\n") || value.hasSuffix("\n") { value = value.dropLast() }
+            fields.append((String(name), String(value)))
+        }
+        return fields
+    }
+
     /// The fields of an `application/x-www-form-urlencoded` body, in order (a name may repeat).
     static func form(_ body: String) -> [(String, String)] {
         body.split(separator: "&").map { pair in

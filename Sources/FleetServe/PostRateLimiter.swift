@@ -1,7 +1,9 @@
 import Synchronization
 
-/// A token bucket per client address for POSTs (unsubscribe and preference centre): `perMinute` requests a minute,
-/// up to `perMinute` at once. Addresses not seen for a while are forgotten when the table grows.
+/// A token bucket per key (a client address, or a link token) for POSTs (unsubscribe and preference centre):
+/// `perMinute` requests a minute, up to `perMinute` at once. The table is bounded: past ``maxKeys`` keys, those
+/// idle for a minute are dropped, and if that leaves more than three quarters, all are (a flood of new keys then
+/// starts from full buckets: the bound wins over the limit).
 final class PostRateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
@@ -10,8 +12,14 @@ final class PostRateLimiter: Sendable {
 
     private let perMinute: Double
     private let buckets = Mutex<[String: Bucket]>([:])
-    /// The most addresses tracked before idle ones are dropped.
-    static let maxAddresses = 50_000
+    /// The most keys tracked before idle ones are dropped.
+    static let maxKeys = 50_000
+
+    /// The key of a client address: IPv6 addresses by their /64 (one host's network), IPv4 as they are.
+    static func addressKey(_ address: String) -> String {
+        guard address.contains(":"), let bytes = AddressRange.parse(address), bytes.count == 16 else { return address }
+        return bytes[0..<8].map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
 
     init(perMinute: Int) {
         self.perMinute = Double(perMinute)
@@ -26,8 +34,9 @@ final class PostRateLimiter: Sendable {
             bucket.tokens = min(perMinute, bucket.tokens + seconds * perMinute / 60)
             bucket.at = now
             defer {
-                if table.count > Self.maxAddresses {
+                if table.count > Self.maxKeys {
                     table = table.filter { now - $0.value.at < .seconds(60) }
+                    if table.count > Self.maxKeys * 3 / 4 { table.removeAll(keepingCapacity: true) }
                 }
             }
             guard bucket.tokens >= 1 else {

@@ -8,7 +8,7 @@ import Metrics
 import ProfileStore
 
 /// One-click unsubscribe (RFC 8058) and the preference centre. Pages need no JavaScript; forms post back to their
-/// own URL; the person's `locale` trait picks the language (de, fr, else en).
+/// own URL and links are relative (a path prefix of `FLEET_PUBLIC_URL` behind a proxy works); the person's `locale` trait picks the language (de, fr, else en).
 ///
 /// Changes are consent ops on channel `email` with the request's time as source timestamp, so the CRM's
 /// last-writer-wins order holds: a later CRM opt-in wins over an earlier unsubscribe, and the other way round.
@@ -28,9 +28,11 @@ struct PreferenceCentre: Sendable {
         PageText.forLocale(view?.traits["locale"]?.stringValue)
     }
 
-    /// 429 when the client posted too often.
-    func limited(_ request: Request, _ context: ServeContext) -> Response? {
-        guard let wait = routes.limiter.admit(routes.clientAddress(request, context)) else { return nil }
+    /// 429 when posting too often: POSTs with a valid token are counted per token (a mailbox provider posts
+    /// many people's unsubscribes from few addresses), the others per client address.
+    func limited(_ request: Request, _ context: ServeContext, token: String?) -> Response? {
+        let key = token.map { "t:" + $0 } ?? "a:" + PostRateLimiter.addressKey(routes.clientAddress(request, context))
+        guard let wait = routes.limiter.admit(key) else { return nil }
         var response = HTML.page(.tooManyRequests, lang: "en", title: PageText.en.tooMany, body: "<p>\(HTML.escape(PageText.en.tooMany))</p>")
         response.headers[.retryAfter] = String(wait)
         return response
@@ -38,7 +40,7 @@ struct PreferenceCentre: Sendable {
 
     func form(_ request: Request, _ context: ServeContext) async throws -> [(String, String)] {
         let buffer = try await request.body.collect(upTo: ServeSettings.maxBodyBytes)
-        return HTML.form(String(buffer: buffer))
+        return HTML.form(String(buffer: buffer), contentType: request.headers[.contentType])
     }
 
     func consent(_ profileID: String, topic: String, optedIn: Bool, source: String) -> ProfileOperation {
@@ -55,19 +57,19 @@ struct PreferenceCentre: Sendable {
         let label = routes.groups.first { $0.id == c.group }?.label ?? c.group
         return HTML.page(.ok, lang: t.lang, title: t.unsubscribeTitle, body: """
             <h1>\(HTML.escape(t.unsubscribeTitle))</h1>
-            <form method="post" action="/u/\(HTML.escape(c.token))">
+            <form method="post" action="">
             <p>\(HTML.escape(t.unsubscribeQuestion)) <strong>\(HTML.escape(label.isEmpty ? "*" : label))</strong></p>
             <input type="hidden" name="List-Unsubscribe" value="One-Click">
             <button type="submit">\(HTML.escape(t.unsubscribeButton))</button>
             </form>
-            <p><a href="/p/\(HTML.escape(c.token))">\(HTML.escape(t.preferencesLink))</a></p>
+            <p><a href="../p/\(HTML.escape(c.token))">\(HTML.escape(t.preferencesLink))</a></p>
             """)
     }
 
     /// RFC 8058: the POST carries `List-Unsubscribe=One-Click`; the opt-out is recorded and the answer is 200.
     func oneClick(_ request: Request, _ context: ServeContext) async throws -> Response {
-        if let limited = limited(request, context) { return limited }
-        guard let c = claims(context) else { return routes.notFound() }
+        guard let c = claims(context) else { return limited(request, context, token: nil) ?? routes.notFound() }
+        if let limited = limited(request, context, token: c.token) { return limited }
         let fields = try await form(request, context)
         guard fields.contains(where: { $0.0 == "List-Unsubscribe" && $0.1 == "One-Click" }) else {
             return HTML.page(.badRequest, lang: "en", title: "Bad request", body: "<p>The form must carry List-Unsubscribe=One-Click.</p>")
@@ -114,7 +116,7 @@ struct PreferenceCentre: Sendable {
         return HTML.page(.ok, lang: t.lang, title: t.preferencesTitle, body: """
             <h1>\(HTML.escape(t.preferencesTitle))</h1>
             \(saved ? "<p role=\"status\">\(HTML.escape(t.saved))</p>" : "")
-            <form method="post" action="/p/\(HTML.escape(c.token))">
+            <form method="post" action="">
             <fieldset><legend>\(HTML.escape(t.preferencesIntro))</legend>
             \(rows)</fieldset>
             <input type="hidden" name="csrf" value="\(HTML.escape(links.formToken(for: c.token)))">
@@ -127,8 +129,8 @@ struct PreferenceCentre: Sendable {
     /// Saves the ticked groups (opt-in) and the unticked ones (opt-out), only those that change; "unsubscribe from
     /// all" opts out of every group and of the channel. Then 303 back to the page.
     func save(_ request: Request, _ context: ServeContext) async throws -> Response {
-        if let limited = limited(request, context) { return limited }
-        guard let c = claims(context) else { return routes.notFound() }
+        guard let c = claims(context) else { return limited(request, context, token: nil) ?? routes.notFound() }
+        if let limited = limited(request, context, token: c.token) { return limited }
         let fields = try await form(request, context)
         guard let csrf = fields.first(where: { $0.0 == "csrf" })?.1, links.verifyFormToken(csrf, for: c.token) else {
             return HTML.page(.forbidden, lang: "en", title: "Forbidden", body: "<p>The form is not valid. Open the link from your email again.</p>")
@@ -154,7 +156,8 @@ struct PreferenceCentre: Sendable {
         }
         Counter(label: "fleet_serve_preference_saves_total", dimensions: [("action", all ? "unsubscribe_all" : "save")]).increment()
         var headers = HTTPFields()
-        headers[.location] = "/p/\(c.token)?saved=1"
+        // Relative to the request's own URL, so that a path prefix of FLEET_PUBLIC_URL (behind a proxy) is kept.
+        headers[.location] = "\(c.token)?saved=1"
         headers[.cacheControl] = "no-store"
         return Response(status: .seeOther, headers: headers)
     }

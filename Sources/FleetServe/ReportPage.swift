@@ -20,7 +20,9 @@ struct ReportPage: Sendable {
             for i in expected.indices { diff |= Int(expected[i] ^ (i < given.count ? given[i] : 0)) }
             return diff == 0
         }
-        guard let address = context.remoteAddress?.ipAddress else { return false }
+        // The client (the last X-Forwarded-For hop when FLEET_SERVE_TRUST_FORWARDED=on): a reverse proxy on this
+        // host is itself a loopback peer (Docs/contract/README.md section 10 says to set a password then).
+        let address = routes.clientAddress(request, context)
         return address.hasPrefix("127.") || address == "::1"
     }
 

@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     @Option(help: "host:port to listen on (env FLEET_SERVE_LISTEN; default 127.0.0.1:8080).") var listen: String?
-    @Option(help: "The templates directory (env FLEET_TEMPLATES; default ./Templates).") var templates: String?
+    @Option(help: "The templates directory, whose email templates' subscription groups the preference centre lists (else FLEET_EMAIL_TEMPLATES, FLEET_TEMPLATES, ./Templates).") var templates: String?
 
     func run() async throws {
         let logger = try global.bootstrapLogging(defaultLevel: "info")
@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             settings = try ServeSettings.fromEnvironment(
                 env, storePath: try global.storePath(),
-                templatesDirectory: env["FLEET_EMAIL_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 } ?? global.templatesDirectory(templates),
+                templatesDirectory: templates ?? env["FLEET_EMAIL_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 } ?? global.templatesDirectory(nil),
                 listen: listen)
         } catch let error as ServeError {
             throw CLIError.usage(error.message)

@@ -101,13 +101,14 @@ struct EmailUnitTests {
     @Test("click tracking: each http(s) link not skipped becomes the tracker's URL, numbered in order, with its target as the browser reads it")
     func clickTracking() {
         let d = LinkDecorator(parameters: [("utm_source", "email")], skipPrefixes: ["https://u.example/"])
-        let html = #"<a href="https://a.example/x?y=1">A</a> <a href='mailto:z@example.com'>M</a> <a href="https://u.example/u/t">U</a> <a href="http://b.example/#top">B</a>"#
+        let html = #"<link rel="stylesheet" href="https://cdn.example/s.css"><a href="https://a.example/x?y=1">A</a> <a href='mailto:z@example.com'>M</a> <a href="https://u.example/u/t">U</a> <A class="x" href="http://b.example/#top">B</a>"#
         var seen: [(Int, String)] = []
         let out = String(decoding: d.decorate(bytes: Array(html.utf8)) { i, url in seen.append((i, url)); return "https://t.example/c/\(i)?k=1&v=2" }, as: UTF8.self)
         #expect(seen.map(\.0) == [0, 1])
         #expect(seen.map(\.1) == ["https://a.example/x?y=1&utm_source=email", "http://b.example/?utm_source=email#top"])
         #expect(out.contains(#"href="https://t.example/c/0?k=1&amp;v=2""#))
         #expect(out.contains("mailto:z@example.com") && out.contains("https://u.example/u/t"))
+        #expect(out.contains(#"<link rel="stylesheet" href="https://cdn.example/s.css?utm_source=email">"#), "a stylesheet is not a click")
     }
 
     @Test("UTM parameters go on http(s) links only, not on skipped prefixes, keeping fragments")

@@ -137,7 +137,7 @@ struct EngagementServerTests {
             let (_, save) = ServeFixture.form("csrf=\(csrf)&action=save")
             try await client.execute(uri: "/p/\(token)", method: .post, headers: h, body: save) { r in
                 #expect(r.status == .seeOther)
-                #expect(r.headers[.location] == "/p/\(token)?saved=1")
+                #expect(r.headers[.location] == "\(token)?saved=1", "relative to /p/: a path prefix of the public URL is kept")
             }
             #expect(try await f.consent("p-bea", "newsletter") == false)
             let (_, tick) = ServeFixture.form("csrf=\(csrf)&group=newsletter&action=save")
@@ -153,21 +153,22 @@ struct EngagementServerTests {
         }
     }
 
-    @Test("POSTs over the per-address rate get 429 with Retry-After; bodies over 16 KiB are refused")
+    @Test("POSTs over the rate get 429 with Retry-After: per link token when it verifies, per address when not; bodies over 16 KiB are refused")
     func limits() async throws {
         let f = try await ServeFixture()
         f.settings.postsPerMinute = 3
         let token = f.links.token(.subscription(profileID: "p-ada", group: "newsletter", campaignID: "spring"))
+        let other = f.links.token(.subscription(profileID: "p-bea", group: "newsletter", campaignID: "spring"))
         try await f.withServer { client in
             let (h, body) = ServeFixture.form("List-Unsubscribe=One-Click")
             var statuses: [Int] = []
-            for _ in 0..<5 {
-                try await client.execute(uri: "/u/\(token)", method: .post, headers: h, body: body) { r in
+            for uri in Array(repeating: "/u/\(token)", count: 5) + ["/u/\(other)"] + Array(repeating: "/u/forged", count: 5) {
+                try await client.execute(uri: uri, method: .post, headers: h, body: body) { r in
                     statuses.append(r.status.code)
                     if r.status == .tooManyRequests { #expect(Int(r.headers[.retryAfter] ?? "") ?? 0 >= 1) }
                 }
             }
-            #expect(statuses == [200, 200, 200, 429, 429])
+            #expect(statuses == [200, 200, 200, 429, 429, 200, 404, 404, 404, 429, 429])
         }
         f.settings.postsPerMinute = 100
         try await f.withServer { client in
@@ -175,6 +176,20 @@ struct EngagementServerTests {
             let big = ByteBuffer(string: "List-Unsubscribe=One-Click&pad=" + String(repeating: "x", count: 20_000))
             try await client.execute(uri: "/u/\(token)", method: .post, headers: h, body: big) { #expect($0.status == .contentTooLarge) }
         }
+    }
+
+    @Test("one-click as multipart/form-data (RFC 8058's SHOULD) records the opt-out too")
+    func oneClickMultipart() async throws {
+        let f = try await ServeFixture()
+        let token = f.links.token(.subscription(profileID: "p-cyr", group: "newsletter", campaignID: "spring"))
+        var fields = HTTPFields()
+        fields[.contentType] = "multipart/form-data; boundary=\"----b1\""
+        let h = fields
+        let body = "------b1\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n------b1--\r\n"
+        try await f.withServer { client in
+            try await client.execute(uri: "/u/\(token)", method: .post, headers: h, body: ByteBuffer(string: body)) { #expect($0.status == .ok) }
+        }
+        #expect(try await f.consent("p-cyr", "newsletter") == false)
     }
 
     @Test("health, readiness and metrics on the same stack; reports need loopback or the admin password")

@@ -196,7 +196,11 @@ public struct EmailHandler: JobHandler {
         let links = self.links, now = context.now
         return EmailComposer.Tracking(
             pixelURL: settings.trackOpens ? links.openURL(message, now: now) : nil,
-            click: settings.trackClicks ? { index, url in links.clickURL(message, link: index, url: url, now: now) } : nil)
+            click: settings.trackClicks ? { index, url in
+                // `fleet serve` refuses tokens over 4 KiB: a link that long stays untracked rather than broken.
+                let tracked = links.clickURL(message, link: index, url: url, now: now)
+                return tracked.utf8.count - links.publicURL.utf8.count <= 4000 ? tracked : url
+            } : nil)
     }
 
     func messageID(_ jobID: String, from: String?) -> String {

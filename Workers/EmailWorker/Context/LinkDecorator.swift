@@ -50,7 +50,7 @@ public struct LinkDecorator: Sendable {
             guard end < h.count else { continue }
             out.append(quote)
             let url = UnsafeBufferPointer(rebasing: h[i..<end])
-            if let track, isTracked(url) {
+            if let track, isTracked(url), Self.isAnchor(h, hrefAt: at) {
                 var decorated: [UInt8] = []
                 decorateURL(url, into: &decorated)
                 let target = String(decoding: decorated, as: UTF8.self).replacingOccurrences(of: "&amp;", with: "&")
@@ -64,6 +64,21 @@ public struct LinkDecorator: Sendable {
         }
         out.append(contentsOf: h[from...])
         return out
+    }
+
+    /// Whether the `href=` at `at` belongs to an `<a>` or `<area>` tag (a `<link>` stylesheet or a `<base>` is not a
+    /// click).
+    static func isAnchor(_ h: UnsafeBufferPointer<UInt8>, hrefAt at: Int) -> Bool {
+        var i = at
+        while i > 0 && h[i] != UInt8(ascii: "<") && h[i] != UInt8(ascii: ">") { i -= 1 }
+        guard h[i] == UInt8(ascii: "<") else { return false }
+        var name: [UInt8] = []
+        var j = i + 1
+        while j < at, h[j] != UInt8(ascii: " "), h[j] != UInt8(ascii: "\t"), h[j] != UInt8(ascii: "\n"), h[j] != UInt8(ascii: "\r") {
+            name.append(h[j] | 0x20)
+            j += 1
+        }
+        return name == Array("a".utf8) || name == Array("area".utf8)
     }
 
     /// Whether `url` is an http(s) URL not skipped (one that gets the parameters, and tracking).
