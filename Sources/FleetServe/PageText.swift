@@ -28,17 +28,17 @@ struct PageText: Sendable {
         unsubscribeButton: "Unsubscribe", unsubscribed: "You are unsubscribed. You will not receive emails of this list any more.",
         preferencesLink: "Choose what you receive", preferencesTitle: "Your email preferences",
         preferencesIntro: "Tick the emails you want to receive.", save: "Save", unsubscribeAll: "Unsubscribe from all",
-        saved: "Your preferences are saved.", invalid: "This link is not valid.", tooMany: "Too many requests. Please try again in a minute.")
+        saved: "Your preferences are saved.", invalid: "This link is not valid.", tooMany: "Too many requests. Please try again shortly.")
     static let de = PageText(
         lang: "de", unsubscribeTitle: "Abmelden", unsubscribeQuestion: "Keine E-Mails dieser Liste mehr erhalten:",
         unsubscribeButton: "Abmelden", unsubscribed: "Sie sind abgemeldet. Sie erhalten keine E-Mails dieser Liste mehr.",
         preferencesLink: "Auswählen, was Sie erhalten", preferencesTitle: "Ihre E-Mail-Einstellungen",
         preferencesIntro: "Wählen Sie die E-Mails, die Sie erhalten möchten.", save: "Speichern", unsubscribeAll: "Von allen abmelden",
-        saved: "Ihre Einstellungen sind gespeichert.", invalid: "Dieser Link ist nicht gültig.", tooMany: "Zu viele Anfragen. Bitte versuchen Sie es in einer Minute erneut.")
+        saved: "Ihre Einstellungen sind gespeichert.", invalid: "Dieser Link ist nicht gültig.", tooMany: "Zu viele Anfragen. Bitte versuchen Sie es gleich noch einmal.")
     static let fr = PageText(
         lang: "fr", unsubscribeTitle: "Se désabonner", unsubscribeQuestion: "Ne plus recevoir les e-mails de cette liste :",
         unsubscribeButton: "Se désabonner", unsubscribed: "Vous êtes désabonné·e. Vous ne recevrez plus les e-mails de cette liste.",
         preferencesLink: "Choisir ce que vous recevez", preferencesTitle: "Vos préférences e-mail",
         preferencesIntro: "Cochez les e-mails que vous souhaitez recevoir.", save: "Enregistrer", unsubscribeAll: "Se désabonner de tout",
-        saved: "Vos préférences sont enregistrées.", invalid: "Ce lien n’est pas valide.", tooMany: "Trop de requêtes. Veuillez réessayer dans une minute.")
+        saved: "Vos préférences sont enregistrées.", invalid: "Ce lien n’est pas valide.", tooMany: "Trop de requêtes. Veuillez réessayer dans un instant.")
 }

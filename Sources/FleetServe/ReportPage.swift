@@ -28,8 +28,12 @@ struct ReportPage: Sendable {
 
     func show(_ request: Request, _ context: ServeContext) async throws -> Response {
         guard authorized(request, context) else {
+            // With a password: 401 and a challenge; without: only loopback clients may read (403).
+            guard routes.settings.adminPassword != nil else {
+                return HTML.page(.forbidden, lang: "en", title: "Forbidden", body: "<p>Campaign reports are for loopback clients (or set FLEET_SERVE_ADMIN_PASSWORD).</p>")
+            }
             var response = HTML.page(.unauthorized, lang: "en", title: "Unauthorized", body: "<p>Campaign reports need the admin password.</p>")
-            if routes.settings.adminPassword != nil { response.headers[.wwwAuthenticate] = "Basic realm=\"fleet\"" }
+            response.headers[.wwwAuthenticate] = "Basic realm=\"fleet\""
             return response
         }
         let id = context.parameters.get("id") ?? ""

@@ -31,13 +31,19 @@ struct EmailCommand: AsyncParsableCommand {
         @Option(help: "The html file to write.")
         var out: String
 
+        @Option(help: "The templates directory (else FLEET_EMAIL_TEMPLATES, FLEET_TEMPLATES, the config's templates, ./Templates).")
+        var templates: String?
+
         func run() async throws {
             _ = try global.bootstrapLogging()
             var env = ProcessInfo.processInfo.environment
             if env["FLEET_EMAIL_SECRET"]?.isEmpty ?? true { env["FLEET_EMAIL_SECRET"] = "preview-only" }
             env["FLEET_EMAIL_DELIVERY"] = "result"
             let settings: EmailSettings
-            do { settings = try EmailSettings.fromEnvironment(env) } catch { throw CLIError.usage("\(error)") }
+            if let templates { env["FLEET_EMAIL_TEMPLATES"] = templates }
+            do {
+                settings = try EmailSettings.fromEnvironment(env, templatesFallback: try global.templatesDirectory(nil))
+            } catch { throw CLIError.usage("\(error)") }
             let handler = EmailHandler(storePath: try global.storePath(), settings: settings)
             let html: String
             do {

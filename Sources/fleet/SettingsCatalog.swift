@@ -70,7 +70,7 @@ enum SettingsCatalog {
         Setting(environment: "FLEET_PUBLIC_URL", defaultValue: "`https://email.example.com`", scope: "kind email, fleet serve",
                 summary: "Where `fleet serve` is reached from the internet (http(s), no query): links are `<url>/u/…`, `/p/…`, `/o/….gif`, `/c/…`."),
         Setting(environment: "FLEET_LINK_MAX_AGE_DAYS", defaultValue: "`365`", scope: "fleet serve",
-                summary: "Days a link is honoured after its mail was rendered; older links get the same 404 as forged ones."),
+                summary: "Days (1 to 36500) a link is honoured after its mail was rendered; older links get the same 404 as forged ones."),
     ]
 
     /// `fleet serve`'s own settings, and the campaign report's.
@@ -80,9 +80,9 @@ enum SettingsCatalog {
         Setting(environment: "FLEET_SERVE_MACHINE_OPEN_RANGES", defaultValue: "`17.0.0.0/8`", scope: "fleet serve",
                 summary: "Comma-separated networks (CIDR, IPv4 or IPv6) of mail privacy proxies (Apple Mail Privacy Protection fetches from Apple's 17.0.0.0/8): opens from them are machine opens, counted apart (`none`: no range)."),
         Setting(environment: "FLEET_SERVE_MACHINE_OPEN_SECONDS", defaultValue: "`60`", scope: "fleet serve",
-                summary: "An open from those ranges is a machine open when it comes within this many seconds of the send (`0`: at any time)."),
+                summary: "An open from those ranges is a machine open when it comes within this many seconds (0 to 31536000) of the send (`0`: at any time)."),
         Setting(environment: "FLEET_SERVE_POST_RATE", defaultValue: "`30`", scope: "fleet serve",
-                summary: "POSTs (unsubscribe, preference centre) a minute per link token (per client address, IPv6 per /64, for tokens that do not verify); more get 429 with `Retry-After`."),
+                summary: "POSTs (unsubscribe, preference centre; 1 to 1000000) a minute per link token (per client address, IPv6 per /64, for tokens that do not verify); more get 429 with `Retry-After`."),
         Setting(environment: "FLEET_SERVE_TRUST_FORWARDED", defaultValue: "`off`", scope: "fleet serve",
                 summary: "`on`: the client address is the last hop of `X-Forwarded-For` (behind a reverse proxy that sets it); `off`: the socket's peer."),
         Setting(environment: "FLEET_SERVE_ADMIN_PASSWORD", defaultValue: "none (reports for loopback clients only)", scope: "fleet serve",
@@ -90,7 +90,7 @@ enum SettingsCatalog {
         Setting(environment: "FLEET_CONVERSION_EVENTS", defaultValue: "none (events with an amount only)", scope: "fleet serve, campaign report",
                 summary: "Comma-separated event names that count as conversions besides events with an amount (purchases)."),
         Setting(environment: "FLEET_CONVERSION_WINDOW_HOURS", defaultValue: "`168`", scope: "fleet serve, campaign report",
-                summary: "Hours after a send (for `converted`) or a click (last-click attribution) within which a conversion counts."),
+                summary: "Hours (1 to 8784) after a send (for `converted`) or a click (last-click attribution) within which a conversion counts."),
     ]
 
     static let bench: [Setting] = [

@@ -30,8 +30,9 @@ struct ClusterTests {
             let first = try #require(cluster.node(port: firstPort))
 
             // A run long enough to stop the node in its middle.
-            // 4,000 jobs of 150 ms at concurrency 64: about ten seconds of work (stopping a node takes a few).
-            let before = (0..<4000).map { Self.noop("a\($0)", ["sleep_ms": 150]) }
+            // 4,000 jobs of 300 ms at concurrency 64: about twenty seconds of work (stopping a node takes a few, and
+            // over ten when the suite's load tests run beside it on the two cores).
+            let before = (0..<4000).map { Self.noop("a\($0)", ["sleep_ms": 300]) }
             try await fleet.publish(before)
             #expect(await TestEnvironment.eventually(timeout: .seconds(60)) { fleet.finals.count >= 300 })
             let stopped = ContinuousClock.now

@@ -210,6 +210,16 @@ struct EngagementServerTests {
             }
             try await client.execute(uri: "/campaigns/missing", method: .get) { #expect($0.status == .notFound) }
         }
+        f.settings.trustForwardedFor = true
+        try await f.withServer { client in
+            var h = HTTPFields()
+            h[HTTPField.Name("X-Forwarded-For")!] = "203.0.113.5"
+            try await client.execute(uri: "/campaigns/spring", method: .get, headers: h) { r in
+                #expect(r.status == .forbidden, "a forwarded client is not loopback: no report without a password")
+                #expect(r.headers[.wwwAuthenticate] == nil)
+            }
+        }
+        f.settings.trustForwardedFor = false
         f.settings.adminPassword = "pw"
         try await f.withServer { client in
             try await client.execute(uri: "/campaigns/spring", method: .get) { r in
