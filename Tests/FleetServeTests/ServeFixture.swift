@@ -15,6 +15,11 @@ import ProfileStore
 final class ServeFixture: @unchecked Sendable {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let templates = repository + "/Templates"
+    /// The built `fleet` executable (`FLEET_BIN`, else the debug build).
+    static var fleetBinary: String {
+        if let b = ProcessInfo.processInfo.environment["FLEET_BIN"], !b.isEmpty { return b }
+        return repository + "/.build/debug/fleet"
+    }
     static let publicURL = "https://mail.example.test"
     /// Two keys: `k2` signs, `k1` (an older one) still verifies.
     static let keys = try! LinkKeys(parsing: "k2:serve-secret-new,k1:serve-secret-old")
