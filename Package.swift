@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "FleetServeTests",
             dependencies: [
-                "FleetServe", "FleetLinks", "FleetCampaign", "ProfileStore", "FleetStore", "FleetCore", "EmailWorker", "Liquid",
+                "FleetServe", "FleetLinks", "FleetCampaign", "ProfileStore", "FleetStore", "FleetCore", "EmailWorker", "Liquid", "FleetTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

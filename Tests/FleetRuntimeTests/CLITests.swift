@@ -1,6 +1,7 @@
 import AMQPClient
 import FleetAMQP
 import FleetCore
+import FleetTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -110,7 +111,7 @@ struct CLITests {
     @Test("a worker's --metrics-port serves /healthz, /readyz (once connected) and /metrics on Hummingbird; other paths 404")
     func metricsPort() async throws {
         let prefix = TestBroker.uniquePrefix("metrics")
-        let socket = try ServerSocketProbe.freePort()
+        let socket = try TestEnvironment.freeLoopbackPort()
         let store = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: store) }
         let worker = try FleetProcess(["worker", "--kinds", "noop", "--metrics-port", String(socket)],
@@ -238,19 +239,3 @@ struct CLITests {
     }
 }
 
-/// A loopback port nobody listens on now (bound to port 0 and released).
-enum ServerSocketProbe {
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { throw CocoaError(.fileWriteUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-}

@@ -3,6 +3,7 @@ import FleetCore
 import FleetLinks
 import FleetServe
 import FleetStore
+import FleetTestSupport
 import Foundation
 import ProfileStore
 import Testing
@@ -98,7 +99,7 @@ struct BrowserAndLoadTests {
             """.write(toFile: script, atomically: true, encoding: .utf8)
         // `fleet serve` as its own process and wrk, both at the lowest priority: the load saturates what the rest of
         // the suite leaves (tests that time a SIGKILL against a worker's progress must not starve).
-        let port = try freeLoopbackPort()
+        let port = try TestEnvironment.freeLoopbackPort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
         server.arguments = ["-n", "19", ServeFixture.fleetBinary, "serve", "--listen", "127.0.0.1:\(port)"]
