@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "FleetServe",
             dependencies: [
-                "FleetCampaign", "FleetCore", "FleetLinks", "FleetStore", "ProfileStore",
+                "FleetCampaign", "FleetCore", "FleetLinks", "FleetStore", "Liquid", "ProfileStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,24 +1,11 @@
 import HTTPTypes
 import Hummingbird
+import Liquid
 
 /// Small helpers for the server's HTML and form handling.
 enum HTML {
-    /// `&`, `<`, `>`, `"`, `'` escaped.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    /// `&`, `<`, `>`, `"`, `'` escaped (the Liquid `escape` filter's rules).
+    static func escape(_ s: String) -> String { LiquidHTML.escape(s) }
 
     /// A page: no script, inline style only, not framed, not cached.
     static func page(_ status: HTTPResponse.Status, lang: String, title: String, body: String, wide: Bool = false) -> Response {

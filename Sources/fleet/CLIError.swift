@@ -18,5 +18,10 @@ struct CLIError: Error, CustomStringConvertible {
 
     static func usage(_ message: String) -> CLIError { CLIError(message, exitCode: 64) }
 
+    /// `fleet campaign status|report|cancel` of an id the store does not know (exit 66).
+    static func unknownCampaign(_ id: String) -> CLIError {
+        CLIError("no campaign '\(id)' (fleet campaign send creates it)", exitCode: notFound)
+    }
+
     var description: String { message }
 }

@@ -203,7 +203,7 @@ struct CampaignCommand: AsyncParsableCommand {
             let (record, counts) = try await store.read { reader in
                 (try reader.campaign(id: id), try reader.campaignJobCounts(id, now: now))
             }
-            guard let record else { throw CLIError("no campaign '\(campaignID)' (fleet campaign send creates it)", exitCode: CLIError.notFound) }
+            guard let record else { throw CLIError.unknownCampaign(campaignID) }
             let status = try CampaignStatus(entries: JobLedger.entries(path: path, idPrefix: campaignID + ":"),
                                             confirmed: counts.confirmed, notYetDue: counts.notYetDue)
             print(json ? status.json(record) : status.text(record))
@@ -215,7 +215,8 @@ struct CampaignCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "A campaign's results per variant and for the holdout: sends, opens, clicks, conversions, rates with 95% CIs, verdicts.",
             discussion: """
-                Reads FLEET_STORE (ledger and profile store), FLEET_CONVERSION_EVENTS and FLEET_CONVERSION_WINDOW_HOURS.                 Docs/contract/README.md ("Campaign report") defines every figure. Exit 66 for an unknown campaign.
+                Reads FLEET_STORE (ledger and profile store), FLEET_CONVERSION_EVENTS and FLEET_CONVERSION_WINDOW_HOURS. \
+                Docs/contract/README.md section 10 defines every figure. Exit 66 for an unknown campaign.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The campaign id.") var campaignID: String
@@ -232,7 +233,7 @@ struct CampaignCommand: AsyncParsableCommand {
             let store = ProfileStore(path: path, readers: 1)
             defer { store.close() }
             guard let report = try await CampaignReport.load(campaignID: campaignID, store: store, storePath: path, options: options) else {
-                throw CLIError("no campaign '\(campaignID)' (fleet campaign send creates it)", exitCode: CLIError.notFound)
+                throw CLIError.unknownCampaign(campaignID)
             }
             print(json ? report.json().jsonString : report.text())
         }
@@ -251,7 +252,7 @@ struct CampaignCommand: AsyncParsableCommand {
             let store = ProfileStore(path: try global.storePath(), readers: 1)
             defer { store.close() }
             guard try await store.cancelCampaign(campaignID) else {
-                throw CLIError("no campaign '\(campaignID)' (fleet campaign send creates it)", exitCode: CLIError.notFound)
+                throw CLIError.unknownCampaign(campaignID)
             }
             print("cancelled campaign \(campaignID): its jobs not yet run end suppressed (reason cancelled)")
         }

@@ -74,7 +74,7 @@ public struct EmailComposer: Sendable {
 
     /// A hidden preheader right after `<body ...>`.
     static func insertPreheader(_ preheader: String, into html: [UInt8]) -> [UInt8] {
-        let span = "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">\(LinkDecorator.escapeHTML(preheader))</div>"
+        let span = "<div style=\"display:none;max-height:0;overflow:hidden;mso-hide:all\">\(LiquidHTML.escape(preheader))</div>"
         guard let body = ByteSearch.firstIndex(of: Array("<body".utf8), in: html, from: 0),
               let close = html[(body + 5)...].firstIndex(of: UInt8(ascii: ">")) else { return Array(span.utf8) + html }
         var out: [UInt8] = []

@@ -1,4 +1,5 @@
 import Foundation
+import Liquid
 
 /// Adds UTM parameters to every http(s) link (`href="..."`) of a message's html, and an optional
 /// open-tracking pixel before `</body>`.
@@ -54,7 +55,7 @@ public struct LinkDecorator: Sendable {
                 var decorated: [UInt8] = []
                 decorateURL(url, into: &decorated)
                 let target = String(decoding: decorated, as: UTF8.self).replacingOccurrences(of: "&amp;", with: "&")
-                out.append(contentsOf: LinkDecorator.escapeHTML(track(index, target)).utf8)
+                out.append(contentsOf: LiquidHTML.escape(track(index, target)).utf8)
                 index += 1
             } else {
                 decorateURL(url, into: &out)
@@ -144,24 +145,6 @@ public struct LinkDecorator: Sendable {
                 out.unicodeScalars.append("%")
                 out.unicodeScalars.append(hex[Int(b >> 4)])
                 out.unicodeScalars.append(hex[Int(b & 15)])
-            }
-        }
-        return out
-    }
-}
-
-extension LinkDecorator {
-    /// `&`, `<`, `>`, `"` and `'` escaped for html.
-    public static func escapeHTML(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
             }
         }
         return out
