@@ -100,7 +100,7 @@ struct AMQPConnectionTests {
             // Closing the connection requeues what was not acked: only the control message is left.
             await s.connection.close()
             let other = try await TestBroker.connect()
-            let left = await TestBroker.eventually(timeout: .seconds(5)) {
+            let left = await TestBroker.eventually(timeout: .seconds(30)) {
                 (try? await other.queueStatus(q))??.messages == 1
             }
             #expect(left, "expected exactly the unacked control message in \(q)")

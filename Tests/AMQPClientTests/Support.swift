@@ -29,7 +29,10 @@ enum TestBroker {
     }
 
     /// Polls until `condition` holds or `timeout` passes (10 s by default); returns whether it held.
-    static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    /// The default limit is generous: at the start of a full parallel run every suite opens connections and boots
+    /// private brokers on two cores, and a broker's redelivery has been seen to take over 10 s then. Waits end as
+    /// soon as the condition holds, so a long limit costs nothing when things work.
+    static func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
         try await TestEnvironment.eventually(timeout: timeout, every: .milliseconds(20), condition)
     }
 
@@ -132,11 +135,11 @@ final class Collector: Sendable {
     var ended: Bool { state.mutex.withLock { $0.ended } }
 
     /// Waits until at least `count` deliveries arrived; returns whether they did in time.
-    func wait(for count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+    func wait(for count: Int, timeout: Duration = .seconds(30)) async -> Bool {
         await TestBroker.eventually(timeout: timeout) { self.count >= count }
     }
 
-    func waitForEnd(timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForEnd(timeout: Duration = .seconds(30)) async -> Bool {
         await TestBroker.eventually(timeout: timeout) { self.ended }
     }
 }
