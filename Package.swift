@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C libraries, through system library targets with a shim header.
@@ -100,6 +101,20 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             path: "Workers/EmailWorker", exclude: ["README.md"], swiftSettings: strict),
+        // The push worker (kind push): APNs and FCM over HTTP/2 (async-http-client), JWTs signed with swift-crypto.
+        .target(
+            name: "PushWorker",
+            dependencies: [
+                "FleetCore", "FleetRuntime", "ProfileStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Workers/PushWorker", swiftSettings: strict),
         // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
         // published with confirms and recorded per campaign so that a second run resumes.
         .target(
@@ -180,6 +195,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             exclude: ["browser_common.py", "browser_preferences.py", "browser_report.py"],  // run by the tests with python3 (selenium, chromium)
+            swiftSettings: strict),
+        .testTarget(
+            name: "PushWorkerTests",
+            dependencies: ["PushWorker", "FleetCore"],
+            exclude: ["push_emulator.py", "make_credentials.py"],  // the APNs/FCM emulator, run by the tests with python3
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",
