@@ -85,6 +85,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // What every marketing kind (email, push) shares: the campaign's parameters and A/B assignment, frequency caps
+        // across channels, quiet hours and local days, JSON to Liquid.
+        .target(
+            name: "FleetMarketing",
+            dependencies: [
+                "FleetCore", "FleetRuntime", "Liquid", "ProfileStore", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "CRMWorker", dependencies: ["FleetCore", "FleetRuntime", "ProfileStore"], path: "Workers/CRMWorker",
             swiftSettings: strict),
@@ -92,7 +100,7 @@ let package = Package(
         .target(
             name: "EmailWorker",
             dependencies: [
-                "CSQLite", "FleetBackoff", "FleetCore", "FleetLinks", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                "CSQLite", "FleetBackoff", "FleetCore", "FleetLinks", "FleetMarketing", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,7 +113,7 @@ let package = Package(
         .target(
             name: "PushWorker",
             dependencies: [
-                "FleetCore", "FleetRuntime", "ProfileStore",
+                "FleetCore", "FleetMarketing", "FleetRuntime", "Liquid", "ProfileStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -114,7 +122,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Workers/PushWorker", swiftSettings: strict),
+            path: "Workers/PushWorker", exclude: ["README.md"], swiftSettings: strict),
         // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
         // published with confirms and recorded per campaign so that a second run resumes.
         .target(
@@ -151,7 +159,7 @@ let package = Package(
             name: "fleet",
             dependencies: [
                 "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetServe", "Liquid",
-                "ProfileStore", "CRMWorker", "EmailWorker",
+                "ProfileStore", "CRMWorker", "EmailWorker", "FleetMarketing", "PushWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,7 +192,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "EmailWorkerTests",
-            dependencies: ["EmailWorker", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            dependencies: ["EmailWorker", "FleetMarketing", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
             exclude: ["inspect_maildir.py", "starttls_injector.py"],  // run by the tests with python3
             swiftSettings: strict),
         .testTarget(
@@ -198,7 +206,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PushWorkerTests",
-            dependencies: ["PushWorker", "FleetCore"],
+            dependencies: [
+                "PushWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "FleetStore", "ProfileStore", "FleetTestSupport",
+                "AMQPClient", "FleetAMQP",
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             exclude: ["push_emulator.py", "make_credentials.py"],  // the APNs/FCM emulator, run by the tests with python3
             swiftSettings: strict),
         .testTarget(

@@ -59,6 +59,14 @@ if ! python3 -c 'import selenium' >/dev/null 2>&1; then
   python3 -m pip install -q selenium >/dev/null 2>&1 || die "pip install selenium failed"
 fi
 
+# The push worker's tests and `fleet bench push` run the APNs/FCM emulator (Tests/PushWorkerTests/push_emulator.py:
+# h2 over asyncio TLS, JWT checks with pyjwt + cryptography, certificates from trustme) and the Python peer (httpx
+# with HTTP/2).
+if ! python3 -c 'import h2, jwt, cryptography, trustme, httpx' >/dev/null 2>&1; then
+  say "installing the Python packages h2 pyjwt cryptography trustme httpx[http2] (pip)"
+  python3 -m pip install -q h2 pyjwt cryptography trustme 'httpx[http2]' >/dev/null 2>&1 || die "pip install of the push emulator's packages failed"
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if [[ $(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true) != installed ]]; then

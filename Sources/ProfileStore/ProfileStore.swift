@@ -144,9 +144,15 @@ public final class ProfileStore: Sendable {
     /// against this cap together (empty: `channel` alone).
     public func reserveCap(jobID: String, profileID: String, channel: String, across: [String] = [], day: String,
                            limit: Int) async throws -> Bool {
+        try await reserveCap(jobID: jobID, profileID: profileID, channel: channel, day: day, limits: [CapLimit(channels: across, limit: limit)])
+    }
+
+    /// Counts job `jobID` against several caps at once (say, push messages per day and messages of every channel per
+    /// day): allowed only when every cap with a limit above 0 has room; the job then counts once, on `channel`.
+    public func reserveCap(jobID: String, profileID: String, channel: String, day: String, limits: [CapLimit]) async throws -> Bool {
         let now = Self.nowMillis()
         return try await onWriter {
-            try $0.reserveCap(jobID: jobID, profileID: profileID, channel: channel, channels: across, day: day, limit: limit, now: now)
+            try $0.reserveCap(jobID: jobID, profileID: profileID, channel: channel, limits: limits, day: day, now: now)
         }
     }
 

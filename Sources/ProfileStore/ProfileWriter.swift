@@ -405,7 +405,7 @@ final class ProfileWriter {
 
     /// Counts job `jobID` against the person's cap on `channel` for `day`, if the cap allows; a job already counted
     /// is allowed again. `channels`: the channels the cap spans (the person's messages on all of them count).
-    func reserveCap(jobID: String, profileID: String, channel: String, channels: [String], day: String, limit: Int,
+    func reserveCap(jobID: String, profileID: String, channel: String, limits: [CapLimit], day: String,
                     now: Int64) throws -> Bool {
         try database.transaction {
             let exists = try database.withStatement("SELECT 1 FROM caps WHERE job_id = ? AND channel = ?") { s in
@@ -414,17 +414,19 @@ final class ProfileWriter {
                 return try s.step()
             }
             if exists { return true }
-            let list = channels.isEmpty ? [channel] : channels
-            let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
-            let count = try database.withStatement(
-                "SELECT count(*) FROM caps WHERE profile_id = ? AND day = ? AND channel IN (\(marks))"
-            ) { s in
-                try s.bind(profileID, at: 1)
-                try s.bind(day, at: 2)
-                for (i, c) in list.enumerated() { try s.bind(c, at: 3 + i) }
-                return try s.step() ? s.int(at: 0) : 0
+            for cap in limits where cap.limit > 0 {
+                let list = cap.channels.isEmpty ? [channel] : cap.channels
+                let marks = Array(repeating: "?", count: list.count).joined(separator: ",")
+                let count = try database.withStatement(
+                    "SELECT count(*) FROM caps WHERE profile_id = ? AND day = ? AND channel IN (\(marks))"
+                ) { s in
+                    try s.bind(profileID, at: 1)
+                    try s.bind(day, at: 2)
+                    for (i, c) in list.enumerated() { try s.bind(c, at: 3 + i) }
+                    return try s.step() ? s.int(at: 0) : 0
+                }
+                guard count < cap.limit else { return false }
             }
-            guard count < limit else { return false }
             try database.withStatement("INSERT INTO caps (job_id, channel, profile_id, day, created_at) VALUES (?, ?, ?, ?, ?)") { s in
                 try s.bind(jobID, at: 1)
                 try s.bind(channel, at: 2)

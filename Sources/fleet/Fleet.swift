@@ -9,7 +9,7 @@ struct Fleet: AsyncParsableCommand {
         subcommands: [
             WorkerCommand.self, EnqueueCommand.self, TopologyCommand.self, StatusCommand.self, DLQCommand.self,
             ResultsCommand.self, TemplateCommand.self, BenchCommand.self,
-            ProfilesCommand.self, CatalogCommand.self, SegmentCommand.self, CampaignCommand.self, EmailCommand.self, ServeCommand.self, SettingsCommand.self,
+            ProfilesCommand.self, CatalogCommand.self, SegmentCommand.self, CampaignCommand.self, EmailCommand.self, PushCommand.self, ServeCommand.self, SettingsCommand.self,
         ])
 }
 

@@ -1,11 +1,13 @@
 import EmailWorker
+import FleetMarketing
+import PushWorker
 import FleetRuntime
 
 /// Every setting the `fleet` program reads: the CLI's own, the worker runtime's, and each kind's. `fleet settings`
 /// prints it; Docs/settings.md holds the same table (a test compares them, and checks that every `FLEET_*`
 /// variable named in the sources is here).
 enum SettingsCatalog {
-    static let all: [Setting] = global + worker + EmailSettings.settings + links + serve + bench
+    static let all: [Setting] = global + worker + EmailSettings.settings + PushSettings.settings + [FrequencyCap.allChannelsSetting] + links + serve + bench
 
     static let global: [Setting] = [
         Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url (repeatable)", configKey: "amqp_url",

@@ -10,6 +10,7 @@ import Logging
 import Metrics
 import Prometheus
 import ProfileStore
+import PushWorker
 import ServiceLifecycle
 import Hummingbird
 import FleetServe
@@ -22,7 +23,8 @@ struct WorkerCommand: AsyncParsableCommand {
             Besides these options the worker reads FLEET_STORE, FLEET_PREFIX, FLEET_QUEUE_TYPE, FLEET_DELIVERY_LIMIT, \
             FLEET_TEMPLATES and the config file's keys, and each kind its own settings. Kind email: \
             \(EmailSettings.settings.compactMap(\.environment).joined(separator: ", ")); FLEET_EMAIL_SECRET is \
-            required (a worker with kind email refuses to start without it). 'fleet settings' lists every setting \
+            required (a worker with kind email refuses to start without it). Kind push: \
+            \(PushSettings.settings.compactMap(\.environment).joined(separator: ", ")). Both: FLEET_FREQUENCY_CAP_ALL. 'fleet settings' lists every setting \
             with its default (Docs/settings.md). SIGTERM or SIGINT stops the worker in any state: connecting, \
             reconnecting or running (then the jobs in flight get --grace seconds to finish).
             """)
@@ -71,6 +73,9 @@ struct WorkerCommand: AsyncParsableCommand {
         "crm": { store, _ in CRMHandler(store: store) },
         "email": { store, templates in
             EmailHandler(store: store, settings: try EmailSettings.fromEnvironment(templatesFallback: templates))
+        },
+        "push": { store, templates in
+            try PushHandler(store: store, settings: try PushSettings.fromEnvironment(templatesFallback: templates))
         },
     ]
 
@@ -156,6 +161,8 @@ struct WorkerCommand: AsyncParsableCommand {
                     handlers.append(try make(store!, try global.templatesDirectory(nil)))
                 } catch let error as EmailError {
                     throw CLIError.usage(error.message)  // a setting is missing or wrong: one line, exit 64
+                } catch let error as PushError {
+                    throw CLIError.usage(error.message)
                 }
                 continue
             }
@@ -219,13 +226,18 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        // The push services' HTTP/2 connections close after the jobs (also when the group fails).
+        let pushHandlers = handlers.compactMap { $0 as? PushHandler }
         do {
             try await group.run()
+            for h in pushHandlers { await h.shutdown() }
         } catch let error as AMQPError where error.code == .preconditionFailed {
+            for h in pushHandlers { await h.shutdown() }
             // The broker holds the prefix's queues with another type or other arguments (FLEET_QUEUE_TYPE differs,
             // or an older fleet declared them): say how to move, as `topology apply` does.
             throw CLIError(TopologyCommand.Apply.migration(error.message, topology: try global.topology()), exitCode: 1)
         } catch {
+            for h in pushHandlers { await h.shutdown() }
             throw CLIError("worker stopped: \(error)")
         }
     }

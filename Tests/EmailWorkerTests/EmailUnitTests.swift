@@ -1,5 +1,6 @@
 @testable import EmailWorker
 import FleetCore
+import FleetMarketing
 import FleetRuntime
 import FleetTestSupport
 import Foundation

@@ -1,6 +1,7 @@
 import FleetBackoff
 import FleetCore
 import FleetLinks
+import FleetMarketing
 import FleetRuntime
 import Foundation
 import Liquid
@@ -225,23 +226,12 @@ public struct EmailHandler: JobHandler {
         return env
     }
 
-    /// The frequency cap: nil to go on, else the outcome (deferred or suppressed). Counted in the profile store's
-    /// caps, shared by every channel's workers, per person and local day.
+    /// The frequency caps (this channel's and the cross-channel one): nil to go on, else the outcome (deferred or
+    /// suppressed); see ``FrequencyCap``.
     func frequencyCap(request: EmailParameters, view: ProfileView, variant: String, context: JobContext) async throws -> JobOutcome? {
-        let limit = request.frequencyCap ?? settings.frequencyCap
-        guard limit > 0 else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = view.timezone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
-        let now = context.now
-        let c = calendar.dateComponents([.year, .month, .day], from: now)
-        let day = String(format: "%04d-%02d-%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0)
-        let allowed = try await store.reserveCap(jobID: context.jobID, profileID: view.id, channel: "email", day: day, limit: limit)
-        if allowed { return nil }
-        if request.deferWhenCapped {
-            let midnight = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: now)) ?? now.addingTimeInterval(86_400)
-            return .deferred(until: midnight.addingTimeInterval(60), reason: "frequency_cap")
-        }
-        return .suppressed(reason: "frequency_cap", output: ["limit": .int(Int64(limit)), "day": .string(day), "variant": .string(variant)])
+        let cap = FrequencyCap(channelLimit: request.frequencyCap ?? settings.frequencyCap, allChannelsLimit: settings.frequencyCapAllChannels)
+        return try await cap.admit(store: store, channel: "email", jobID: context.jobID, profileID: view.id, timezone: view.timezone,
+                                   deferWhenCapped: request.deferWhenCapped, now: context.now, output: ["variant": .string(variant)])
     }
 
     /// Sends through the pool as an effect of the job: the intent is recorded just before the final `.` of DATA,

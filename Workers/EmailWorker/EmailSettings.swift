@@ -1,4 +1,5 @@
 import FleetLinks
+import FleetMarketing
 import FleetRuntime
 import Foundation
 
@@ -27,6 +28,8 @@ public struct EmailSettings: Sendable {
     /// Each http(s) link of the html through `fleet serve`'s `/c/` (`FLEET_EMAIL_TRACK_CLICKS`).
     public var trackClicks: Bool
     public var frequencyCap: Int
+    /// `FLEET_FREQUENCY_CAP_ALL`: marketing messages of every channel per person and local day (0: none).
+    public var frequencyCapAllChannels = 0
     public var requireOptIn: Bool
 
     /// The signer of the links.
@@ -127,6 +130,10 @@ public struct EmailSettings: Sendable {
         s.trackOpens = try onOff(get, "FLEET_EMAIL_TRACK_OPENS", default: false)
         s.trackClicks = try onOff(get, "FLEET_EMAIL_TRACK_CLICKS", default: false)
         s.frequencyCap = try int("FLEET_EMAIL_FREQUENCY_CAP", 0)
+        guard let all = FrequencyCap.allChannelsLimit(environment) else {
+            throw EmailError.configuration("FLEET_FREQUENCY_CAP_ALL must be a non-negative integer")
+        }
+        s.frequencyCapAllChannels = all
         switch get("FLEET_EMAIL_CONSENT") ?? "opt-out" {
         case "opt-out": s.requireOptIn = false
         case "opt-in": s.requireOptIn = true

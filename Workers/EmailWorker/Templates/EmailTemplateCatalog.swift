@@ -1,4 +1,5 @@
 import FleetCore
+import FleetMarketing
 import Foundation
 import Liquid
 import Synchronization
@@ -74,21 +75,8 @@ public final class EmailTemplateCatalog: Sendable {
 
     /// A Liquid error as a `template_error`, naming the file, line and column.
     static func templateError(_ error: LiquidError) -> EmailError {
-        EmailError("template_error", Self.location(error) + error.message)
+        EmailError("template_error", LiquidErrorText.located(error))
     }
 
-    /// `email/x/html.liquid line 3, column 7: ` (what is known of it).
-    static func location(_ error: LiquidError) -> String {
-        var s = ""
-        if let name = error.templateName { s += "\(name).liquid" }
-        if let line = error.line { s += "\(s.isEmpty ? "" : " ")line \(line)" }
-        if let column = error.column { s += ", column \(column)" }
-        return s.isEmpty ? "" : s + ": "
-    }
-
-    static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 100 && name.utf8.allSatisfy {
-            ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F
-        }
-    }
+    static func isValidName(_ name: String) -> Bool { LiquidErrorText.isValidTemplateName(name) }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import FleetCore
+import FleetRuntime
 import Foundation
 
 /// Deterministic A/B assignment: a campaign's variants with weights and an optional holdout share.
@@ -17,6 +18,13 @@ public struct VariantAssigner: Sendable, Hashable {
         /// Overrides: another template for this variant, a subject line.
         public var template: String?
         public var subject: String?
+
+        public init(name: String, weight: Double, template: String? = nil, subject: String? = nil) {
+            self.name = name
+            self.weight = weight
+            self.template = template
+            self.subject = subject
+        }
     }
 
     /// What a person gets.
@@ -34,41 +42,42 @@ public struct VariantAssigner: Sendable, Hashable {
     }
 
     /// The assigner of a campaign object (no variants: one variant named `default`).
-    public init(campaign: JSONObject) throws(EmailError) {
+    /// Wrong values throw ``JobParameterError`` naming the field (`campaign.variants`, `campaign.holdout`).
+    public init(campaign: JSONObject) throws(JobParameterError) {
         var list: [Variant] = []
         if let raw = campaign["variants"] {
-            guard case .array(let items) = raw else { throw EmailError("invalid_parameters", "'campaign.variants' must be an array") }
+            guard case .array(let items) = raw else { throw JobParameterError(field: "campaign.variants", "must be an array") }
             for item in items {
                 switch item {
                 case .string(let name): list.append(Variant(name: name, weight: 1))
                 case .object(let o):
                     guard let name = o["name"]?.stringValue, !name.isEmpty else {
-                        throw EmailError("invalid_parameters", "each of 'campaign.variants' needs a 'name'")
+                        throw JobParameterError(field: "campaign.variants", message: "each of 'campaign.variants' needs a 'name'")
                     }
                     var weight = 1.0
                     if let w = o["weight"] {
                         switch w {
                         case .int(let i): weight = Double(i)
                         case .double(let d): weight = d
-                        default: throw EmailError("invalid_parameters", "the weights of 'campaign.variants' must be numbers")
+                        default: throw JobParameterError(field: "campaign.variants", message: "the weights of 'campaign.variants' must be numbers")
                         }
                     }
-                    guard weight >= 0 else { throw EmailError("invalid_parameters", "the weights of 'campaign.variants' must not be negative") }
+                    guard weight >= 0 else { throw JobParameterError(field: "campaign.variants", message: "the weights of 'campaign.variants' must not be negative") }
                     list.append(Variant(name: name, weight: weight, template: o["template"]?.stringValue, subject: o["subject"]?.stringValue))
-                default: throw EmailError("invalid_parameters", "each of 'campaign.variants' is a name or an object with 'name'")
+                default: throw JobParameterError(field: "campaign.variants", message: "each of 'campaign.variants' is a name or an object with 'name'")
                 }
             }
         }
         if list.isEmpty { list = [Variant(name: "default", weight: 1)] }
-        guard list.contains(where: { $0.weight > 0 }) else { throw EmailError("invalid_parameters", "all weights of 'campaign.variants' are 0") }
+        guard list.contains(where: { $0.weight > 0 }) else { throw JobParameterError(field: "campaign.variants", message: "all weights of 'campaign.variants' are 0") }
         var holdout = 0.0
         switch campaign["holdout"] {
         case .int(let i)?: holdout = Double(i)
         case .double(let d)?: holdout = d
         case nil, .null?: break
-        default: throw EmailError("invalid_parameters", "'campaign.holdout' must be a number between 0 and 1")
+        default: throw JobParameterError(field: "campaign.holdout", "must be a number between 0 and 1")
         }
-        guard (0...1).contains(holdout) else { throw EmailError("invalid_parameters", "'campaign.holdout' must be between 0 and 1") }
+        guard (0...1).contains(holdout) else { throw JobParameterError(field: "campaign.holdout", "must be between 0 and 1") }
         self.init(variants: list, holdout: holdout)
     }
 

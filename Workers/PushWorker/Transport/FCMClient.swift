@@ -21,7 +21,7 @@ public final class FCMClient: Sendable {
             guard let o = try? JSONValue(parsing: json), let project = o["project_id"]?.stringValue,
                   let email = o["client_email"]?.stringValue, let key = o["private_key"]?.stringValue,
                   let uri = o["token_uri"]?.stringValue else {
-                throw PushTransportError("push_configuration",
+                throw PushError("push_configuration",
                                          "FLEET_PUSH_FCM_CREDENTIALS must be a service-account JSON with project_id, client_email, private_key, token_uri")
             }
             projectID = project
@@ -41,6 +41,8 @@ public final class FCMClient: Sendable {
         /// (`UNREGISTERED`, `QUOTA_EXCEEDED`, ...).
         public var errorStatus: String?
         public var errorCode: String?
+        /// The error's `message` (Google's words; it never holds the token).
+        public var message: String?
         public var retryAfter: Int?
     }
 
@@ -58,7 +60,7 @@ public final class FCMClient: Sendable {
 
     static func signingKey(_ pem: String) throws -> _RSA.Signing.PrivateKey {
         do { return try _RSA.Signing.PrivateKey(pemRepresentation: pem) } catch {
-            throw PushTransportError("push_configuration", "the service account's private_key is not an RSA private key (PEM)")
+            throw PushError("push_configuration", "the service account's private_key is not an RSA private key (PEM)")
         }
     }
 
@@ -78,7 +80,7 @@ public final class FCMClient: Sendable {
         let answer = try await http.post(account.tokenURI, headers: [("content-type", "application/x-www-form-urlencoded")], body: Array(form.utf8))
         guard answer.status == 200, let json = try? JSONValue(parsing: answer.body), let token = json["access_token"]?.stringValue else {
             let error = (try? JSONValue(parsing: answer.body))?["error"]?.stringValue ?? "HTTP \(answer.status)"
-            throw PushTransportError(answer.status >= 500 ? "push_unavailable" : "push_auth_failed", "the OAuth token endpoint refused the service account: \(error)")
+            throw PushError(answer.status >= 500 ? "push_unavailable" : "push_auth_failed", "the OAuth token endpoint refused the service account: \(error)")
         }
         let ttl = json["expires_in"]?.intValue ?? 3600
         access.withLock { $0 = (token, now + .seconds(ttl)) }
@@ -104,6 +106,6 @@ public final class FCMClient: Sendable {
             if let c = detail["errorCode"]?.stringValue { code = c }
         }
         return Response(status: answer.status, name: json?["name"]?.stringValue, errorStatus: json?["error"]?["status"]?.stringValue,
-                        errorCode: code, retryAfter: answer.headers.first(name: "retry-after").flatMap { Int($0) })
+                        errorCode: code, message: json?["error"]?["message"]?.stringValue, retryAfter: answer.headers.first(name: "retry-after").flatMap { Int($0) })
     }
 }

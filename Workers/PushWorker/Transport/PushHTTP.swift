@@ -13,7 +13,7 @@ final class PushHTTP: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile {
             guard FileManager.default.isReadableFile(atPath: caFile) else {
-                throw PushTransportError("push_configuration", "FLEET_PUSH_CA_FILE is not a readable file")
+                throw PushError("push_configuration", "FLEET_PUSH_CA_FILE is not a readable file")
             }
             tls.additionalTrustRoots = [.file(caFile)]
         }
@@ -33,10 +33,10 @@ final class PushHTTP: Sendable {
             let response = try await client.execute(request, timeout: .seconds(30))
             let data = try await response.body.collect(upTo: 64 * 1024)
             return (Int(response.status.code), response.headers, Array(data.readableBytesView))
-        } catch let error as PushTransportError {
+        } catch let error as PushError {
             throw error
         } catch {
-            throw PushTransportError("push_unavailable", "\(type(of: error))")
+            throw PushError("push_unavailable", "\(type(of: error))")
         }
     }
 

@@ -50,7 +50,7 @@ public final class APNsClient: Sendable {
 
     static func signingKey(_ pem: String) throws -> P256.Signing.PrivateKey {
         do { return try P256.Signing.PrivateKey(pemRepresentation: pem) } catch {
-            throw PushTransportError("push_configuration", "FLEET_PUSH_APNS_KEY_FILE is not a P-256 private key (.p8 PEM)")
+            throw PushError("push_configuration", "FLEET_PUSH_APNS_KEY_FILE is not a P-256 private key (.p8 PEM)")
         }
     }
 
