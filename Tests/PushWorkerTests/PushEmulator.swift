@@ -1,4 +1,5 @@
 import FleetCore
+import FleetTestSupport
 import Foundation
 
 /// The local APNs + FCM emulator (push_emulator.py: HTTP/2 over TLS with its own test CA, real JWT checks), with
@@ -23,7 +24,8 @@ final class PushEmulator: @unchecked Sendable {
     }
     var acceptedFile: String { directory + "/accepted.ndjson" }
 
-    init(unregistered: [String] = []) async throws {
+    /// `arguments`: more options of push_emulator.py (`--no-apns-token-update-limit`, `--fault-rate 0.1`, ...).
+    init(unregistered: [String] = [], arguments: [String] = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-push-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let make = Process()
@@ -43,7 +45,7 @@ final class PushEmulator: @unchecked Sendable {
                              "--apns-public-key", credentials["apns_public_key"]?.stringValue ?? "",
                              "--fcm-credentials", credentials["fcm_credentials"]?.stringValue ?? "",
                              "--unregistered", directory + "/unregistered.txt", "--accepted", directory + "/accepted.ndjson",
-                             "--ready-file", directory + "/ready.json"]
+                             "--ready-file", directory + "/ready.json"] + arguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let readyPath = directory + "/ready.json"
@@ -63,6 +65,19 @@ final class PushEmulator: @unchecked Sendable {
         ready = found
     }
 
+    /// The worker's `FLEET_PUSH_*` settings for this emulator (the APNs key written to `directory`), with the
+    /// repository's templates.
+    func environment(directory: URL) throws -> [String: String] {
+        let keyFile = directory.appendingPathComponent("AuthKey.p8").path
+        try keyPEM.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        return [
+            "FLEET_PUSH_TEMPLATES": TestEnvironment.repo.appendingPathComponent("Templates").path,
+            "FLEET_PUSH_APNS_URL": url, "FLEET_PUSH_FCM_URL": url, "FLEET_PUSH_CA_FILE": caFile,
+            "FLEET_PUSH_APNS_KEY_FILE": keyFile, "FLEET_PUSH_APNS_KEY_ID": keyID, "FLEET_PUSH_APNS_TEAM_ID": teamID,
+            "FLEET_PUSH_APNS_TOPIC": "com.example.shop", "FLEET_PUSH_FCM_CREDENTIALS": serviceAccountFile,
+        ]
+    }
+
     /// The pushes the emulator accepted (one JSON object each).
     func accepted() -> [JSONValue] {
         guard let text = try? String(contentsOfFile: acceptedFile, encoding: .utf8) else { return [] }
@@ -80,8 +95,8 @@ final class PushEmulator: @unchecked Sendable {
     }
 
     /// Runs `body` with a started emulator, and stops it afterwards (also when `body` throws).
-    static func with<T>(unregistered: [String] = [], _ body: (PushEmulator) async throws -> T) async throws -> T {
-        let emulator = try await PushEmulator(unregistered: unregistered)
+    static func with<T>(unregistered: [String] = [], arguments: [String] = [], _ body: (PushEmulator) async throws -> T) async throws -> T {
+        let emulator = try await PushEmulator(unregistered: unregistered, arguments: arguments)
         do {
             let result = try await body(emulator)
             await emulator.stop()

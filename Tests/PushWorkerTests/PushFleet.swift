@@ -28,14 +28,7 @@ final class PushFleet: Sendable {
          retry: RetryPolicy = RetryPolicy(maxAttempts: 5, baseDelay: .seconds(1), jitter: false), realTime: Bool = false) throws {
         self.emulator = emulator
         directory = try TestEnvironment.temporaryDirectory()
-        let keyFile = directory.appendingPathComponent("AuthKey.p8").path
-        try emulator.keyPEM.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        var env: [String: String] = [
-            "FLEET_PUSH_TEMPLATES": TestEnvironment.repo.appendingPathComponent("Templates").path,
-            "FLEET_PUSH_APNS_URL": emulator.url, "FLEET_PUSH_FCM_URL": emulator.url, "FLEET_PUSH_CA_FILE": emulator.caFile,
-            "FLEET_PUSH_APNS_KEY_FILE": keyFile, "FLEET_PUSH_APNS_KEY_ID": emulator.keyID, "FLEET_PUSH_APNS_TEAM_ID": emulator.teamID,
-            "FLEET_PUSH_APNS_TOPIC": "com.example.shop", "FLEET_PUSH_FCM_CREDENTIALS": emulator.serviceAccountFile,
-        ]
+        var env = try emulator.environment(directory: directory)
         for (k, v) in environment { env[k] = v }
         store = ProfileStore(path: directory.appendingPathComponent("fleet.sqlite").path)
         handler = try PushHandler(store: store, settings: try PushSettings.fromEnvironment(env))

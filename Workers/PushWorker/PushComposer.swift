@@ -89,9 +89,10 @@ public struct PushComposer: Sendable {
     /// The payloads of `content`; `fleet` holds the ids the app reports engagement with (`campaign_id`, `variant`,
     /// `message_id`). Over 4,096 bytes: with `truncateBody`, the body is cut on a character boundary (an ellipsis
     /// added) until both fit; else, or when even an empty body does not fit, throws `payload_too_large` with the size.
+    /// `tag`: FCM's `android.notification.tag` (a notification with the same tag replaces the older one on the device).
     public func payloads(_ content: Content, metadata: PushTemplateMetadata, ids: [(String, String)],
-                         ttlSeconds: Int, collapseKey: String?) throws(PushError) -> Payloads {
-        var payloads = build(content, metadata: metadata, ids: ids, ttlSeconds: ttlSeconds, collapseKey: collapseKey)
+                         ttlSeconds: Int, collapseKey: String?, tag: String) throws(PushError) -> Payloads {
+        var payloads = build(content, metadata: metadata, ids: ids, ttlSeconds: ttlSeconds, collapseKey: collapseKey, tag: tag)
         if fits(payloads) { return payloads }
         let size = max(payloads.apns.count, payloads.fcmBytes)
         guard metadata.truncateBody, let body = content.body, !body.isEmpty else {
@@ -104,7 +105,7 @@ public struct PushComposer: Sendable {
             let mid = (low + high) / 2
             var cut = content
             cut.body = String(characters[..<mid]).trimmingTrailingSpace() + "…"
-            let candidate = build(cut, metadata: metadata, ids: ids, ttlSeconds: ttlSeconds, collapseKey: collapseKey)
+            let candidate = build(cut, metadata: metadata, ids: ids, ttlSeconds: ttlSeconds, collapseKey: collapseKey, tag: tag)
             if fits(candidate) {
                 best = candidate
                 low = mid + 1
@@ -123,7 +124,7 @@ public struct PushComposer: Sendable {
     private func fits(_ p: Payloads) -> Bool { p.apns.count <= Self.maxPayloadBytes && p.fcmBytes <= Self.maxPayloadBytes }
 
     private func build(_ content: Content, metadata: PushTemplateMetadata, ids: [(String, String)], ttlSeconds: Int,
-                       collapseKey: String?) -> Payloads {
+                       collapseKey: String?, tag: String) -> Payloads {
         // APNs: the aps dictionary, then the custom keys at the top level.
         var aps = JSONObject()
         if metadata.pushType == "alert" {
@@ -167,6 +168,10 @@ public struct PushComposer: Sendable {
         if let collapseKey { android["collapse_key"] = .string(collapseKey) }
         android["ttl"] = .string("\(ttlSeconds)s")
         android["priority"] = metadata.highPriority ? "HIGH" : "NORMAL"
+        if metadata.pushType == "alert" {
+            android["notification"] = ["tag": .string(tag)]
+            counted += "tag".utf8.count + tag.utf8.count
+        }
         message["android"] = .object(android)
         return Payloads(apns: JSONValue.object(apns).serialized(), fcm: message, fcmBytes: counted, truncated: false)
     }

@@ -60,6 +60,9 @@ public struct PushHandler: JobHandler {
         var payloads: PushComposer.Payloads
         var ttlSeconds: Int
         var collapseKey: String?
+        /// The campaign's or template's collapse key, else one of the job's own (a UUID from its id): a resend of the
+        /// job replaces its notification on the device instead of adding a second (apns-collapse-id, FCM tag).
+        var collapseID: String
     }
 
     public func handle(_ request: PushParameters, context: JobContext) async throws -> JobOutcome {
@@ -148,9 +151,11 @@ public struct PushHandler: JobHandler {
         let ttl = request.ttlSeconds ?? template.metadata.ttlSeconds ?? settings.ttlSeconds
         let collapse = request.collapseKey ?? template.metadata.collapseKey
         let ids = [("campaign_id", request.campaign.id), ("variant", variant.name), ("job_id", jobID)]
+        let collapseID = collapse ?? PushSender.messageID(jobID: jobID, token: "")
         do {
-            let payloads = try composer.payloads(content, metadata: template.metadata, ids: ids, ttlSeconds: ttl, collapseKey: collapse)
-            return .ready(Prepared(template: template, variant: variant.name, payloads: payloads, ttlSeconds: ttl, collapseKey: collapse))
+            let payloads = try composer.payloads(content, metadata: template.metadata, ids: ids, ttlSeconds: ttl, collapseKey: collapse, tag: collapseID)
+            return .ready(Prepared(template: template, variant: variant.name, payloads: payloads, ttlSeconds: ttl, collapseKey: collapse,
+                                   collapseID: collapseID))
         } catch {
             throw Self.jobError(error)
         }
@@ -260,7 +265,7 @@ public struct PushHandler: JobHandler {
             if device.platform == "ios" {
                 let headers = PushSender.apnsHeaders(topic: sender.topic ?? "", apnsID: apnsID, pushType: p.template.metadata.pushType,
                                                      highPriority: p.template.metadata.highPriority, expiration: expiration,
-                                                     collapseID: p.collapseKey)
+                                                     collapseID: p.collapseID)
                 outcome = try await sender.sendAPNs(token: device.token, headers: headers, payload: p.payloads.apns)
             } else {
                 var message = p.payloads.fcm
@@ -297,7 +302,7 @@ public struct PushHandler: JobHandler {
             var headers = JSONObject()
             for (k, v) in PushSender.apnsHeaders(topic: settings.apnsTopic ?? "<FLEET_PUSH_APNS_TOPIC>", apnsID: apnsID,
                                                  pushType: p.template.metadata.pushType, highPriority: p.template.metadata.highPriority,
-                                                 expiration: expiration, collapseID: p.collapseKey) {
+                                                 expiration: expiration, collapseID: p.collapseID) {
                 headers[k] = .string(v)
             }
             return ["service": "apns", "headers": .object(headers),
