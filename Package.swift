@@ -213,7 +213,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["push_emulator.py", "make_credentials.py"],  // the APNs/FCM emulator, run by the tests with python3
             swiftSettings: strict),
         .testTarget(
             name: "FleetRuntimeTests",

@@ -2,10 +2,11 @@ import FleetCore
 import FleetTestSupport
 import Foundation
 
-/// The local APNs + FCM emulator (push_emulator.py: HTTP/2 over TLS with its own test CA, real JWT checks), with
+/// The local APNs + FCM emulator (Ops/push-emulator/push_emulator.py: HTTP/2 over TLS with its own test CA, real JWT checks), with
 /// credentials made by make_credentials.py, in a fresh directory; stopped with SIGTERM on `stop()`.
 final class PushEmulator: @unchecked Sendable {
-    static let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+    /// Ops/push-emulator/ of the repository.
+    static let here = TestEnvironment.repo.appendingPathComponent("Ops/push-emulator").path
 
     let directory: String
     let process = Process()
