@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The demo: a sample email campaign end to end. A private broker, a local SMTP sink (aiosmtpd writing a
-# Maildir), DEMO_PEOPLE profiles imported (default 5000; de/fr/en, three time zones), consents applied through
-# crm jobs (20% opt out of the newsletter), a segment of everyone, and the campaign sent to it with
-# `fleet campaign send` (template `monthly`, variants a/b, a 10% holdout, frequency cap DEMO_CAP=2 a day): one
-# job per person; two workers render and deliver over SMTP; waits until the queues are drained, summarizes the
-# results (`fleet campaign status`, `fleet results --summary`) and says where the mails are.
+# The demo: a sample email campaign and a push campaign end to end. A private broker, a local SMTP sink (aiosmtpd
+# writing a Maildir), the local APNs/FCM emulator (Ops/push-emulator), DEMO_PEOPLE profiles imported (default
+# 5000; de/fr/en, three time zones), consents and phones applied through crm jobs (20% opt out of the newsletter,
+# 10% of push offers; 9 in 10 have a phone), a segment of everyone, and the campaigns sent to it with
+# `fleet campaign send` (email: template `monthly`, variants a/b, a 10% holdout, frequency cap DEMO_CAP=2 a day;
+# push: template `offer`, quiet hours over the current hour in New York): one job per person and campaign; two
+# workers render and deliver over SMTP and HTTP/2; waits until the queues are drained, summarizes the results
+# (`fleet campaign status`, `fleet results --summary`) and says where the mails and pushes are.
 #
 #   bash Ops/scripts/demo.sh
 #   DEMO_PEOPLE=100000 bash Ops/scripts/demo.sh
@@ -71,6 +73,7 @@ on_exit() {
   trap - EXIT INT TERM
   stop_workers
   if [[ -n ${serve_pid:-} ]]; then kill -TERM "$serve_pid" 2>/dev/null || true; fi
+  if [[ -n ${push_pid:-} ]]; then kill -TERM "$push_pid" 2>/dev/null || true; fi
   if ((rc != 0)); then
     printf '\n%s: failed (exit %d). Worker logs: %s/worker-*.log; broker: bash Ops/scripts/broker.sh status\n' \
       "$PROG" "$rc" "$FLEET_DIR" >&2
@@ -117,7 +120,7 @@ step "importing the profiles; a segment of everyone"
 run "$F" profiles import "$DATA_DIR/profiles.ndjson" --no-progress
 run "$F" segment define everyone '{"all": []}'
 
-step "starting the SMTP sink (aiosmtpd writing a Maildir) and $WORKERS workers (kinds crm,email; delivery smtp)"
+step "starting the SMTP sink (aiosmtpd writing a Maildir), the APNs/FCM emulator and $WORKERS workers (kinds crm,email,push)"
 export FLEET_SMTP_SINK_DIR="$FLEET_DIR/smtp"
 bash "$REPO_ROOT/Ops/scripts/smtp-sink.sh" stop
 rm -rf "$FLEET_SMTP_SINK_DIR/maildir"
@@ -138,10 +141,36 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 say "fleet serve on $FLEET_PUBLIC_URL (pid $serve_pid, log $FLEET_DIR/serve.log)"
+# The push services: the local emulator (HTTP/2 over TLS with its own CA, real JWT checks), answering the
+# phones listed in unregistered.txt as unregistered. Each worker makes its own provider token at start: the
+# emulator's 20-minute rule per key is off for the demo's two workers.
+PUSH_DIR="$FLEET_DIR/push"
+rm -rf "$PUSH_DIR" && mkdir -p "$PUSH_DIR"
+/usr/bin/env python3 "$REPO_ROOT/Ops/push-emulator/make_credentials.py" --out "$PUSH_DIR/creds" >/dev/null
+PUSH_CREDS=$(cat "$PUSH_DIR/creds/credentials.json")
+creds() { /usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$PUSH_CREDS" "$1"; }
+printf '   $ python3 Ops/push-emulator/push_emulator.py --port 0 --unregistered %s --accepted %s ... &\n' "$DATA_DIR/unregistered.txt" "$PUSH_DIR/accepted.ndjson"
+/usr/bin/env python3 "$REPO_ROOT/Ops/push-emulator/push_emulator.py" --host 127.0.0.1 --port 0 --state-dir "$PUSH_DIR/state" \
+  --apns-key-id "$(creds apns_key_id)" --apns-team-id "$(creds apns_team_id)" --apns-public-key "$(creds apns_public_key)" \
+  --fcm-credentials "$(creds fcm_credentials)" --no-apns-token-update-limit --unregistered "$DATA_DIR/unregistered.txt" \
+  --accepted "$PUSH_DIR/accepted.ndjson" --ready-file "$PUSH_DIR/ready.json" >"$PUSH_DIR/emulator.log" 2>&1 </dev/null &
+push_pid=$!
+for ((i = 0; i < 100; i++)); do [[ -s $PUSH_DIR/ready.json ]] && break; sleep 0.1; done
+[[ -s $PUSH_DIR/ready.json ]] || { cat "$PUSH_DIR/emulator.log" >&2; die "the push emulator did not start"; }
+ready() { /usr/bin/python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); v = d[sys.argv[2]]; print(list(v.values())[0] if isinstance(v, dict) else v)' "$PUSH_DIR/ready.json" "$1"; }
+export FLEET_PUSH_APNS_URL="$(ready url)" FLEET_PUSH_FCM_URL="$(ready url)" FLEET_PUSH_CA_FILE="$(ready ca_file)"
+export FLEET_PUSH_APNS_KEY_FILE="$(creds apns_private_key)" FLEET_PUSH_APNS_KEY_ID="$(creds apns_key_id)"
+export FLEET_PUSH_APNS_TEAM_ID="$(creds apns_team_id)" FLEET_PUSH_APNS_TOPIC=com.example.shop
+export FLEET_PUSH_FCM_CREDENTIALS="$(ready fcm_credentials_effective)" FLEET_PUSH_TEMPLATES="$REPO_ROOT/Templates"
+# Quiet hours over the current hour in New York, so that a third of the audience is in them whenever the demo runs
+# (a real fleet says 21:00-08:00).
+NY_HOUR=$(TZ=America/New_York date +%H)
+export FLEET_PUSH_QUIET_HOURS="$(printf '%02d:00-%02d:00' "$((10#$NY_HOUR))" "$(((10#$NY_HOUR + 1) % 24))")"
+say "push emulator on $FLEET_PUSH_APNS_URL (pid $push_pid); quiet hours $FLEET_PUSH_QUIET_HOURS in each person's zone"
 for ((w = 1; w <= WORKERS; w++)); do
   log="$FLEET_DIR/worker-$w.log"
-  printf '   $ %s worker --kinds crm,email --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
-  "$F" worker --kinds crm,email --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
+  printf '   $ %s worker --kinds crm,email,push --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
+  "$F" worker --kinds crm,email,push --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
   worker_pids+=("$!")
 done
 sleep 1
@@ -194,9 +223,10 @@ while :; do
 done
 }
 
-step "applying consents through crm jobs (20% opt out of the newsletter) and waiting for fleet.crm"
+step "applying consents and phones through crm jobs (20% opt out of the newsletter, 10% of push offers) and waiting for fleet.crm"
 QUEUE=fleet.crm
 run "$F" enqueue "$DATA_DIR/consents.ndjson"
+run "$F" enqueue "$DATA_DIR/devices.ndjson"
 drain
 
 step "sending the campaign to the segment (template monthly, variants a/b, 10% holdout) and waiting for fleet.email"
@@ -221,6 +251,22 @@ drain
 step "the campaign report: variant a, variant b and the holdout"
 run "$F" campaign report monthly-demo
 say "the same as a page with a chart: $FLEET_PUBLIC_URL/campaigns/monthly-demo (fleet serve stops with the demo; rerun it with the exports above)"
+
+step "a push campaign to the segment (template offer, variants a/b, 10% holdout) and waiting for fleet.push"
+QUEUE=fleet.push
+run "$F" campaign send --segment everyone --kind push --template offer --campaign-id offer-demo \
+  --name "Spring offer (demo)" --variants a:1,b:1 --holdout 0.1 --no-progress
+drain
+run "$F" campaign status offer-demo
+# The emulator writes the rest of its accepted log at exit: stopped here, the count below is complete. The jobs
+# deferred by the quiet hours wait in the delay queues for the window's end.
+kill -TERM "$push_pid" 2>/dev/null || true
+wait "$push_pid" 2>/dev/null || true
+push_pid=
+PUSHED=$(wc -l <"$PUSH_DIR/accepted.ndjson" 2>/dev/null || echo 0)
+PRUNED=$(/usr/bin/python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM devices WHERE invalid_since IS NOT NULL").fetchone()[0])' "$FLEET_STORE")
+say "pushes accepted by the emulator (APNs and FCM): $PUSHED; phone tokens pruned as unregistered: $PRUNED"
+say "the deferred ones (quiet hours) wait in fleet.delay.* until the window ends; suppressed: opted out, no phone, holdout, dead tokens only"
 
 step "results, status and dead letters"
 run "$F" results --summary
@@ -247,6 +293,8 @@ Mails: $(ls "$FLEET_SMTP_SINK_DIR/maildir/new" 2>/dev/null | wc -l) messages in 
   any Maildir-reading mail client opens them). One person's mail in a browser:
   $F email preview monthly --profile p1 --variant b --out $FLEET_DIR/preview.html
 Stop the SMTP sink: FLEET_SMTP_SINK_DIR=$FLEET_SMTP_SINK_DIR bash Ops/scripts/smtp-sink.sh stop
+Pushes: $PUSH_DIR/accepted.ndjson (one JSON line per push the emulator accepted: device, headers, payload).
+  One person's push requests: $F push preview offer --profile p2
 
 Done. The broker is still running for you to explore:
   eval "\$(bash Ops/scripts/broker.sh env)"   # FLEET_AMQP_URL, FLEET_BROKER_CTL, ...

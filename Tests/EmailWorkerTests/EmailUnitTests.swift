@@ -247,8 +247,8 @@ struct EmailParametersContractTests {
         #expect(merged.campaign["holdout"] == 0.1)
         #expect(try parameters([:]).campaignID == "none")
         for (bad, field) in [(["campaign": 5] as JSONObject, "campaign"), (["campaign": ["name": "x"]], "campaign.id"),
-                             (["campaign": ["id": "c", "holdout": 2]], "campaign"), (["campaign": ["id": "c", "cap_action": "drop"]], "campaign.cap_action"),
-                             (["campaign": ["id": "c", "variants": [["weight": 1]]]], "campaign"), (["template": 7], "template")] {
+                             (["campaign": ["id": "c", "holdout": 2]], "campaign.holdout"), (["campaign": ["id": "c", "cap_action": "drop"]], "campaign.cap_action"),
+                             (["campaign": ["id": "c", "variants": [["weight": 1]]]], "campaign.variants"), (["template": 7], "template")] {
             do {
                 _ = try parameters(bad)
                 Issue.record("\(bad) was accepted")

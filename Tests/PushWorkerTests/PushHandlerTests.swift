@@ -128,6 +128,13 @@ struct PushHandlerTests {
                 let accepted = try await fleet.accepted()
                 #expect(accepted.filter { $0["device_token"]?.stringValue == Self.iosToken(10) }.count == 1, "only the transactional push to the opted-out person")
                 #expect(accepted.filter { $0["device_token"]?.stringValue == Self.iosToken(11) }.count == 2, "m7 at once, m4 after the window")
+                let m6 = accepted.first { $0["device_token"]?.stringValue == Self.iosToken(10) }
+                #expect(m6?["headers"]?["apns-collapse-id"]?.stringValue == PushSender.messageID(jobID: "m6", token: ""),
+                        "without a collapse key: the job's own, so that a resend replaces it")
+                // Every shape of result seen here, as published, is valid against the contract's schemas.
+                let bodies = ContractCheck.onePerKindAndStatus(fleet.driver.results.map { $0.encoded() })
+                let check = try await ContractCheck.validate(bodies, requireKinds: ["push"])
+                #expect(check.status == 0, "\(check.output)")
             }
         }
     }

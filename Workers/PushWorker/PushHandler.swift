@@ -242,6 +242,8 @@ public struct PushHandler: JobHandler {
                                   "delivered": .int(Int64(delivered)), "pruned": .int(Int64(pruned)), "devices": .array(rows),
                                   "bytes": .int(Int64(p.payloads.apns.count))]
         if p.payloads.truncated { output["truncated"] = true }
+        // Nothing reached a device: the push does not count against the person's caps.
+        if delivered == 0 { try? await store.releaseCap(jobID: context.jobID, channel: "push") }
         if delivered == 0 && rejected > 0 {
             let reasons = Set(rows.compactMap { $0["reason"]?.stringValue }).sorted().joined(separator: ", ")
             throw JobError(code: "push_rejected", message: "every device was refused: \(reasons)", retryable: false, output: .object(output))

@@ -62,14 +62,29 @@ public final class PushSender: Sendable {
         var bytes = Array(SHA256.hash(data: Data("\(jobID)\u{0}\(token)".utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8 (RFC 9562: custom)
         bytes[8] = (bytes[8] & 0x3F) | 0x80  // the RFC variant
-        let hex = bytes.map { String(format: "%02X", $0) }.joined()
-        let c = Array(hex)
-        return "\(String(c[0..<8]))-\(String(c[8..<12]))-\(String(c[12..<16]))-\(String(c[16..<20]))-\(String(c[20..<32]))"
+        // Hand-written hex: String(format:) took a tenth of the worker's CPU per push (perf, `fleet bench push`).
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, b) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(upperHex[Int(b >> 4)])
+            out.append(upperHex[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let upperHex = Array("0123456789ABCDEF".utf8)
+    private static let lowerHex = Array("0123456789abcdef".utf8)
 
     /// A device's id in results and logs: 16 hex digits of SHA-256(token). The token itself is personal data.
     public static func deviceID(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        var out = [UInt8]()
+        out.reserveCapacity(16)
+        for b in SHA256.hash(data: Data(token.utf8)).prefix(8) {
+            out.append(lowerHex[Int(b >> 4)])
+            out.append(lowerHex[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Sends to an iOS device.
