@@ -123,6 +123,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Workers/PushWorker", exclude: ["README.md"], swiftSettings: strict),
+        // The content worker (kind content): recommendation models trained from the store's events and catalog,
+        // recommendation blocks per person and slot.
+        .target(
+            name: "ContentWorker",
+            dependencies: ["FleetCore", "FleetRuntime", "ProfileStore", .product(name: "Logging", package: "swift-log")],
+            path: "Workers/ContentWorker", exclude: ["README.md"], swiftSettings: strict),
         // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
         // published with confirms and recorded per campaign so that a second run resumes.
         .target(
@@ -151,7 +157,7 @@ let package = Package(
         .target(
             name: "FleetBench",
             dependencies: [
-                "AMQPClient", "CRabbitMQ", "EmailWorker", "FleetAMQP", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetLinks", "FleetRuntime", "FleetStore", "Liquid",
+                "AMQPClient", "CRabbitMQ", "ContentWorker", "CRMWorker", "EmailWorker", "FleetAMQP", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetLinks", "FleetRuntime", "FleetStore", "Liquid",
                 "ProfileStore", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -159,7 +165,7 @@ let package = Package(
             name: "fleet",
             dependencies: [
                 "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetServe", "Liquid",
-                "ProfileStore", "CRMWorker", "EmailWorker", "FleetMarketing", "PushWorker",
+                "ProfileStore", "CRMWorker", "ContentWorker", "EmailWorker", "FleetMarketing", "PushWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -203,6 +209,10 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             exclude: ["browser_common.py", "browser_preferences.py", "browser_report.py"],  // run by the tests with python3 (selenium, chromium)
+            swiftSettings: strict),
+        .testTarget(
+            name: "ContentWorkerTests",
+            dependencies: ["ContentWorker", "FleetCore", "FleetRuntime", "ProfileStore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
             name: "PushWorkerTests",

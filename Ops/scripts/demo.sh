@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a sample email campaign and a push campaign end to end. A private broker, a local SMTP sink (aiosmtpd
 # writing a Maildir), the local APNs/FCM emulator (Ops/push-emulator), DEMO_PEOPLE profiles imported (default
-# 5000; de/fr/en, three time zones), consents and phones applied through crm jobs (20% opt out of the newsletter,
-# 10% of push offers; 9 in 10 have a phone), a segment of everyone, and the campaigns sent to it with
+# 5000; de/fr/en, three time zones) and a 48-product catalog, consents, phones and shop events applied through crm
+# jobs (20% opt out of the newsletter, 10% of push offers; 9 in 10 have a phone), the recommender trained and a
+# block of picks made per person (content jobs), a segment of everyone, and the campaigns sent to it with
 # `fleet campaign send` (email: template `monthly`, variants a/b, a 10% holdout, frequency cap DEMO_CAP=2 a day;
 # push: template `offer`, quiet hours over the current hour in New York): one job per person and campaign; two
 # workers render and deliver over SMTP and HTTP/2; waits until the queues are drained, summarizes the results
@@ -25,7 +26,7 @@ WORKERS=${DEMO_WORKERS:-2}
 CONCURRENCY=${DEMO_CONCURRENCY:-64}
 TIMEOUT=${DEMO_TIMEOUT:-300}
 QUEUE=fleet.email
-STEPS=14
+STEPS=15
 step_no=0
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
@@ -118,9 +119,10 @@ DATA_DIR="$FLEET_DIR/demo-data"
 
 step "importing the profiles; a segment of everyone"
 run "$F" profiles import "$DATA_DIR/profiles.ndjson" --no-progress
+run "$F" catalog import "$DATA_DIR/catalog.ndjson"
 run "$F" segment define everyone '{"all": []}'
 
-step "starting the SMTP sink (aiosmtpd writing a Maildir), the APNs/FCM emulator and $WORKERS workers (kinds crm,email,push)"
+step "starting the SMTP sink (aiosmtpd writing a Maildir), the APNs/FCM emulator and $WORKERS workers (kinds crm,email,push,content)"
 export FLEET_SMTP_SINK_DIR="$FLEET_DIR/smtp"
 bash "$REPO_ROOT/Ops/scripts/smtp-sink.sh" stop
 rm -rf "$FLEET_SMTP_SINK_DIR/maildir"
@@ -169,8 +171,8 @@ export FLEET_PUSH_QUIET_HOURS="$(printf '%02d:00-%02d:00' "$((10#$NY_HOUR))" "$(
 say "push emulator on $FLEET_PUSH_APNS_URL (pid $push_pid); quiet hours $FLEET_PUSH_QUIET_HOURS in each person's zone"
 for ((w = 1; w <= WORKERS; w++)); do
   log="$FLEET_DIR/worker-$w.log"
-  printf '   $ %s worker --kinds crm,email,push --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
-  "$F" worker --kinds crm,email,push --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
+  printf '   $ %s worker --kinds crm,email,push,content --concurrency %s >%s 2>&1 &\n' "$F" "$CONCURRENCY" "$log"
+  "$F" worker --kinds crm,email,push,content --concurrency "$CONCURRENCY" >"$log" 2>&1 </dev/null &
   worker_pids+=("$!")
 done
 sleep 1
@@ -223,11 +225,21 @@ while :; do
 done
 }
 
-step "applying consents and phones through crm jobs (20% opt out of the newsletter, 10% of push offers) and waiting for fleet.crm"
+step "applying consents, phones and shop events through crm jobs (20% opt out of the newsletter, 10% of push offers) and waiting for fleet.crm"
 QUEUE=fleet.crm
 run "$F" enqueue "$DATA_DIR/consents.ndjson"
 run "$F" enqueue "$DATA_DIR/devices.ndjson"
+run "$F" enqueue "$DATA_DIR/events.ndjson"
 drain
+
+step "training the recommender on the shop events, then a recommendation block per person (content jobs)"
+QUEUE=fleet.content
+printf '%s\n' '{"id": "demo-train", "kind": "content", "data": {"op": "train"}}' >"$DATA_DIR/train.ndjson"
+run "$F" enqueue "$DATA_DIR/train.ndjson"
+drain
+run "$F" enqueue "$DATA_DIR/content_jobs.ndjson"
+drain
+say "the monthly mail's picks now come from each person's email_hero block (else from the catalog's top sellers)"
 
 step "sending the campaign to the segment (template monthly, variants a/b, 10% holdout) and waiting for fleet.email"
 QUEUE=fleet.email

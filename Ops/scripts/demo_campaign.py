@@ -37,4 +37,35 @@ with open(os.path.join(out, "devices.ndjson"), "w") as f, open(os.path.join(out,
         devices += 1
         if i % 20 == 0:
             gone.write(token + "\n")
-print(f"wrote {n} profiles, {len(range(0, n, 5)) + len(range(3, n, 10))} consent jobs and {devices} device registrations to {out}")
+# The shop: 8 products in each of 6 categories; each person has a taste for two categories and viewed, put in the
+# cart or bought a few products, mostly of their taste (crm track jobs); then one content job per person asks for
+# their `email_hero` block (after the content worker trained on these events).
+categories = ["running", "hiking", "yoga", "cycling", "swimming", "tennis"]
+with open(os.path.join(out, "catalog.ndjson"), "w") as f:
+    for c, cat in enumerate(categories):
+        for k in range(8):
+            f.write(json.dumps({"sku": f"{cat[:3]}-{k}", "name": f"{cat.title()} item {k}", "price": 10 + 7 * k + c,
+                                "currency": "EUR", "category": cat, "tags": [cat, ["budget", "mid", "premium"][k % 3]],
+                                "url": f"https://shop.example.com/p/{cat[:3]}-{k}"}) + "\n")
+events = 0
+with open(os.path.join(out, "events.ndjson"), "w") as f:
+    for i in range(n):
+        taste = random.sample(categories, 2)
+        for e in range(random.randint(2, 6)):
+            cat = random.choice(taste) if random.random() < 0.85 else random.choice(categories)
+            sku = f"{cat[:3]}-{min(7, int(random.expovariate(0.45)))}"
+            name = random.choice(["product_viewed", "product_viewed", "add_to_cart", "purchase"])
+            data = {"op": "track", "op_id": f"demo-ev-{i}-{e}", "profile_id": f"p{i}", "event_id": f"demo-ev-{i}-{e}",
+                    "event": name, "occurred_at": f"2026-11-{1 + e:02d}T12:00:00Z", "properties": {"sku": sku},
+                    "items": [{"sku": sku, "quantity": 1}]}
+            if name == "purchase":
+                data["amount"] = 29.0
+                data["currency"] = "EUR"
+            f.write(json.dumps({"id": f"demo-ev-{i}-{e}", "kind": "crm", "data": data}) + "\n")
+            events += 1
+with open(os.path.join(out, "content_jobs.ndjson"), "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"id": f"demo-rec-{i}", "kind": "content", "profile_id": f"p{i}",
+                            "data": {"op": "recommend", "slot": "email_hero", "n": 4, "rules": {"max_per_category": 2}}}) + "\n")
+print(f"wrote {n} profiles, {len(range(0, n, 5)) + len(range(3, n, 10))} consent jobs, {devices} device registrations, "
+      f"{events} shop events, 48 products and {n} content jobs to {out}")

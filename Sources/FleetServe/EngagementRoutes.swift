@@ -33,7 +33,7 @@ public struct EngagementRoutes: Sendable {
         self.store = store
         self.logger = logger
         groups = SubscriptionGroup.load(templatesDirectory: settings.templatesDirectory)
-        limiter = PostRateLimiter(perMinute: settings.postsPerMinute)
+        limiter = PostRateLimiter(perMinute: settings.postsPerMinute, clock: settings.limitClock)
     }
 
     /// A transparent 1x1 GIF.

@@ -11,6 +11,7 @@ final class PostRateLimiter: Sendable {
     }
 
     private let perMinute: Double
+    private let clock: @Sendable () -> ContinuousClock.Instant
     private let buckets = Mutex<[String: Bucket]>([:])
     /// The most keys tracked before idle ones are dropped.
     static let maxKeys = 50_000
@@ -21,13 +22,15 @@ final class PostRateLimiter: Sendable {
         return bytes[0..<8].map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
     }
 
-    init(perMinute: Int) {
+    init(perMinute: Int, clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.perMinute = Double(perMinute)
+        self.clock = clock
     }
 
     /// nil when `address` may post now, else the seconds until it may.
-    func admit(_ address: String, now: ContinuousClock.Instant = .now) -> Int? {
-        buckets.withLock { table in
+    func admit(_ address: String) -> Int? {
+        let now = clock()
+        return buckets.withLock { table in
             var bucket = table[address] ?? Bucket(tokens: perMinute, at: now)
             let elapsed = now - bucket.at
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -20,6 +20,8 @@ public struct ServeSettings: Sendable {
     public var machineOpenSeconds: Int
     /// POSTs per client address per minute (unsubscribe and preference centre).
     public var postsPerMinute: Int
+    /// The clock of the POST limit (not a setting: tests freeze it, so that a slow machine cannot refill a bucket).
+    public var limitClock: @Sendable () -> ContinuousClock.Instant = { .now }
     /// Take the client address from the last `X-Forwarded-For` hop (behind a reverse proxy).
     public var trustForwardedFor: Bool
     /// The HTTP Basic password of `/campaigns/` (user `admin`); nil: only loopback clients may read reports.

@@ -146,6 +146,25 @@ enum ProfileSchema {
                 """),
         // Campaign reports read the events since a campaign began (opens, clicks, conversions): by time.
         Migrator.Migration("events by time", sql: "CREATE INDEX events_time ON events(occurred_at);"),
+        // The content worker: trained recommendation models (a version each; the newest serves) and the blocks
+        // it generated per person and slot (templates read them as `content.<slot>`).
+        Migrator.Migration("content: recommendation models and blocks", sql: """
+            CREATE TABLE rec_models (
+                version INTEGER PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                summary TEXT NOT NULL,
+                model BLOB NOT NULL
+            );
+            CREATE TABLE content_blocks (
+                profile_id TEXT NOT NULL,
+                slot TEXT NOT NULL,
+                block TEXT NOT NULL,
+                model_version INTEGER,
+                generated_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                PRIMARY KEY (profile_id, slot)
+            ) WITHOUT ROWID;
+            """),
     ]
 
     /// `flags` bits of `profiles`.

@@ -1,3 +1,4 @@
+import ContentWorker
 import EmailWorker
 import FleetMarketing
 import PushWorker
@@ -7,7 +8,7 @@ import FleetRuntime
 /// prints it; Docs/settings.md holds the same table (a test compares them, and checks that every `FLEET_*`
 /// variable named in the sources is here).
 enum SettingsCatalog {
-    static let all: [Setting] = global + worker + EmailSettings.settings + PushSettings.settings + [FrequencyCap.allChannelsSetting] + links + serve + bench
+    static let all: [Setting] = global + worker + EmailSettings.settings + PushSettings.settings + [FrequencyCap.allChannelsSetting] + ContentSettings.settings + links + serve + bench
 
     static let global: [Setting] = [
         Setting(environment: "FLEET_AMQP_URL", flag: "--amqp-url (repeatable)", configKey: "amqp_url",

@@ -1,6 +1,7 @@
 import AMQPClient
 import ArgumentParser
 import CRMWorker
+import ContentWorker
 import EmailWorker
 import FleetAMQP
 import FleetCore
@@ -24,7 +25,8 @@ struct WorkerCommand: AsyncParsableCommand {
             FLEET_TEMPLATES and the config file's keys, and each kind its own settings. Kind email: \
             \(EmailSettings.settings.compactMap(\.environment).joined(separator: ", ")); FLEET_EMAIL_SECRET is \
             required (a worker with kind email refuses to start without it). Kind push: \
-            \(PushSettings.settings.compactMap(\.environment).joined(separator: ", ")). Both: FLEET_FREQUENCY_CAP_ALL. 'fleet settings' lists every setting \
+            \(PushSettings.settings.compactMap(\.environment).joined(separator: ", ")). Both: FLEET_FREQUENCY_CAP_ALL. Kind content: \
+            \(ContentSettings.settings.compactMap(\.environment).joined(separator: ", ")). 'fleet settings' lists every setting \
             with its default (Docs/settings.md). SIGTERM or SIGINT stops the worker in any state: connecting, \
             reconnecting or running (then the jobs in flight get --grace seconds to finish).
             """)
@@ -73,6 +75,9 @@ struct WorkerCommand: AsyncParsableCommand {
         "crm": { store, _ in CRMHandler(store: store) },
         "email": { store, templates in
             EmailHandler(store: store, settings: try EmailSettings.fromEnvironment(templatesFallback: templates))
+        },
+        "content": { store, _ in
+            ContentHandler(store: store, settings: try ContentSettings.fromEnvironment())
         },
         "push": { store, templates in
             try PushHandler(store: store, settings: try PushSettings.fromEnvironment(templatesFallback: templates))
@@ -162,6 +167,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 } catch let error as EmailError {
                     throw CLIError.usage(error.message)  // a setting is missing or wrong: one line, exit 64
                 } catch let error as PushError {
+                    throw CLIError.usage(error.message)
+                } catch let error as ContentError {
                     throw CLIError.usage(error.message)
                 }
                 continue

@@ -258,3 +258,30 @@ struct EmailParametersContractTests {
         }
     }
 }
+
+@Suite("Email worker and the content worker's blocks")
+struct EmailContentBlockTests {
+    @Test("a person's email_hero block is the monthly mail's picks and content.<slot>; an expired block is not shown; without one the catalog's top sellers serve")
+    func picksFromTheBlock() async throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ProfileStore(path: dir.appendingPathComponent("fleet.sqlite").path)
+        defer { store.close() }
+        _ = try await store.apply([
+            ProfileOperation(opID: "o1", timestampMillis: 1000, body: .identify(profileID: "p1", traits: ["locale": "en"], identities: [ProfileIdentity(.email, "p1@example.com")])),
+            ProfileOperation(opID: "o2", timestampMillis: 1000, body: .identify(profileID: "p2", traits: ["locale": "en"], identities: [ProfileIdentity(.email, "p2@example.com")])),
+        ])
+        _ = try await store.importCatalog([CatalogProduct(sku: "top-1", name: "Catalog Bestseller", price: 9, currency: "EUR", category: "x")])
+        let block: JSONValue = ["slot": "email_hero", "items": [["sku": "pick-1", "name": "Trail Runner Pro", "price": 120.0, "currency": "EUR", "url": "https://shop.example.com/p/pick-1"]]]
+        try await store.saveContentBlock(profileID: "p1", slot: "email_hero", block: block, modelVersion: 1,
+                                         expiresAt: ProfileStore.nowMillis() + 3_600_000)
+        try await store.saveContentBlock(profileID: "p2", slot: "email_hero", block: block, modelVersion: 1, expiresAt: ProfileStore.nowMillis() - 1)
+        let handler = EmailHandler(store: store, settings: EmailSettings(templatesDirectory: TestEnvironment.repo.appendingPathComponent("Templates").path, secret: "s"))
+        let withBlock = try await handler.preview(template: "monthly", profileID: "p1", variant: "a")
+        #expect(withBlock.contains("Trail Runner Pro") && withBlock.contains("https://shop.example.com/p/pick-1"))
+        #expect(!withBlock.contains("Catalog Bestseller"))
+        let expired = try await handler.preview(template: "monthly", profileID: "p2", variant: "a")
+        #expect(!expired.contains("Trail Runner Pro"), "an expired block is not shown")
+        #expect(expired.contains("Catalog Bestseller"), "the top sellers serve without a block")
+    }
+}

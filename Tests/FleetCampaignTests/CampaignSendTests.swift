@@ -42,11 +42,21 @@ struct CampaignSendTests {
     /// whatever else is queued (at most 60 s in all).
     static func drain(_ fleet: KindFleet, distinct n: Int) async throws -> [JSONObject] {
         let queue = fleet.topology.queue(forKind: "email")
-        let consumer = try await fleet.connection.consume(queue: queue, prefetch: 1000)
+        // After a broker restart the fleet's own connection may still be reconnecting: consume once it is back.
+        var consumer: AMQPConsumer?
+        let deadlineToConnect = ContinuousClock.now + .seconds(60)
+        while consumer == nil {
+            do {
+                consumer = try await fleet.connection.consume(queue: queue, prefetch: 1000)
+            } catch let error as AMQPError where error.code == .notConnected && ContinuousClock.now < deadlineToConnect {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let consumerReady = consumer!
         var jobs: [JSONObject] = []
         var ids = Set<String>()
         let deadline = ContinuousClock.now + .seconds(60)
-        for await delivery in consumer {
+        for await delivery in consumerReady {
             fleet.connection.ack(delivery)
             if let o = try JSONValue(parsing: delivery.body).objectValue {
                 jobs.append(o)
@@ -54,7 +64,7 @@ struct CampaignSendTests {
             }
             if ids.count >= n || ContinuousClock.now > deadline { break }
         }
-        await consumer.cancel()
+        await consumerReady.cancel()
         return jobs
     }
 

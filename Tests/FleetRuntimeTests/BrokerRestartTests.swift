@@ -21,9 +21,9 @@ struct BrokerRestartTests {
         let collector = try await ResultCollector.start(fleet.topology, connection: connection)
         defer { collector.stop() }
         let n = 3000
-        try await fleet.publishJobs(connection, (0..<n).map { WorkerIntegrationTests.noopJob("rs-\($0)", sleepMs: 50) })
-        // 3,000 jobs of 50 ms, 4 at a time: about 38 s of work, so the broker stops mid-run even when
-        // `rabbitmqctl stop_app` is slow on a loaded machine (it once took longer than 15 s of work here).
+        try await fleet.publishJobs(connection, (0..<n).map { WorkerIntegrationTests.noopJob("rs-\($0)", sleepMs: 80) })
+        // 3,000 jobs of 80 ms, 4 at a time: about 60 s of work, so the broker stops mid-run even when
+        // `rabbitmqctl stop_app` is slow on a loaded machine (it once took longer than 15 s of work here, and once longer than 38 s while the machine also built and benchmarked).
         let worker = try fleet.worker(["--concurrency", "4"])
         #expect(await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 100 })
 

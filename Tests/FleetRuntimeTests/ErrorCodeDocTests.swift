@@ -6,16 +6,16 @@ import Testing
 @Suite("Error codes: the code against the docs")
 struct ErrorCodeDocTests {
     /// Codes that never reach a result: `invalid_result` (the CLI decoding a result), `aborted` (`email preview`),
-    /// `email_configuration` and `push_configuration` (settings checked at start: the worker does not start), `cancelled` (a run cancelled at
+    /// `email_configuration`, `push_configuration` and `content_configuration` (settings checked at start: the worker does not start), `cancelled` (a run cancelled at
     /// shutdown: the job goes back to the queue without a result).
-    static let notInResults: Set<String> = ["invalid_result", "aborted", "email_configuration", "push_configuration", "cancelled"]
+    static let notInResults: Set<String> = ["invalid_result", "aborted", "email_configuration", "push_configuration", "content_configuration", "cancelled"]
 
     @Test("each code in a JobError, EmailError or SMTPError of the sources is documented")
     func codesAreDocumented() throws {
         let repo = TestBroker.repo
         let patterns = [
             #"JobError\.(?:permanent|retryable)\("([a-z_]+)""#, #"\.(?:permanent|retryable)\("([a-z_]+)""#,
-            #"JobError\(code: "([a-z_]+)""#, #"EmailError\("([a-z_]+)""#, #"PushError\("([a-z_]+)""#, #"SMTPError\(code: "([a-z_]+)""#,
+            #"JobError\(code: "([a-z_]+)""#, #"EmailError\("([a-z_]+)""#, #"PushError\("([a-z_]+)""#, #"ContentError\("([a-z_]+)""#, #"SMTPError\(code: "([a-z_]+)""#,
             #"public static let [a-zA-Z]+ = "([a-z_]+)""#,
         ].map { try! Regex($0) }
         var codes: Set<String> = []

@@ -157,6 +157,8 @@ struct EngagementServerTests {
     func limits() async throws {
         let f = try await ServeFixture()
         f.settings.postsPerMinute = 3
+        let frozen = ContinuousClock.now
+        f.settings.limitClock = { frozen }
         let token = f.links.token(.subscription(profileID: "p-ada", group: "newsletter", campaignID: "spring"))
         let other = f.links.token(.subscription(profileID: "p-bea", group: "newsletter", campaignID: "spring"))
         try await f.withServer { client in

@@ -68,6 +68,8 @@ public struct EmailHandler: JobHandler {
         var emailSuppressed: Bool
         /// `fleet campaign cancel` cancelled the job's campaign.
         var campaignCancelled = false
+        /// The content worker's unexpired blocks for the person, by slot (`content.<slot>` in templates).
+        var content: [String: JSONValue] = [:]
     }
 
     /// Reads the person. A store that cannot be read is `store_unavailable` (retried), by its errors' mapping.
@@ -78,7 +80,9 @@ public struct EmailHandler: JobHandler {
             let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
             let emailSuppressed = try view?.email.map { try reader.isSuppressed(address: $0, channel: .email) } ?? false
             let cancelled = try campaignID.map { try reader.isCampaignCancelled($0) } ?? false
-            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed, campaignCancelled: cancelled)
+            let content = try view.map { try reader.contentBlocks(profileID: $0.id, now: ProfileStore.nowMillis()) } ?? [:]
+            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed, campaignCancelled: cancelled,
+                          content: content)
         }
     }
 
@@ -130,7 +134,7 @@ public struct EmailHandler: JobHandler {
         let token = self.links.token(.subscription(profileID: view.id, group: template.metadata.subscriptionGroup,
                                                    campaignID: request.campaignID), now: context.now)
         let links = (unsubscribe: self.links.unsubscribeURL(token: token), preferences: self.links.preferencesURL(token: token))
-        let environment = try await environment(request: request, view: view, variant: variant, links: links)
+        let environment = try await environment(request: request, view: view, variant: variant, links: links, content: person.content)
         let rendered: EmailComposer.Rendered
         do {
             switch try composer.render(template, environment: environment, tracking: tracking(context: context, profileID: view.id,
@@ -209,8 +213,11 @@ public struct EmailHandler: JobHandler {
     }
 
     /// The template context.
+    /// The content block whose items are the mail's `recommendations` when the person has one.
+    static let recommendationSlot = "email_hero"
+
     func environment(request: EmailParameters, view: ProfileView, variant: VariantAssigner.Variant,
-                     links: (unsubscribe: String, preferences: String)) async throws -> LiquidObject {
+                     links: (unsubscribe: String, preferences: String), content: [String: JSONValue] = [:]) async throws -> LiquidObject {
         var env = LiquidObject()
         let profile = view.templateValue
         env["profile"] = LiquidBridge.liquid(profile)
@@ -221,8 +228,15 @@ public struct EmailHandler: JobHandler {
         env["data"] = LiquidBridge.liquid(request.data)
         env["unsubscribe_url"] = .string(links.unsubscribe)
         env["preferences_url"] = .string(links.preferences)
-        let recommendations = (try? await recommender.recommendations(for: profile.objectValue ?? JSONObject())) ?? []
-        env["recommendations"] = .array(recommendations.map(LiquidBridge.liquid))
+        var blocks = LiquidObject()
+        for (slot, block) in content.sorted(by: { $0.key < $1.key }) { blocks[slot] = LiquidBridge.liquid(block) }
+        env["content"] = .object(blocks)
+        if let items = content[Self.recommendationSlot]?["items"]?.arrayValue, !items.isEmpty {
+            env["recommendations"] = .array(items.map(LiquidBridge.liquid))
+        } else {
+            let recommendations = (try? await recommender.recommendations(for: profile.objectValue ?? JSONObject())) ?? []
+            env["recommendations"] = .array(recommendations.map(LiquidBridge.liquid))
+        }
         return env
     }
 
@@ -293,7 +307,7 @@ public struct EmailHandler: JobHandler {
         if let other = chosen.template { template = try catalog.template(named: other) }
         let token = self.links.token(.subscription(profileID: view.id, group: template.metadata.subscriptionGroup, campaignID: request.campaignID))
         let links = (unsubscribe: self.links.unsubscribeURL(token: token), preferences: self.links.preferencesURL(token: token))
-        let env = try await environment(request: request, view: view, variant: chosen, links: links)
+        let env = try await environment(request: request, view: view, variant: chosen, links: links, content: person.content)
         switch try composer.render(template, environment: env) {
         case .rendered(let r): return r.html
         case .aborted(let reason): throw EmailError("aborted", "the template aborted: \(reason)")

@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each next to its baseline measured in the same run (prints figures).",
-        subcommands: [RuntimeBenchCommand.self, LiquidBenchCommand.self, CRMBenchCommand.self, EmailBenchCommand.self, CampaignBenchCommand.self, ServeBenchCommand.self, PushBenchCommand.self],
+        subcommands: [RuntimeBenchCommand.self, LiquidBenchCommand.self, CRMBenchCommand.self, EmailBenchCommand.self, CampaignBenchCommand.self, ServeBenchCommand.self, PushBenchCommand.self, ContentBenchCommand.self],
         defaultSubcommand: RuntimeBenchCommand.self)
 }
 

@@ -1,0 +1,117 @@
+import FleetCore
+import FleetRuntime
+import Foundation
+import ProfileStore
+import Synchronization
+
+/// The `content` kind: trains the recommendation model from the store's events and catalog, and generates
+/// recommendation blocks per person and slot, which the email templates read as `content.<slot>`. See
+/// Workers/ContentWorker/README.md.
+///
+/// Outcomes: `train` → `succeeded` (`output`: `version`, `items`, `people`, `interactions`, `features`,
+/// `train_ms`); `recommend` → `succeeded` (`output`: the block: `slot`, `items` [{sku, name, price, currency,
+/// category, url, score}], `model_version`, `strategy` `hybrid` or `popularity` (cold start), `expires_at`);
+/// `dead` with `empty_catalog` (train with no catalog), `no_model` (recommend before any train),
+/// `profile_not_found`, `unsupported_op` (`copy`, `choose`: not built yet), `invalid_parameters`.
+public struct ContentHandler: JobHandler {
+    public typealias Parameters = ContentParameters
+
+    public let kind = "content"
+    public let store: ProfileStore
+    public let settings: ContentSettings
+    private let cache = ModelCache()
+
+    public init(store: ProfileStore, settings: ContentSettings) {
+        self.store = store
+        self.settings = settings
+    }
+
+    public func handle(_ parameters: ContentParameters, context: JobContext) async throws -> JobOutcome {
+        switch parameters.operation {
+        case .train(let k): return try await train(k: k, context: context)
+        case .recommend(let profileID, let slot, let n, let ttl, let rules):
+            return try await recommend(profileID: profileID, slot: slot, n: n, ttlSeconds: ttl, rules: rules, context: context)
+        case .unsupported(let op):
+            throw JobError.permanent("unsupported_op", "op '\(op)' is not built yet (train and recommend are)")
+        }
+    }
+
+    /// Trains on every interaction and the catalog, and stores the model as a new version.
+    func train(k: Int, context: JobContext) async throws -> JobOutcome {
+        let weights = settings.eventWeights, purchase = settings.purchaseWeight
+        let (interactions, catalog) = try await store.read { reader in
+            (try reader.interactions(weights: weights, purchaseWeight: purchase), try reader.catalog())
+        }
+        guard !catalog.isEmpty else { throw JobError.permanent("empty_catalog", "the catalog is empty: import it first (fleet catalog import)") }
+        context.logger.info("content: training", metadata: ["content.interactions": "\(interactions.count)", "content.items": "\(catalog.count)"])
+        let started = ContinuousClock.now
+        let model = RecommendationTrainer(k: k).train(interactions: interactions, catalog: catalog, now: Int64(context.now.timeIntervalSince1970 * 1000))
+        let trainMs = (ContinuousClock.now - started).milliseconds
+        let people = Set(interactions.map(\.profileID)).count
+        let summary: JSONObject = ["items": .int(Int64(model.items.count)), "people": .int(Int64(people)),
+                                   "interactions": .int(Int64(interactions.count)), "features": .int(Int64(model.featureCount)),
+                                   "k": .int(Int64(k)), "train_ms": .int(trainMs)]
+        let version = try await store.saveModel(model.encoded(), summary: .object(summary))
+        context.logger.info("content: model stored", metadata: ["content.version": "\(version)", "content.train_ms": "\(trainMs)"])
+        var out = summary
+        out["version"] = .int(version)
+        return .succeeded(output: .object(out))
+    }
+
+    /// The newest model, decoded once per version.
+    func recommender() async throws -> (version: Int64, recommender: Recommender)? {
+        guard let version = try await store.read({ try $0.latestModelVersion() }) else { return nil }
+        if let cached = cache.current, cached.version == version { return cached }
+        guard let bytes = try await store.read({ try $0.model(version: version) }), let model = RecommendationModel(decoding: bytes) else {
+            throw JobError.permanent("no_model", "model version \(version) cannot be read: train again")
+        }
+        let loaded = (version, Recommender(model: model, weights: settings.weights, halfLifeDays: settings.halfLifeDays))
+        cache.current = loaded
+        return loaded
+    }
+
+    func recommend(profileID: String, slot: String, n: Int, ttlSeconds: Int, rules: Recommender.Rules, context: JobContext) async throws -> JobOutcome {
+        guard let (version, recommender) = try await recommender() else {
+            throw JobError.permanent("no_model", "no recommendation model yet: run a train job first")
+        }
+        let weights = settings.eventWeights, purchase = settings.purchaseWeight
+        let read = try await store.read { reader -> (String, [Interaction])? in
+            guard let view = try reader.view(id: profileID) else { return nil }
+            return (view.id, try reader.interactions(weights: weights, purchaseWeight: purchase, profileID: view.id))
+        }
+        guard let (id, interactions) = read else { throw JobError.permanent("profile_not_found", "no profile with the job's profile_id") }
+        let (ranked, cold) = recommender.recommend(interactions, n: n, rules: rules)
+        let model = recommender.model
+        let items: [JSONValue] = ranked.map { r in
+            let item = model.items[Int(r.item)]
+            var o: JSONObject = ["sku": .string(item.sku), "name": .string(item.name)]
+            o["price"] = item.price.map { .double($0) } ?? .null
+            o["currency"] = item.currency.map { .string($0) } ?? .null
+            o["category"] = item.category.map { .string($0) } ?? .null
+            o["url"] = item.url.map { .string($0) } ?? .null
+            o["score"] = .double((r.score * 1e6).rounded() / 1e6)
+            return .object(o)
+        }
+        let expires = context.now.addingTimeInterval(Double(ttlSeconds))
+        let block: JSONObject = ["slot": .string(slot), "items": .array(items), "model_version": .int(version),
+                                 "strategy": cold ? "popularity" : "hybrid", "expires_at": .string(Timestamp.format(expires))]
+        try await store.saveContentBlock(profileID: id, slot: slot, block: .object(block), modelVersion: version,
+                                         expiresAt: Int64(expires.timeIntervalSince1970 * 1000))
+        return .succeeded(output: .object(block))
+    }
+
+    /// Expired blocks are deleted by the worker's retention sweep.
+    public func prune(now: Date, retention: Duration) async throws -> [String: Int] {
+        ["content_blocks": try await store.pruneContentBlocks(before: Int64(now.timeIntervalSince1970 * 1000))]
+    }
+}
+
+/// The decoded newest model, shared by the handler's copies.
+final class ModelCache: Sendable {
+    private let state = Mutex<(version: Int64, recommender: Recommender)?>(nil)
+
+    var current: (version: Int64, recommender: Recommender)? {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
