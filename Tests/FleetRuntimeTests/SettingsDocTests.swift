@@ -47,15 +47,16 @@ struct SettingsDocTests {
         #expect(documented.subtracting(read).isEmpty, "in Docs/settings.md but read nowhere: \(documented.subtracting(read).sorted())")
     }
 
-    @Test("`fleet worker --help` names every setting of the email kind and says which one is required")
+    @Test("`fleet worker --help` names the kinds' settings and says which one is required")
     func workerHelpNamesKindSettings() async throws {
         let help = try await FleetProcess.run(["worker", "--help"])
         let text = help.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
-        for name in ["FLEET_EMAIL_SECRET", "FLEET_EMAIL_DELIVERY", "FLEET_EMAIL_SMTP_PASSWORD", "FLEET_EMAIL_CONSENT"] {
+        for name in ["FLEET_EMAIL_SECRET", "FLEET_EMAIL_DELIVERY", "FLEET_EMAIL_SMTP_PASSWORD", "FLEET_EMAIL_CONSENT", "FLEET_PUSH_APNS_KEY_FILE",
+                     "FLEET_PUSH_QUIET_HOURS", "FLEET_FREQUENCY_CAP_ALL", "FLEET_CONTENT_EVENTS"] {
             #expect(text.contains(name), "\(name)")
         }
         #expect(text.contains("FLEET_EMAIL_SECRET is required"))
-        #expect(text.contains("available: crm, email, noop"), "\(help.output.prefix(400))")
+        #expect(text.contains("available: content, crm, email, noop, push"), "\(help.output.prefix(400))")
     }
 
     @Test("a worker with kind email and neither FLEET_LINK_KEYS nor FLEET_EMAIL_SECRET: one line naming them, exit 64")
