@@ -206,6 +206,25 @@ struct PushHandlerTests {
         }
     }
 
+    @Test("FLEET_PUSH_DELIVERY=result sends nothing: the job succeeds with each device's exact request, no token in it")
+    func resultDelivery() async throws {
+        try await PushEmulator.with { emulator in
+            try await PushFleet(emulator: emulator, start: Self.noonUTC, environment: ["FLEET_PUSH_DELIVERY": "result"]).run { fleet in
+                try await fleet.person("p", traits: ["first_name": "Ada"], devices: [(Self.iosToken(40), "ios"), (Self.fcmToken(40), "android")])
+                fleet.push(PushFleet.job("d1", profile: "p"))
+                let r = await fleet.final("d1")
+                #expect(r.status == .succeeded)
+                let rows = r.output["devices"]?.arrayValue ?? []
+                #expect(rows.count == 2 && rows.allSatisfy { $0["status"] == "rendered" })
+                #expect(rows.contains { $0["service"] == "apns" && $0["headers"]?["apns-topic"] == "com.example.shop" && $0["payload"]?["aps"]?["alert"]?["title"] == "Ada, today only: 20% off" })
+                #expect(rows.contains { $0["service"] == "fcm" && $0["payload"]?["message"]?["notification"]?["title"] == "Ada, today only: 20% off" })
+                let text = String(decoding: r.output.serialized(), as: UTF8.self)
+                #expect(!text.contains(Self.iosToken(40)) && !text.contains(Self.fcmToken(40)))
+                #expect(try await fleet.accepted().isEmpty)
+            }
+        }
+    }
+
     @Test("bad parameters are dead / invalid_parameters naming the field, before anything is read or sent")
     func badParameters() async throws {
         try await PushEmulator.with { emulator in

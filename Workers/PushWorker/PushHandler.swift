@@ -187,7 +187,7 @@ public struct PushHandler: JobHandler {
             return all
         }
         var rows: [JSONValue] = []
-        var delivered = 0, pruned = 0, rejected = 0
+        var delivered = 0, pruned = 0, rejected = 0, skipped = 0, other = 0
         var retry: (code: String, reason: String, after: Int?)?
         var invalid: [(DeviceRecord, Int64?)] = []
         for (device, result) in results.sorted(by: { $0.0.token < $1.0.token }) {
@@ -200,7 +200,8 @@ public struct PushHandler: JobHandler {
                 case "invalid":
                     pruned += 1
                     invalid.append((device, value["since"]?.intValue))
-                default: break
+                case "skipped": skipped += 1
+                default: other += 1  // rendered (delivery result), uncertain (an earlier run may have sent it)
                 }
             case .failure(let error as NotSent):
                 switch error.outcome {
@@ -242,14 +243,15 @@ public struct PushHandler: JobHandler {
                                   "delivered": .int(Int64(delivered)), "pruned": .int(Int64(pruned)), "devices": .array(rows),
                                   "bytes": .int(Int64(p.payloads.apns.count))]
         if p.payloads.truncated { output["truncated"] = true }
+        if delivered > 0 || other > 0 { return .succeeded(output: .object(output)) }
         // Nothing reached a device: the push does not count against the person's caps.
-        if delivered == 0 { try? await store.releaseCap(jobID: context.jobID, channel: "push") }
-        if delivered == 0 && rejected > 0 {
+        try? await store.releaseCap(jobID: context.jobID, channel: "push")
+        if rejected > 0 {
             let reasons = Set(rows.compactMap { $0["reason"]?.stringValue }).sorted().joined(separator: ", ")
             throw JobError(code: "push_rejected", message: "every device was refused: \(reasons)", retryable: false, output: .object(output))
         }
-        if delivered == 0 && rejected == 0 { return .suppressed(reason: "devices_invalid", output: .object(output)) }
-        return .succeeded(output: .object(output))
+        if pruned > 0 { return .suppressed(reason: "devices_invalid", output: .object(output)) }
+        return .suppressed(reason: "not_configured", output: .object(output))
     }
 
     /// One device: the effect of the job's journal around the request.
