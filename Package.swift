@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "EmailWorker",
             dependencies: [
-                "CSQLite", "FleetBackoff", "FleetCore", "FleetLinks", "FleetMarketing", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
+                "CSQLite", "FleetBackoff", "FleetCampaign", "FleetCore", "FleetLinks", "FleetMarketing", "FleetRuntime", "FleetStore", "Liquid", "ProfileStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -127,14 +127,14 @@ let package = Package(
         // recommendation blocks per person and slot.
         .target(
             name: "ContentWorker",
-            dependencies: ["FleetCore", "FleetRuntime", "ProfileStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FleetCampaign", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", .product(name: "Logging", package: "swift-log")],
             path: "Workers/ContentWorker", exclude: ["README.md"], swiftSettings: strict),
         // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
         // published with confirms and recorded per campaign so that a second run resumes.
         .target(
             name: "FleetCampaign",
             dependencies: [
-                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetCore", "FleetRuntime", "FleetStore", "ProfileStore",
+                "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetCore", "FleetMarketing", "FleetRuntime", "FleetStore", "ProfileStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -212,7 +212,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ContentWorkerTests",
-            dependencies: ["ContentWorker", "FleetCore", "FleetRuntime", "ProfileStore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ContentWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
             name: "PushWorkerTests",

@@ -35,6 +35,14 @@ public struct VariantAssigner: Sendable, Hashable {
 
     public var variants: [Variant]
     public var holdout: Double
+    /// `"variants": "bandit"`: the arms (`campaign.arms`) are chosen per person by ``ThompsonBandit`` over the
+    /// campaign's results so far (by a worker that supports it: the email worker); ``assign(campaignID:profileID:forced:)``
+    /// still decides the holdout, and splits the arms evenly for workers that do not.
+    public var bandit = false
+    /// `campaign.bandit_metric`: `clicks` (the default) or `opens`.
+    public var banditMetric = "clicks"
+    /// `campaign.explore`: the bandit's exploration floor (default 0.1).
+    public var explore = 0.1
 
     public init(variants: [Variant], holdout: Double = 0) {
         self.variants = variants
@@ -45,8 +53,17 @@ public struct VariantAssigner: Sendable, Hashable {
     /// Wrong values throw ``JobParameterError`` naming the field (`campaign.variants`, `campaign.holdout`).
     public init(campaign: JSONObject) throws(JobParameterError) {
         var list: [Variant] = []
-        if let raw = campaign["variants"] {
-            guard case .array(let items) = raw else { throw JobParameterError(field: "campaign.variants", "must be an array") }
+        var bandit = false
+        var raw = campaign["variants"]
+        if case .string("bandit")? = raw {
+            guard case .array(let arms)? = campaign["arms"], arms.count >= 2 else {
+                throw JobParameterError(field: "campaign.arms", "must list at least two variants when 'variants' is \"bandit\"")
+            }
+            raw = .array(arms)
+            bandit = true
+        }
+        if let raw {
+            guard case .array(let items) = raw else { throw JobParameterError(field: "campaign.variants", "must be an array or \"bandit\"") }
             for item in items {
                 switch item {
                 case .string(let name): list.append(Variant(name: name, weight: 1))
@@ -79,6 +96,20 @@ public struct VariantAssigner: Sendable, Hashable {
         }
         guard (0...1).contains(holdout) else { throw JobParameterError(field: "campaign.holdout", "must be between 0 and 1") }
         self.init(variants: list, holdout: holdout)
+        self.bandit = bandit
+        if bandit {
+            switch campaign["bandit_metric"] {
+            case nil, .null?, .string("clicks")?: banditMetric = "clicks"
+            case .string("opens")?: banditMetric = "opens"
+            default: throw JobParameterError(field: "campaign.bandit_metric", "must be \"clicks\" or \"opens\"")
+            }
+            switch campaign["explore"] {
+            case nil, .null?: break
+            case .int(let i)? where (0...1).contains(i): explore = Double(i)
+            case .double(let d)? where (0...1).contains(d): explore = d
+            default: throw JobParameterError(field: "campaign.explore", "must be a number from 0 to 1")
+            }
+        }
     }
 
     /// The bucket of a person in a campaign, in [0, 1).

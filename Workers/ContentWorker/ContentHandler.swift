@@ -1,4 +1,6 @@
+import FleetCampaign
 import FleetCore
+import FleetMarketing
 import FleetRuntime
 import Foundation
 import ProfileStore
@@ -20,10 +22,12 @@ public struct ContentHandler: JobHandler {
     public let store: ProfileStore
     public let settings: ContentSettings
     private let cache = ModelCache()
+    let bandit: BanditStats
 
     public init(store: ProfileStore, settings: ContentSettings) {
         self.store = store
         self.settings = settings
+        bandit = BanditStats(store: store)
     }
 
     public func handle(_ parameters: ContentParameters, context: JobContext) async throws -> JobOutcome {
@@ -31,8 +35,19 @@ public struct ContentHandler: JobHandler {
         case .train(let k): return try await train(k: k, context: context)
         case .recommend(let profileID, let slot, let n, let ttl, let rules):
             return try await recommend(profileID: profileID, slot: slot, n: n, ttlSeconds: ttl, rules: rules, context: context)
+        case .choose(let profileID, let campaignID, let arms, let metric, let explore):
+            let counted = try await bandit.arms(campaignID: campaignID, names: arms, metric: metric)
+            guard let chosen = ThompsonBandit(explore: explore).choose(counted, campaignID: campaignID, profileID: profileID) else {
+                throw JobError.permanent(JobError.invalidParameters, "'data.arms' is empty")
+            }
+            let detail: [JSONValue] = counted.map { arm in
+                ["name": .string(arm.name), "successes": .int(Int64(arm.successes)), "trials": .int(Int64(arm.trials)),
+                 "sample": .double(((chosen.samples[arm.name] ?? 0) * 1e6).rounded() / 1e6)]
+            }
+            return .succeeded(output: ["variant": .string(chosen.arm), "campaign_id": .string(campaignID), "metric": .string(metric.rawValue),
+                                       "arms": .array(detail)])
         case .unsupported(let op):
-            throw JobError.permanent("unsupported_op", "op '\(op)' is not built yet (train and recommend are)")
+            throw JobError.permanent("unsupported_op", "op '\(op)' is not built yet (train, recommend and choose are)")
         }
     }
 

@@ -1,3 +1,4 @@
+import FleetCampaign
 import FleetCore
 import FleetRuntime
 
@@ -8,11 +9,15 @@ import FleetRuntime
 ///   default 10), `data.ttl_seconds` (how long the block serves templates, default 7 days), `data.rules`
 ///   (`exclude_seen` (default true), `max_per_category`, `min_price`, `max_price`, `categories`).
 ///
-/// `copy` and `choose` are not built yet: such a job is `dead` / `unsupported_op`.
+/// - `choose`: `profile_id`, `campaign` (an id, or an object with `id`), `data.arms` (at least two variant names),
+///   `data.metric` (`clicks` (default) or `opens`), `data.explore` (0 to 1, default 0.1).
+///
+/// `copy` is not built yet: such a job is `dead` / `unsupported_op`.
 public struct ContentParameters: JobParameters {
     public enum Operation: Sendable {
         case train(k: Int)
         case recommend(profileID: String, slot: String, n: Int, ttlSeconds: Int, rules: Recommender.Rules)
+        case choose(profileID: String, campaignID: String, arms: [String], metric: BanditStats.Metric, explore: Double)
         case unsupported(String)
     }
 
@@ -66,7 +71,36 @@ public struct ContentParameters: JobParameters {
             }
             operation = .recommend(profileID: profileID, slot: slot, n: try int("n", 10, 1...100),
                                    ttlSeconds: try int("ttl_seconds", 7 * 86_400, 1...366 * 86_400), rules: rules)
-        case "copy", "choose":
+        case "choose":
+            guard let profileID = try Self.string("profile_id", of: job), !profileID.isEmpty else { throw .missing("profile_id") }
+            let campaignID: String
+            switch job.fields["campaign"] ?? job.data["campaign"] {
+            case .string(let id)?: campaignID = id
+            case .object(let o)?:
+                guard let id = o["id"]?.stringValue else { throw JobParameterError(field: "campaign.id", "is required") }
+                campaignID = id
+            default: throw .missing("campaign")
+            }
+            guard case .array(let list)? = job.data["arms"], list.count >= 2, list.allSatisfy({ ($0.stringValue ?? "").isEmpty == false }) else {
+                throw JobParameterError(field: "data.arms", "must list at least two variant names")
+            }
+            let metric: BanditStats.Metric
+            switch job.data["metric"] {
+            case nil, .null?: metric = .clicks
+            case .string(let m)?:
+                guard let known = BanditStats.Metric(rawValue: m) else { throw JobParameterError(field: "data.metric", "must be \"clicks\" or \"opens\"") }
+                metric = known
+            case let other?: throw .wrongType("data.metric", expected: "a string", got: other)
+            }
+            var explore = 0.1
+            switch job.data["explore"] {
+            case nil, .null?: break
+            case .int(let i)? where (0...1).contains(i): explore = Double(i)
+            case .double(let d)? where (0...1).contains(d): explore = d
+            default: throw JobParameterError(field: "data.explore", "must be a number from 0 to 1")
+            }
+            operation = .choose(profileID: profileID, campaignID: campaignID, arms: list.compactMap(\.stringValue), metric: metric, explore: explore)
+        case "copy":
             operation = .unsupported(op)
         default:
             throw JobParameterError(field: "data.op", "must be \"train\", \"recommend\", \"copy\" or \"choose\"")

@@ -1,4 +1,5 @@
 import FleetBackoff
+import FleetCampaign
 import FleetCore
 import FleetLinks
 import FleetMarketing
@@ -31,6 +32,8 @@ public struct EmailHandler: JobHandler {
     /// Signs the mails' links (`fleet serve` answers them).
     public let links: LinkSigner
     public let recommender: CatalogRecommender
+    /// The campaigns' results so far, for `"variants": "bandit"`.
+    let banditStats: BanditStats
     let composer: EmailComposer
     let pool: SMTPPool?
     /// The relay's sending rate (`FLEET_EMAIL_SMTP_RATE`), per worker process.
@@ -52,6 +55,7 @@ public struct EmailHandler: JobHandler {
         catalog = EmailTemplateCatalog(directory: settings.templatesDirectory)
         links = settings.links
         recommender = CatalogRecommender(store: store)
+        banditStats = BanditStats(store: store)
         composer = EmailComposer(
             catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [links.publicURL + "/"]))
         switch settings.delivery {
@@ -122,11 +126,14 @@ public struct EmailHandler: JobHandler {
             default: break
             }
         }
-        let variant: VariantAssigner.Variant
+        var variant: VariantAssigner.Variant
         switch request.assigner.assign(campaignID: request.campaignID, profileID: view.id, forced: request.forcedVariant) {
         case .holdout:
             return .suppressed(reason: "holdout", output: ["variant": "holdout", "campaign_id": .string(request.campaignID)])
         case .variant(let v): variant = v
+        }
+        if request.assigner.bandit && request.forcedVariant == nil {
+            variant = try await banditVariant(request, profileID: view.id) ?? variant
         }
         if let other = variant.template, other != template.name {
             do { template = try catalog.template(named: other) } catch { throw error.jobError }
@@ -192,6 +199,15 @@ public struct EmailHandler: JobHandler {
                 output: output, from: meta.from, to: email, bytes: bytes, resend: meta.resendIfUncertain, context: context))
         }
         return .succeeded(output: .object(output))
+    }
+
+    /// `"variants": "bandit"`: the arm Thompson sampling picks for the person over the campaign's results so far.
+    func banditVariant(_ request: EmailParameters, profileID: String) async throws -> VariantAssigner.Variant? {
+        let assigner = request.assigner
+        let arms = try await banditStats.arms(campaignID: request.campaignID, names: assigner.variants.map(\.name),
+                                              metric: BanditStats.Metric(rawValue: assigner.banditMetric) ?? .clicks)
+        guard let chosen = ThompsonBandit(explore: assigner.explore).choose(arms, campaignID: request.campaignID, profileID: profileID) else { return nil }
+        return assigner.variants.first { $0.name == chosen.arm }
     }
 
     /// The open pixel and tracked links of one message, as the settings ask.
