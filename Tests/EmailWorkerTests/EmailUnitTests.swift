@@ -5,6 +5,7 @@ import FleetRuntime
 import FleetTestSupport
 import Foundation
 import Liquid
+import Logging
 import ProfileStore
 import Testing
 
@@ -283,5 +284,39 @@ struct EmailContentBlockTests {
         let expired = try await handler.preview(template: "monthly", profileID: "p2", variant: "a")
         #expect(!expired.contains("Trail Runner Pro"), "an expired block is not shown")
         #expect(expired.contains("Catalog Bestseller"), "the top sellers serve without a block")
+    }
+}
+
+@Suite("Email worker and the variant bandit")
+struct EmailBanditTests {
+    @Test("a campaign with variants \"bandit\": each mail gets one of the arms (no results yet: both are tried); the holdout still applies first")
+    func banditCampaign() async throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = ProfileStore(path: dir.appendingPathComponent("fleet.sqlite").path)
+        defer { store.close() }
+        var ops: [ProfileOperation] = []
+        for i in 0..<40 {
+            ops.append(ProfileOperation(opID: "o\(i)", timestampMillis: 1000, body: .identify(
+                profileID: "p\(i)", traits: ["locale": "en"], identities: [ProfileIdentity(.email, "p\(i)@example.com")])))
+        }
+        _ = try await store.apply(ops)
+        let handler = EmailHandler(store: store, settings: EmailSettings(templatesDirectory: TestEnvironment.repo.appendingPathComponent("Templates").path, secret: "s"))
+        var seen: Set<String> = []
+        for i in 0..<40 {
+            let job = JobEnvelope(id: "spring:p\(i)", kind: "email", data: nil, fields: [
+                "profile_id": .string("p\(i)"), "template": "monthly", "campaign": ["id": "spring", "variants": "bandit", "arms": ["a", "b"]]])
+            guard case .succeeded(let out) = try await handler.handle(job: job, context: JobContext(job: job, logger: Logger(label: "t"))) else {
+                Issue.record("p\(i) not sent"); continue
+            }
+            seen.insert(out["variant"]?.stringValue ?? "")
+        }
+        #expect(seen == ["a", "b"])
+        let held = JobEnvelope(id: "h:p1", kind: "email", data: nil, fields: [
+            "profile_id": "p1", "template": "monthly", "campaign": ["id": "h", "variants": "bandit", "arms": ["a", "b"], "holdout": 1]])
+        guard case .suppressed(let reason, _) = try await handler.handle(job: held, context: JobContext(job: held, logger: Logger(label: "t"))) else {
+            Issue.record("the holdout did not apply"); return
+        }
+        #expect(reason == "holdout")
     }
 }
