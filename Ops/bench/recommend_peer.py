@@ -55,7 +55,7 @@ def main():
     c0, t1 = cpu(), time.perf_counter()
     served = 0
     for pid in people:
-        cols = [item_index[s] for (s,) in db.execute(QUERY + " AND e.profile_id = ?", (pid,)) if s in item_index]
+        cols = [item_index[s] for _, s in db.execute(QUERY + " AND e.profile_id = ?", (pid,)) if s in item_index]
         row = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), ([0] * len(cols), cols)), shape=(1, len(skus)))
         ids, _ = model.recommend(0, row, N=n, filter_already_liked_items=True)
         out = [skus[k] for k in ids]

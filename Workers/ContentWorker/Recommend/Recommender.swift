@@ -51,10 +51,38 @@ public struct Recommender: Sendable {
     /// Days; 0: no time decay.
     public var halfLifeDays: Double
 
+    /// Per item, what the rules read (flat arrays: reading the item structs in the candidate loop, strings and all,
+    /// cost more than the scoring).
+    let inCatalog: [Bool]
+    let prices: [Double?]
+    let categories: [String?]
+
+    /// The content vectors as flat arrays (each item's features from `featureStart[j]` to `featureStart[j + 1]`):
+    /// nested arrays cost a retain and a release per item in the scoring loop, most of a recommendation's time.
+    let featureStart: [Int]
+    let featureIndex: [Int32]
+    let featureValue: [Double]
+    let maxPopularity: Double
+
     public init(model: RecommendationModel, weights: Weights = .hybrid, halfLifeDays: Double = 0) {
         self.model = model
         self.weights = weights
         self.halfLifeDays = halfLifeDays
+        inCatalog = model.items.map(\.inCatalog)
+        prices = model.items.map(\.price)
+        categories = model.items.map(\.category)
+        var start = [0], index: [Int32] = [], value: [Double] = []
+        for vector in model.features {
+            for (f, v) in vector {
+                index.append(f)
+                value.append(v)
+            }
+            start.append(index.count)
+        }
+        featureStart = start
+        featureIndex = index
+        featureValue = value
+        maxPopularity = Double(model.popularity.max() ?? 0)
     }
 
     /// A ranked item and its score.
@@ -98,38 +126,53 @@ public struct Recommender: Sendable {
                 if total > 0 { for f in 0..<profile.count { profile[f] /= total } }
                 let norm = profile.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 if norm > 0 {
-                    for j in 0..<count {
-                        var dot = 0.0
-                        for (f, v) in model.features[j] { dot += profile[Int(f)] * v }
-                        contentScore[j] = dot / norm
+                    featureIndex.withUnsafeBufferPointer { fi in
+                        featureValue.withUnsafeBufferPointer { fv in
+                            profile.withUnsafeBufferPointer { pr in
+                                contentScore.withUnsafeMutableBufferPointer { cs in
+                                    for j in 0..<count {
+                                        var dot = 0.0
+                                        for x in featureStart[j]..<featureStart[j + 1] { dot += pr[Int(fi[x])] * fv[x] }
+                                        cs[j] = dot / norm
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
+        var seen = [Bool](repeating: false, count: count)
+        for i in weightOf.keys { seen[Int(i)] = true }
+        let checksPrice = rules.minPrice != nil || rules.maxPrice != nil
         func allowed(_ j: Int) -> Bool {
-            let item = model.items[j]
-            if rules.catalogOnly && !item.inCatalog { return false }
-            if rules.excludeSeen && weightOf[Int32(j)] != nil { return false }
-            if let min = rules.minPrice, (item.price ?? -.infinity) < min { return false }
-            if let max = rules.maxPrice, (item.price ?? .infinity) > max { return false }
-            if let cs = rules.categories, !cs.contains(item.category ?? "") { return false }
+            if rules.catalogOnly && !inCatalog[j] { return false }
+            if rules.excludeSeen && seen[j] { return false }
+            if checksPrice {
+                if let min = rules.minPrice, (prices[j] ?? -.infinity) < min { return false }
+                if let max = rules.maxPrice, (prices[j] ?? .infinity) > max { return false }
+            }
+            if let cs = rules.categories, !cs.contains(categories[j] ?? "") { return false }
             return true
         }
+        // Two passes over the candidates: their maxima, then their scores straight into the top n (no array of
+        // every candidate's score).
+        var allowedMask = [Bool](repeating: false, count: count)
         var maxItem = 0.0, maxContent = 0.0
-        var candidates: [Int] = []
-        candidates.reserveCapacity(count)
         for j in 0..<count where allowed(j) {
-            candidates.append(j)
+            allowedMask[j] = true
             maxItem = max(maxItem, itemScore[j])
             maxContent = max(maxContent, contentScore[j])
         }
-        let maxPopularity = Double(model.popularity.max() ?? 0)
-        var ranked: [Ranked] = candidates.map { j in
+        let maxPopularity = self.maxPopularity
+        let weights = self.weights
+        func score(_ j: Int) -> Double {
+            // As written in the type's documentation, in this order (the quality figures depend on exact ties).
             var s = 0.0
             if maxItem > 0 { s += weights.item * itemScore[j] / maxItem }
             if maxContent > 0 { s += weights.content * contentScore[j] / maxContent }
             if maxPopularity > 0 { s += weights.popularity * Double(model.popularity[j]) / maxPopularity }
-            return Ranked(item: Int32(j), score: s)
+            return s
         }
         let popularity = model.popularity
         func before(_ a: Ranked, _ b: Ranked) -> Bool {
@@ -140,14 +183,16 @@ public struct Recommender: Sendable {
         }
         guard let perCategory = rules.maxPerCategory else {
             var top = TopK<Ranked>(n, by: before)
-            for r in ranked { top.offer(r) }
+            for j in 0..<count where allowedMask[j] { top.offer(Ranked(item: Int32(j), score: score(j))) }
             return (top.sorted(), cold)
         }
+        var ranked: [Ranked] = []
+        for j in 0..<count where allowedMask[j] { ranked.append(Ranked(item: Int32(j), score: score(j))) }
         ranked.sort(by: before)
         var out: [Ranked] = []
         var perCount: [String: Int] = [:]
         for r in ranked where out.count < n {
-            let c = model.items[Int(r.item)].category ?? ""
+            let c = categories[Int(r.item)] ?? ""
             if perCount[c, default: 0] < perCategory {
                 perCount[c, default: 0] += 1
                 out.append(r)
