@@ -212,7 +212,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ContentWorkerTests",
-            dependencies: ["ContentWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", "FleetTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ContentWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", "FleetTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "PushWorkerTests",
