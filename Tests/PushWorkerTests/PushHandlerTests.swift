@@ -25,6 +25,9 @@ struct PushHandlerTests {
             try await PushFleet(emulator: emulator, start: Self.noonUTC).run { fleet in
                 try await fleet.person("p1", traits: ["first_name": "Ada", "locale": "de", "timezone": "Europe/Berlin"],
                                        devices: [(Self.iosToken(1), "ios"), (Self.fcmToken(1), "android")])
+                // The content worker's block for the person's `push` slot is `content.push` (offer's data carries its first pick).
+                try await fleet.store.saveContentBlock(profileID: "p1", slot: "push", block: ["slot": "push", "items": [["sku": "run-7", "name": "Runner"]]],
+                                                       modelVersion: 1, expiresAt: ProfileStore.nowMillis() + 3_600_000)
                 fleet.push(PushFleet.job("j1", profile: "p1", data: ["category": "Schuhe"]))
                 let r = await fleet.final("j1")
                 #expect(r.status == .succeeded, "\(r.error?.description ?? "")")
@@ -48,6 +51,7 @@ struct PushHandlerTests {
                 #expect(apns["payload"]?["aps"]?["alert"]?["title"] == "Ada, nur heute: 20 % Rabatt")
                 #expect(apns["payload"]?["aps"]?["alert"]?["body"] == "Auf alles in Schuhe. Tippen, um zu stöbern.")
                 #expect(apns["payload"]?["link"] == "shop://offers/spring")
+                #expect(apns["payload"]?["pick"] == "run-7", "content.push from the store")
                 #expect(apns["payload"]?["fleet"]?["campaign_id"] == "spring")
                 let fcm = try #require(accepted.first { $0["service"] == "fcm" })
                 let m = fcm["payload"]?["message"]

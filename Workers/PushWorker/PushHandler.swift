@@ -42,6 +42,8 @@ public struct PushHandler: JobHandler {
         var view: ProfileView?
         var profileSuppressed: Bool
         var campaignCancelled: Bool
+        /// The content worker's unexpired blocks for the person, by slot (`content.<slot>` in templates).
+        var content: [String: JSONValue] = [:]
     }
 
     func person(_ profileID: String, campaignID: String?) async throws -> Person {
@@ -49,7 +51,8 @@ public struct PushHandler: JobHandler {
             let view = try reader.view(id: profileID)
             let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
             let cancelled = try campaignID.map { try reader.isCampaignCancelled($0) } ?? false
-            return Person(view: view, profileSuppressed: profileSuppressed, campaignCancelled: cancelled)
+            let content = try view.map { try reader.contentBlocks(profileID: $0.id, now: ProfileStore.nowMillis()) } ?? [:]
+            return Person(view: view, profileSuppressed: profileSuppressed, campaignCancelled: cancelled, content: content)
         }
     }
 
@@ -108,7 +111,7 @@ public struct PushHandler: JobHandler {
             }
         }
         let prepared: Prepared
-        switch try prepare(template: template, request: request, view: view, variant: variant, jobID: context.jobID) {
+        switch try prepare(template: template, request: request, view: view, variant: variant, jobID: context.jobID, content: person.content) {
         case .aborted(let reason):
             return .suppressed(reason: "abort_message", output: ["message": .string(reason), "variant": .string(variant.name)])
         case .ready(let p): prepared = p
@@ -132,13 +135,16 @@ public struct PushHandler: JobHandler {
 
     /// Renders the template and builds the payloads (within 4,096 bytes, or `payload_too_large`).
     func prepare(template: PushTemplate, request: PushParameters, view: ProfileView, variant: VariantAssigner.Variant,
-                 jobID: String) throws -> Preparation {
+                 jobID: String, content: [String: JSONValue] = [:]) throws -> Preparation {
         var env = LiquidObject()
         env["profile"] = LiquidBridge.liquid(view.templateValue)
         var campaign = LiquidBridge.object(request.campaign.object)
         campaign["variant"] = .string(variant.name)
         env["campaign"] = .object(campaign)
         env["data"] = LiquidBridge.liquid(request.data)
+        var blocks = LiquidObject()
+        for (slot, block) in content.sorted(by: { $0.key < $1.key }) { blocks[slot] = LiquidBridge.liquid(block) }
+        env["content"] = .object(blocks)
         let content: PushComposer.Content
         do {
             switch try composer.render(template, environment: env) {
@@ -333,12 +339,13 @@ public struct PushHandler: JobHandler {
         let request: PushParameters
         do { request = try PushParameters(job: job) } catch { throw PushError(JobError.invalidParameters, error.message) }
         guard let view = try await store.view(id: profileID) else { throw PushError("profile_not_found", "no profile '\(profileID)'") }
+        let content = try await store.read { try $0.contentBlocks(profileID: view.id, now: ProfileStore.nowMillis()) }
         var template = try catalog.template(named: name)
         var chosen = VariantAssigner.Variant(name: "default", weight: 1)
         if case .variant(let v) = request.campaign.assign(profileID: view.id) { chosen = v }
         if let other = chosen.template { template = try catalog.template(named: other) }
         let prepared: Prepared
-        switch try prepare(template: template, request: request, view: view, variant: chosen, jobID: "preview") {
+        switch try prepare(template: template, request: request, view: view, variant: chosen, jobID: "preview", content: content) {
         case .aborted(let reason): throw PushError("aborted", "the template aborted: \(reason)")
         case .ready(let p): prepared = p
         }
