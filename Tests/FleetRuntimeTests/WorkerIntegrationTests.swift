@@ -121,10 +121,11 @@ struct WorkerIntegrationTests {
         try await connection.declare(fleet.topology.declarations)
         let collector = try await ResultCollector.start(fleet.topology, connection: connection)
         defer { collector.stop() }
-        // 3,000 jobs of 40 ms at concurrency 32 take about 4 s, so the kill (after 300 results are seen)
-        // lands mid-run even when the collector lags behind a fast worker.
+        // 3,000 jobs of 150 ms at concurrency 32 take about 14 s, so the kill (after 300 results are seen)
+        // lands mid-run even when the collector lags far behind the worker (at 40 ms a job, a loaded run once saw its
+        // 300th result only after the worker had finished all 3,000).
         let n = 3000
-        try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 40) })
+        try await fleet.publishJobs(connection, (0..<n).map { Self.noopJob("k-\($0)", sleepMs: 150) })
         let first = try fleet.worker(["--concurrency", "32"])
         let started = await TestBroker.eventually(timeout: .seconds(60)) { collector.all.count >= 300 }
         #expect(started)

@@ -9,6 +9,8 @@ import json
 import sys
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from browser_common import chromium
 
@@ -23,7 +25,10 @@ try:
     if before:
         box.click()
     driver.find_element(By.CSS_SELECTOR, "button[value='save']").click()
-    status = driver.find_element(By.CSS_SELECTOR, "[role='status']").text
+    # The POST answers 303 and Chromium loads the page again: wait for the saved page's status line (a click does
+    # not wait for the navigation it starts; on a loaded machine the old page was still there).
+    status = WebDriverWait(driver, 60).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role='status']"))).text
     after = driver.find_element(By.ID, "g-" + group).is_selected()
     print(json.dumps({"lang": lang, "label": label, "before": before, "status": status, "after": after, "url": driver.current_url}))
 finally:
