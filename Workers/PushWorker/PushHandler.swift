@@ -70,7 +70,7 @@ public struct PushHandler: JobHandler {
 
     public func handle(_ request: PushParameters, context: JobContext) async throws -> JobOutcome {
         var template: PushTemplate
-        do { template = try catalog.template(named: request.templateName) } catch { throw Self.jobError(error) }
+        do { template = try catalog.template(named: request.templateName) } catch { throw JobError.converting(error) }
         let campaignID = request.campaign.id
         let person = try await person(request.profileID, campaignID: campaignID == "none" ? nil : campaignID)
         if person.campaignCancelled { return .suppressed(reason: "cancelled", output: ["campaign_id": .string(campaignID)]) }
@@ -99,7 +99,7 @@ public struct PushHandler: JobHandler {
         case .variant(let v): variant = v
         }
         if let other = variant.template, other != template.name {
-            do { template = try catalog.template(named: other) } catch { throw Self.jobError(error) }
+            do { template = try catalog.template(named: other) } catch { throw JobError.converting(error) }
         }
         if meta.category == .marketing, let quiet = request.quietHours ?? template.metadata.quietHours ?? settings.quietHours {
             let local = LocalDay(timezone: view.timezone)
@@ -152,7 +152,7 @@ public struct PushHandler: JobHandler {
             case .rendered(let c): content = c
             }
         } catch {
-            throw Self.jobError(error)
+            throw JobError.converting(error)
         }
         let ttl = request.ttlSeconds ?? template.metadata.ttlSeconds ?? settings.ttlSeconds
         let collapse = request.collapseKey ?? template.metadata.collapseKey
@@ -163,7 +163,7 @@ public struct PushHandler: JobHandler {
             return .ready(Prepared(template: template, variant: variant.name, payloads: payloads, ttlSeconds: ttl, collapseKey: collapse,
                                    collapseID: collapseID))
         } catch {
-            throw Self.jobError(error)
+            throw JobError.converting(error)
         }
     }
 
@@ -278,12 +278,7 @@ public struct PushHandler: JobHandler {
                                                      collapseID: p.collapseID)
                 outcome = try await sender.sendAPNs(token: device.token, headers: headers, payload: p.payloads.apns)
             } else {
-                var message = p.payloads.fcm
-                if var data = message["data"]?.objectValue {
-                    data["fleet_message_id"] = .string(apnsID)
-                    message["data"] = .object(data)
-                }
-                outcome = try await sender.sendFCM(token: device.token, message: message)
+                outcome = try await sender.sendFCM(token: device.token, message: fcmMessage(p, messageID: apnsID))
             }
             switch outcome {
             case .delivered(let id): return ["status": "delivered", "id": .string(id)]
@@ -318,15 +313,18 @@ public struct PushHandler: JobHandler {
             return ["service": "apns", "headers": .object(headers),
                     "payload": (try? JSONValue(parsing: p.payloads.apns)) ?? .null, "bytes": .int(Int64(p.payloads.apns.count))]
         }
-        var message = p.payloads.fcm
-        if var data = message["data"]?.objectValue {
-            data["fleet_message_id"] = .string(apnsID)
-            message["data"] = .object(data)
-        }
-        return ["service": "fcm", "payload": ["message": .object(message)], "bytes": .int(Int64(p.payloads.fcmBytes))]
+        return ["service": "fcm", "payload": ["message": .object(fcmMessage(p, messageID: apnsID))], "bytes": .int(Int64(p.payloads.fcmBytes))]
     }
 
-    static func jobError(_ error: any Error) -> JobError { JobError.converting(error) }
+    /// The job's FCM message for one device (without its token): the payload with the device's message id in `data`.
+    func fcmMessage(_ p: Prepared, messageID: String) -> JSONObject {
+        var message = p.payloads.fcm
+        if var data = message["data"]?.objectValue {
+            data["fleet_message_id"] = .string(messageID)
+            message["data"] = .object(data)
+        }
+        return message
+    }
 
     /// The exact APNs and FCM requests of `template` for a profile (for `fleet push preview`): for each service the
     /// method and path, the headers (the provider token and access token redacted) and the body, with its size as
