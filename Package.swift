@@ -127,7 +127,15 @@ let package = Package(
         // recommendation blocks per person and slot.
         .target(
             name: "ContentWorker",
-            dependencies: ["FleetCampaign", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "FleetCampaign", "FleetCore", "FleetMarketing", "FleetRuntime", "Liquid", "ProfileStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Workers/ContentWorker", exclude: ["README.md"], swiftSettings: strict),
         // Campaign fan-out (`fleet campaign`): a segment's members, each one job in their local time, throttled,
         // published with confirms and recorded per campaign so that a second run resumes.

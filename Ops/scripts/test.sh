@@ -11,6 +11,11 @@
 #      FLEET_TEST_BROKER_NODE  its Erlang node name; FLEET_TEST_BROKER_PORT its AMQP port
 #      FLEET_BIN               the built `fleet` executable
 #      FLEET_REPO              the repository root
+#      FLEET_TEST_LLM_PROXY    http://127.0.0.1:<port> of Ops/llm/fault_proxy.py in front of a local model server
+#                              (SmolLM2-135M-Instruct on llama-cpp-python's OpenAI-compatible API; its API is
+#                              <proxy>/v1). Ops/llm/llm-server.sh installs it (the first time it builds llama.cpp,
+#                              ~5 min at low priority during the Swift build; later runs reuse the wheel in
+#                              ~/.cache/fleet/wheels) and the server's state lives in the temp dir.
 # 5. stops the node and deletes the temp dir on exit; exits with swift test's status.
 #
 # Tests run with swift test's default parallelism (no --no-parallel) and all share the one node.
@@ -21,6 +26,7 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROG="test.sh"
 BROKER="$REPO_ROOT/Ops/scripts/broker.sh"
+LLM="$REPO_ROOT/Ops/llm/llm-server.sh"
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -57,6 +63,9 @@ cleanup() {
   trap - EXIT INT TERM
   # A broker still starting finishes first (it ignores SIGINT as a background job), then stops.
   if [[ -n $broker_pid ]]; then wait "$broker_pid" 2>/dev/null || true; fi
+  if [[ -n ${llm_install_pid:-} ]]; then kill "$llm_install_pid" 2>/dev/null || true; wait "$llm_install_pid" 2>/dev/null || true; fi
+  if [[ -f $WORK/llm/proxy.pid ]]; then kill "$(cat "$WORK/llm/proxy.pid")" 2>/dev/null || true; fi
+  bash "$LLM" stop --dir "$WORK/llm" >/dev/null 2>&1 || true
   if [[ ${FLEET_TEST_KEEP:-0} == 1 ]]; then
     node_dir=$(sed -n 's/^NODE_DIR=//p' "$TEST_BROKER_DIR/node.state" 2>/dev/null || true)
     broker stop --keep >/dev/null 2>&1 || true
@@ -71,6 +80,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# The local model server's install (a llama.cpp build the first time) runs at low priority during the Swift build.
+say "installing the local model server in the background (log in $WORK/llm-install.log)"
+nice -n 10 bash "$LLM" install >"$WORK/llm-install.log" 2>&1 &
+llm_install_pid=$!
 
 # The broker boots (~5-10 s) while Swift builds.
 say "starting a private broker (state in $TEST_BROKER_DIR)"
@@ -90,6 +104,23 @@ if ((broker_rc != 0)); then
 fi
 ((build_rc == 0)) || die "swift build --build-tests failed (exit $build_rc)"
 
+llm_rc=0
+wait "$llm_install_pid" || llm_rc=$?
+llm_install_pid=""
+if ((llm_rc != 0)); then
+  tail -n 60 "$WORK/llm-install.log" >&2
+  die "the local model server did not install"
+fi
+mkdir -p "$WORK/llm"
+llm_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bash "$LLM" start --port "$llm_port" --dir "$WORK/llm" >/dev/null || die "the local model server did not start"
+python3 "$REPO_ROOT/Ops/llm/fault_proxy.py" --upstream "http://127.0.0.1:$llm_port" --port 0 \
+  --ready-file "$WORK/llm/proxy.port" >"$WORK/llm/proxy.log" 2>&1 &
+echo $! >"$WORK/llm/proxy.pid"
+for _ in $(seq 1 100); do [[ -s $WORK/llm/proxy.port ]] && break; sleep 0.1; done
+[[ -s $WORK/llm/proxy.port ]] || { cat "$WORK/llm/proxy.log" >&2; die "the model server's fault proxy did not start"; }
+export FLEET_TEST_LLM_PROXY="http://127.0.0.1:$(cat "$WORK/llm/proxy.port")"
+
 # shellcheck source=/dev/null
 source "$TEST_BROKER_DIR/broker.env"
 BIN_DIR=$(swift build --show-bin-path "${SWIFT_FLAGS[@]}")
@@ -106,6 +137,7 @@ unset FLEET_AMQP_URL FLEET_BROKER_CTL FLEET_BROKER_NODE FLEET_BROKER_PORT FLEET_
 
 echo "   broker:          $FLEET_TEST_BROKER_NODE at $FLEET_TEST_AMQP_URL"
 echo "   fleet binary:    $FLEET_BIN"
+echo "   model server:    $FLEET_TEST_LLM_PROXY/v1 (fault proxy) -> 127.0.0.1:$llm_port"
 
 say "swift test --skip-build ${SWIFT_FLAGS[*]} $*"
 test_rc=0

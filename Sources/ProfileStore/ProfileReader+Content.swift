@@ -64,4 +64,13 @@ extension ProfileReader {
             return out
         }
     }
+
+    /// The cached model answer of a prompt hash, unless it expired at `now` (ms).
+    public func cachedAnswer(promptHash: String, now: Int64) throws -> JSONValue? {
+        try database.withStatement("SELECT answer FROM llm_cache WHERE prompt_hash = ? AND expires_at > ?") { s in
+            try s.bind(promptHash, at: 1)
+            try s.bind(now, at: 2)
+            return try s.step() ? try? JSONValue(parsing: s.string(at: 0) ?? "") : nil
+        }
+    }
 }

@@ -165,6 +165,18 @@ enum ProfileSchema {
                 PRIMARY KEY (profile_id, slot)
             ) WITHOUT ROWID;
             """),
+        // The content worker's `copy` op: model answers by prompt hash (same prompt, same text until it expires),
+        // with the person whose prompt it was, so that erasing them deletes their answers too.
+        Migrator.Migration("content: LLM answer cache", sql: """
+            CREATE TABLE llm_cache (
+                prompt_hash TEXT PRIMARY KEY,
+                profile_id TEXT NOT NULL,
+                answer TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX llm_cache_profile ON llm_cache(profile_id);
+            """),
     ]
 
     /// `flags` bits of `profiles`.

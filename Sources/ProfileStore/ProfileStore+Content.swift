@@ -48,8 +48,37 @@ extension ProfileStore {
 
     /// Deletes the content blocks that expired before `now` (ms); returns the count.
     public func pruneContentBlocks(before now: Int64) async throws -> Int {
+        try await deleteExpired("DELETE FROM content_blocks WHERE expires_at <= ?", before: now)
+    }
+
+    /// Caches a model answer by prompt hash until `expiresAt` (ms), as the answer for `profileID`'s prompt (erasing
+    /// them deletes it).
+    public func cacheAnswer(promptHash: String, profileID: String, answer: JSONValue, expiresAt: Int64) async throws {
+        let now = Self.nowMillis()
         try await onWriter { writer in
-            try writer.database.withStatement("DELETE FROM content_blocks WHERE expires_at <= ?") { s in
+            try writer.database.withStatement("""
+                INSERT INTO llm_cache (prompt_hash, profile_id, answer, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (prompt_hash) DO UPDATE SET profile_id = excluded.profile_id, answer = excluded.answer,
+                  created_at = excluded.created_at, expires_at = excluded.expires_at
+                """) { s in
+                try s.bind(promptHash, at: 1)
+                try s.bind(profileID, at: 2)
+                try s.bind(String(decoding: answer.serialized(), as: UTF8.self), at: 3)
+                try s.bind(now, at: 4)
+                try s.bind(expiresAt, at: 5)
+                try s.run()
+            }
+        }
+    }
+
+    /// Deletes the cached model answers that expired before `now` (ms); returns the count.
+    public func pruneCachedAnswers(before now: Int64) async throws -> Int {
+        try await deleteExpired("DELETE FROM llm_cache WHERE expires_at <= ?", before: now)
+    }
+
+    private func deleteExpired(_ sql: String, before now: Int64) async throws -> Int {
+        try await onWriter { writer in
+            try writer.database.withStatement(sql) { s in
                 try s.bind(now, at: 1)
                 try s.run()
             }

@@ -374,7 +374,8 @@ final class ProfileWriter {
             for sql in [
                 "DELETE FROM events WHERE profile_id = ?", "DELETE FROM consents WHERE profile_id = ?",
                 "DELETE FROM devices WHERE profile_id = ?", "DELETE FROM identities WHERE profile_id = ?",
-                "DELETE FROM content_blocks WHERE profile_id = ?", "DELETE FROM profiles WHERE id = ?",
+                "DELETE FROM content_blocks WHERE profile_id = ?", "DELETE FROM llm_cache WHERE profile_id = ?",
+                "DELETE FROM profiles WHERE id = ?",
             ] {
                 try database.withStatement(sql) { s in
                     try s.bind(id, at: 1)

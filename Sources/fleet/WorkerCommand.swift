@@ -76,8 +76,8 @@ struct WorkerCommand: AsyncParsableCommand {
         "email": { store, templates in
             EmailHandler(store: store, settings: try EmailSettings.fromEnvironment(templatesFallback: templates))
         },
-        "content": { store, _ in
-            ContentHandler(store: store, settings: try ContentSettings.fromEnvironment())
+        "content": { store, templates in
+            ContentHandler(store: store, settings: try ContentSettings.fromEnvironment(templatesFallback: templates))
         },
         "push": { store, templates in
             try PushHandler(store: store, settings: try PushSettings.fromEnvironment(templatesFallback: templates))
@@ -235,16 +235,20 @@ struct WorkerCommand: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         // The push services' HTTP/2 connections close after the jobs (also when the group fails).
         let pushHandlers = handlers.compactMap { $0 as? PushHandler }
+        let contentHandlers = handlers.compactMap { $0 as? ContentHandler }
         do {
             try await group.run()
             for h in pushHandlers { await h.shutdown() }
+            for h in contentHandlers { await h.shutdown() }
         } catch let error as AMQPError where error.code == .preconditionFailed {
             for h in pushHandlers { await h.shutdown() }
+            for h in contentHandlers { await h.shutdown() }
             // The broker holds the prefix's queues with another type or other arguments (FLEET_QUEUE_TYPE differs,
             // or an older fleet declared them): say how to move, as `topology apply` does.
             throw CLIError(TopologyCommand.Apply.migration(error.message, topology: try global.topology()), exitCode: 1)
         } catch {
             for h in pushHandlers { await h.shutdown() }
+            for h in contentHandlers { await h.shutdown() }
             throw CLIError("worker stopped: \(error)")
         }
     }

@@ -114,9 +114,9 @@ struct ContentWorkerTests {
             Issue.record("an unknown profile was accepted")
         } catch let e as JobError { #expect(e.code == "profile_not_found") }
         do {
-            _ = try await run(["op": "copy"])
-            Issue.record("copy was accepted")
-        } catch let e as JobError { #expect(e.code == "unsupported_op") }
+            _ = try await run(["op": "copy"], fields: ["profile_id": "u1"])
+            Issue.record("copy without a template was accepted")
+        } catch let e as JobError { #expect(e.code == JobError.invalidParameters && e.message.contains("data.template")) }
         for (bad, field) in [(["op": "recommend", "slot": "Bad Slot"] as JSONObject, "'data.slot'"), (["op": "nope"], "'data.op'"),
                              (["op": "recommend", "slot": "s", "n": 0], "'data.n'")] {
             do {

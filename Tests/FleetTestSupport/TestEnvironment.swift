@@ -37,6 +37,21 @@ public enum TestEnvironment {
         }
     }
 
+    /// The local model server's fault proxy (`FLEET_TEST_LLM_PROXY`, e.g. `http://127.0.0.1:41000`), set by
+    /// `Ops/scripts/test.sh`, which starts SmolLM2-135M behind llama-cpp-python's OpenAI-compatible server and
+    /// Ops/llm/fault_proxy.py in front of it. The API is at `<proxy>/v1`; `<proxy>/_proxy/...` injects faults.
+    public static var llmProxyURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_LLM_PROXY"], !url.isEmpty else {
+                throw SetupError(description: """
+                    FLEET_TEST_LLM_PROXY is not set: run the tests with 'bash Ops/scripts/test.sh', which starts the \
+                    local model server and its fault proxy
+                    """)
+            }
+            return url
+        }
+    }
+
     /// The repository root (`FLEET_REPO`, else derived from this file's path).
     public static var repo: URL {
         if let r = ProcessInfo.processInfo.environment["FLEET_REPO"], !r.isEmpty { return URL(fileURLWithPath: r) }

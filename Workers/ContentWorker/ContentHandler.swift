@@ -14,7 +14,11 @@ import Synchronization
 /// `train_ms`); `recommend` → `succeeded` (`output`: the block: `slot`, `items` [{sku, name, price, currency,
 /// category, url, score}], `model_version`, `strategy` `hybrid` or `popularity` (cold start), `expires_at`);
 /// `dead` with `empty_catalog` (train with no catalog), `no_model` (recommend before any train),
-/// `profile_not_found`, `unsupported_op` (`copy`, `choose`: not built yet), `invalid_parameters`.
+/// `profile_not_found`, `invalid_parameters`; `copy` → `succeeded` (`output`: the block: `slot`, `template`, `output`,
+/// `text` or `fields`, `source` `model`, `cache` or `fallback`, `usage`, `calls`, `latency_ms`, `model`, `prompt_hash`,
+/// `expires_at`), `failed` (retried) with `llm_unavailable`, `llm_throttled`, `llm_timeout`, `llm_malformed`, `dead` with
+/// `template_not_found`, `template_error`, `prompt_personal_data`, `copy_invalid_output`, `llm_rejected`,
+/// `llm_not_configured`.
 public struct ContentHandler: JobHandler {
     public typealias Parameters = ContentParameters
 
@@ -23,11 +27,22 @@ public struct ContentHandler: JobHandler {
     public let settings: ContentSettings
     private let cache = ModelCache()
     let bandit: BanditStats
+    /// The `copy` op's prompt templates (`<templates>/content/<name>/`).
+    public let copyCatalog: CopyTemplateCatalog
+    /// The model endpoint's client, when `settings.llm` names one.
+    let chat: ChatClient?
 
     public init(store: ProfileStore, settings: ContentSettings) {
         self.store = store
         self.settings = settings
         bandit = BanditStats(store: store)
+        copyCatalog = CopyTemplateCatalog(directory: settings.templatesDirectory)
+        chat = settings.llm.map { ChatClient(baseURL: $0.url, key: $0.key, timeout: $0.timeout, caFile: $0.caFile) }
+    }
+
+    /// Closes the model endpoint's connections (a client of its own, for `FLEET_CONTENT_LLM_CA_FILE`).
+    public func shutdown() async {
+        await chat?.shutdown()
     }
 
     public func handle(_ parameters: ContentParameters, context: JobContext) async throws -> JobOutcome {
@@ -46,8 +61,8 @@ public struct ContentHandler: JobHandler {
             }
             return .succeeded(output: ["variant": .string(chosen.arm), "campaign_id": .string(campaignID), "metric": .string(metric.rawValue),
                                        "arms": .array(detail)])
-        case .unsupported(let op):
-            throw JobError.permanent("unsupported_op", "op '\(op)' is not built yet (train, recommend and choose are)")
+        case .copy(let request):
+            return try await copy(request, context: context)
         }
     }
 
@@ -120,9 +135,10 @@ public struct ContentHandler: JobHandler {
         return .succeeded(output: .object(block))
     }
 
-    /// Expired blocks are deleted by the worker's retention sweep.
+    /// Expired blocks and cached model answers are deleted by the worker's retention sweep.
     public func prune(now: Date, retention: Duration) async throws -> [String: Int] {
-        ["content_blocks": try await store.pruneContentBlocks(before: Int64(now.timeIntervalSince1970 * 1000))]
+        let ms = Int64(now.timeIntervalSince1970 * 1000)
+        return ["content_blocks": try await store.pruneContentBlocks(before: ms), "llm_cache": try await store.pruneCachedAnswers(before: ms)]
     }
 }
 

@@ -12,13 +12,15 @@ import FleetRuntime
 /// - `choose`: `profile_id`, `campaign` (an id, or an object with `id`), `data.arms` (at least two variant names),
 ///   `data.metric` (`clicks` (default) or `opens`), `data.explore` (0 to 1, default 0.1).
 ///
-/// `copy` is not built yet: such a job is `dead` / `unsupported_op`.
+/// - `copy`: `profile_id`, `data.template` (a directory under `Templates/content/`), `data.slot` (default: the template's
+///   name with `-` as `_`), `data.vars` (an object the prompt reads as `vars`), `data.ttl_seconds` (the block's life,
+///   default the template's).
 public struct ContentParameters: JobParameters {
     public enum Operation: Sendable {
         case train(k: Int)
         case recommend(profileID: String, slot: String, n: Int, ttlSeconds: Int, rules: Recommender.Rules)
         case choose(profileID: String, campaignID: String, arms: [String], metric: BanditStats.Metric, explore: Double)
-        case unsupported(String)
+        case copy(ContentHandler.CopyRequest)
     }
 
     public var operation: Operation
@@ -101,7 +103,20 @@ public struct ContentParameters: JobParameters {
             }
             operation = .choose(profileID: profileID, campaignID: campaignID, arms: list.compactMap(\.stringValue), metric: metric, explore: explore)
         case "copy":
-            operation = .unsupported(op)
+            guard let profileID = try Self.string("profile_id", of: job), !profileID.isEmpty else { throw .missing("profile_id") }
+            guard let template = try Self.string("template", of: job), !template.isEmpty else { throw .missing("data.template") }
+            let slot = try Self.string("slot", of: job) ?? String(template.map { $0 == "-" ? "_" : $0 })
+            guard (1...64).contains(slot.utf8.count), slot.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else {
+                throw JobParameterError(field: "data.slot", "must be 1 to 64 of a-z, 0-9 and _")
+            }
+            let vars: JSONValue
+            switch job.data["vars"] {
+            case nil, .null?: vars = .object(JSONObject())
+            case .object(let o)?: vars = .object(o)
+            case let other?: throw .wrongType("data.vars", expected: "an object", got: other)
+            }
+            let ttl: Int? = job.data["ttl_seconds"] == nil || job.data["ttl_seconds"] == .null ? nil : try int("ttl_seconds", 0, 1...366 * 86_400)
+            operation = .copy(ContentHandler.CopyRequest(profileID: profileID, template: template, slot: slot, vars: vars, ttlSeconds: ttl))
         default:
             throw JobParameterError(field: "data.op", "must be \"train\", \"recommend\", \"copy\" or \"choose\"")
         }
