@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // C libraries, through system library targets with a shim header.
@@ -48,6 +49,19 @@ let package = Package(
             swiftSettings: strict),
         // The contract: envelopes, errors, retry strategy. Links no C library.
         .target(name: "FleetCore", dependencies: ["FleetJSON", "FleetBackoff"], swiftSettings: strict),
+        // The job ledger and effects journal on PostgreSQL (postgres-nio), shared by the workers of many hosts
+        // (`FLEET_STORE=postgres://...`).
+        .target(
+            name: "FleetPostgres",
+            dependencies: [
+                "FleetCore", "FleetStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "FleetStore",
             dependencies: ["CSQLite", "FleetCore", .product(name: "Logging", package: "swift-log")],
@@ -173,7 +187,7 @@ let package = Package(
             name: "fleet",
             dependencies: [
                 "AMQPClient", "FleetAMQP", "FleetBackoff", "FleetBench", "FleetCampaign", "FleetCore", "FleetRuntime", "FleetServe", "Liquid",
-                "ProfileStore", "CRMWorker", "ContentWorker", "EmailWorker", "FleetMarketing", "PushWorker",
+                "ProfileStore", "CRMWorker", "ContentWorker", "EmailWorker", "FleetMarketing", "FleetPostgres", "PushWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,6 +206,15 @@ let package = Package(
         // Runs the built `fleet` executable (FLEET_BIN); the Ruby parity test also uses the engine directly.
         .testTarget(name: "FleetCLITests", dependencies: ["Liquid"], swiftSettings: strict),
         .testTarget(name: "FleetStoreTests", dependencies: ["FleetStore"], swiftSettings: strict),
+        .testTarget(
+            name: "FleetPostgresTests",
+            dependencies: [
+                "FleetPostgres", "FleetCore", "FleetRuntime", "FleetStore", "FleetTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "FleetCampaignTests",
             dependencies: ["FleetCampaign", "FleetAMQP", "FleetCore", "FleetRuntime", "FleetStore", "AMQPClient", "FleetTestSupport"],

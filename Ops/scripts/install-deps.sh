@@ -24,7 +24,8 @@ set -euo pipefail
 
 PROG="install-deps.sh"
 PACKAGES=(rabbitmq-server librabbitmq-dev libsqlite3-dev amqp-tools python3-aiosmtpd pkg-config procps ruby ruby-liquid
-  openssl ca-certificates postfix chromium chromium-driver wrk nginx-light cmake ninja-build build-essential)
+  openssl ca-certificates postfix chromium chromium-driver wrk nginx-light cmake ninja-build build-essential
+  postgresql)
 POLICY=/usr/sbin/policy-rc.d
 POLICY_MARK="# written by fleet Ops/scripts/install-deps.sh"
 

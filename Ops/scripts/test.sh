@@ -11,6 +11,9 @@
 #      FLEET_TEST_BROKER_NODE  its Erlang node name; FLEET_TEST_BROKER_PORT its AMQP port
 #      FLEET_BIN               the built `fleet` executable
 #      FLEET_REPO              the repository root
+#      FLEET_TEST_PG_URL       postgres://fleet@127.0.0.1:<port>/fleet of a private PostgreSQL cluster (Ops/scripts/
+#                              postgres.sh: initdb in the temp dir, its own port, fsync off, stopped at the end);
+#      FLEET_TEST_PG_ADMIN_URL its database `postgres`, for tests that create databases of their own
 #      FLEET_TEST_LLM_PROXY    http://127.0.0.1:<port> of Ops/llm/fault_proxy.py in front of a local model server
 #                              (SmolLM2-135M-Instruct on llama-cpp-python's OpenAI-compatible API; its API is
 #                              <proxy>/v1). Ops/llm/llm-server.sh installs it (the first time it builds llama.cpp,
@@ -27,6 +30,7 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PROG="test.sh"
 BROKER="$REPO_ROOT/Ops/scripts/broker.sh"
 LLM="$REPO_ROOT/Ops/llm/llm-server.sh"
+PG="$REPO_ROOT/Ops/scripts/postgres.sh"
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -66,6 +70,8 @@ cleanup() {
   if [[ -n ${llm_install_pid:-} ]]; then kill "$llm_install_pid" 2>/dev/null || true; wait "$llm_install_pid" 2>/dev/null || true; fi
   if [[ -f $WORK/llm/proxy.pid ]]; then kill "$(cat "$WORK/llm/proxy.pid")" 2>/dev/null || true; fi
   bash "$LLM" stop --dir "$WORK/llm" >/dev/null 2>&1 || true
+  if [[ -n ${pg_pid:-} ]]; then wait "$pg_pid" 2>/dev/null || true; fi
+  FLEET_PG_DIR="$WORK/pg" bash "$PG" stop >/dev/null 2>&1 || true
   if [[ ${FLEET_TEST_KEEP:-0} == 1 ]]; then
     node_dir=$(sed -n 's/^NODE_DIR=//p' "$TEST_BROKER_DIR/node.state" 2>/dev/null || true)
     broker stop --keep >/dev/null 2>&1 || true
@@ -86,6 +92,11 @@ say "installing the local model server in the background (log in $WORK/llm-insta
 nice -n 10 bash "$LLM" install >"$WORK/llm-install.log" 2>&1 &
 llm_install_pid=$!
 
+# The PostgreSQL cluster starts (~2 s) while Swift builds.
+say "starting a private PostgreSQL cluster (data in $WORK/pg)"
+FLEET_PG_DIR="$WORK/pg" FLEET_PG_FAST=1 bash "$PG" start >"$WORK/pg-start.log" 2>&1 &
+pg_pid=$!
+
 # The broker boots (~5-10 s) while Swift builds.
 say "starting a private broker (state in $TEST_BROKER_DIR)"
 broker start >"$WORK/broker-start.log" 2>&1 &
@@ -95,22 +106,28 @@ say "swift build --build-tests ${SWIFT_FLAGS[*]}"
 build_rc=0
 swift build --build-tests "${SWIFT_FLAGS[@]}" || build_rc=$?
 
-broker_rc=0
-wait "$broker_pid" || broker_rc=$?
+# await_started PID LOG WHAT: waits for a background start; on failure shows its log (LINES of it) and stops.
+await_started() {
+  local rc=0
+  wait "$1" || rc=$?
+  if ((rc != 0)); then
+    tail -n "${4:-200}" "$2" >&2
+    die "$3"
+  fi
+}
+await_started "$broker_pid" "$WORK/broker-start.log" "the test broker did not start"
 broker_pid=""
-if ((broker_rc != 0)); then
-  cat "$WORK/broker-start.log" >&2
-  die "the test broker did not start"
-fi
 ((build_rc == 0)) || die "swift build --build-tests failed (exit $build_rc)"
 
-llm_rc=0
-wait "$llm_install_pid" || llm_rc=$?
+await_started "$pg_pid" "$WORK/pg-start.log" "the test PostgreSQL cluster did not start"
+pg_pid=""
+# shellcheck source=/dev/null
+source "$WORK/pg/pg.env"
+export FLEET_TEST_PG_URL="$FLEET_PG_URL" FLEET_TEST_PG_ADMIN_URL="$FLEET_PG_ADMIN_URL"
+unset FLEET_PG_URL FLEET_PG_ADMIN_URL FLEET_PG_PORT
+
+await_started "$llm_install_pid" "$WORK/llm-install.log" "the local model server did not install" 60
 llm_install_pid=""
-if ((llm_rc != 0)); then
-  tail -n 60 "$WORK/llm-install.log" >&2
-  die "the local model server did not install"
-fi
 mkdir -p "$WORK/llm"
 llm_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 bash "$LLM" start --port "$llm_port" --dir "$WORK/llm" >/dev/null || die "the local model server did not start"
@@ -137,6 +154,7 @@ unset FLEET_AMQP_URL FLEET_BROKER_CTL FLEET_BROKER_NODE FLEET_BROKER_PORT FLEET_
 
 echo "   broker:          $FLEET_TEST_BROKER_NODE at $FLEET_TEST_AMQP_URL"
 echo "   fleet binary:    $FLEET_BIN"
+echo "   postgresql:      $FLEET_TEST_PG_URL"
 echo "   model server:    $FLEET_TEST_LLM_PROXY/v1 (fault proxy) -> 127.0.0.1:$llm_port"
 
 say "swift test --skip-build ${SWIFT_FLAGS[*]} $*"

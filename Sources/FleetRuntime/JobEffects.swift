@@ -26,7 +26,7 @@ final class JobEffects: Sendable {
         var completions: [(key: String, result: [UInt8])] = []
     }
 
-    let ledger: JobLedger
+    let ledger: any JobLedgerStore
     let jobID: String
     private let state: Mutex<State>
 
@@ -35,7 +35,7 @@ final class JobEffects: Sendable {
         let record: EffectRecord
     }
 
-    init(ledger: JobLedger, jobID: String, fresh: Bool = false) {
+    init(ledger: any JobLedgerStore, jobID: String, fresh: Bool = false) {
         self.ledger = ledger
         self.jobID = jobID
         state = Mutex(State(prior: fresh ? [:] : nil))

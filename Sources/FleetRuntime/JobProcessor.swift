@@ -25,7 +25,7 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
     typealias Delivery = JobDelivery<Driver.Handle>
 
     let driver: Driver
-    let ledger: JobLedger
+    let ledger: any JobLedgerStore
     let configuration: WorkerConfiguration
     let handlers: [String: any JobHandler]
     let logger: Logger
@@ -36,7 +36,7 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
     /// Set at graceful shutdown: jobs still waiting for a slot go back to the queue instead of starting.
     let stopping: StopFlag
 
-    init(driver: Driver, ledger: JobLedger, configuration: WorkerConfiguration, handlers: [String: any JobHandler],
+    init(driver: Driver, ledger: any JobLedgerStore, configuration: WorkerConfiguration, handlers: [String: any JobHandler],
          logger: Logger, metrics: WorkerMetrics, watchdog: JobWatchdog, handlerSlots: ConcurrencyLimiter, stopping: StopFlag) {
         self.driver = driver
         self.ledger = ledger

@@ -28,8 +28,14 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
 
     /// - Parameters:
     ///   - handlers: one per kind to run; the worker consumes exactly their kinds' queues.
+    /// The ledger handed in, if any (see ``init(configuration:driver:handlers:logger:ledger:)``).
+    let sharedLedger: (any JobLedgerStore)?
+
+    /// - Parameter ledger: a ledger shared with other hosts (PostgreSQL), owned and closed by the caller; nil opens
+    ///   the SQLite file at `configuration.ledgerPath`.
     public init(configuration: WorkerConfiguration, driver: Driver, handlers: [any JobHandler],
-                logger: Logger = Logger(label: "fleet.worker")) {
+                logger: Logger = Logger(label: "fleet.worker"), ledger: (any JobLedgerStore)? = nil) {
+        self.sharedLedger = ledger
         self.configuration = configuration
         self.driver = driver
         var byKind: [String: any JobHandler] = [:]
@@ -44,12 +50,20 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
         // Opening (and migrating) the SQLite file blocks: do it off the cooperative pool.
         let path = configuration.ledgerPath
         let logger = self.logger
-        let ledger = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobLedger, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try JobLedger(path: path, logger: logger) })
+        let ledger: any JobLedgerStore
+        if let shared = sharedLedger {
+            try await shared.prepare()
+            ledger = shared
+        } else {
+            let opened = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JobLedger, any Error>) in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result { try JobLedger(path: path, logger: logger) })
+                }
             }
+            ledger = opened
         }
-        defer { ledger.close() }
+        // A ledger handed in (PostgreSQL, a Service of its own) is closed by its owner.
+        defer { if sharedLedger == nil { ledger.close() } }
         // SIGTERM/SIGINT while the queue cannot be reached end the wait: nothing ran, nothing to drain.
         let batches: Driver.Batches
         do {
@@ -80,7 +94,7 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
     private enum Finished: Sendable { case shutdownRequested, jobsDone, background }
 
     /// Runs jobs until the deliveries end; returns true when that was because of a graceful shutdown.
-    private func runUntilShutdown(batches: Driver.Batches, processor: JobProcessor<Driver>, ledger: JobLedger) async -> Bool {
+    private func runUntilShutdown(batches: Driver.Batches, processor: JobProcessor<Driver>, ledger: any JobLedgerStore) async -> Bool {
         await withTaskGroup(of: Finished.self) { group in
             group.addTask {
                 await processor.watchdog.run()
@@ -161,7 +175,7 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
 
     /// Prunes the ledger, the effects journal and the kinds' own tables past the retention, now and then every
     /// ``WorkerConfiguration/retentionInterval``, until cancelled.
-    private func pruneOnSchedule(_ ledger: JobLedger) async {
+    private func pruneOnSchedule(_ ledger: any JobLedgerStore) async {
         guard let retention = configuration.ledgerRetention else { return }
         while !Task.isCancelled {
             await pruneOnce(ledger, retention: retention)
@@ -171,7 +185,7 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
 
     /// One retention sweep; returns the rows deleted by table.
     @discardableResult
-    func pruneOnce(_ ledger: JobLedger, retention: Duration) async -> [String: Int] {
+    func pruneOnce(_ ledger: any JobLedgerStore, retention: Duration) async -> [String: Int] {
         let cutoff = configuration.now().addingTimeInterval(-retention.seconds)
         var pruned: [String: Int] = [:]
         do {

@@ -16,7 +16,7 @@ enum SettingsCatalog {
                 summary: "The broker URL (`amqp://` or `amqps://`, user and password in it, the vhost URL-encoded). A cluster: the nodes comma-separated (`amqp://u:p@n1:5672,n2:5672,n3:5672/%2F`, or whole URLs separated by commas); connections try them in a shuffled order and reconnect to any live one.", isSecret: true),
         Setting(environment: "FLEET_STORE", flag: "--store", configKey: "store", defaultValue: "`./fleet.sqlite`",
                 scope: "fleet worker, profiles, catalog, segment, email preview",
-                summary: "The SQLite file of the job ledger and the profile store, shared by the workers of one host."),
+                summary: "The SQLite file of the job ledger and the profile store, shared by the workers of one host; or `postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]`: the job ledger and effects journal on PostgreSQL, shared by workers on many hosts (so far for kind noop only: the profile store's kinds need a file).", isSecret: true),
         Setting(environment: "FLEET_PREFIX", flag: "--prefix", configKey: "prefix", defaultValue: "`fleet`",
                 scope: "every command that reaches the broker",
                 summary: "The name prefix of the exchanges and queues (letters, digits, `-`, `_`, `.`)."),

@@ -5,6 +5,7 @@ import ContentWorker
 import EmailWorker
 import FleetAMQP
 import FleetCore
+import FleetPostgres
 import FleetRuntime
 import Foundation
 import Logging
@@ -159,8 +160,20 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var handlers: [any JobHandler] = []
         var store: ProfileStore?
+        // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts. The profile
+        // store is not on PostgreSQL yet, so only the kinds without one (noop) run on it.
+        let storeText = try global.storePath()
+        var postgres: PostgresJobLedger?
+        if PostgresURL.isPostgres(storeText) {
+            do { postgres = PostgresJobLedger(url: try PostgresURL(storeText), logger: logger) } catch {
+                throw CLIError.usage("FLEET_STORE: \(error)")
+            }
+        }
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
+                if postgres != nil {
+                    throw CLIError.usage("kind \(kind) needs the profile store, which runs on SQLite only so far: a PostgreSQL FLEET_STORE serves the job ledger of kind noop")
+                }
                 if store == nil { store = ProfileStore(path: try global.storePath(), logger: logger) }
                 do {
                     handlers.append(try make(store!, try global.templatesDirectory(nil)))
@@ -203,11 +216,15 @@ struct WorkerCommand: AsyncParsableCommand {
         defer { store?.close() }
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let postgres {
+            // The pool runs first (and stops last); the schema is migrated before any job.
+            services.append(.init(service: postgres))
+        }
         let readiness: @Sendable () -> Bool
         if driver == "memory" {
             let memory = MemoryQueueDriver()
             let pushed = try pushJobs(into: memory, kinds: handlers.map(\.kind))
-            let worker = WorkerService(configuration: configuration, driver: memory, handlers: handlers, logger: logger)
+            let worker = WorkerService(configuration: configuration, driver: memory, handlers: handlers, logger: logger, ledger: postgres)
             readiness = { worker.isReady }
             services.append(.init(service: memory))
             services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -217,7 +234,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } else {
             let amqp = try global.amqpConfiguration(name: "fleet worker \(configuration.workerID) [\(kinds)]")
             let driver = AMQPQueueDriver(amqp: amqp, topology: try global.topology(), workerID: configuration.workerID, logger: logger)
-            let worker = WorkerService(configuration: configuration, driver: driver, handlers: handlers, logger: logger)
+            let worker = WorkerService(configuration: configuration, driver: driver, handlers: handlers, logger: logger, ledger: postgres)
             readiness = { worker.isReady }
             services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
                                   failureTerminationBehavior: .gracefullyShutdownGroup))

@@ -68,6 +68,28 @@ struct CLITests {
         #expect(run.output.contains("line 4: kind 'email' is not among --kinds"))
     }
 
+    @Test("FLEET_STORE=postgres://: the memory-driver worker records its jobs in the PostgreSQL ledger, and a second process is answered from it; a kind that needs the profile store is one line and exit 64")
+    func postgresLedger() async throws {
+        let url = try TestEnvironment.postgresURL
+        let tag = UUID().uuidString.prefix(8)
+        let jobs = [#"{"id":"pg-\#(tag)-1","kind":"noop"}"#, #"{"id":"pg-\#(tag)-2","kind":"noop"}"#].joined(separator: "\n")
+        var workers: [String] = []
+        for _ in 0..<2 {
+            let run = try await FleetProcess.run(["worker", "--driver", "memory", "--jobs", "-", "--log-level", "error"],
+                                                 environment: ["FLEET_STORE": url], stdin: Data(jobs.utf8), timeout: .seconds(60))
+            #expect(run.status == 0, "\(run.output)")
+            let results = run.output.split(separator: "\n").compactMap { try? ResultEnvelope.decode(Array($0.utf8)) }
+            #expect(Set(results.map(\.jobID)) == ["pg-\(tag)-1", "pg-\(tag)-2"] && results.allSatisfy { $0.status == .succeeded })
+            workers.append(results.first?.worker ?? "")
+        }
+        #expect(!workers[0].isEmpty && workers[0] == workers[1], "the second process answers with the first one's results: \(workers)")
+        let refused = try await FleetProcess.run(["worker", "--kinds", "email"], environment: ["FLEET_STORE": url], timeout: .seconds(30))
+        #expect(refused.status == 64 && refused.output.split(separator: "\n").count == 1, "\(refused.output)")
+        #expect(refused.output.contains("profile store") && !refused.output.contains("postgres://"))
+        let bad = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://127.0.0.1/x"], timeout: .seconds(30))
+        #expect(bad.status == 64 && bad.output.contains("no user name"), "\(bad.output)")
+    }
+
     @Test("an unreachable broker is one line and exit 69")
     func unreachableBroker() async throws {
         let (status, output) = try await FleetProcess.run(["status", "--amqp-url", "amqp://guest:guest@127.0.0.1:1/%2F"])

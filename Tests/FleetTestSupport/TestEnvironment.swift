@@ -37,6 +37,31 @@ public enum TestEnvironment {
         }
     }
 
+    /// `FLEET_TEST_PG_URL`: the test PostgreSQL cluster's database `fleet`, shared by the tests that use it (unique
+    /// job ids keep them apart), set by `Ops/scripts/test.sh`.
+    public static var postgresURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_PG_URL"], !url.isEmpty else {
+                throw SetupError(description: "FLEET_TEST_PG_URL is not set: run the tests with 'bash Ops/scripts/test.sh', which starts a private PostgreSQL cluster and sets it")
+            }
+            return url
+        }
+    }
+
+    /// `FLEET_TEST_PG_ADMIN_URL`: the test PostgreSQL cluster's database `postgres` (tests create their own
+    /// databases there), set by `Ops/scripts/test.sh`.
+    public static var postgresAdminURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FLEET_TEST_PG_ADMIN_URL"], !url.isEmpty else {
+                throw SetupError(description: """
+                    FLEET_TEST_PG_ADMIN_URL is not set: run the tests with 'bash Ops/scripts/test.sh', which starts \
+                    a private PostgreSQL cluster and sets it
+                    """)
+            }
+            return url
+        }
+    }
+
     /// The local model server's fault proxy (`FLEET_TEST_LLM_PROXY`, e.g. `http://127.0.0.1:41000`), set by
     /// `Ops/scripts/test.sh`, which starts SmolLM2-135M behind llama-cpp-python's OpenAI-compatible server and
     /// Ops/llm/fault_proxy.py in front of it. The API is at `<proxy>/v1`; `<proxy>/_proxy/...` injects faults.

@@ -1,0 +1,218 @@
+import FleetCore
+import FleetStore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// The job ledger and effects journal on a PostgreSQL server that the workers of many hosts share
+/// (`FLEET_STORE=postgres://...`): a job finished on one host is answered from here when its copy reaches another,
+/// and an effect claimed by one host's run is not performed by another's.
+///
+/// A `Service`: run it in the worker's `ServiceGroup` before the worker (it runs postgres-nio's connection pool) and
+/// ``migrate()`` before the first job. Every operation is one statement or one transaction on a pooled connection;
+/// the server's row locks and `ON CONFLICT` give the same first-writer-wins rules as the SQLite ledger's
+/// `BEGIN IMMEDIATE` (there is no group commit of its own: PostgreSQL commits concurrent transactions together).
+public final class PostgresJobLedger: JobLedgerStore, Service {
+    public let client: PostgresClient
+    public let url: PostgresURL
+    private let logger: Logger
+    private let closed = Atomic<Bool>(false)
+
+    /// The schema, by migration name (recorded in `fleet_migrations`; named as the SQLite ledger's where the tables match).
+    public static let migrator = PostgresMigrator(lockKey: 0x666C_6565_7401, [
+        .init("create fleet_job_ledger", ["""
+            CREATE TABLE fleet_job_ledger (
+                job_id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempt INTEGER NOT NULL,
+                result BYTEA NOT NULL,
+                finished_at DOUBLE PRECISION NOT NULL
+            )
+            """, "CREATE INDEX fleet_job_ledger_finished_at ON fleet_job_ledger (finished_at)"]),
+        .init("create fleet_effects", ["""
+            CREATE TABLE fleet_effects (
+                job_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                done BOOLEAN NOT NULL,
+                result BYTEA,
+                updated_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (job_id, key)
+            )
+            """, "CREATE INDEX fleet_effects_updated_at ON fleet_effects (updated_at)"]),
+    ])
+
+    public init(url: PostgresURL, logger: Logger = Logger(label: "fleet.ledger")) {
+        self.url = url
+        var logger = logger
+        logger[metadataKey: "ledger.url"] = "\(url)"
+        self.logger = logger
+        client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+    }
+
+    /// Runs the connection pool until the service group shuts down.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.client.run() }
+    }
+
+    /// Migrates the schema before the worker's first job.
+    public func prepare() async throws {
+        try await migrate()
+    }
+
+    /// Creates or updates the schema (safe when many workers start at once).
+    public func migrate() async throws {
+        let applied = try await Self.migrator.migrate(client, logger: logger)
+        if !applied.isEmpty { logger.info("Migrated job ledger", metadata: ["migrations": "\(applied)"]) }
+    }
+
+    private func checkOpen() throws {
+        if closed.load(ordering: .relaxed) { throw JobLedger.closedError }
+    }
+
+    private static func entry(_ row: (String, String, String, Int, ByteBuffer, Double)) -> LedgerEntry {
+        LedgerEntry(jobID: row.0, kind: row.1, status: row.2, attempt: row.3, result: Array(row.4.readableBytesView),
+                    finishedAt: Date(timeIntervalSince1970: row.5))
+    }
+
+    public func lookup(_ ids: [String]) async throws -> [String: LedgerEntry] {
+        try checkOpen()
+        guard !ids.isEmpty else { return [:] }
+        var out: [String: LedgerEntry] = [:]
+        let rows = try await client.query("""
+            SELECT job_id, kind, status, attempt, result, finished_at FROM fleet_job_ledger WHERE job_id = ANY(\(ids))
+            """, logger: logger)
+        for try await row in rows.decode((String, String, String, Int, ByteBuffer, Double).self) {
+            out[row.0] = Self.entry(row)
+        }
+        return out
+    }
+
+    public func record(_ entry: LedgerEntry, effectsDone: [(key: String, result: [UInt8])]) async throws -> LedgerEntry {
+        try checkOpen()
+        let now = Date().timeIntervalSince1970
+        let finished = entry.finishedAt.timeIntervalSince1970
+        return try await client.withTransaction(logger: logger) { connection in
+            for effect in effectsDone {
+                try await Self.writeDone(jobID: entry.jobID, key: effect.key, result: effect.result, at: now, on: connection, logger: logger)
+            }
+            let inserted = try await connection.query("""
+                INSERT INTO fleet_job_ledger (job_id, kind, status, attempt, result, finished_at)
+                VALUES (\(entry.jobID), \(entry.kind), \(entry.status), \(entry.attempt), \(ByteBuffer(bytes: entry.result)), \(finished))
+                ON CONFLICT (job_id) DO NOTHING RETURNING job_id
+                """, logger: logger)
+            var won = false
+            for try await _ in inserted.decode(String.self) { won = true }
+            if won {
+                var stored = entry
+                stored.finishedAt = Date(timeIntervalSince1970: finished)
+                return stored
+            }
+            // Another attempt or host recorded it first: its entry stands.
+            let rows = try await connection.query("""
+                SELECT job_id, kind, status, attempt, result, finished_at FROM fleet_job_ledger WHERE job_id = \(entry.jobID)
+                """, logger: logger)
+            for try await row in rows.decode((String, String, String, Int, ByteBuffer, Double).self) { return Self.entry(row) }
+            throw PostgresLedgerError("ledger entry \(entry.jobID) conflicted but cannot be read back")
+        }
+    }
+
+    public func forgetDead(_ id: String) async throws -> Bool {
+        try checkOpen()
+        let rows = try await client.query("DELETE FROM fleet_job_ledger WHERE job_id = \(id) AND status = 'dead' RETURNING job_id", logger: logger)
+        var removed = false
+        for try await _ in rows.decode(String.self) { removed = true }
+        return removed
+    }
+
+    public func prune(finishedBefore date: Date) async throws -> (jobs: Int, effects: Int) {
+        try checkOpen()
+        let cutoff = date.timeIntervalSince1970
+        let jobs = try await client.query("WITH d AS (DELETE FROM fleet_job_ledger WHERE finished_at < \(cutoff) RETURNING 1) SELECT count(*) FROM d",
+                                          logger: logger)
+        let effects = try await client.query("WITH d AS (DELETE FROM fleet_effects WHERE updated_at < \(cutoff) RETURNING 1) SELECT count(*) FROM d",
+                                             logger: logger)
+        var counts = (0, 0)
+        for try await n in jobs.decode(Int.self) { counts.0 = n }
+        for try await n in effects.decode(Int.self) { counts.1 = n }
+        return counts
+    }
+
+    public func effects(jobID: String) async throws -> [String: EffectRecord] {
+        try checkOpen()
+        var out: [String: EffectRecord] = [:]
+        let rows = try await client.query("SELECT key, done, result, updated_at FROM fleet_effects WHERE job_id = \(jobID)", logger: logger)
+        for try await (key, done, result, updated) in rows.decode((String, Bool, ByteBuffer?, Double).self) {
+            out[key] = EffectRecord(key: key, isDone: done, result: result.map { Array($0.readableBytesView) },
+                                    updatedAt: Date(timeIntervalSince1970: updated))
+        }
+        return out
+    }
+
+    public func recordEffectIntent(jobID: String, key: String) async throws -> EffectRecord? {
+        try checkOpen()
+        let now = Date().timeIntervalSince1970
+        let rows = try await client.query("""
+            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (\(jobID), \(key), false, NULL, \(now))
+            ON CONFLICT (job_id, key) DO NOTHING RETURNING key
+            """, logger: logger)
+        var claimed = false
+        for try await _ in rows.decode(String.self) { claimed = true }
+        if claimed { return nil }
+        // Claimed before: by an earlier run, or by a run of the same job id on another host.
+        return try await effects(jobID: jobID)[key]
+    }
+
+    public func recordEffectDone(jobID: String, key: String, result: [UInt8]) async throws {
+        try checkOpen()
+        try await client.withConnection { connection in
+            try await Self.writeDone(jobID: jobID, key: key, result: result, at: Date().timeIntervalSince1970, on: connection, logger: logger)
+        }
+    }
+
+    public func forgetEffect(jobID: String, key: String) async throws {
+        try checkOpen()
+        try await client.query("DELETE FROM fleet_effects WHERE job_id = \(jobID) AND key = \(key) AND NOT done", logger: logger)
+    }
+
+    public func count() async throws -> Int {
+        try checkOpen()
+        for try await n in try await client.query("SELECT count(*) FROM fleet_job_ledger", logger: logger).decode(Int.self) { return n }
+        return 0
+    }
+
+    /// Refuses later operations; the pool closes when the service group stops the service.
+    public func close() {
+        closed.store(true, ordering: .relaxed)
+    }
+
+    private static func writeDone(jobID: String, key: String, result: [UInt8], at now: Double, on connection: PostgresConnection,
+                                  logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO fleet_effects (job_id, key, done, result, updated_at) VALUES (\(jobID), \(key), true, \(ByteBuffer(bytes: result)), \(now))
+            ON CONFLICT (job_id, key) DO UPDATE SET done = true, result = excluded.result, updated_at = excluded.updated_at
+            """, logger: logger)
+    }
+}
+
+/// A ledger operation on PostgreSQL that failed for a reason of its own (not the server's error).
+public struct PostgresLedgerError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension PSQLError: JobErrorConvertible {
+    /// A server that could not be used (down, refused, a failed statement): retryable `store_unavailable`, whatever
+    /// handler met it. The message holds the server's SQLSTATE, never a query's values.
+    public var jobError: JobError {
+        JobError.retryable(JobError.storeUnavailable, "the store is unavailable: PostgreSQL \(code)\(serverInfo?[.sqlState].map { " SQLSTATE \($0)" } ?? "")")
+    }
+}
+
+extension PostgresLedgerError: JobErrorConvertible {
+    public var jobError: JobError { JobError.retryable(JobError.storeUnavailable, "the store is unavailable: \(message)") }
+}
