@@ -23,6 +23,8 @@ Everything is forwarded to the upstream, except the control endpoints:
   GET  /_proxy/requests   the last 200 proxied/intercepted requests (method, path,
                           JSON body if any, what was done)
 
+Each injection takes "after": K (default 0): the next K matching requests pass it by
+first (e.g. a malformed answer, then a 503 "after": 1).
 Faults are consumed first, then malformed answers, then real forwarding. Several
 POSTs queue up in order.  The proxy's port is written to --ready-file (atomically)
 once it listens; with --port 0 an ephemeral port is chosen.
@@ -67,6 +69,10 @@ class State:
         for item in q:
             spec, _ = item
             if spec.get("path", CHAT_PATH) == path:
+                if spec.get("_skip", 0) > 0:
+                    # "after": K lets the next K matching requests pass this injection first.
+                    spec["_skip"] -= 1
+                    return None
                 item[1] -= 1
                 if item[1] <= 0:
                     q.remove(item)
@@ -215,10 +221,13 @@ def control(method, path, body, keep_alive):
         count = int(data.get("count", 1))
         if "status" not in data:
             return json_response(400, {"error": {"message": "status is required"}}, keep_alive)
+        data["_skip"] = int(data.get("after", 0))
         STATE.faults.append([data, count])
     elif method == "POST" and path == "/_proxy/malformed":
+        data["_skip"] = int(data.get("after", 0))
         STATE.malformed.append([data, int(data.get("count", 1))])
     elif method == "POST" and path == "/_proxy/delay":
+        data["_skip"] = int(data.get("after", 0))
         STATE.delays.append([data, int(data.get("count", 1))])
     elif method == "POST" and path == "/_proxy/reset":
         STATE.faults.clear(); STATE.malformed.clear(); STATE.delays.clear()

@@ -6,7 +6,8 @@
 #   bash Ops/scripts/postgres.sh status   say whether it runs (exit 0 running, 3 not running)
 #   bash Ops/scripts/postgres.sh stop [--keep]   stop it and delete its data (--keep: keep them)
 #
-# State dir: $FLEET_PG_DIR, or <repo>/.fleet/pg. It holds data/ (the cluster), sock/ (its Unix socket), log,
+# State dir: $FLEET_PG_DIR, or <repo>/.fleet/pg. It holds data/ (the cluster), sock/ (its Unix socket), log (or, when
+# the postgres user cannot reach the state dir, a dir under /var/tmp that its file `home` names holds them),
 # and pg.env: FLEET_PG_URL (postgres://fleet@127.0.0.1:<port>/fleet), FLEET_PG_PORT, FLEET_PG_ADMIN_URL (database
 # postgres, for tests that create databases of their own). The cluster listens on 127.0.0.1 only, on a free port
 # (or $FLEET_PG_PORT), with trust authentication for local connections: a throwaway cluster, not a deployment.
@@ -39,8 +40,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Where the cluster's files are: the state dir, or the dir its `home` file names (see start).
+home() {
+  if [[ -f $STATE_DIR/home ]]; then cat "$STATE_DIR/home"; else printf '%s' "$STATE_DIR"; fi
+}
+
 running() {
-  [[ -f $STATE_DIR/data/postmaster.pid ]] && as_owner "$(pg_bin)/pg_ctl" -D "$STATE_DIR/data" status >/dev/null 2>&1
+  local h
+  h=$(home)
+  [[ -f $h/data/postmaster.pid ]] && as_owner "$(pg_bin)/pg_ctl" -D "$h/data" status >/dev/null 2>&1
 }
 
 start() {
@@ -55,45 +63,61 @@ start() {
   fi
   if [[ $(id -u) == 0 ]]; then
     chmod 755 "$STATE_DIR"
-    # The postgres user must reach the state dir through every parent.
-    local d=$STATE_DIR
-    while [[ $d != / ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+    # The postgres user must reach the state dir; when a parent dir keeps it out (e.g. under /root), the cluster
+    # lives in a dir of its own under /var/tmp instead (the state dir then only points to it).
+    if ! runuser -u postgres -- test -x "$STATE_DIR" 2>/dev/null; then
+      if [[ ! -f $STATE_DIR/home ]]; then
+        mktemp -d /var/tmp/fleet-pg.XXXXXX >"$STATE_DIR/home"
+        chmod 755 "$(cat "$STATE_DIR/home")"
+      fi
+    fi
   fi
-  if [[ ! -f $STATE_DIR/data/PG_VERSION ]]; then
-    rm -rf "$STATE_DIR/data"
-    mkdir -p "$STATE_DIR/data"
-    [[ $(id -u) == 0 ]] && chown postgres: "$STATE_DIR/data"
-    as_owner "$bin/initdb" -D "$STATE_DIR/data" -U fleet --auth=trust --encoding=UTF8 --no-locale >"$STATE_DIR/initdb.log" 2>&1 \
-      || { cat "$STATE_DIR/initdb.log" >&2; die "initdb failed"; }
+  local H
+  H=$(home)
+  if [[ ! -f $H/data/PG_VERSION ]]; then
+    rm -rf "$H/data"
+    mkdir -p "$H/data"
+    [[ $(id -u) == 0 ]] && chown postgres: "$H/data"
+    as_owner "$bin/initdb" -D "$H/data" -U fleet --auth=trust --encoding=UTF8 --no-locale >"$H/initdb.log" 2>&1 \
+      || { cat "$H/initdb.log" >&2; die "initdb failed"; }
   fi
-  mkdir -p "$STATE_DIR/sock"
-  [[ $(id -u) == 0 ]] && chown postgres: "$STATE_DIR/sock"
-  touch "$STATE_DIR/log"
-  [[ $(id -u) == 0 ]] && chown postgres: "$STATE_DIR/log"
+  mkdir -p "$H/sock"
+  [[ $(id -u) == 0 ]] && chown postgres: "$H/sock"
+  touch "$H/log"
+  [[ $(id -u) == 0 ]] && chown postgres: "$H/log"
   port=${FLEET_PG_PORT:-$(free_port)}
   local fast=""
   if [[ ${FLEET_PG_FAST:-0} == 1 ]]; then fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
-  as_owner "$bin/pg_ctl" -D "$STATE_DIR/data" -l "$STATE_DIR/log" -w -t 60 \
-    -o "-p $port -k $STATE_DIR/sock -c listen_addresses=127.0.0.1 -c max_connections=200 $fast" start >/dev/null \
-    || { tail -n 30 "$STATE_DIR/log" >&2; die "the cluster did not start"; }
+  as_owner "$bin/pg_ctl" -D "$H/data" -l "$H/log" -w -t 60 \
+    -o "-p $port -k $H/sock -c listen_addresses=127.0.0.1 -c max_connections=200 $fast" start >/dev/null \
+    || { tail -n 30 "$H/log" >&2; die "the cluster did not start"; }
   if ! psql -h 127.0.0.1 -p "$port" -U fleet -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'fleet'" | grep -q 1; then
-    psql -h 127.0.0.1 -p "$port" -U fleet -d postgres -qc "CREATE DATABASE fleet" >/dev/null
+    if ! psql -h 127.0.0.1 -p "$port" -U fleet -d postgres -qc "CREATE DATABASE fleet" >/dev/null; then
+      as_owner "$bin/pg_ctl" -D "$H/data" -m fast -w stop >/dev/null 2>&1 || true
+      die "CREATE DATABASE fleet failed"
+    fi
   fi
   cat >"$ENV_FILE" <<ENV
 FLEET_PG_URL='postgres://fleet@127.0.0.1:$port/fleet?sslmode=disable'
 FLEET_PG_ADMIN_URL='postgres://fleet@127.0.0.1:$port/postgres?sslmode=disable'
 FLEET_PG_PORT='$port'
 ENV
-  say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $STATE_DIR/data)"
+  say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $H/data)"
   printf 'postgres://fleet@127.0.0.1:%s/fleet?sslmode=disable\n' "$port"
 }
 
 stop() {
-  local keep=${1:-}
+  local keep=${1:-} h
+  h=$(home)
   if running; then
-    as_owner "$(pg_bin)/pg_ctl" -D "$STATE_DIR/data" -m fast -w stop >/dev/null 2>&1 || say "pg_ctl stop failed"
+    if ! as_owner "$(pg_bin)/pg_ctl" -D "$h/data" -m fast -w stop >/dev/null 2>&1; then
+      die "pg_ctl stop failed; the data in $h are kept"
+    fi
   fi
-  if [[ $keep != --keep ]]; then rm -rf "$STATE_DIR"; fi
+  if [[ $keep != --keep ]]; then
+    [[ $h != "$STATE_DIR" ]] && rm -rf "$h"
+    rm -rf "$STATE_DIR"
+  fi
 }
 
 case ${1:-} in

@@ -29,9 +29,13 @@ public struct RuntimeBench: Sendable {
     var debugBuild: Bool
     /// Where the report and the figures go.
     var output: BenchOutput
+    /// The worker's `FLEET_STORE` (its job ledger): nil for a fresh SQLite file; a `postgres://` URL measures the
+    /// ledger shared across hosts.
+    var ledger: String?
 
     public init(jobs: Int, concurrency: Int, prefetch: Int, rounds: Int, latencyRate: Int, latencySeconds: Int,
-                amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool, output: BenchOutput) {
+                amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool, output: BenchOutput, ledger: String? = nil) {
+        self.ledger = ledger
         self.jobs = jobs
         self.concurrency = concurrency
         self.prefetch = prefetch
@@ -79,10 +83,10 @@ public struct RuntimeBench: Sendable {
 
                 // (b) The fleet runtime, noop kind, in a worker process started on the pre-enqueued jobs.
                 try await enqueue(connection, count: jobs, exchange: topology.jobsExchange, routingKey: "noop",
-                                  idPrefix: "fleet\(round)")
+                                  idPrefix: "\(prefix)-fleet\(round)")
                 results.reset(expecting: jobs)
                 process = try BenchWorker.start(kinds: "noop", concurrency: concurrency, prefetch: prefetch, prefix: prefix,
-                                                store: directory.appendingPathComponent("fleet.sqlite").path, amqpURL: amqpURL)
+                                                store: ledger ?? directory.appendingPathComponent("fleet.sqlite").path, amqpURL: amqpURL)
                 worker = process
                 let fleetRun = try await results.wait()
                 if let cpu = process.cpuSeconds { workerCPU? += cpu } else { workerCPU = nil }
@@ -99,7 +103,7 @@ public struct RuntimeBench: Sendable {
             // Latency: paced publishing while each consumer idles, enqueue to result.
             let paced = latencyRate * latencySeconds
             results.reset(expecting: paced)
-            let fleetSent = try await pace(connection, count: paced, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "lat-fleet")
+            let fleetSent = try await pace(connection, count: paced, exchange: topology.jobsExchange, routingKey: "noop", idPrefix: "\(prefix)-lat-fleet")
             let fleetLatency = try await results.wait().latencies(sentAt: fleetSent)
             let rss = process.peakRSSKiB
 

@@ -2,9 +2,10 @@ import Foundation
 import NIOSSL
 import PostgresNIO
 
-/// A `postgres://user:password@host:port/database?sslmode=...` URL as a ``PostgresClient`` configuration
-/// (`postgresql://` too). `sslmode`: `disable`, `prefer` (the default: TLS when the server offers it) or
-/// `require`/`verify-full` (TLS, the server's certificate checked against the system's CAs).
+/// A `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...` URL as a ``PostgresClient``
+/// configuration (`postgresql://` too). `sslmode`, as libpq's: `disable`; `prefer` (the default: TLS when the server
+/// offers it, its certificate not checked); `require` (TLS, certificate not checked); `verify-full` (TLS, the
+/// certificate checked against the system's CAs, or the PEM file `sslrootcert`, and the host name).
 public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -12,6 +13,8 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var sslMode: String
+    /// A PEM file of CAs for `verify-full`.
+    public var sslRootCert: String?
 
     /// Whether `text` names a PostgreSQL server rather than a file.
     public static func isPostgres(_ text: String) -> Bool {
@@ -29,10 +32,12 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
         guard !database.isEmpty else { throw PostgresURLError("names no database (…/database)") }
         self.host = host
         port = components.port ?? 5432
-        username = user.removingPercentEncoding ?? user
-        password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        // URLComponents decodes the user and password already.
+        username = user
+        password = components.password
         self.database = database
         sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        sslRootCert = components.queryItems?.first { $0.name == "sslrootcert" }?.value
         guard ["disable", "prefer", "require", "verify-full"].contains(sslMode) else {
             throw PostgresURLError("sslmode must be disable, prefer, require or verify-full")
         }
@@ -41,10 +46,16 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     /// The client configuration.
     public var configuration: PostgresClient.Configuration {
         let tls: PostgresClient.Configuration.TLS
+        var unchecked = TLSConfiguration.makeClientConfiguration()
+        unchecked.certificateVerification = .none
         switch sslMode {
         case "disable": tls = .disable
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        default: tls = .require(.makeClientConfiguration())
+        case "prefer": tls = .prefer(unchecked)
+        case "require": tls = .require(unchecked)
+        default:
+            var checked = TLSConfiguration.makeClientConfiguration()
+            if let sslRootCert { checked.trustRoots = .file(sslRootCert) }
+            tls = .require(checked)
         }
         return PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
     }

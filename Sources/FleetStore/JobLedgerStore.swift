@@ -13,8 +13,10 @@ public protocol JobLedgerStore: AnyObject, Sendable {
     func lookup(_ ids: [String]) async throws -> [String: LedgerEntry]
     /// Records a final result, durably; the existing entry is kept and returned when the job has one already.
     /// `effectsDone`: completions of the job's effects to record in the same transaction.
+    @discardableResult
     func record(_ entry: LedgerEntry, effectsDone: [(key: String, result: [UInt8])]) async throws -> LedgerEntry
     /// Removes a job's entry if it is `dead` (a replayed dead letter runs again); whether one was removed.
+    @discardableResult
     func forgetDead(_ id: String) async throws -> Bool
     /// Deletes entries finished, and effect records last written, before `date`; the counts.
     func prune(finishedBefore date: Date) async throws -> (jobs: Int, effects: Int)

@@ -51,8 +51,19 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    func storePath() throws -> String {
+    /// `--store` / `FLEET_STORE` / config `store` as given: a file, or a `postgres://` URL (``fleet worker`` only).
+    func storeLocation() throws -> String {
         try store ?? env("FLEET_STORE") ?? settings().string("store") ?? "fleet.sqlite"
+    }
+
+    /// The SQLite file of the profile store and ledger. A PostgreSQL URL is refused in one line (without the URL,
+    /// which may hold a password): only `fleet worker` (kind noop) runs on one so far.
+    func storePath() throws -> String {
+        let location = try storeLocation()
+        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (fleet worker --kinds noop runs its ledger on PostgreSQL)")
+        }
+        return location
     }
 
     func topology() throws -> FleetTopology {

@@ -162,7 +162,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var store: ProfileStore?
         // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts. The profile
         // store is not on PostgreSQL yet, so only the kinds without one (noop) run on it.
-        let storeText = try global.storePath()
+        let storeText = try global.storeLocation()
         var postgres: PostgresJobLedger?
         if PostgresURL.isPostgres(storeText) {
             do { postgres = PostgresJobLedger(url: try PostgresURL(storeText), logger: logger) } catch {
@@ -201,7 +201,7 @@ struct WorkerCommand: AsyncParsableCommand {
             if let x = try settings.int("max_delay_ms", in: retry) { base.retry.maxDelay = .milliseconds(x) }
         }
         if let maxAttempts { base.retry.maxAttempts = maxAttempts }
-        var configuration = WorkerConfiguration(ledgerPath: try global.storePath())
+        var configuration = WorkerConfiguration(ledgerPath: postgres == nil ? try global.storePath() : "")
         configuration.defaultKindSettings = base
         configuration.kindSettings = try settings.kindSettings(base: base)
         configuration.concurrency = try concurrency ?? settings.int("concurrency") ?? 64

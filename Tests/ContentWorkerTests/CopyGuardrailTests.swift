@@ -59,6 +59,7 @@ struct CopyGuardrailTests {
         #expect(CopyGuardrails.foreignContactData(in: "Call +49 170 1234567 now", own: []) == "a phone number")
         #expect(CopyGuardrails.foreignContactData(in: "Call +49 170 1234567 now", own: ["+491701234567"]) == nil)
         #expect(CopyGuardrails.foreignContactData(in: "On 2026-12-06, mugs at 12.50 EUR, order 4411", own: []) == nil)
+        #expect(CopyGuardrails.foreignContactData(in: "Sale ends 2026-12-06 10:30 sharp", own: []) == nil)
     }
 
     /// A store with one person (`p1`, traits first_name and city; `p2` without city) and templates in a directory of

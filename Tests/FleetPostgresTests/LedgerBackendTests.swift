@@ -41,8 +41,8 @@ struct LedgerBackendTests {
             return try await PostgresDatabase.withFresh { url in
                 let a = PostgresJobLedger(url: url, logger: logger), b = PostgresJobLedger(url: url, logger: logger)
                 return try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await a.client.run() }
-                    group.addTask { await b.client.run() }
+                    group.addTask { try? await a.run() }
+                    group.addTask { try? await b.run() }
                     defer { group.cancelAll() }
                     try await a.prepare()
                     try await b.prepare()
@@ -128,7 +128,9 @@ struct LedgerBackendTests {
             #expect(jobs == 1 && effects == 0)
             #expect(try await a.count() == 1)
             #expect(try await a.lookup("new") != nil)
-            let later = try await a.prune(finishedBefore: Date().addingTimeInterval(60))
+            // Past both the entry's finish (fixed) and the effect record's write (the clock's now).
+            let cutoff = max(Date(), Date(timeIntervalSince1970: 1_796_000_001)).addingTimeInterval(60)
+            let later = try await a.prune(finishedBefore: cutoff)
             #expect(later.jobs == 1 && later.effects == 1)
         }
     }
@@ -151,7 +153,7 @@ enum PostgresDatabase {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
                 return value
             } catch {
-                try? await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
+                _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
                 throw error
             }
         }

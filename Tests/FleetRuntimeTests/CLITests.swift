@@ -88,6 +88,10 @@ struct CLITests {
         #expect(refused.output.contains("profile store") && !refused.output.contains("postgres://"))
         let bad = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://127.0.0.1/x"], timeout: .seconds(30))
         #expect(bad.status == 64 && bad.output.contains("no user name"), "\(bad.output)")
+        // Commands on the profile store refuse it in one line, without the URL (it may hold a password).
+        let other = try await FleetProcess.run(["profiles", "show", "p1"], environment: ["FLEET_STORE": "postgres://u:secretpw@127.0.0.1/x"],
+                                               timeout: .seconds(30))
+        #expect(other.status == 64 && other.output.split(separator: "\n").count == 1 && !other.output.contains("secretpw"), "\(other.output)")
     }
 
     @Test("an unreachable broker is one line and exit 69")

@@ -10,11 +10,16 @@ public struct ContentError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// The server's `Retry-After`, when it gave one.
     public var retryAfter: Duration?
+    /// Whether the request may have reached the model (sent, then the connection failed or timed out; a garbled
+    /// answer): the call may have been paid for. False when it never left (no connection) or the server answered
+    /// with an error status.
+    public var mayHaveRun: Bool
 
-    public init(_ code: String, _ message: String, retryAfter: Duration? = nil) {
+    public init(_ code: String, _ message: String, retryAfter: Duration? = nil, mayHaveRun: Bool = false) {
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
+        self.mayHaveRun = mayHaveRun
     }
 
     public var description: String { "\(code): \(message)" }
@@ -30,7 +35,7 @@ extension ContentError: JobErrorConvertible {
 }
 
 extension ContentError: EffectNotApplied {
-    /// A refusal (429, 5xx, 4xx, no connection) means the model did not run; after a timeout or a garbled answer it
-    /// may have (and been paid for).
-    public var effectNotApplied: Bool { code != "llm_timeout" && code != "llm_malformed" }
+    /// A refusal (an error status, no connection) means the model did not run; after the request was sent and the
+    /// answer was lost, timed out or garbled, it may have (and been paid for).
+    public var effectNotApplied: Bool { !mayHaveRun }
 }

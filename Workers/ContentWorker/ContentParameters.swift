@@ -1,5 +1,6 @@
 import FleetCampaign
 import FleetCore
+import FleetMarketing
 import FleetRuntime
 
 /// The parameters of a `content` job (Docs/contract/content-job.schema.json): `data.op` and the op's fields.
@@ -105,6 +106,9 @@ public struct ContentParameters: JobParameters {
         case "copy":
             guard let profileID = try Self.string("profile_id", of: job), !profileID.isEmpty else { throw .missing("profile_id") }
             guard let template = try Self.string("template", of: job), !template.isEmpty else { throw .missing("data.template") }
+            guard LiquidErrorText.isValidTemplateName(template) else {
+                throw JobParameterError(field: "data.template", "must be 1 to 100 of a-z, 0-9, - and _")
+            }
             let slot = try Self.string("slot", of: job) ?? String(template.map { $0 == "-" ? "_" : $0 })
             guard (1...64).contains(slot.utf8.count), slot.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else {
                 throw JobParameterError(field: "data.slot", "must be 1 to 64 of a-z, 0-9 and _")

@@ -19,6 +19,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
     @Option(help: "Prefetch of both the raw pipe and the worker (the worker's default, 256).")
     var prefetch: Int = 256
 
+    @Option(name: .customLong("ledger"), help: "The worker's job ledger: a postgres:// URL (the ledger shared across hosts); default a fresh SQLite file.")
+    var ledger: String?
+
     @Option(help: "Rounds of (a) then (b); each round's ratio is printed, and the median (default 3).")
     var rounds: Int = 3
 
@@ -37,6 +40,9 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         guard (1...65_535).contains(prefetch) else { throw ValidationError("--prefetch must be between 1 and 65535") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
         guard latencyRate >= 1, latencySeconds >= 1 else { throw ValidationError("latency rate and seconds must be positive") }
+        if let ledger, !(ledger.hasPrefix("postgres://") || ledger.hasPrefix("postgresql://")) {
+            throw ValidationError("--ledger must be a postgres:// URL")
+        }
     }
 
     func run() async throws {
@@ -45,7 +51,7 @@ struct RuntimeBenchCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet bench", logger: logger)
         let bench = RuntimeBench(jobs: jobs, concurrency: concurrency, prefetch: prefetch, rounds: rounds, latencyRate: latencyRate,
                                  latencySeconds: latencySeconds, amqpURL: try global.resolvedAMQPURL(), amqp: amqp,
-                                 debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
+                                 debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json), ledger: ledger)
         try await CLIError.fromBench { try await bench.run(connection: connection) }
     }
 }

@@ -3,6 +3,7 @@ import FleetCore
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 
 /// A client of an OpenAI-compatible chat-completions endpoint (`POST <base>/chat/completions`): llama.cpp's server,
@@ -60,12 +61,19 @@ public final class ChatClient: Sendable {
         let status: Int, headers: HTTPHeaders, bytes: [UInt8]
         do {
             let response = try await client.execute(request, timeout: .milliseconds(Int64(timeout / .milliseconds(1))))
-            let data = try await response.body.collect(upTo: 4 * 1024 * 1024)
+            let data = try await response.body.collect(upTo: 16 * 1024 * 1024)
             (status, headers, bytes) = (Int(response.status.code), response.headers, Array(data.readableBytesView))
+        } catch let error as HTTPClientError where error == .connectTimeout {
+            throw ContentError("llm_unavailable", "the model server could not be reached (connect timeout)")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw ContentError("llm_timeout", "the model server did not answer within \(timeout)")
+            throw ContentError("llm_timeout", "the model server did not answer within \(timeout)", mayHaveRun: true)
+        } catch is NIOConnectionError {
+            throw ContentError("llm_unavailable", "the model server could not be reached (no connection)")
+        } catch let error as IOError where error.errnoCode == ECONNREFUSED {
+            throw ContentError("llm_unavailable", "the model server could not be reached (connection refused)")
         } catch {
-            throw ContentError("llm_unavailable", "the model server could not be reached (\(type(of: error)))")
+            // Sent (or possibly sent), then the connection failed: the model may have run.
+            throw ContentError("llm_unavailable", "the model server's answer was lost (\(type(of: error)))", mayHaveRun: true)
         }
         guard status == 200 else {
             let retryAfter = headers.first(name: "retry-after").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { Duration.seconds(max(0, $0)) }
@@ -79,7 +87,7 @@ public final class ChatClient: Sendable {
         }
         guard let answer = try? JSONValue(parsing: bytes), let choice = answer.objectValue?["choices"]?.arrayValue?.first?.objectValue,
               let content = choice["message"]?.objectValue?["content"]?.stringValue else {
-            throw ContentError("llm_malformed", "the model server's answer has no choices[0].message.content")
+            throw ContentError("llm_malformed", "the model server's answer has no choices[0].message.content", mayHaveRun: true)
         }
         let usage = answer.objectValue?["usage"]?.objectValue
         return Completion(content: content, finishReason: choice["finish_reason"]?.stringValue,

@@ -7,8 +7,9 @@ import Liquid
 import ProfileStore
 
 /// The `copy` op: a prompt template rendered with the person's listed traits, sent to the OpenAI-compatible endpoint
-/// as one effect of the job's journal (a redelivered job does not pay twice), the answer checked by the guardrails
-/// (retried with another seed when it fails them), cached by prompt hash, stored as the person's block of the slot.
+/// (each call an effect of the job's journal: a redelivered job does not pay twice for a call it completed), the
+/// answer checked by the guardrails (asked again with another seed when it fails them), cached by request hash,
+/// stored as the person's block of the slot.
 extension ContentHandler {
     /// What `copy` needs from a job.
     public struct CopyRequest: Sendable {
@@ -59,100 +60,122 @@ extension ContentHandler {
         base["output"] = .string(meta.output.rawValue)
 
         guard let llm = settings.llm, let client = chat else {
-            return try await finish(base, answer: nil, fallbackReason: "not_configured", template: template, render: render,
+            return try await finish(base, value: nil, fallbackReason: "not_configured", template: template, render: render,
                                     profileID: view.id, ttl: ttl, context: context)
         }
+        // The cache key: the endpoint, the first request and the guardrails (an edited banned-word list or limit is a
+        // new key, so a cached answer always passed the template's current checks).
         let body = Self.requestBody(system: system, prompt: prompt, meta: meta, llm: llm, attempt: 0)
-        let hash = SHA256.hash(data: body.serialized()).map { String(format: "%02x", $0) }.joined()
+        var keyed: JSONObject = ["url": .string(llm.url), "request": body, "banned_words": .array(meta.bannedWords.map { .string($0) }),
+                                 "max_length": .int(Int64(meta.maxLength)), "attempts": .int(Int64(meta.attempts))]
+        keyed["schema"] = meta.schema?.json ?? .null
+        let hash = SHA256.hash(data: JSONValue.object(keyed).serialized()).map { String(format: "%02x", $0) }.joined()
         base["prompt_hash"] = .string(hash)
 
-        if meta.cacheTTLSeconds > 0, let cached = try await store.read({ try $0.cachedAnswer(promptHash: hash, now: ProfileStore.nowMillis()) }) {
+        if meta.cacheTTLSeconds > 0, let cached = try await store.read({ try $0.cachedAnswer(promptHash: hash, now: ProfileStore.nowMillis()) }),
+           let value = cached.objectValue?["value"] {
             var out = base
             out["source"] = "cache"
-            return try await finish(out, answer: cached, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
+            out["model"] = cached.objectValue?["model"] ?? .null
+            return try await finish(out, value: value, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
         }
 
-        let result: EffectResult
+        let generated: Generated
         do {
-            result = try await context.effect("llm:\(hash.prefix(32))", ifUncertain: .redo) { _ in
-                try await generate(client: client, system: system, prompt: prompt, meta: meta, llm: llm, context: context)
-            }
+            generated = try await generate(client: client, system: system, prompt: prompt, meta: meta, llm: llm, context: context)
         } catch let error as ContentError where ContentError.retryableCodes.contains(error.code) {
             // Unavailable: retried through the delay queues, unless the next attempt could not end before the deadline.
-            if template.fallback != nil, let deadline = context.job.deadline,
-               context.now.addingTimeInterval(Self.seconds(error.retryAfter ?? .seconds(1)) + Self.seconds(llm.timeout)) >= deadline {
+            let wait = max(error.retryAfter ?? .zero, .seconds(1)) + llm.timeout
+            if template.fallback != nil, let deadline = context.job.deadline, context.now.addingTimeInterval(Self.seconds(wait)) >= deadline {
                 context.logger.warning("content: model unavailable before the deadline, fallback copy", metadata: ["content.error": "\(error.code)"])
-                return try await finish(base, answer: nil, fallbackReason: error.code, template: template, render: render,
+                return try await finish(base, value: nil, fallbackReason: error.code, template: template, render: render,
                                         profileID: view.id, ttl: ttl, context: context)
             }
             throw error
         }
         var out = base
-        let answer: JSONValue
-        switch result {
-        case .performed(let v): answer = v; out["source"] = "model"
-        case .alreadyDone(let v): answer = v; out["source"] = "model"; out["already_generated"] = true
-        case .uncertain: throw JobError.retryable("llm_unavailable", "the model call's outcome is unknown")
+        for (k, v) in generated.report { out[k] = v }
+        out["source"] = "model"
+        if generated.replayed { out["already_generated"] = true }
+        guard let value = generated.value else {
+            out["problems"] = .array(generated.problems.map { .string($0) })
+            return try await finish(out, value: nil, fallbackReason: "guardrails", template: template, render: render,
+                                    profileID: view.id, ttl: ttl, context: context)
         }
-        if answer.objectValue?["status"]?.stringValue == "ok", meta.cacheTTLSeconds > 0, case .performed = result {
-            try await store.cacheAnswer(promptHash: hash, profileID: view.id, answer: answer,
+        if meta.cacheTTLSeconds > 0 {
+            var cached: JSONObject = ["value": value]
+            cached["model"] = out["model"] ?? .null
+            try await store.cacheAnswer(promptHash: hash, profileID: view.id, answer: .object(cached),
                                         expiresAt: Int64(context.now.addingTimeInterval(Double(meta.cacheTTLSeconds)).timeIntervalSince1970 * 1000))
         }
-        return try await finish(out, answer: answer, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
+        return try await finish(out, value: value, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
     }
 
-    /// Up to `meta.attempts` model calls until one answer passes the guardrails: `{"status": "ok", "value", "usage",
-    /// "calls", "latency_ms", "model"}`, else `{"status": "invalid", "problems", "usage", "calls", ...}` (the calls were
-    /// made and paid: the journal records them either way).
+    /// What the model calls of a job gave.
+    struct Generated: Sendable {
+        /// The answer that passed the guardrails (nil: none did).
+        var value: JSONValue?
+        /// The last answer's problems, when none passed.
+        var problems: [String] = []
+        /// `usage`, `calls`, `latency_ms`, `model` for the result.
+        var report = JSONObject()
+        /// Some call was answered from the journal (an earlier delivery of the job made it).
+        var replayed = false
+    }
+
+    /// Up to `meta.attempts` model calls until an answer passes the guardrails. Each call is an effect of the job's
+    /// journal (`llm:1`, `llm:2`, ...) recording the raw answer: a redelivered job replays the calls an earlier delivery
+    /// completed (paid once) and goes on from the first it did not; a call whose answer was lost is made again.
     func generate(client: ChatClient, system: String?, prompt: String, meta: CopyTemplateMetadata, llm: ContentSettings.LLM,
-                  context: JobContext) async throws -> JSONValue {
-        var promptTokens = 0, completionTokens = 0, problems: [String] = [], model: String?
+                  context: JobContext) async throws -> Generated {
+        var promptTokens: Int64 = 0, completionTokens: Int64 = 0, model: String?
+        var generated = Generated()
         let started = ContinuousClock.now
         for attempt in 0..<meta.attempts {
-            let completion = try await client.complete(Self.requestBody(system: system, prompt: prompt, meta: meta, llm: llm, attempt: attempt))
-            promptTokens += completion.promptTokens
-            completionTokens += completion.completionTokens
-            model = completion.model ?? model
-            var out: JSONObject = ["usage": ["prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
-                                             "total_tokens": .int(Int64(promptTokens + completionTokens))],
-                                   "calls": .int(Int64(attempt + 1)), "latency_ms": .int((ContinuousClock.now - started).milliseconds)]
-            out["model"] = model.map { .string(Self.shortModel($0)) } ?? .null
-            switch CopyGuardrails.check(completion.content, metadata: meta) {
+            let body = Self.requestBody(system: system, prompt: prompt, meta: meta, llm: llm, attempt: attempt)
+            let effect = try await context.effect("llm:\(attempt + 1)", ifUncertain: .redo) { _ in
+                let c = try await client.complete(body)
+                var answer: JSONObject = ["content": .string(c.content), "prompt_tokens": .int(Int64(c.promptTokens)),
+                                          "completion_tokens": .int(Int64(c.completionTokens))]
+                answer["model"] = c.model.map { .string(Self.shortModel($0)) } ?? .null
+                answer["finish_reason"] = c.finishReason.map { .string($0) } ?? .null
+                return .object(answer)
+            }
+            let answer: JSONObject
+            switch effect {
+            case .performed(let v): answer = v.objectValue ?? JSONObject()
+            case .alreadyDone(let v): answer = v.objectValue ?? JSONObject(); generated.replayed = true
+            case .uncertain: continue  // not with .redo; kept for completeness
+            }
+            promptTokens += answer["prompt_tokens"]?.intValue ?? 0
+            completionTokens += answer["completion_tokens"]?.intValue ?? 0
+            model = answer["model"]?.stringValue ?? model
+            generated.report = ["usage": ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens),
+                                          "total_tokens": .int(promptTokens + completionTokens)],
+                                "calls": .int(Int64(attempt + 1)), "latency_ms": .int((ContinuousClock.now - started).milliseconds)]
+            generated.report["model"] = model.map { .string($0) } ?? .null
+            switch CopyGuardrails.check(answer["content"]?.stringValue ?? "", metadata: meta) {
             case .success(let value):
-                out["status"] = "ok"
-                out["value"] = value
-                return .object(out)
+                generated.value = value
+                return generated
             case .failure(let refused):
-                problems = refused.list
+                generated.problems = refused.list
                 context.logger.notice("content: the answer failed the guardrails", metadata: [
-                    "content.attempt": "\(attempt + 1)", "content.problems": "\(refused.list.count)", "content.finish": "\(completion.finishReason ?? "-")"])
-                if attempt + 1 == meta.attempts {
-                    out["status"] = "invalid"
-                    out["problems"] = .array(problems.map { .string($0) })
-                    return .object(out)
-                }
+                    "content.attempt": "\(attempt + 1)", "content.problems": "\(refused.list.count)",
+                    "content.finish": "\(answer["finish_reason"]?.stringValue ?? "-")"])
             }
         }
-        return ["status": "invalid"]
+        return generated
     }
 
-    /// The result and block of a `copy` job from `answer` (a model's or the cache's), or the fallback.
-    func finish(_ base: JSONObject, answer: JSONValue?, fallbackReason: String?, template: CopyTemplate,
+    /// The result and block of a `copy` job from `value` (the model's or the cache's), or else the fallback.
+    func finish(_ base: JSONObject, value: JSONValue?, fallbackReason: String?, template: CopyTemplate,
                 render: (LiquidTemplate) throws -> String, profileID: String, ttl: Int, context: JobContext) async throws -> JobOutcome {
         var out = base
-        var value: JSONValue?
-        var reason = fallbackReason
-        if let answer {
-            let a = answer.objectValue ?? JSONObject()
-            for key in ["usage", "calls", "latency_ms", "model"] { if let v = a[key] { out[key] = v } }
-            if a["status"]?.stringValue == "ok" { value = a["value"] } else {
-                reason = "guardrails"
-                out["problems"] = a["problems"] ?? .array([])
-            }
-        }
+        var value = value
         if value == nil {
             guard let fallback = template.fallback else {
-                if reason == "not_configured" {
+                if fallbackReason == "not_configured" {
                     throw JobError.permanent("llm_not_configured", "FLEET_CONTENT_LLM_URL is not set and content/\(template.name) has no fallback")
                 }
                 throw JobError(code: "copy_invalid_output", message: "every answer failed the guardrails and content/\(template.name) has no fallback",
@@ -162,7 +185,7 @@ extension ContentHandler {
             for (field, t) in fallback { fields[field] = .string(try render(t)) }
             value = template.metadata.output == .text ? fields["text"] : .object(fields)
             out["source"] = "fallback"
-            out["fallback_reason"] = .string(reason ?? "unavailable")
+            out["fallback_reason"] = .string(fallbackReason ?? "unavailable")
         }
         switch value {
         case .string(let text)?: out["text"] = .string(text)

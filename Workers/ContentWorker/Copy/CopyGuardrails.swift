@@ -16,14 +16,16 @@ public enum CopyGuardrails {
         }
         // A phone number: 9 or more digits, optionally split by spaces, dashes, dots, slashes or parentheses.
         let ownDigits = own.map { $0.filter(\.isNumber) }.filter { $0.count >= 6 }
-        var digits = ""
+        var digits = "", raw = ""
         func isForeignPhone() -> Bool {
-            defer { digits = "" }
+            defer { digits = ""; raw = "" }
+            // An ISO date (2026-12-06, also before a time) is not a phone number.
+            if raw.contains(/\d{4}-\d{2}-\d{2}/) { return false }
             return digits.count >= 9 && !ownDigits.contains { $0.hasSuffix(digits) || digits.hasSuffix($0) }
         }
         for c in text {
-            if c.isASCII, c.isNumber { digits.append(c) }
-            else if c == " " || c == "-" || c == "." || c == "/" || c == "(" || c == ")" || (c == "+" && digits.isEmpty) { continue }
+            if c.isASCII, c.isNumber { digits.append(c); raw.append(c) }
+            else if c == " " || c == "-" || c == "." || c == "/" || c == "(" || c == ")" || (c == "+" && digits.isEmpty) { raw.append(c) }
             else if isForeignPhone() { return "a phone number" }
         }
         if isForeignPhone() { return "a phone number" }
