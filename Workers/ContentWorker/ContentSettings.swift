@@ -37,7 +37,7 @@ public struct ContentSettings: Sendable {
             case prompt
         }
 
-        public init(url: String, model: String = "local", key: String? = nil, timeout: Duration = .seconds(30),
+        public init(url: String, model: String = "local", key: String? = nil, timeout: Duration = .seconds(15),
                     jsonMode: JSONMode = .jsonObject, caFile: String? = nil) {
             self.url = url
             self.model = model
@@ -74,7 +74,7 @@ public struct ContentSettings: Sendable {
                 summary: "The `model` of each request (a template's `model` wins); local llama.cpp servers ignore it, hosted APIs need theirs."),
         Setting(environment: "FLEET_CONTENT_LLM_KEY_FILE", defaultValue: "none (no Authorization header)", scope: "kind content",
                 summary: "A file holding the API key, sent as `Authorization: Bearer`. Read at start, never logged.", isSecret: true),
-        Setting(environment: "FLEET_CONTENT_LLM_TIMEOUT", defaultValue: "`30`", scope: "kind content",
+        Setting(environment: "FLEET_CONTENT_LLM_TIMEOUT", defaultValue: "`15`", scope: "kind content",
                 summary: "Seconds one model request may take (1 to 600); past it the job is retried as `llm_timeout`."),
         Setting(environment: "FLEET_CONTENT_LLM_JSON_MODE", defaultValue: "`json_object`", scope: "kind content",
                 summary: "How structured output is requested: `json_object` (with the schema: llama.cpp, vLLM), `json_schema` (OpenAI) or `prompt` (no `response_format`; the guardrail checks the answer)."),
