@@ -245,7 +245,7 @@ let package = Package(
         .testTarget(
             name: "ContentWorkerTests",
             dependencies: [
-                "ContentWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "ProfileStore", "FleetTestSupport",
+                "ContentWorker", "FleetCore", "FleetMarketing", "FleetRuntime", "Liquid", "ProfileStore", "FleetTestSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),

@@ -8,7 +8,14 @@ public enum LiquidErrorText {
         if let name = error.templateName { s += "\(name).liquid" }
         if let line = error.line { s += "\(s.isEmpty ? "" : " ")line \(line)" }
         if let column = error.column { s += ", column \(column)" }
-        return (s.isEmpty ? "" : s + ": ") + error.message
+        return (s.isEmpty ? "" : s + ": ") + redacted(error.message)
+    }
+
+    /// The message without a value from the data: Ruby's `comparison of String with 30 failed` names the number
+    /// compared, which can be a trait's (the text goes into results and dead letters).
+    static func redacted(_ message: String) -> String {
+        guard message.hasPrefix("comparison of String with "), message.hasSuffix(" failed") else { return message }
+        return "comparison of String with a number failed"
     }
 
     /// Whether `name` may name a template directory: 1 to 100 of `a-z`, `0-9`, `-`, `_`.

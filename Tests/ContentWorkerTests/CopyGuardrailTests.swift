@@ -1,8 +1,10 @@
 @testable import ContentWorker
 import FleetCore
+import FleetMarketing
 import FleetRuntime
 import FleetTestSupport
 import Foundation
+import Liquid
 import Logging
 import ProfileStore
 import Testing
@@ -130,6 +132,23 @@ struct CopyGuardrailTests {
         #expect(out.objectValue?["source"] == "fallback" && out.objectValue?["fallback_reason"] == "not_configured" && out.objectValue?["text"] == "x")
         let blocks = try await store.read { try $0.contentBlocks(profileID: "p1", now: ProfileStore.nowMillis()) }
         #expect(blocks["intro"]?.objectValue?["text"] == "x")
+    }
+
+    @Test("a located template error names no value of the data (a comparison names the number's type, not the number)")
+    func redactedErrors() throws {
+        let t = try LiquidTemplate("{% if 'x' < profile.age %}y{% endif %}", name: "content/t/prompt")
+        var profile = LiquidObject()
+        profile["age"] = .int(4711)
+        var env = LiquidObject()
+        env["profile"] = .object(profile)
+        do {
+            _ = try t.render(env, options: LiquidRenderOptions(errorMode: .raise))
+            Issue.record("comparing a string with a number should fail the render")
+        } catch {
+            let text = LiquidErrorText.located(error)
+            #expect(error.message.contains("4711"), "the engine's own message is Ruby's")
+            #expect(!text.contains("4711") && text.contains("comparison of String with a number failed"), "\(text)")
+        }
     }
 
     @Test("the repository's sample copy templates load: traits listed, schema and fallback valid")
