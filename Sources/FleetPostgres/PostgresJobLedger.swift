@@ -71,6 +71,8 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
                 group.cancelAll()
             }
         }
+        // Nothing flushes from now on: later records fail at once instead of waiting for a flush that never comes.
+        closed.store(true, ordering: .relaxed)
         let left = pending.withLock { p in
             defer { p = ([], false) }
             return p.records
@@ -174,13 +176,19 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
         if effectsDone.isEmpty {
             // The group commit: one statement for the results that arrive together.
             return try await withCheckedThrowingContinuation { continuation in
-                let start = pending.withLock { p -> Bool in
+                let start = pending.withLock { p -> Bool? in
+                    // Checked under the lock that run() drains under: a record is either flushed or failed.
+                    if closed.load(ordering: .relaxed) { return nil }
                     p.records.append((entry, continuation))
                     if p.flushing { return false }
                     p.flushing = true
                     return true
                 }
-                if start { wake.yield() }
+                switch start {
+                case nil: continuation.resume(throwing: JobLedger.closedError)
+                case true?: wake.yield()
+                case false?: break
+                }
             }
         }
         return try await client.withTransaction(logger: logger) { connection in
