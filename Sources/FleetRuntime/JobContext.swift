@@ -17,6 +17,8 @@ public struct JobContext: Sendable {
     let effects: JobEffects?
     private let baseLogger: Logger
     private let clock: @Sendable () -> Date
+    /// The kind's retry strategy, when the job runs in a worker.
+    let retryStrategy: (any JobRetryStrategy)?
 
     public init(job: JobEnvelope, attempt: Int = 1, redelivered: Bool = false, logger: Logger,
                 worker: String = WorkerConfiguration.defaultWorkerID, now: @escaping @Sendable () -> Date = Date.init) {
@@ -24,7 +26,8 @@ public struct JobContext: Sendable {
     }
 
     init(job: JobEnvelope, attempt: Int, redelivered: Bool, logger: Logger, worker: String, effects: JobEffects?,
-         now: @escaping @Sendable () -> Date) {
+         now: @escaping @Sendable () -> Date, retryStrategy: (any JobRetryStrategy)? = nil) {
+        self.retryStrategy = retryStrategy
         self.job = job
         self.attempt = attempt
         self.redelivered = redelivered
@@ -39,6 +42,17 @@ public struct JobContext: Sendable {
     public var kind: String { job.kind }
     /// The AMQP correlation id, if the scheduler set one.
     public var correlationID: String? { job.correlationID }
+
+    /// How long the runtime would wait before running the job again if this attempt failed with `error`, or nil
+    /// when it would not run it again (the error is not retryable, or this is the last attempt). With the default
+    /// policy this is the longest its jittered backoff can draw (or the error's `Retry-After`, if longer), so a
+    /// handler can tell whether another attempt could still end before the job's deadline.
+    public func retryDelay(after error: JobError) -> Duration? {
+        guard let strategy = retryStrategy else { return error.retryable ? (error.retryAfter ?? .zero) : nil }
+        guard strategy.shouldRetry(attempt: attempt, error: error) else { return nil }
+        if let policy = strategy as? RetryPolicy { return max(error.retryAfter ?? .zero, policy.backoff(afterAttempt: attempt)) }
+        return strategy.delay(afterAttempt: attempt, error: error)
+    }
 
     /// The worker's clock (injected in tests): use it instead of `Date()` for the job's own decisions (caps,
     /// quiet hours), so that tests can move time.

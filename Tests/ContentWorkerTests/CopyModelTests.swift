@@ -224,7 +224,7 @@ struct CopyModelTests {
                 "attempt 1 of the job: the malformed answer, then the 503; attempt 2: no second call for llm:1: \(actions)")
     }
 
-    @Test("a stopped model server: the job is retried until the next attempt could not end before its deadline, then gets the fallback; without a deadline it stays retryable")
+    @Test("a stopped model server: the job is retried until the next attempt could not end before its deadline, then gets the fallback; without a deadline, its last attempt gets it; outside a worker it stays retryable")
     func stoppedServerFallback() async throws {
         let dir = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -244,6 +244,13 @@ struct CopyModelTests {
                 "\(String(describing: results["s1"]))")
         #expect(out?["fields"]?.objectValue?["subject"] == "Ann, your picks")
         #expect((results["s1"]?.attempt ?? 0) >= 2 && driver.events.contains { if case .delayed = $0 { return true }; return false })
+
+        // No deadline: retried while the runtime would retry it; its last attempt gets the fallback.
+        let (last, _) = try await Self.run(settings, store: store, ledger: dir.appendingPathComponent("fleet.sqlite").path, jobs: [
+            ["id": "s3", "kind": "content", "profile_id": "p1", "data": ["op": "copy", "template": "subject"]],
+        ], retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(100), maxDelay: .milliseconds(200)))
+        #expect(last["s3"]?.status == .succeeded && last["s3"]?.attempt == 2 && last["s3"]?.output.objectValue?["source"] == "fallback",
+                "\(String(describing: last["s3"]))")
 
         let handler = ContentHandler(store: store, settings: settings)
         let job: JSONValue = ["id": "s2", "kind": "content", "profile_id": "p1", "data": ["op": "copy", "template": "subject"]]

@@ -84,9 +84,13 @@ extension ContentHandler {
         do {
             generated = try await generate(client: client, system: system, prompt: prompt, meta: meta, llm: llm, context: context)
         } catch let error as ContentError where ContentError.retryableCodes.contains(error.code) {
-            // Unavailable: retried through the delay queues, unless the next attempt could not end before the deadline.
-            let wait = max(error.retryAfter ?? .zero, .seconds(1)) + llm.timeout
-            if template.fallback != nil, let deadline = context.job.deadline, context.now.addingTimeInterval(Self.seconds(wait)) >= deadline {
+            // Unavailable: retried through the delay queues, unless the runtime would not run it again (its last attempt)
+            // or the next attempt could not end before the deadline (the longest backoff, then one request).
+            let next = context.retryDelay(after: error.jobError)
+            let tooLate = context.job.deadline.map { deadline in
+                next.map { context.now.addingTimeInterval(Self.seconds($0 + llm.timeout)) >= deadline } ?? true
+            } ?? (next == nil)
+            if template.fallback != nil, tooLate {
                 context.logger.warning("content: model unavailable before the deadline, fallback copy", metadata: ["content.error": "\(error.code)"])
                 return try await finish(base, value: nil, fallbackReason: error.code, template: template, render: render,
                                         profileID: view.id, ttl: ttl, context: context)
