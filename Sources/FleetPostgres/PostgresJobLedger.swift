@@ -12,9 +12,9 @@ import Synchronization
 /// and an effect claimed by one host's run is not performed by another's.
 ///
 /// A `Service`: run it in the worker's `ServiceGroup` before the worker (it runs postgres-nio's connection pool) and
-/// ``migrate()`` before the first job. Every operation is one statement or one transaction on a pooled connection;
-/// the server's row locks and `ON CONFLICT` give the same first-writer-wins rules as the SQLite ledger's
-/// `BEGIN IMMEDIATE` (there is no group commit of its own: PostgreSQL commits concurrent transactions together).
+/// ``migrate()`` before the first job. Final results are group-committed (one statement for those that arrive
+/// together); every other operation is one statement or one transaction on a pooled connection. The server's row
+/// locks and `ON CONFLICT` give the same first-writer-wins rules as the SQLite ledger's `BEGIN IMMEDIATE`.
 public final class PostgresJobLedger: JobLedgerStore, Service {
     public let client: PostgresClient
     public let url: PostgresURL
@@ -100,7 +100,10 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
     /// Inserts a batch of final results in one statement; the entries that conflicted (recorded before, or twice in
     /// the batch) get the stored one.
     private func flush(_ batch: [(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)]) async {
-        let entries = batch.map(\.0)
+        // One row per job id (a second copy of an id gets the stored entry), in job id order so that batches of two
+        // hosts overlapping in ids take their row locks in the same order.
+        var firsts = Set<String>()
+        let entries = batch.map(\.0).filter { firsts.insert($0.jobID).inserted }.sorted { $0.jobID < $1.jobID }
         do {
             let rows = try await client.query("""
                 INSERT INTO fleet_job_ledger (job_id, kind, status, attempt, result, finished_at)
@@ -111,13 +114,15 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
                 """, logger: logger)
             var inserted = Set<String>()
             for try await id in rows.decode(String.self) { inserted.insert(id) }
+            // The first copy of an inserted id won; every other record (stored before, or a later copy in this batch)
+            // gets the stored entry.
             var won = Set<String>()
-            var conflicted: [String] = []
-            for entry in entries {
+            var conflicted = Set<String>()
+            for (entry, _) in batch {
                 if inserted.contains(entry.jobID), won.insert(entry.jobID).inserted { continue }
-                conflicted.append(entry.jobID)
+                conflicted.insert(entry.jobID)
             }
-            let stored = conflicted.isEmpty ? [:] : try await lookup(conflicted)
+            let stored = conflicted.isEmpty ? [:] : try await select(Array(conflicted))
             var answered = Set<String>()
             for (entry, continuation) in batch {
                 if inserted.contains(entry.jobID), answered.insert(entry.jobID).inserted {
@@ -158,6 +163,11 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
 
     public func lookup(_ ids: [String]) async throws -> [String: LedgerEntry] {
         try checkOpen()
+        return try await select(ids)
+    }
+
+    /// The stored entries of `ids` (also after ``close()``: a flush under way reads its conflicts back).
+    private func select(_ ids: [String]) async throws -> [String: LedgerEntry] {
         guard !ids.isEmpty else { return [:] }
         var out: [String: LedgerEntry] = [:]
         let rows = try await client.query("""

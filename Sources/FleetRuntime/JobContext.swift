@@ -19,6 +19,8 @@ public struct JobContext: Sendable {
     private let clock: @Sendable () -> Date
     /// The kind's retry strategy, when the job runs in a worker.
     let retryStrategy: (any JobRetryStrategy)?
+    /// Runs of this job that ended deferred (they do not count toward the retry limit).
+    let deferrals: Int
 
     public init(job: JobEnvelope, attempt: Int = 1, redelivered: Bool = false, logger: Logger,
                 worker: String = WorkerConfiguration.defaultWorkerID, now: @escaping @Sendable () -> Date = Date.init) {
@@ -26,8 +28,9 @@ public struct JobContext: Sendable {
     }
 
     init(job: JobEnvelope, attempt: Int, redelivered: Bool, logger: Logger, worker: String, effects: JobEffects?,
-         now: @escaping @Sendable () -> Date, retryStrategy: (any JobRetryStrategy)? = nil) {
+         now: @escaping @Sendable () -> Date, retryStrategy: (any JobRetryStrategy)? = nil, deferrals: Int = 0) {
         self.retryStrategy = retryStrategy
+        self.deferrals = deferrals
         self.job = job
         self.attempt = attempt
         self.redelivered = redelivered
@@ -45,13 +48,15 @@ public struct JobContext: Sendable {
 
     /// How long the runtime would wait before running the job again if this attempt failed with `error`, or nil
     /// when it would not run it again (the error is not retryable, or this is the last attempt). With the default
-    /// policy this is the longest its jittered backoff can draw (or the error's `Retry-After`, if longer), so a
-    /// handler can tell whether another attempt could still end before the job's deadline.
+    /// policy this is the longest its jittered backoff can draw (or the error's `Retry-After`, if longer). The queue
+    /// can hold a retry longer than that: the AMQP driver's delay tiers up to twice it (Docs/contract/README.md).
     public func retryDelay(after error: JobError) -> Duration? {
         guard let strategy = retryStrategy else { return error.retryable ? (error.retryAfter ?? .zero) : nil }
-        guard strategy.shouldRetry(attempt: attempt, error: error) else { return nil }
-        if let policy = strategy as? RetryPolicy { return max(error.retryAfter ?? .zero, policy.backoff(afterAttempt: attempt)) }
-        return strategy.delay(afterAttempt: attempt, error: error)
+        // Counted as the runtime counts failures: deferred runs are not attempts toward the limit.
+        let failures = max(1, attempt - deferrals)
+        guard strategy.shouldRetry(attempt: failures, error: error) else { return nil }
+        if let policy = strategy as? RetryPolicy { return max(error.retryAfter ?? .zero, policy.backoff(afterAttempt: failures)) }
+        return strategy.delay(afterAttempt: failures, error: error)
     }
 
     /// The worker's clock (injected in tests): use it instead of `Date()` for the job's own decisions (caps,
@@ -89,10 +94,14 @@ public struct JobContext: Sendable {
     /// just before the final `.` of DATA), which keeps the uncertain window as short as the protocol allows.
     /// When `body` throws after the intent was recorded, the effect stays uncertain, unless the error conforms
     /// to ``EffectNotApplied`` (the peer said no: nothing happened), which removes the intent.
-    public func effect(_ key: String, ifUncertain: UncertainEffectPolicy = .skip, recordsIntent: Bool = false,
+    ///
+    /// `durable`: the completion is written as soon as `body` returns, instead of with the job's final result (one
+    /// commit more): for effects that are paid (a model call) and followed by more work in the same run, so that a
+    /// worker dying later in the run does not leave them uncertain.
+    public func effect(_ key: String, ifUncertain: UncertainEffectPolicy = .skip, recordsIntent: Bool = false, durable: Bool = false,
                        _ body: (EffectIntent) async throws -> JSONValue) async throws -> EffectResult {
         guard let effects else { return .performed(try await body(EffectIntent(journal: nil, key: key))) }
-        return try await effects.run(key, ifUncertain: ifUncertain, recordsIntent: recordsIntent, body)
+        return try await effects.run(key, ifUncertain: ifUncertain, recordsIntent: recordsIntent, durable: durable, body)
     }
 }
 

@@ -43,7 +43,7 @@ final class JobEffects: Sendable {
 
     var uncertainCount: Int { state.withLock { $0.uncertainKeys.count } }
 
-    func run(_ key: String, ifUncertain: UncertainEffectPolicy, recordsIntent: Bool,
+    func run(_ key: String, ifUncertain: UncertainEffectPolicy, recordsIntent: Bool, durable: Bool = false,
              _ body: (EffectIntent) async throws -> JSONValue) async throws -> EffectResult {
         switch try await prior(key) {
         case .some(let record) where record.isDone:
@@ -72,7 +72,16 @@ final class JobEffects: Sendable {
             }
             throw error
         }
-        state.withLock { $0.completions.append((key, result.serialized())) }
+        if durable {
+            // Written now, not with the job's result: a crash later in the run still finds it done.
+            do {
+                try await ledger.recordEffectDone(jobID: jobID, key: key, result: result.serialized())
+            } catch {
+                throw JobError.converting(error)
+            }
+        } else {
+            state.withLock { $0.completions.append((key, result.serialized())) }
+        }
         return .performed(result)
     }
 

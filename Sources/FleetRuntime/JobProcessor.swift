@@ -158,7 +158,7 @@ final class JobProcessor<Driver: JobQueueDriver>: Sendable {
                                  fresh: attempt == 1 && !delivery.redelivered && !delivery.isReplay)
         let context = JobContext(
             job: job, attempt: attempt, redelivered: delivery.redelivered, logger: logger, worker: configuration.workerID,
-            effects: effects, now: configuration.now, retryStrategy: settings.retryStrategy)
+            effects: effects, now: configuration.now, retryStrategy: settings.retryStrategy, deferrals: delivery.deferrals)
         let startedAt = configuration.now()  // includes the wait for a handler slot
         let run = await run(handler, job, context, timeout: settings.timeout)
         // Effect completions go into the commit of a final result; any other end writes them now.

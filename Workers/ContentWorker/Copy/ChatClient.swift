@@ -81,6 +81,9 @@ public final class ChatClient: Sendable {
             let code = detail?["code"]?.stringValue ?? detail?["type"]?.stringValue ?? "-"
             switch status {
             case 429: throw ContentError("llm_throttled", "the model server answered 429 (\(code))", retryAfter: retryAfter)
+            // 500 (a failure mid-generation) and a gateway's 502/504 may come after the model ran; 503 and 408 did not.
+            case 500, 502, 504:
+                throw ContentError("llm_unavailable", "the model server answered \(status) (\(code))", retryAfter: retryAfter, mayHaveRun: true)
             case 408, 500...599: throw ContentError("llm_unavailable", "the model server answered \(status) (\(code))", retryAfter: retryAfter)
             default: throw ContentError("llm_rejected", "the model server refused the request: \(status) (\(code))")
             }

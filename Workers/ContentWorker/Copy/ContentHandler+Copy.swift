@@ -87,8 +87,9 @@ extension ContentHandler {
             // Unavailable: retried through the delay queues, unless the runtime would not run it again (its last attempt)
             // or the next attempt could not end before the deadline (the longest backoff, then one request).
             let next = context.retryDelay(after: error.jobError)
+            // Twice the delay: the broker's delay tiers can hold a retry up to twice what was asked.
             let tooLate = context.job.deadline.map { deadline in
-                next.map { context.now.addingTimeInterval(Self.seconds($0 + llm.timeout)) >= deadline } ?? true
+                next.map { context.now.addingTimeInterval(Self.seconds($0 * 2 + llm.timeout)) >= deadline } ?? true
             } ?? (next == nil)
             if template.fallback != nil, tooLate {
                 context.logger.warning("content: model unavailable before the deadline, fallback copy", metadata: ["content.error": "\(error.code)"])
@@ -137,7 +138,7 @@ extension ContentHandler {
         let started = ContinuousClock.now
         for attempt in 0..<meta.attempts {
             let body = Self.requestBody(system: system, prompt: prompt, meta: meta, llm: llm, attempt: attempt)
-            let effect = try await context.effect("llm:\(attempt + 1)", ifUncertain: .redo) { _ in
+            let effect = try await context.effect("llm:\(attempt + 1)", ifUncertain: .redo, durable: true) { _ in
                 let c = try await client.complete(body)
                 var answer: JSONObject = ["content": .string(c.content), "prompt_tokens": .int(Int64(c.promptTokens)),
                                           "completion_tokens": .int(Int64(c.completionTokens))]
@@ -149,7 +150,9 @@ extension ContentHandler {
             switch effect {
             case .performed(let v): answer = v.objectValue ?? JSONObject()
             case .alreadyDone(let v): answer = v.objectValue ?? JSONObject(); generated.replayed = true
-            case .uncertain: continue  // not with .redo; kept for completeness
+            case .uncertain:
+                // Another run of the same job id (published twice) holds this call right now: try again later.
+                throw JobError.retryable("llm_unavailable", "another run of this job is making its model call \(attempt + 1)")
             }
             promptTokens += answer["prompt_tokens"]?.intValue ?? 0
             completionTokens += answer["completion_tokens"]?.intValue ?? 0
