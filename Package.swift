@@ -142,9 +142,8 @@ let package = Package(
         .target(
             name: "ContentWorker",
             dependencies: [
-                "FleetCampaign", "FleetCore", "FleetMarketing", "FleetRuntime", "Liquid", "ProfileStore",
+                "FleetBackoff", "FleetCampaign", "FleetCore", "FleetMarketing", "FleetRuntime", "Liquid", "ProfileStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -26,13 +26,13 @@ public final class WorkerService<Driver: JobQueueDriver>: Service, Sendable {
     /// True while the driver is connected and delivering (for readiness probes).
     public var isReady: Bool { !shuttingDown.isSet && driver.isReady }
 
-    /// - Parameters:
-    ///   - handlers: one per kind to run; the worker consumes exactly their kinds' queues.
     /// The ledger handed in, if any (see ``init(configuration:driver:handlers:logger:ledger:)``).
     let sharedLedger: (any JobLedgerStore)?
 
-    /// - Parameter ledger: a ledger shared with other hosts (PostgreSQL), owned and closed by the caller; nil opens
-    ///   the SQLite file at `configuration.ledgerPath`.
+    /// - Parameters:
+    ///   - handlers: one per kind to run; the worker consumes exactly their kinds' queues.
+    ///   - ledger: a ledger shared with other hosts (PostgreSQL), owned and closed by the caller; nil opens the SQLite
+    ///     file at `configuration.ledgerPath`.
     public init(configuration: WorkerConfiguration, driver: Driver, handlers: [any JobHandler],
                 logger: Logger = Logger(label: "fleet.worker"), ledger: (any JobLedgerStore)? = nil) {
         self.sharedLedger = ledger

@@ -1,4 +1,4 @@
-import Crypto
+import FleetBackoff
 import FleetCore
 import FleetMarketing
 import FleetRuntime
@@ -55,13 +55,16 @@ extension ContentHandler {
 
         var base = JSONObject()
         let ttl = request.ttlSeconds ?? meta.ttlSeconds
+        func done(_ out: JSONObject, _ value: JSONValue?, fallbackReason: String? = nil) async throws -> JobOutcome {
+            try await finish(out, value: value, fallbackReason: fallbackReason, template: template, render: render, profileID: view.id,
+                             ttl: ttl, context: context)
+        }
         base["slot"] = .string(request.slot)
         base["template"] = .string(template.name)
         base["output"] = .string(meta.output.rawValue)
 
         guard let llm = settings.llm, let client = chat else {
-            return try await finish(base, value: nil, fallbackReason: "not_configured", template: template, render: render,
-                                    profileID: view.id, ttl: ttl, context: context)
+            return try await done(base, nil, fallbackReason: "not_configured")
         }
         // The cache key: the endpoint, the first request and the guardrails (an edited banned-word list or limit is a
         // new key, so a cached answer always passed the template's current checks).
@@ -69,7 +72,7 @@ extension ContentHandler {
         var keyed: JSONObject = ["url": .string(llm.url), "request": body, "banned_words": .array(meta.bannedWords.map { .string($0) }),
                                  "max_length": .int(Int64(meta.maxLength)), "attempts": .int(Int64(meta.attempts))]
         keyed["schema"] = meta.schema?.json ?? .null
-        let hash = SHA256.hash(data: JSONValue.object(keyed).serialized()).map { String(format: "%02x", $0) }.joined()
+        let hash = Digests.sha256Hex(String(decoding: JSONValue.object(keyed).serialized(), as: UTF8.self))
         base["prompt_hash"] = .string(hash)
 
         if meta.cacheTTLSeconds > 0, let cached = try await store.read({ try $0.cachedAnswer(promptHash: hash, now: ProfileStore.nowMillis()) }),
@@ -77,7 +80,7 @@ extension ContentHandler {
             var out = base
             out["source"] = "cache"
             out["model"] = cached.objectValue?["model"] ?? .null
-            return try await finish(out, value: value, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
+            return try await done(out, value)
         }
 
         let generated: Generated
@@ -89,12 +92,11 @@ extension ContentHandler {
             let next = context.retryDelay(after: error.jobError)
             // Twice the delay: the broker's delay tiers can hold a retry up to twice what was asked.
             let tooLate = context.job.deadline.map { deadline in
-                next.map { context.now.addingTimeInterval(Self.seconds($0 * 2 + llm.timeout)) >= deadline } ?? true
+                next.map { context.now.addingTimeInterval(($0 * 2 + llm.timeout).seconds) >= deadline } ?? true
             } ?? (next == nil)
             if template.fallback != nil, tooLate {
                 context.logger.warning("content: model unavailable before the deadline, fallback copy", metadata: ["content.error": "\(error.code)"])
-                return try await finish(base, value: nil, fallbackReason: error.code, template: template, render: render,
-                                        profileID: view.id, ttl: ttl, context: context)
+                return try await done(base, nil, fallbackReason: error.code)
             }
             throw error
         }
@@ -104,8 +106,7 @@ extension ContentHandler {
         if generated.replayed { out["already_generated"] = true }
         guard let value = generated.value else {
             out["problems"] = .array(generated.problems.map { .string($0) })
-            return try await finish(out, value: nil, fallbackReason: "guardrails", template: template, render: render,
-                                    profileID: view.id, ttl: ttl, context: context)
+            return try await done(out, nil, fallbackReason: "guardrails")
         }
         if meta.cacheTTLSeconds > 0 {
             var cached: JSONObject = ["value": value]
@@ -113,7 +114,7 @@ extension ContentHandler {
             try await store.cacheAnswer(promptHash: hash, profileID: view.id, answer: .object(cached),
                                         expiresAt: Int64(context.now.addingTimeInterval(Double(meta.cacheTTLSeconds)).timeIntervalSince1970 * 1000))
         }
-        return try await finish(out, value: value, fallbackReason: nil, template: template, render: render, profileID: view.id, ttl: ttl, context: context)
+        return try await done(out, value)
     }
 
     /// What the model calls of a job gave.
@@ -228,9 +229,5 @@ extension ContentHandler {
     /// A model path's file name (llama-cpp-python answers with the GGUF's path): no local paths in results.
     static func shortModel(_ model: String) -> String {
         model.hasPrefix("/") ? model.split(separator: "/").last.map(String.init) ?? model : model
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
