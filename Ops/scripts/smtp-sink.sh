@@ -50,16 +50,27 @@ case ${1:-} in
       options+=(--tls-cert "${FLEET_SMTP_SINK_TLS_CERT:-}" --tls-key "${FLEET_SMTP_SINK_TLS_KEY:-}")
     fi
     if [[ ${FLEET_SMTP_SINK_REQUIRE_STARTTLS:-0} == 1 ]]; then options+=(--require-starttls); fi
-    port=$(free_port)
-    # FLEET_SMTP_SINK_AUTH reaches the script through the environment, never its command line.
-    $PY "$SCRIPT_DIR/smtp_sink.py" 127.0.0.1 "$port" "$DIR/maildir" "$DIR/rules.json" ${options[@]+"${options[@]}"} \
-      >"$DIR/sink.log" 2>&1 </dev/null &
-    echo $! >"$DIR/sink.pid"
-    for _ in $(seq 1 100); do
-      if $PY -c "import socket,sys; s=socket.create_connection(('127.0.0.1', $port), 1); s.close()" 2>/dev/null; then break; fi
-      running || { cat "$DIR/sink.log" >&2; die "the sink exited at start"; }
-      sleep 0.1
+    # A free port can be taken by another process between the probe and the sink's bind (tests start many
+    # sinks at once): the sink is ready when it logs its own "smtp sink on" line, and a start that lost its
+    # port ("Address already in use") is retried on another one. A connect probe alone would accept whatever
+    # else now listens on that port.
+    started=""
+    for _ in 1 2 3 4 5; do
+      port=$(free_port)
+      # FLEET_SMTP_SINK_AUTH reaches the script through the environment, never its command line.
+      $PY "$SCRIPT_DIR/smtp_sink.py" 127.0.0.1 "$port" "$DIR/maildir" "$DIR/rules.json" ${options[@]+"${options[@]}"} \
+        >"$DIR/sink.log" 2>&1 </dev/null &
+      echo $! >"$DIR/sink.pid"
+      for _ in $(seq 1 200); do
+        if grep -q "smtp sink on 127.0.0.1:$port " "$DIR/sink.log" 2>/dev/null && running; then started=1; break; fi
+        running || break
+        sleep 0.05
+      done
+      [[ -n $started ]] && break
+      if running; then kill -TERM "$(cat "$DIR/sink.pid")" 2>/dev/null || true; die "the sink did not report ready within 10 s"; fi
+      grep -qi "address already in use" "$DIR/sink.log" || { cat "$DIR/sink.log" >&2; die "the sink exited at start"; }
     done
+    [[ -n $started ]] || { cat "$DIR/sink.log" >&2; die "no free port after 5 tries"; }
     cat >"$DIR/sink.env" <<ENV
 FLEET_SMTP_SINK_HOST='127.0.0.1'
 FLEET_SMTP_SINK_PORT='$port'
