@@ -30,8 +30,24 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 running() { [[ -f $DIR/sink.pid ]] && kill -0 "$(cat "$DIR/sink.pid")" 2>/dev/null; }
 
+# A free loopback port below the kernel's ephemeral range (client connections and port-0 servers take theirs
+# from that range, so the port is not handed out again before the sink binds it).
 free_port() {
-  $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  $PY - <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randrange(10000, low) if low > 12000 else random.randrange(1024, low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p); sys.exit(0)
+sys.exit("no free port found")
+PY
 }
 
 case ${1:-} in

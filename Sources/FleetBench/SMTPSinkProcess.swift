@@ -85,20 +85,28 @@ struct SMTPSinkProcess {
         _ = waitpid(pid, &status, 0)
     }
 
-    /// A loopback port nobody listens on now.
+    /// A loopback port nobody listens on now, chosen at random below the kernel's ephemeral range: servers that
+    /// bind port 0 and client connections take theirs from that range, so the port is not handed to another
+    /// process before the server started on it binds it (the bench runs beside other servers in the test suite).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("cannot create a socket") }
-        defer { close(fd) }
-        var address = loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+        let low = min(range.first ?? 32768, 65535)
+        let candidates = low > 12000 ? 10000..<low : 1024..<low
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw BenchError("cannot create a socket") }
+            var address = loopback(port: port)
+            let bound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
+            close(fd)
+            if bound { return port }
         }
-        guard ok else { throw BenchError("cannot find a free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        throw BenchError("cannot find a free loopback port")
     }
 
     private static func accepts(port: Int) -> Bool {

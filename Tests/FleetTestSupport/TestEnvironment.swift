@@ -3,19 +3,33 @@ import Foundation
 /// What the integration tests need from their environment: the broker `Ops/scripts/test.sh` started,
 /// the repository, temporary directories, and polling.
 public enum TestEnvironment {
-    /// A loopback port nobody listens on now (bound to port 0 and released).
+    /// A loopback port nobody listens on now, chosen at random below the kernel's ephemeral range (as
+    /// `Ops/scripts/broker.sh` does): servers that bind port 0 and client connections take ports from that range,
+    /// so a port released here is not handed to another process before the caller's server binds it.
     public static func freeLoopbackPort() throws -> Int {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+        let low = min(range.first ?? 32768, 65535)
+        let candidates = low > 12000 ? 10000..<low : 1024..<low
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates)
+            if bindable(port) { return port }
+        }
+        throw SetupError(description: "no free loopback port below \(low)")
+    }
+
+    private static func bindable(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
         }
-        guard ok else { throw CocoaError(.fileWriteUnknown) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// A test cannot run because something it needs is missing.
