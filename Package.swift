@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "FleetPostgres",
             dependencies: [
-                "FleetCore", "FleetStore",
+                "FleetCore", "FleetStore", "ProfileStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -199,7 +199,10 @@ let package = Package(
 
         // Tests: unit tests, and integration tests against a real RabbitMQ and a real SQLite file.
         .target(
-            name: "FleetTestSupport", dependencies: ["AMQPClient", "FleetAMQP", "FleetCore"], path: "Tests/FleetTestSupport",
+            name: "FleetTestSupport",
+            dependencies: ["AMQPClient", "FleetAMQP", "FleetCore", "FleetPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Tests/FleetTestSupport",
             swiftSettings: strict),
         .testTarget(name: "FleetCoreTests", dependencies: ["FleetCore"], swiftSettings: strict),
         .testTarget(name: "LiquidTests", dependencies: ["Liquid"], swiftSettings: strict),
@@ -209,7 +212,7 @@ let package = Package(
         .testTarget(
             name: "FleetPostgresTests",
             dependencies: [
-                "FleetPostgres", "FleetCore", "FleetRuntime", "FleetStore", "FleetTestSupport",
+                "FleetPostgres", "FleetCore", "FleetRuntime", "FleetStore", "FleetTestSupport", "ProfileStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -225,7 +228,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ProfileStoreTests",
-            dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            dependencies: ["ProfileStore", "CRMWorker", "FleetCore", "FleetAMQP", "FleetPostgres", "FleetStore", "AMQPClient", "FleetTestSupport",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict),
         .testTarget(
             name: "EmailWorkerTests",

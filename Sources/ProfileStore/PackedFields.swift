@@ -11,12 +11,18 @@ import FleetCore
 /// 3 true, 4 int (zigzag varint), 5 double (8 bytes, little-endian bit pattern), 6 string (varint length,
 /// UTF-8), 7 array (varint count, values), 8 object (varint count, then key and value per member).
 /// An empty blob is a profile without fields.
-enum PackedFields {
+package enum PackedFields {
     /// One field: a trait (or `$email`, `$phone`), the time it was last written, and its value (nil: removed).
-    struct Field: Sendable, Hashable {
-        var key: String
-        var time: Int64
-        var value: JSONValue?
+    package struct Field: Sendable, Hashable {
+        package var key: String
+        package var time: Int64
+        package var value: JSONValue?
+
+        package init(key: String, time: Int64, value: JSONValue?) {
+            self.key = key
+            self.time = time
+            self.value = value
+        }
     }
 
     static let format: UInt8 = 1
@@ -24,7 +30,7 @@ enum PackedFields {
     // MARK: - Encoding
 
     /// Encodes fields.
-    static func encode(_ fields: [Field]) -> [UInt8] {
+    package static func encode(_ fields: [Field]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16 + fields.count * 32)
         out.append(format)
@@ -90,7 +96,7 @@ enum PackedFields {
     // MARK: - Decoding
 
     /// Decodes every field (tombstones and `$` fields included), for the writer.
-    static func decodeFields(_ bytes: [UInt8]) throws(ProfileStoreError) -> [Field] {
+    package static func decodeFields(_ bytes: [UInt8]) throws(ProfileStoreError) -> [Field] {
         guard !bytes.isEmpty else { return [] }
         return try bytes.withUnsafeBufferPointer { buffer throws(ProfileStoreError) -> [Field] in
             var reader = Reader(bytes: buffer)
@@ -108,7 +114,7 @@ enum PackedFields {
     }
 
     /// Decodes the traits only (present values, `$` fields left out), for the read model.
-    static func decodeTraits(_ bytes: [UInt8]) throws(ProfileStoreError) -> JSONObject {
+    package static func decodeTraits(_ bytes: [UInt8]) throws(ProfileStoreError) -> JSONObject {
         guard !bytes.isEmpty else { return JSONObject() }
         return try bytes.withUnsafeBufferPointer { buffer throws(ProfileStoreError) -> JSONObject in
             var reader = Reader(bytes: buffer)

@@ -6,16 +6,27 @@ import FleetCore
 /// the keys `$email` and `$phone` (their values are columns). A removed trait keeps its field with no value (a
 /// tombstone), so an older value arriving late cannot bring it back. Lookups scan: profiles hold a few dozen
 /// fields at most, and a scan of small strings beats hashing them.
-struct ProfileRow {
-    var id: String
-    var exists: Bool
-    var email: String?
-    var phone: String?
-    var fields: [PackedFields.Field]
-    var createdAt: Int64
-    var updatedAt: Int64
+package struct ProfileRow: Sendable {
+    package var id: String
+    package var exists: Bool
+    package var email: String?
+    package var phone: String?
+    package var fields: [PackedFields.Field]
+    package var createdAt: Int64
+    package var updatedAt: Int64
 
-    static func new(id: String, at time: Int64) -> ProfileRow {
+    package init(id: String, exists: Bool, email: String?, phone: String?, fields: [PackedFields.Field], createdAt: Int64,
+                 updatedAt: Int64) {
+        self.id = id
+        self.exists = exists
+        self.email = email
+        self.phone = phone
+        self.fields = fields
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    package static func new(id: String, at time: Int64) -> ProfileRow {
         ProfileRow(id: id, exists: false, email: nil, phone: nil, fields: [], createdAt: time, updatedAt: time)
     }
 
@@ -25,11 +36,11 @@ struct ProfileRow {
     }
 
     /// The stored time of a field, if it was ever written.
-    func time(forKey key: String) -> Int64? {
+    package func time(forKey key: String) -> Int64? {
         index(of: key).map { fields[$0].time }
     }
 
-    func value(forKey key: String) -> JSONValue? {
+    package func value(forKey key: String) -> JSONValue? {
         switch key {
         case "$email": email.map { .string($0) }
         case "$phone": phone.map { .string($0) }
@@ -38,7 +49,7 @@ struct ProfileRow {
     }
 
     /// The present traits, in field order.
-    var traits: JSONObject {
+    package var traits: JSONObject {
         var o = JSONObject()
         for f in fields where f.value != nil && f.key.utf8.first != UInt8(ascii: "$") { o[f.key] = f.value }
         return o
@@ -46,7 +57,7 @@ struct ProfileRow {
 
     /// Whether a write of `value` at `time` wins over the stored one: newer time, or on a tie the greater
     /// serialized value (so every process ends in the same state whatever the order).
-    func wins(_ key: String, at time: Int64, value: JSONValue?) -> Bool {
+    package func wins(_ key: String, at time: Int64, value: JSONValue?) -> Bool {
         guard let stored = self.time(forKey: key) else { return true }
         if time != stored { return time > stored }
         let mine = (value ?? .null).jsonString
@@ -55,7 +66,7 @@ struct ProfileRow {
     }
 
     /// Sets a field (nil or JSON null removes a trait) with its timestamp.
-    mutating func set(_ key: String, _ value: JSONValue?, at time: Int64) {
+    package mutating func set(_ key: String, _ value: JSONValue?, at time: Int64) {
         let value = value == .null ? nil : value
         var stored = value
         switch key {

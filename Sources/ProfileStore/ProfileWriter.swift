@@ -12,12 +12,11 @@ final class ProfileWriter {
     let database: SQLiteDatabase
     private let statements: StatementCache
 
-    /// Limits of one operation (bad input beyond them is rejected with `too_large`).
-    static let maxIDBytes = 200
-    static let maxTraitKeys = 256
-    static let maxKeyBytes = 128
-    static let maxJSONBytes = 32 * 1024
-    static let maxTokenBytes = 4096
+    /// Limits of one operation (bad input beyond them is rejected with `too_large`): `ProfileLimits`, shared by
+    /// both backends.
+    static let maxIDBytes = ProfileLimits.maxIDBytes
+    static let maxJSONBytes = ProfileLimits.maxJSONBytes
+    static let maxTokenBytes = ProfileLimits.maxTokenBytes
 
     init(path: String) throws {
         database = try SQLiteDatabase(path: path)
@@ -168,11 +167,7 @@ final class ProfileWriter {
         try Self.checkID(rawID, "profile_id")
         try Self.checkID(event.eventID, "event_id")
         try Self.checkID(event.name, "event")
-        var properties = event.properties
-        if !event.items.isEmpty { properties["items"] = .array(event.items) }
-        let json = JSONValue.object(properties).serialized()
-        guard json.count <= Self.maxJSONBytes else { throw ProfileStoreError.tooLarge("properties", "\(Self.maxJSONBytes) bytes") }
-        if let amount = event.amount, !amount.isFinite { throw ProfileStoreError.invalidValue("amount", "must be a finite number") }
+        let json = try ProfileLimits.eventJSON(event)
         let id = try resolve(rawID)
         if try isSuppressed(id, .profile) { return skipped(op, "suppressed") }
         let inserted = try database.withStatement(
@@ -184,7 +179,7 @@ final class ProfileWriter {
             try s.bind(event.eventID, at: 1)
             try s.bind(id, at: 2)
             try s.bind(event.name, at: 3)
-            try s.bind(String(decoding: json, as: UTF8.self), at: 4)
+            try s.bind(json, at: 4)
             try s.bind(event.occurredAt, at: 5)
             if let amount = event.amount { try s.bind(amount, at: 6) }
             if let currency = event.currency { try s.bind(currency, at: 7) }
@@ -557,37 +552,9 @@ final class ProfileWriter {
         OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: reason)
     }
 
-    static func checkID(_ value: String, _ field: String) throws {
-        guard !value.isEmpty else { throw ProfileStoreError.missingField(field) }
-        guard value.utf8.count <= maxIDBytes else { throw ProfileStoreError.tooLarge(field, "\(maxIDBytes) bytes") }
-    }
+    static func checkID(_ value: String, _ field: String) throws { try ProfileLimits.checkID(value, field) }
 
-    static func checkTraits(_ traits: JSONObject) throws {
-        guard traits.count <= maxTraitKeys else { throw ProfileStoreError.tooLarge("traits", "\(maxTraitKeys) keys") }
-        for key in traits.keys {
-            guard !key.isEmpty, key.utf8.count <= maxKeyBytes else {
-                throw ProfileStoreError.invalidValue("traits", "keys must be 1 to \(maxKeyBytes) bytes")
-            }
-            guard !key.hasPrefix("$") else { throw ProfileStoreError.invalidValue("traits", "keys must not start with '$'") }
-        }
-        // Serializing is exact but costs; most traits are far below the limit even if every byte were escaped
-        // to six (`\u00XX`) and every value took the widest form, so only larger ones are serialized.
-        guard jsonBound(.object(traits)) > maxJSONBytes else { return }
-        guard JSONValue.object(traits).serialized().count <= maxJSONBytes else {
-            throw ProfileStoreError.tooLarge("traits", "\(maxJSONBytes) bytes")
-        }
-    }
-
-    /// An upper bound of the serialized size of `value` (compact JSON, as `JSONWriter` writes it).
-    static func jsonBound(_ value: JSONValue) -> Int {
-        switch value {
-        case .null, .bool: return 5
-        case .int, .double: return 32
-        case .string(let s): return 2 + 6 * s.utf8.count
-        case .array(let a): return a.reduce(2) { $0 + 1 + jsonBound($1) }
-        case .object(let o): return o.reduce(2) { $0 + 2 + 6 * $1.0.utf8.count + 2 + jsonBound($1.1) }
-        }
-    }
+    static func checkTraits(_ traits: JSONObject) throws { try ProfileLimits.checkTraits(traits) }
 
     /// The profile an id was merged into, else the id itself.
     private func resolve(_ id: String) throws -> String {

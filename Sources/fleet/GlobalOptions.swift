@@ -57,7 +57,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The SQLite file of the profile store and ledger. A PostgreSQL URL is refused in one line (without the URL,
-    /// which may hold a password): only `fleet worker` (kind noop) runs on one so far.
+    /// which may hold a password): only `fleet worker` (kinds crm and noop) runs on one so far.
     func storePath() throws -> String {
         let location = try storeLocation()
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {

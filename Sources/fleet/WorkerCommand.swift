@@ -160,8 +160,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var handlers: [any JobHandler] = []
         var store: ProfileStore?
-        // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts. The profile
-        // store is not on PostgreSQL yet, so only the kinds without one (noop) run on it.
+        // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts, and the CRM
+        // side of the profile store (kind crm). The other kinds' store (templates' reads, caps, content, campaigns) is
+        // not on PostgreSQL yet: they are refused there.
         let storeText = try global.storeLocation()
         var postgres: PostgresJobLedger?
         if PostgresURL.isPostgres(storeText) {
@@ -171,8 +172,13 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
-                if postgres != nil {
-                    throw CLIError.usage("kind \(kind) needs the profile store, which runs on SQLite only so far: a PostgreSQL FLEET_STORE serves the job ledger of kind noop")
+                if let postgres {
+                    guard kind == "crm" else {
+                        throw CLIError.usage("kind \(kind) needs the profile store's SQLite side so far: a PostgreSQL FLEET_STORE serves kinds crm and noop")
+                    }
+                    // One pool per process: the ledger service runs it.
+                    handlers.append(CRMHandler(store: PostgresProfileStore(client: postgres.client, logger: logger)))
+                    continue
                 }
                 if store == nil { store = ProfileStore(path: try global.storePath(), logger: logger) }
                 do {

@@ -135,27 +135,3 @@ struct LedgerBackendTests {
         }
     }
 }
-
-/// A database of the test's own on the test cluster, dropped afterwards.
-enum PostgresDatabase {
-    static func withFresh<T: Sendable>(_ body: @Sendable (PostgresURL) async throws -> T) async throws -> T {
-        let admin = try PostgresURL(try TestEnvironment.postgresAdminURL)
-        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let client = PostgresClient(configuration: admin.configuration, backgroundLogger: LedgerBackendTests.logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            var url = admin
-            url.database = name
-            do {
-                let value = try await body(url)
-                try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
-                return value
-            } catch {
-                _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"))
-                throw error
-            }
-        }
-    }
-}

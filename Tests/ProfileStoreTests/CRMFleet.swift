@@ -7,8 +7,9 @@ import Testing
 final class CRMFleet: Sendable {
     let base: KindFleet
 
-    init(_ name: String) async throws {
-        base = try await KindFleet(kind: "crm", name: name)
+    /// `environment`: added to the workers' (say, `FLEET_STORE=postgres://...`).
+    init(_ name: String, environment: [String: String] = [:]) async throws {
+        base = try await KindFleet(kind: "crm", name: name, environment: environment)
     }
 
     var directory: URL { base.directory }

@@ -3,6 +3,7 @@ import FleetCore
 import FleetStore
 import FleetTestSupport
 import Foundation
+import FleetPostgres
 import ProfileStore
 import Testing
 
@@ -25,9 +26,35 @@ struct CRMWorkerIntegrationTests {
 
     static func batch(_ ops: [JSONValue]) -> JSONValue { ["op": "batch", "ops": .array(ops)] }
 
-    @Test("two workers applying interleaved, out-of-order updates end in the last-writer-wins state; a duplicate op id applies once")
-    func interleavedLastWriterWins() async throws {
-        let fleet = try await CRMFleet("lww")
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+    }
+
+    /// Runs `body` with the store settings of `backend` (a fresh database for PostgreSQL) and a way to read it back.
+    static func withStore(_ backend: Backend,
+                          _ body: @Sendable ([String: String], @escaping @Sendable (String) async throws -> (any ProfileOperationStore)?) async throws -> Void)
+        async throws {
+        switch backend {
+        case .sqlite:
+            try await body([:], { path in ProfileStore(path: path, readers: 1) })
+        case .postgres:
+            try await PostgresDatabase.withFresh { url in
+                try await PostgresDatabase.withClient(url) { client in
+                    try await body(["FLEET_STORE": PostgresDatabase.string(url)], { _ in PostgresProfileStore(client: client) })
+                }
+            }
+        }
+    }
+
+    @Test("two workers (on PostgreSQL: two hosts) applying interleaved, out-of-order updates end in the last-writer-wins state; a duplicate op id applies once",
+          arguments: Backend.allCases)
+    func interleavedLastWriterWins(_ backend: Backend) async throws {
+        try await Self.withStore(backend) { environment, open in try await Self.interleaved(environment: environment, open: open) }
+    }
+
+    static func interleaved(environment: [String: String], open: @Sendable (String) async throws -> (any ProfileOperationStore)?) async throws {
+        let fleet = try await CRMFleet("lww", environment: environment)
         defer { Task { await fleet.tearDown() } }
         try fleet.startWorker()
         try fleet.startWorker()
@@ -79,10 +106,10 @@ struct CRMWorkerIntegrationTests {
             let current = expected[op.profile]?[op.field]
             if current == nil || op.ms > current!.0 { expected[op.profile, default: [:]][op.field] = (op.ms, op.value) }
         }
-        let reader = try ProfileReader(path: fleet.store)
-        defer { reader.close() }
+        let reader = try #require(try await open(fleet.store))
+        defer { (reader as? ProfileStore)?.close() }
         for (profile, fields) in expected {
-            let view = try #require(try reader.view(id: profile))
+            let view = try #require(try await reader.view(id: profile))
             for (field, (_, value)) in fields {
                 #expect(view.traits[field]?.stringValue == value, "\(profile).\(field)")
             }
@@ -93,9 +120,9 @@ struct CRMWorkerIntegrationTests {
             return ops.map { $0["reason"]?.stringValue }
         }
         #expect(reasons.filter { $0 == "duplicate" }.count == 31)
-        let p0 = try #require(try reader.view(id: "p0"))
+        let p0 = try #require(try await reader.view(id: "p0"))
         #expect(p0.purchases.orderCount == 1)
-        #expect(try reader.eventCount(profileID: "p0", name: "purchase") == 1)
+        #expect(p0.purchases.lifetimeValue == 12.5)
     }
 
     @Test("after erase no byte of the person is left in the store files, and a later job for the address is suppressed")
@@ -191,6 +218,19 @@ struct CRMWorkerIntegrationTests {
 
     @Test("SIGKILL mid-batch leaves no half-applied operation; the redelivered jobs apply exactly once")
     func sigkillMidBatch() async throws {
+        // The kill is timed by the store's progress as this process polls it; on a loaded machine the worker can
+        // finish every batch between a poll and the kill. Such a run proves nothing about interruption (its
+        // invariants are still checked): it is run again, up to three times.
+        for attempt in 1...3 {
+            if try await Self.killMidBatchRun() { return }
+            print("crm sigkill test: run \(attempt): the kill came after all the work; running again")
+        }
+        Issue.record("in 3 runs the kill never came while batches were being applied")
+    }
+
+    /// One run: SIGKILL the worker mid-run, check the store, restart, check again. Returns whether the kill
+    /// interrupted the work (some batches were not yet applied).
+    static func killMidBatchRun() async throws -> Bool {
         let fleet = try await CRMFleet("kill")
         defer { Task { await fleet.tearDown() } }
         let jobCount = 24, opsPerJob = 1000
@@ -240,10 +280,10 @@ struct CRMWorkerIntegrationTests {
         }
         let afterKill = try check()
         print("crm sigkill test: \(afterKill) of \(jobCount * opsPerJob) ops committed when the worker was killed")
-        #expect(afterKill < jobCount * opsPerJob, "the kill came after all the work; nothing was interrupted")
 
         try fleet.startWorker()
         #expect(await fleet.waitForFinals(Set(jobs.map(\.id)), timeout: .seconds(300)))
         #expect(try check() == jobCount * opsPerJob)
+        return afterKill < jobCount * opsPerJob
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 import ProfileStore
 import Testing
 
-/// The profile store on a real SQLite file, without a broker.
+/// The profile store on a real SQLite file, without a broker: what only SQLite has (the erased bytes gone from the
+/// file, segments). The semantics both backends share are in FleetPostgresTests/ProfileBackendTests.
 @Suite("Profile store")
 struct ProfileStoreTests {
     static func store() throws -> (ProfileStore, URL) {
@@ -22,111 +23,6 @@ struct ProfileStoreTests {
         #expect(Digests.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Digests.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(Digests.sha256Hex(String(repeating: "a", count: 1000)).hasPrefix("41edece42d63e8d9bf515a9ba6932e1c"))
-    }
-
-    @Test("per-field last-writer-wins: an older update never overwrites a newer one; a duplicate op id applies once")
-    func lastWriterWins() async throws {
-        let (store, dir) = try Self.store()
-        defer { store.close(); try? FileManager.default.removeItem(at: dir) }
-        let r1 = try await store.apply([Self.identify("o2", "p1", at: 2000, ["tier": "gold", "city": "paris"], email: " Anna@Example.COM ")])
-        #expect(r1[0].status == .applied)
-        // Older: tier is stale, points is new.
-        let r2 = try await store.apply([Self.identify("o1", "p1", at: 1000, ["tier": "bronze", "points": 5])])
-        #expect(r2[0].status == .applied)
-        #expect(r2[0].staleFields == ["tier"])
-        // All stale.
-        let r3 = try await store.apply([Self.identify("o0", "p1", at: 500, ["tier": "silver"])])
-        #expect(r3[0].status == .skipped && r3[0].reason == "stale")
-        // Duplicate op id, even with other content.
-        let r4 = try await store.apply([Self.identify("o2", "p1", at: 9000, ["tier": "platinum"])])
-        #expect(r4[0].status == .skipped && r4[0].reason == "duplicate")
-        // Removing a trait with null, then an older value arrives late: stays removed.
-        _ = try await store.apply([Self.identify("o3", "p1", at: 3000, ["city": .null])])
-        _ = try await store.apply([Self.identify("o4", "p1", at: 2500, ["city": "lyon"])])
-        let view = try #require(try await store.view(id: "p1"))
-        #expect(view.traits["tier"] == "gold")
-        #expect(view.traits["points"] == 5)
-        #expect(view.traits["city"] == nil)
-        #expect(view.email == "anna@example.com")
-        let byEmail = try await store.view(email: "ANNA@example.com")
-        #expect(byEmail?.id == "p1")
-    }
-
-    @Test("a rejected op in a batch rolls back alone; the others apply; duplicates of events count once")
-    func batchIsolation() async throws {
-        let (store, dir) = try Self.store()
-        defer { store.close(); try? FileManager.default.removeItem(at: dir) }
-        let huge = JSONValue.string(String(repeating: "x", count: 40_000))
-        let ops: [ProfileOperation] = [
-            Self.identify("a", "p1", at: 1000, ["tier": "gold"], email: "p1@example.com"),
-            Self.identify("b", "p1", at: 2000, ["bio": huge]),
-            ProfileOperation(opID: "c", timestampMillis: 1000, body: .track(profileID: "p1", event: TrackedEvent(
-                eventID: "e1", name: "purchase", occurredAt: 1500, amount: 20, currency: "EUR"))),
-            ProfileOperation(opID: "d", timestampMillis: 1000, body: .track(profileID: "p1", event: TrackedEvent(
-                eventID: "e1", name: "purchase", occurredAt: 1500, amount: 20, currency: "EUR"))),
-            // The email of p1 on p2: conflict, rejected, and p2's other fields in that op are not applied.
-            Self.identify("e", "p2", at: 1000, ["tier": "silver"], email: "p1@example.com"),
-            ProfileOperation(opID: "f", timestampMillis: 3000, body: .track(profileID: "p1", event: TrackedEvent(
-                eventID: "e2", name: "purchase", occurredAt: 3000, amount: 5.5, currency: "USD"))),
-        ]
-        let results = try await store.apply(ops)
-        #expect(results.map(\.status) == [.applied, .rejected, .applied, .skipped, .rejected, .applied])
-        #expect(results[1].reason == "too_large")
-        #expect(results[3].reason == "duplicate_event")
-        #expect(results[4].reason == "identity_conflict")
-        let view = try #require(try await store.view(id: "p1"))
-        #expect(view.traits["bio"] == nil)
-        #expect(view.purchases.orderCount == 2)
-        #expect(view.purchases.lifetimeValue == 25.5)
-        #expect(view.purchases.lastPurchaseAmount == 5.5)
-        #expect(view.purchases.lastPurchaseCurrency == "USD")
-        #expect(try await store.view(id: "p2") == nil)
-        // A rejected op id is not recorded: fixed, it applies.
-        let retry = try await store.apply([Self.identify("e", "p2", at: 1000, ["tier": "silver"])])
-        #expect(retry[0].status == .applied)
-    }
-
-    @Test("merge keeps everything of both profiles")
-    func merge() async throws {
-        let (store, dir) = try Self.store()
-        defer { store.close(); try? FileManager.default.removeItem(at: dir) }
-        _ = try await store.apply([
-            Self.identify("a1", "anon", at: 1000, ["city": "berlin", "tier": "bronze"], email: "old@example.com"),
-            ProfileOperation(opID: "a2", timestampMillis: 1100, body: .track(profileID: "anon", event: TrackedEvent(
-                eventID: "ev-a", name: "purchase", occurredAt: 1100, amount: 10))),
-            ProfileOperation(opID: "a3", timestampMillis: 1200, body: .consent(
-                profileID: "anon", channel: "email", topic: "news", optedIn: true, source: "web")),
-            ProfileOperation(opID: "a4", timestampMillis: 1300, body: .device(
-                profileID: "anon", token: "tok-anon", platform: "ios", app: "shop", registered: true)),
-            ProfileOperation(opID: "a5", timestampMillis: 5000, body: .consent(
-                profileID: "anon", channel: "sms", topic: "", optedIn: false, source: "web")),
-            Self.identify("k1", "known", at: 2000, ["tier": "gold", "first_name": "anna"], email: "new@example.com"),
-            ProfileOperation(opID: "k2", timestampMillis: 2100, body: .track(profileID: "known", event: TrackedEvent(
-                eventID: "ev-k", name: "purchase", occurredAt: 2100, amount: 30))),
-            ProfileOperation(opID: "k3", timestampMillis: 2200, body: .consent(
-                profileID: "known", channel: "sms", topic: "", optedIn: true, source: "crm")),
-            ProfileOperation(opID: "k4", timestampMillis: 2300, body: .device(
-                profileID: "known", token: "tok-known", platform: "android", app: "shop", registered: true)),
-            ProfileOperation(opID: "m", timestampMillis: 6000, body: .merge(profileID: "known", previousID: "anon")),
-        ])
-        let view = try #require(try await store.view(id: "known"))
-        #expect(view.traits["city"] == "berlin")
-        #expect(view.traits["tier"] == "gold")
-        #expect(view.traits["first_name"] == "anna")
-        #expect(view.email == "new@example.com")
-        #expect(view.purchases.orderCount == 2)
-        #expect(view.purchases.lifetimeValue == 40)
-        #expect(view.consent(channel: "email", topic: "news") == true)
-        #expect(view.consent(channel: "sms") == false)  // the newer (anon's, at 5000) wins
-        #expect(Set(view.devices.map(\.token)) == ["tok-anon", "tok-known"])
-        #expect(try await store.view(email: "old@example.com")?.id == "known")
-        #expect(try await store.view(email: "new@example.com")?.id == "known")
-        // The old id follows the merge, for reads and for later operations.
-        #expect(try await store.view(id: "anon")?.id == "known")
-        _ = try await store.apply([Self.identify("late", "anon", at: 7000, ["points": 7])])
-        #expect(try await store.view(id: "known")?.traits["points"] == 7)
-        let count = try await store.read { try $0.profileCount() }
-        #expect(count == 1)
     }
 
     @Test("erase leaves none of the person's data in the file's bytes, and suppresses the addresses")

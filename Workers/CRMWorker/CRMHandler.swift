@@ -14,11 +14,11 @@ import ProfileStore
 /// disk) is retryable: nothing of the job was applied.
 public struct CRMHandler: JobHandler {
     public let kind = "crm"
-    /// The store the operations go to.
-    public let store: ProfileStore
+    /// The store the operations go to: the SQLite `ProfileStore`, or PostgreSQL's (`FLEET_STORE=postgres://`).
+    public let store: any ProfileOperationStore
 
     /// Creates a handler on `store`.
-    public init(store: ProfileStore) {
+    public init(store: any ProfileOperationStore) {
         self.store = store
     }
 

@@ -1,0 +1,630 @@
+import FleetCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ProfileStore
+import Synchronization
+
+/// The profile store's CRM side (profiles, identities, events, consents, devices, suppressions and the applied op
+/// ids) on a PostgreSQL server that the workers of many hosts share (`FLEET_STORE=postgres://...`).
+///
+/// The same semantics as the SQLite `ProfileStore`, across hosts: each call is one transaction, each operation in it
+/// a savepoint (a rejected operation rolls back alone); an op id applies once (`applied_ops`' primary key); fields
+/// are last-writer-wins by source timestamp (`ProfileRow`, shared with the SQLite writer), and the operations on one
+/// person never interleave: each takes a transaction-scoped advisory lock per profile id and per identity it names
+/// (in key order, taken up front), so concurrent identify ops from two hosts end in the state of some serial order,
+/// which last-writer-wins makes the same for every order. A deadlock or serialization failure retries the whole
+/// transaction. Traits are stored packed (`PackedFields`, the SQLite store's format) in a `bytea`.
+///
+/// It does not run the connection pool: the process runs `client` once (the `PostgresJobLedger` service does, in
+/// `fleet worker`). The schema is migrated by name (`fleet_migrations`) on first use.
+///
+/// Erase deletes the person's rows and suppresses their addresses (hashes) in the same transaction. PostgreSQL does
+/// not overwrite deleted rows at once: their bytes stay in the table files as dead tuples until `VACUUM` makes the
+/// space reusable and later writes overwrite it, and in the WAL until its segments are recycled (README, "The
+/// profile store on PostgreSQL").
+public final class PostgresProfileStore: ProfileOperationStore {
+    public let client: PostgresClient
+    private let logger: Logger
+    private let migrated = Atomic<Bool>(false)
+
+    /// The schema, by migration name (the tables and columns of the SQLite store's CRM side).
+    public static let migrator = PostgresMigrator(lockKey: 0x666C_6565_7402, [
+        .init("create profile store", [
+            """
+            CREATE TABLE profiles (
+                id TEXT PRIMARY KEY,
+                email TEXT,
+                phone TEXT,
+                fields BYTEA NOT NULL DEFAULT ''::bytea,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                order_count BIGINT NOT NULL DEFAULT 0,
+                lifetime_value DOUBLE PRECISION NOT NULL DEFAULT 0,
+                last_purchase_at BIGINT,
+                last_purchase_amount DOUBLE PRECISION,
+                last_purchase_currency TEXT
+            )
+            """,
+            """
+            CREATE TABLE identities (
+                type TEXT NOT NULL, value TEXT NOT NULL, profile_id TEXT NOT NULL, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (type, value)
+            )
+            """,
+            "CREATE INDEX identities_profile ON identities (profile_id)",
+            """
+            CREATE TABLE events (
+                seq BIGSERIAL PRIMARY KEY,
+                event_id TEXT NOT NULL UNIQUE,
+                profile_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                properties TEXT NOT NULL,
+                occurred_at BIGINT NOT NULL,
+                amount DOUBLE PRECISION,
+                currency TEXT
+            )
+            """,
+            "CREATE INDEX events_profile ON events (profile_id, name, occurred_at)",
+            """
+            CREATE TABLE consents (
+                profile_id TEXT NOT NULL, channel TEXT NOT NULL, topic TEXT NOT NULL, opted_in BOOLEAN NOT NULL,
+                updated_at BIGINT NOT NULL, source TEXT,
+                PRIMARY KEY (profile_id, channel, topic)
+            )
+            """,
+            """
+            CREATE TABLE devices (
+                token TEXT PRIMARY KEY, profile_id TEXT NOT NULL, platform TEXT NOT NULL, app TEXT NOT NULL,
+                updated_at BIGINT NOT NULL, invalid_since BIGINT
+            )
+            """,
+            "CREATE INDEX devices_profile ON devices (profile_id)",
+            """
+            CREATE TABLE suppressions (
+                address_hash BYTEA NOT NULL, channel TEXT NOT NULL, reason TEXT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (address_hash, channel)
+            )
+            """,
+            "CREATE TABLE applied_ops (op_hash BYTEA PRIMARY KEY, status TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        ]),
+    ])
+
+    /// A store on `client` (which the caller runs).
+    public init(client: PostgresClient, logger: Logger = Logger(label: "fleet.profiles")) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Creates or updates the schema (safe when many workers start at once); also done on first use.
+    public func migrate() async throws {
+        do {
+            let applied = try await Self.migrator.migrate(client, logger: logger)
+            if !applied.isEmpty { logger.info("Migrated profile store", metadata: ["migrations": "\(applied)"]) }
+        } catch {
+            throw Self.unavailable(error)
+        }
+        migrated.store(true, ordering: .releasing)
+    }
+
+    private func ready() async throws {
+        if !migrated.load(ordering: .acquiring) { try await migrate() }
+    }
+
+    // MARK: - Operations
+
+    public func apply(_ operations: [ProfileOperation]) async throws -> [OperationResult] {
+        guard !operations.isEmpty else { return [] }
+        try await ready()
+        let now = Self.nowMillis()
+        let keys = Self.lockKeys(operations)
+        var attempt = 0
+        while true {
+            do {
+                return try await client.withTransaction(logger: logger) { connection in
+                    try await Self.lock(keys, on: connection, logger: self.logger)
+                    var results: [OperationResult] = []
+                    results.reserveCapacity(operations.count)
+                    for op in operations {
+                        results.append(try await self.applyInSavepoint(op, now: now, on: connection))
+                    }
+                    return results
+                }
+            } catch let error as PSQLError where Self.isTransient(error) && attempt < 8 {
+                // Two hosts' transactions met in a lock cycle (or a serialization failure): nothing was applied; again.
+                attempt += 1
+                logger.debug("Profile transaction retried", metadata: ["store.attempt": "\(attempt)", "store.sqlstate": "\(error.serverInfo?[.sqlState] ?? "")"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...20) * attempt))
+            } catch let error as ProfileStoreError {
+                throw error
+            } catch {
+                throw Self.unavailable(error)
+            }
+        }
+    }
+
+    public func erase(_ key: ProfileKey) async throws -> OperationResult {
+        let op = ProfileOperation(opID: "erase:\(UUID().uuidString)", timestampMillis: Self.nowMillis(), body: .erase(key))
+        return try await apply([op])[0]
+    }
+
+    private func applyInSavepoint(_ op: ProfileOperation, now: Int64, on connection: PostgresConnection) async throws -> OperationResult {
+        try await connection.query("SAVEPOINT profile_op", logger: logger)
+        do {
+            let result = try await applyOne(op, now: now, on: connection)
+            try await connection.query("RELEASE SAVEPOINT profile_op", logger: logger)
+            return result
+        } catch let error as ProfileStoreError where error.rejectsOperation {
+            try await connection.query("ROLLBACK TO SAVEPOINT profile_op", logger: logger)
+            try await connection.query("RELEASE SAVEPOINT profile_op", logger: logger)
+            return OperationResult(opID: op.opID, op: op.body.name, status: .rejected, reason: error.code, message: error.message)
+        }
+    }
+
+    private func applyOne(_ op: ProfileOperation, now: Int64, on c: PostgresConnection) async throws -> OperationResult {
+        guard !op.opID.isEmpty else { throw ProfileStoreError.missingField("op_id") }
+        guard op.opID.utf8.count <= ProfileLimits.maxIDBytes else {
+            throw ProfileStoreError.tooLarge("op_id", "\(ProfileLimits.maxIDBytes) bytes")
+        }
+        let opHash = ByteBuffer(bytes: Digests.sha256(op.opID))
+        // Recorded up front as applied; a rejected op's savepoint rollback removes the row, another outcome updates it.
+        let recorded = try await exists(c.query("""
+            INSERT INTO applied_ops (op_hash, status, applied_at) VALUES (\(opHash), 'applied', \(now))
+            ON CONFLICT (op_hash) DO NOTHING RETURNING 1
+            """, logger: logger))
+        if !recorded { return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "duplicate") }
+        let result: OperationResult
+        switch op.body {
+        case .identify(let id, let traits, let identities):
+            result = try await identify(op, id: id, traits: traits, identities: identities, on: c)
+        case .track(let id, let event):
+            result = try await track(op, id: id, event: event, on: c)
+        case .merge(let id, let previous):
+            result = try await merge(op, id: id, previousID: previous, on: c)
+        case .consent(let id, let channel, let topic, let optedIn, let source):
+            result = try await consent(op, id: id, channel: channel, topic: topic, optedIn: optedIn, source: source, on: c)
+        case .device(let id, let token, let platform, let app, let registered):
+            result = try await device(op, id: id, token: token, platform: platform, app: app, registered: registered, on: c)
+        case .erase(let key):
+            result = try await erase(op, key: key, now: now, on: c)
+        }
+        if result.status != .applied {
+            try await c.query("UPDATE applied_ops SET status = \(result.status.rawValue) WHERE op_hash = \(opHash)", logger: logger)
+        }
+        return result
+    }
+
+    private func identify(_ op: ProfileOperation, id rawID: String, traits: JSONObject, identities: [ProfileIdentity],
+                          on c: PostgresConnection) async throws -> OperationResult {
+        try ProfileLimits.checkID(rawID, "profile_id")
+        try ProfileLimits.checkTraits(traits)
+        for identity in identities {
+            guard !identity.value.isEmpty else { throw ProfileStoreError.invalidValue(identity.kind.rawValue, "is empty") }
+            guard identity.value.utf8.count <= ProfileLimits.maxIDBytes else {
+                throw ProfileStoreError.tooLarge(identity.kind.rawValue, "\(ProfileLimits.maxIDBytes) bytes")
+            }
+        }
+        let id = try await resolveLocked(rawID, on: c)
+        if try await isSuppressed(rawID, .profile, on: c) { return skipped(op, "suppressed") }
+        if id != rawID, try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        for identity in identities {
+            let channel: AddressHasher.Channel = switch identity.kind {
+            case .email: .email
+            case .phone: .sms
+            case .crmID, .anonymousID: .profile
+            }
+            if try await isSuppressed(identity.value, channel, on: c) { return skipped(op, "suppressed") }
+            if let owner = try await identityOwner(identity.kind.rawValue, identity.value, on: c), owner != id {
+                throw ProfileStoreError.identityConflict(identity.kind.rawValue)
+            }
+        }
+        var row = try await loadRow(id, on: c) ?? .new(id: id, at: op.timestamp)
+        var changed = !row.exists
+        var stale: [String] = []
+        for (key, value) in traits {
+            if row.wins(key, at: op.timestamp, value: value) {
+                row.set(key, value, at: op.timestamp)
+                changed = true
+            } else {
+                stale.append(key)
+            }
+        }
+        for identity in identities {
+            let inserted = try await exists(c.query("""
+                INSERT INTO identities (type, value, profile_id, updated_at)
+                VALUES (\(identity.kind.rawValue), \(identity.value), \(id), \(op.timestamp))
+                ON CONFLICT (type, value) DO UPDATE SET updated_at = GREATEST(identities.updated_at, excluded.updated_at)
+                WHERE excluded.updated_at > identities.updated_at
+                RETURNING 1
+                """, logger: logger))
+            let field: String? = identity.kind == .email ? "$email" : identity.kind == .phone ? "$phone" : nil
+            if let field {
+                if row.wins(field, at: op.timestamp, value: .string(identity.value)) {
+                    row.set(field, .string(identity.value), at: op.timestamp)
+                    changed = true
+                } else {
+                    stale.append(identity.kind.rawValue)
+                }
+            } else if inserted {
+                changed = true
+            }
+        }
+        guard changed else {
+            return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "stale", staleFields: stale)
+        }
+        row.updatedAt = max(row.updatedAt, op.timestamp)
+        try await saveRow(row, on: c)
+        return OperationResult(opID: op.opID, op: op.body.name, status: .applied, staleFields: stale)
+    }
+
+    private func track(_ op: ProfileOperation, id rawID: String, event: TrackedEvent, on c: PostgresConnection) async throws -> OperationResult {
+        try ProfileLimits.checkID(rawID, "profile_id")
+        try ProfileLimits.checkID(event.eventID, "event_id")
+        try ProfileLimits.checkID(event.name, "event")
+        let json = try ProfileLimits.eventJSON(event)
+        let id = try await resolveLocked(rawID, on: c)
+        if try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        let inserted = try await exists(c.query("""
+            INSERT INTO events (event_id, profile_id, name, properties, occurred_at, amount, currency)
+            VALUES (\(event.eventID), \(id), \(event.name), \(json), \(event.occurredAt), \(event.amount), \(event.currency))
+            ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            """, logger: logger))
+        guard inserted else { return skipped(op, "duplicate_event") }
+        try await ensureProfile(id, at: event.occurredAt, on: c)
+        if let amount = event.amount {
+            let at = event.occurredAt
+            try await c.query("""
+                UPDATE profiles SET order_count = order_count + 1, lifetime_value = lifetime_value + \(amount),
+                  last_purchase_amount = CASE WHEN last_purchase_at IS NULL OR \(at) >= last_purchase_at THEN \(amount) ELSE last_purchase_amount END,
+                  last_purchase_currency = CASE WHEN last_purchase_at IS NULL OR \(at) >= last_purchase_at THEN \(event.currency) ELSE last_purchase_currency END,
+                  last_purchase_at = CASE WHEN last_purchase_at IS NULL OR \(at) >= last_purchase_at THEN \(at) ELSE last_purchase_at END,
+                  updated_at = GREATEST(updated_at, \(at))
+                WHERE id = \(id)
+                """, logger: logger)
+        }
+        return applied(op)
+    }
+
+    private func merge(_ op: ProfileOperation, id rawID: String, previousID rawPrevious: String, on c: PostgresConnection) async throws -> OperationResult {
+        try ProfileLimits.checkID(rawID, "profile_id")
+        try ProfileLimits.checkID(rawPrevious, "previous_id")
+        let id = try await resolveLocked(rawID, on: c)
+        let previous = try await resolveLocked(rawPrevious, on: c)
+        if id == previous { return skipped(op, "already_merged") }
+        if try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        if try await isSuppressed(previous, .profile, on: c) { return skipped(op, "suppressed") }
+        var row = try await loadRow(id, on: c) ?? .new(id: id, at: op.timestamp)
+        if let old = try await loadRow(previous, on: c) {
+            for field in old.fields {
+                let value = old.value(forKey: field.key)
+                if row.wins(field.key, at: field.time, value: value) { row.set(field.key, value, at: field.time) }
+            }
+            row.createdAt = min(row.createdAt, old.createdAt)
+            row.updatedAt = max(row.updatedAt, old.updatedAt)
+        }
+        row.updatedAt = max(row.updatedAt, op.timestamp)
+        try await saveRow(row, on: c)
+        try await c.query("UPDATE identities SET profile_id = \(id) WHERE profile_id = \(previous)", logger: logger)
+        try await c.query("UPDATE events SET profile_id = \(id) WHERE profile_id = \(previous)", logger: logger)
+        try await c.query("""
+            INSERT INTO consents (profile_id, channel, topic, opted_in, updated_at, source)
+            SELECT \(id), channel, topic, opted_in, updated_at, source FROM consents WHERE profile_id = \(previous)
+            ON CONFLICT (profile_id, channel, topic) DO UPDATE SET opted_in = excluded.opted_in,
+              updated_at = excluded.updated_at, source = excluded.source
+            WHERE excluded.updated_at > consents.updated_at
+              OR (excluded.updated_at = consents.updated_at AND excluded.opted_in < consents.opted_in)
+            """, logger: logger)
+        try await c.query("DELETE FROM consents WHERE profile_id = \(previous)", logger: logger)
+        try await c.query("UPDATE devices SET profile_id = \(id) WHERE profile_id = \(previous)", logger: logger)
+        try await c.query("DELETE FROM profiles WHERE id = \(previous)", logger: logger)
+        try await c.query("""
+            INSERT INTO identities (type, value, profile_id, updated_at) VALUES ('merged', \(previous), \(id), \(op.timestamp))
+            ON CONFLICT (type, value) DO UPDATE SET profile_id = excluded.profile_id
+            """, logger: logger)
+        try await c.query("""
+            UPDATE profiles SET
+              order_count = s.n, lifetime_value = s.total,
+              last_purchase_at = l.occurred_at, last_purchase_amount = l.amount, last_purchase_currency = l.currency
+            FROM (SELECT count(*) AS n, coalesce(sum(amount), 0) AS total FROM events
+                  WHERE profile_id = \(id) AND amount IS NOT NULL) AS s
+            LEFT JOIN LATERAL (SELECT occurred_at, amount, currency FROM events WHERE profile_id = \(id) AND amount IS NOT NULL
+                               ORDER BY occurred_at DESC, seq DESC LIMIT 1) AS l ON true
+            WHERE profiles.id = \(id)
+            """, logger: logger)
+        return applied(op)
+    }
+
+    private func consent(_ op: ProfileOperation, id rawID: String, channel: String, topic: String, optedIn: Bool,
+                         source: String?, on c: PostgresConnection) async throws -> OperationResult {
+        try ProfileLimits.checkID(rawID, "profile_id")
+        try ProfileLimits.checkID(channel, "channel")
+        guard topic.utf8.count <= ProfileLimits.maxIDBytes else { throw ProfileStoreError.tooLarge("topic", "\(ProfileLimits.maxIDBytes) bytes") }
+        let id = try await resolveLocked(rawID, on: c)
+        if try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        try await ensureProfile(id, at: op.timestamp, on: c)
+        let changed = try await exists(c.query("""
+            INSERT INTO consents (profile_id, channel, topic, opted_in, updated_at, source)
+            VALUES (\(id), \(channel), \(topic), \(optedIn), \(op.timestamp), \(source))
+            ON CONFLICT (profile_id, channel, topic) DO UPDATE SET opted_in = excluded.opted_in,
+              updated_at = excluded.updated_at, source = excluded.source
+            WHERE excluded.updated_at > consents.updated_at
+              OR (excluded.updated_at = consents.updated_at AND excluded.opted_in < consents.opted_in)
+            RETURNING 1
+            """, logger: logger))
+        return changed ? applied(op) : skipped(op, "stale")
+    }
+
+    private func device(_ op: ProfileOperation, id rawID: String, token: String, platform: String, app: String,
+                        registered: Bool, on c: PostgresConnection) async throws -> OperationResult {
+        try ProfileLimits.checkID(rawID, "profile_id")
+        guard !token.isEmpty else { throw ProfileStoreError.missingField("token") }
+        guard token.utf8.count <= ProfileLimits.maxTokenBytes else {
+            throw ProfileStoreError.tooLarge("token", "\(ProfileLimits.maxTokenBytes) bytes")
+        }
+        try ProfileLimits.checkID(platform, "platform")
+        try ProfileLimits.checkID(app, "app")
+        let id = try await resolveLocked(rawID, on: c)
+        if try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        if try await isSuppressed(token, .push, on: c) { return skipped(op, "suppressed") }
+        try await ensureProfile(id, at: op.timestamp, on: c)
+        let at = op.timestamp
+        let query: PostgresQuery = registered
+            ? """
+              INSERT INTO devices (token, profile_id, platform, app, updated_at, invalid_since)
+              VALUES (\(token), \(id), \(platform), \(app), \(at), NULL)
+              ON CONFLICT (token) DO UPDATE SET profile_id = excluded.profile_id, platform = excluded.platform,
+                app = excluded.app, updated_at = excluded.updated_at, invalid_since = NULL
+              WHERE excluded.updated_at > devices.updated_at
+              RETURNING 1
+              """
+            : """
+              INSERT INTO devices (token, profile_id, platform, app, updated_at, invalid_since)
+              VALUES (\(token), \(id), \(platform), \(app), \(at), \(at))
+              ON CONFLICT (token) DO UPDATE SET updated_at = excluded.updated_at, invalid_since = excluded.updated_at
+              WHERE excluded.updated_at >= devices.updated_at AND devices.invalid_since IS NULL
+              RETURNING 1
+              """
+        let changed = try await exists(c.query(query, logger: logger))
+        return changed ? applied(op) : skipped(op, "stale")
+    }
+
+    private func erase(_ op: ProfileOperation, key: ProfileKey, now: Int64, on c: PostgresConnection) async throws -> OperationResult {
+        var suppress: [(String, AddressHasher.Channel)] = []
+        let id: String?
+        switch key {
+        case .id(let raw):
+            try ProfileLimits.checkID(raw, "profile_id")
+            id = try await resolveLocked(raw, on: c)
+            suppress.append((raw, .profile))
+        case .email(let email):
+            guard !email.isEmpty else { throw ProfileStoreError.missingField("email") }
+            let owner = try await identityOwner("email", AddressHasher.normalizeEmail(email), on: c)
+            if let owner { try await Self.lock([Self.lockKey("p", owner)], on: c, logger: logger) }
+            id = owner
+            suppress.append((email, .email))
+        }
+        var found = false
+        if let id {
+            suppress.append((id, .profile))
+            for try await (type, value) in try await c.query("SELECT type, value FROM identities WHERE profile_id = \(id)", logger: logger)
+                .decode((String, String).self) {
+                switch type {
+                case "email": suppress.append((value, .email))
+                case "phone": suppress.append((value, .sms))
+                default: suppress.append((value, .profile))
+                }
+            }
+            if let row = try await loadRow(id, on: c) {
+                found = true
+                if let email = row.email { suppress.append((email, .email)) }
+                if let phone = row.phone { suppress.append((phone, .sms)) }
+            }
+            for try await token in try await c.query("SELECT token FROM devices WHERE profile_id = \(id)", logger: logger).decode(String.self) {
+                suppress.append((token, .push))
+            }
+            try await c.query("DELETE FROM events WHERE profile_id = \(id)", logger: logger)
+            try await c.query("DELETE FROM consents WHERE profile_id = \(id)", logger: logger)
+            try await c.query("DELETE FROM devices WHERE profile_id = \(id)", logger: logger)
+            try await c.query("DELETE FROM identities WHERE profile_id = \(id)", logger: logger)
+            try await c.query("DELETE FROM profiles WHERE id = \(id)", logger: logger)
+        }
+        let hashes = suppress.map { ByteBuffer(bytes: AddressHasher.hash($0.0, channel: $0.1)) }
+        let channels = suppress.map(\.1.rawValue)
+        try await c.query("""
+            INSERT INTO suppressions (address_hash, channel, reason, created_at)
+            SELECT h, ch, 'erased', \(now) FROM unnest(\(hashes)::bytea[], \(channels)::text[]) AS u(h, ch)
+            ON CONFLICT (address_hash, channel) DO NOTHING
+            """, logger: logger)
+        return !found
+            ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
+                              message: "no such profile; the address is suppressed")
+            : applied(op)
+    }
+
+    // MARK: - Reading
+
+    public func view(id: String) async throws -> ProfileView? {
+        try await ready()
+        do {
+            return try await client.withConnection { c in
+                if let view = try await self.loadView(id, on: c) { return view }
+                guard let merged = try await self.identityOwner("merged", id, on: c) else { return nil }
+                return try await self.loadView(merged, on: c)
+            }
+        } catch let error as ProfileStoreError {
+            throw error
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func view(email: String) async throws -> ProfileView? {
+        try await ready()
+        let owner: String?
+        do {
+            owner = try await client.withConnection { c in
+                try await self.identityOwner("email", AddressHasher.normalizeEmail(email), on: c)
+            }
+        } catch {
+            throw Self.unavailable(error)
+        }
+        guard let owner else { return nil }
+        return try await view(id: owner)
+    }
+
+    public func isSuppressed(address: String, channel: AddressHasher.Channel) async throws -> Bool {
+        try await ready()
+        do {
+            return try await client.withConnection { c in try await self.isSuppressed(address, channel, on: c) }
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    /// The read model without segments (segments are evaluated by the SQLite store only, so far).
+    private func loadView(_ id: String, on c: PostgresConnection) async throws -> ProfileView? {
+        let rows = try await c.query("""
+            SELECT email, phone, fields, created_at, updated_at, order_count, lifetime_value, last_purchase_at,
+                   last_purchase_amount, last_purchase_currency FROM profiles WHERE id = \(id)
+            """, logger: logger)
+        var view: ProfileView?
+        for try await r in rows.decode((String?, String?, ByteBuffer, Int64, Int64, Int64, Double, Int64?, Double?, String?).self) {
+            let purchases = PurchaseSummary(orderCount: Int(r.5), lifetimeValue: r.6, lastPurchaseAt: r.7,
+                                            lastPurchaseAmount: r.8, lastPurchaseCurrency: r.9)
+            view = ProfileView(id: id, email: r.0, phone: r.1, traits: try PackedFields.decodeTraits(Array(r.2.readableBytesView)),
+                               createdAt: r.3, updatedAt: r.4, purchases: purchases)
+        }
+        guard var loaded = view else { return nil }
+        for try await r in try await c.query("""
+            SELECT channel, topic, opted_in, updated_at, source FROM consents WHERE profile_id = \(id) ORDER BY channel, topic
+            """, logger: logger).decode((String, String, Bool, Int64, String?).self) {
+            loaded.consents.append(ConsentRecord(channel: r.0, topic: r.1, optedIn: r.2, updatedAt: r.3, source: r.4))
+        }
+        for try await r in try await c.query("""
+            SELECT token, platform, app, updated_at, invalid_since FROM devices WHERE profile_id = \(id) ORDER BY token
+            """, logger: logger).decode((String, String, String, Int64, Int64?).self) {
+            loaded.devices.append(DeviceRecord(token: r.0, platform: r.1, app: r.2, updatedAt: r.3, invalidSince: r.4))
+        }
+        return loaded
+    }
+
+    // MARK: - Helpers
+
+    /// The profile `rawID` resolves to (following a merge), with that profile's lock taken too when it is another.
+    private func resolveLocked(_ rawID: String, on c: PostgresConnection) async throws -> String {
+        guard let merged = try await identityOwner("merged", rawID, on: c), merged != rawID else { return rawID }
+        try await Self.lock([Self.lockKey("p", merged)], on: c, logger: logger)
+        // A merge of `merged` itself may have committed before the lock was ours: follow it once more.
+        return try await identityOwner("merged", rawID, on: c) ?? merged
+    }
+
+    private func identityOwner(_ type: String, _ value: String, on c: PostgresConnection) async throws -> String? {
+        var owner: String?
+        for try await id in try await c.query("SELECT profile_id FROM identities WHERE type = \(type) AND value = \(value)", logger: logger)
+            .decode(String.self) {
+            owner = id
+        }
+        return owner
+    }
+
+    private func isSuppressed(_ address: String, _ channel: AddressHasher.Channel, on c: PostgresConnection) async throws -> Bool {
+        let hash = ByteBuffer(bytes: AddressHasher.hash(address, channel: channel))
+        return try await exists(c.query("SELECT 1 FROM suppressions WHERE address_hash = \(hash) AND channel = \(channel.rawValue)", logger: logger))
+    }
+
+    private func loadRow(_ id: String, on c: PostgresConnection) async throws -> ProfileRow? {
+        var row: ProfileRow?
+        for try await r in try await c.query("SELECT email, phone, fields, created_at, updated_at FROM profiles WHERE id = \(id)", logger: logger)
+            .decode((String?, String?, ByteBuffer, Int64, Int64).self) {
+            row = ProfileRow(id: id, exists: true, email: r.0, phone: r.1, fields: try PackedFields.decodeFields(Array(r.2.readableBytesView)),
+                             createdAt: r.3, updatedAt: r.4)
+        }
+        return row
+    }
+
+    private func saveRow(_ row: ProfileRow, on c: PostgresConnection) async throws {
+        let fields = ByteBuffer(bytes: PackedFields.encode(row.fields))
+        try await c.query("""
+            INSERT INTO profiles (id, email, phone, fields, created_at, updated_at)
+            VALUES (\(row.id), \(row.email), \(row.phone), \(fields), \(row.createdAt), \(row.updatedAt))
+            ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone = excluded.phone, fields = excluded.fields,
+              created_at = excluded.created_at, updated_at = excluded.updated_at
+            """, logger: logger)
+    }
+
+    private func ensureProfile(_ id: String, at time: Int64, on c: PostgresConnection) async throws {
+        try await c.query("""
+            INSERT INTO profiles (id, created_at, updated_at) VALUES (\(id), \(time), \(time)) ON CONFLICT (id) DO NOTHING
+            """, logger: logger)
+    }
+
+    /// Whether the query returned a row (the rows are read to the end).
+    private func exists(_ rows: PostgresRowSequence) async throws -> Bool {
+        var found = false
+        for try await _ in rows { found = true }
+        return found
+    }
+
+    private func applied(_ op: ProfileOperation) -> OperationResult {
+        OperationResult(opID: op.opID, op: op.body.name, status: .applied)
+    }
+
+    private func skipped(_ op: ProfileOperation, _ reason: String) -> OperationResult {
+        OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: reason)
+    }
+
+    /// The advisory locks of a call: each operation's profile ids (raw, as given) and identities, sorted, so that
+    /// two hosts' transactions take the ones they share in the same order.
+    static func lockKeys(_ operations: [ProfileOperation]) -> [Int64] {
+        var keys = Set<Int64>()
+        for op in operations {
+            switch op.body {
+            case .identify(let id, _, let identities):
+                keys.insert(lockKey("p", id))
+                for identity in identities { keys.insert(lockKey("i:" + identity.kind.rawValue, identity.value)) }
+            case .track(let id, _), .consent(let id, _, _, _, _), .device(let id, _, _, _, _):
+                keys.insert(lockKey("p", id))
+            case .merge(let id, let previous):
+                keys.insert(lockKey("p", id))
+                keys.insert(lockKey("p", previous))
+            case .erase(.id(let id)):
+                keys.insert(lockKey("p", id))
+            case .erase(.email(let email)):
+                keys.insert(lockKey("i:email", AddressHasher.normalizeEmail(email)))
+            }
+        }
+        return keys.sorted()
+    }
+
+    /// 64 bits of SHA-256 over the namespace and value: the same key on every host.
+    static func lockKey(_ namespace: String, _ value: String) -> Int64 {
+        let digest = Digests.sha256(namespace + "\u{0}" + value)
+        return digest.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+    }
+
+    /// Takes transaction-scoped advisory locks, in the order given.
+    static func lock(_ keys: [Int64], on c: PostgresConnection, logger: Logger) async throws {
+        guard !keys.isEmpty else { return }
+        try await c.query("SELECT pg_advisory_xact_lock(k) FROM unnest(\(keys)::int8[]) WITH ORDINALITY AS u(k, n) ORDER BY n", logger: logger)
+    }
+
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    /// A failure of the server or connection, as the retryable store error (no query text, no values).
+    static func unavailable(_ error: any Error) -> ProfileStoreError {
+        if let error = error as? ProfileStoreError { return error }
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return ProfileStoreError(code: "store_unavailable", message: "PostgreSQL: \(error.code)\(state)")
+        }
+        return ProfileStoreError(code: "store_unavailable", message: "PostgreSQL: \(String(reflecting: type(of: error)))")
+    }
+
+    static func nowMillis() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+}
