@@ -22,9 +22,12 @@ public struct CRMBench: Sendable {
     var debugBuild: Bool
     /// Where the report and the figures go.
     var output: BenchOutput
+    /// A PostgreSQL database (`postgres://...`): the two sync runs again with the worker's store there.
+    var postgres: String?
 
     public init(ops: Int, concurrency: Int, prefetch: Int, amqpURL: String, amqp: AMQPConfiguration, debugBuild: Bool,
-                output: BenchOutput) {
+                output: BenchOutput, postgres: String? = nil) {
+        self.postgres = postgres
         self.ops = ops
         self.concurrency = concurrency
         self.prefetch = prefetch
@@ -64,6 +67,17 @@ public struct CRMBench: Sendable {
             // (2) batches of 1, with a fresh worker on the same store.
             let singles = try await sync(connection, topology: topology, results: results, batch: 1, count: max(1000, ops / 10),
                                          tag: "b1", startWorker: { worker = try startWorker(prefix: prefix, store: store) })
+            // (1b, 2b) the same on PostgreSQL (op ids of this run's own: the database may hold earlier runs').
+            var onPostgres: (batched: Double, singles: Double)?
+            if let postgres {
+                worker?.stop()
+                let b = try await sync(connection, topology: topology, results: results, batch: 100, count: ops, tag: "pg100-\(prefix)",
+                                       startWorker: { worker = try startWorker(prefix: prefix, store: postgres) })
+                worker?.stop()
+                let s = try await sync(connection, topology: topology, results: results, batch: 1, count: max(1000, ops / 10),
+                                       tag: "pg1-\(prefix)", startWorker: { worker = try startWorker(prefix: prefix, store: postgres) })
+                onPostgres = (b, s)
+            }
             // (3) read-model reads on one dedicated thread.
             let reads = try await onThread { try readModelRate(store: store, profiles: min(10_000, ops), seconds: 2) }
             // (4) raw SQLite, same pragmas, same run.
@@ -79,6 +93,10 @@ public struct CRMBench: Sendable {
             output.line("| CRM sync, batches of 100, end to end | \(f(batched)) ops/s | \(f(raw.inserts100)) inserts/s (100 per txn) | \(String(format: "%.2f", batched / raw.inserts100)) |")
             output.line("| CRM sync, batches of 1, end to end | \(f(singles)) ops/s | \(f(raw.inserts1)) inserts/s (1 per txn) | \(String(format: "%.2f", singles / raw.inserts1)) |")
             output.line("| read model (ProfileView by id), one thread | \(f(reads)) reads/s | \(f(raw.reads)) point reads/s | \(String(format: "%.2f", reads / raw.reads)) |")
+            if let onPostgres {
+                output.line("| CRM sync on PostgreSQL, batches of 100 | \(f(onPostgres.batched)) ops/s | on SQLite: \(f(batched)) ops/s | \(String(format: "%.2f", onPostgres.batched / batched)) |")
+                output.line("| CRM sync on PostgreSQL, batches of 1 | \(f(onPostgres.singles)) ops/s | on SQLite: \(f(singles)) ops/s | \(String(format: "%.2f", onPostgres.singles / singles)) |")
+            }
             output.line()
             output.line("targets: batched sync >= 20,000 ops/s: \(batched >= 20_000 ? "met" : "NOT met"); read model >= 100,000 reads/s: \(reads >= 100_000 ? "met" : "NOT met")")
 
@@ -93,6 +111,10 @@ public struct CRMBench: Sendable {
             figures["sync_batch100_vs_raw_ratio"] = .number(batched / raw.inserts100, places: 3)
             figures["sync_batch1_vs_raw_ratio"] = .number(singles / raw.inserts1, places: 3)
             figures["read_model_vs_raw_ratio"] = .number(reads / raw.reads, places: 3)
+            if let onPostgres {
+                figures["pg_sync_batch100_ops_per_s"] = .number(onPostgres.batched, places: 1)
+                figures["pg_sync_batch1_ops_per_s"] = .number(onPostgres.singles, places: 1)
+            }
             output.figures(figures)
         } catch {
             worker?.stop()

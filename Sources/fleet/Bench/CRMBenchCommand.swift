@@ -2,7 +2,8 @@ import ArgumentParser
 import FleetBench
 
 /// `fleet bench crm`: CRM sync ops/s through the broker (batches of 100 and of 1) and profile read-model
-/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run (``CRMBench``).
+/// reads/s, next to raw SQLite inserts and reads with the same durability settings, in one run (``CRMBench``); with
+/// `--postgres URL` also the sync runs with the store on PostgreSQL.
 struct CRMBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crm",
@@ -19,6 +20,9 @@ struct CRMBenchCommand: AsyncParsableCommand {
     @Option(help: "Worker prefetch (the worker's default, 256).")
     var prefetch: Int = 256
 
+    @Option(name: .customLong("postgres"), help: "Also run the two sync runs with the worker's store on this PostgreSQL database (a postgres:// URL), in the same run.")
+    var postgres: String?
+
     @Flag(help: "Print the figures as one JSON object on stdout; the report goes to stderr.")
     var json = false
 
@@ -26,6 +30,9 @@ struct CRMBenchCommand: AsyncParsableCommand {
         guard ops >= 1000 else { throw ValidationError("--ops must be at least 1000") }
         guard (1...10_000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 10000") }
         guard (1...65_535).contains(prefetch) else { throw ValidationError("--prefetch must be between 1 and 65535") }
+        if let postgres, !(postgres.hasPrefix("postgres://") || postgres.hasPrefix("postgresql://")) {
+            throw ValidationError("--postgres must be a postgres:// URL")
+        }
     }
 
     func run() async throws {
@@ -34,7 +41,7 @@ struct CRMBenchCommand: AsyncParsableCommand {
         let connection = try await global.connect(name: "fleet bench crm", logger: logger)
         let url = try global.resolvedAMQPURL()
         let bench = CRMBench(ops: ops, concurrency: concurrency, prefetch: prefetch, amqpURL: url, amqp: amqp,
-                             debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json))
+                             debugBuild: BenchCommand.isDebugBuild, output: BenchOutput(json: json), postgres: postgres)
         try await CLIError.fromBench(on: connection) { try await bench.run(connection: $0) }
     }
 }
