@@ -20,6 +20,8 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
     public let url: PostgresURL
     private let logger: Logger
     private let closed = Atomic<Bool>(false)
+    /// Set when the pool's `run()` is about to start (``prepare()`` waits for it).
+    private let running = Atomic<Bool>(false)
     /// Final results waiting for the next group commit, and whether a flush is under way.
     private let pending = Mutex<(records: [(LedgerEntry, CheckedContinuation<LedgerEntry, any Error>)], flushing: Bool)>(([], false))
     /// Wakes the flush loop.
@@ -65,7 +67,10 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.client.run() }
+                group.addTask {
+                    self.running.store(true, ordering: .releasing)
+                    await self.client.run()
+                }
                 group.addTask { await self.flushLoop() }
                 await group.next()
                 group.cancelAll()
@@ -141,8 +146,12 @@ public final class PostgresJobLedger: JobLedgerStore, Service {
         }
     }
 
-    /// Migrates the schema before the worker's first job.
+    /// Migrates the schema before the worker's first job, once the pool runs (the service group starts this service
+    /// and the worker together: without the wait, postgres-nio warns of a lease before `run()`).
     public func prepare() async throws {
+        while !running.load(ordering: .acquiring) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
         try await migrate()
     }
 

@@ -9,8 +9,8 @@ import Synchronization
 /// The profile store's CRM side (profiles, identities, events, consents, devices, suppressions and the applied op
 /// ids) on a PostgreSQL server that the workers of many hosts share (`FLEET_STORE=postgres://...`).
 ///
-/// The same semantics as the SQLite `ProfileStore`, across hosts: each call is one transaction, each operation in it
-/// a savepoint (a rejected operation rolls back alone); an op id applies once (`applied_ops`' primary key); fields
+/// The same semantics as the SQLite `ProfileStore`, across hosts: each call is one transaction, and a rejected
+/// operation rolls back alone (every check precedes an operation's first write, so only its op record is removed); an op id applies once (`applied_ops`' primary key); fields
 /// are last-writer-wins by source timestamp (`ProfileRow`, shared with the SQLite writer), and the operations on one
 /// person never interleave: each takes a transaction-scoped advisory lock per profile id and per identity it names
 /// (in key order, taken up front), so concurrent identify ops from two hosts end in the state of some serial order,
@@ -127,7 +127,7 @@ public final class PostgresProfileStore: ProfileOperationStore {
                     var results: [OperationResult] = []
                     results.reserveCapacity(operations.count)
                     for op in operations {
-                        results.append(try await self.applyInSavepoint(op, now: now, on: connection))
+                        results.append(try await self.applyOne(op, now: now, on: connection))
                     }
                     return results
                 }
@@ -149,31 +149,35 @@ public final class PostgresProfileStore: ProfileOperationStore {
         return try await apply([op])[0]
     }
 
-    private func applyInSavepoint(_ op: ProfileOperation, now: Int64, on connection: PostgresConnection) async throws -> OperationResult {
-        try await connection.query("SAVEPOINT profile_op", logger: logger)
-        do {
-            let result = try await applyOne(op, now: now, on: connection)
-            try await connection.query("RELEASE SAVEPOINT profile_op", logger: logger)
-            return result
-        } catch let error as ProfileStoreError where error.rejectsOperation {
-            try await connection.query("ROLLBACK TO SAVEPOINT profile_op", logger: logger)
-            try await connection.query("RELEASE SAVEPOINT profile_op", logger: logger)
-            return OperationResult(opID: op.opID, op: op.body.name, status: .rejected, reason: error.code, message: error.message)
-        }
-    }
-
     private func applyOne(_ op: ProfileOperation, now: Int64, on c: PostgresConnection) async throws -> OperationResult {
         guard !op.opID.isEmpty else { throw ProfileStoreError.missingField("op_id") }
         guard op.opID.utf8.count <= ProfileLimits.maxIDBytes else {
             throw ProfileStoreError.tooLarge("op_id", "\(ProfileLimits.maxIDBytes) bytes")
         }
         let opHash = ByteBuffer(bytes: Digests.sha256(op.opID))
-        // Recorded up front as applied; a rejected op's savepoint rollback removes the row, another outcome updates it.
+        // Recorded up front as applied; a rejected op's record is removed below, another outcome updates it.
         let recorded = try await exists(c.query("""
             INSERT INTO applied_ops (op_hash, status, applied_at) VALUES (\(opHash), 'applied', \(now))
             ON CONFLICT (op_hash) DO NOTHING RETURNING 1
             """, logger: logger))
         if !recorded { return OperationResult(opID: op.opID, op: op.body.name, status: .skipped, reason: "duplicate") }
+        let result: OperationResult
+        do {
+            result = try await applyBody(op, now: now, on: c)
+        } catch let error as ProfileStoreError where error.rejectsOperation {
+            // Every check of an operation comes before its first write (tested with the SQLite store's suite), so
+            // the op's record is all it wrote: removed, as the SQLite store's savepoint rollback does, and a corrected
+            // op with this id applies later. (No savepoint: two round trips fewer per operation.)
+            try await c.query("DELETE FROM applied_ops WHERE op_hash = \(opHash)", logger: logger)
+            return OperationResult(opID: op.opID, op: op.body.name, status: .rejected, reason: error.code, message: error.message)
+        }
+        if result.status != .applied {
+            try await c.query("UPDATE applied_ops SET status = \(result.status.rawValue) WHERE op_hash = \(opHash)", logger: logger)
+        }
+        return result
+    }
+
+    private func applyBody(_ op: ProfileOperation, now: Int64, on c: PostgresConnection) async throws -> OperationResult {
         let result: OperationResult
         switch op.body {
         case .identify(let id, let traits, let identities):
@@ -189,9 +193,6 @@ public final class PostgresProfileStore: ProfileOperationStore {
         case .erase(let key):
             result = try await erase(op, key: key, now: now, on: c)
         }
-        if result.status != .applied {
-            try await c.query("UPDATE applied_ops SET status = \(result.status.rawValue) WHERE op_hash = \(opHash)", logger: logger)
-        }
         return result
     }
 
@@ -205,21 +206,27 @@ public final class PostgresProfileStore: ProfileOperationStore {
                 throw ProfileStoreError.tooLarge(identity.kind.rawValue, "\(ProfileLimits.maxIDBytes) bytes")
             }
         }
-        let id = try await resolveLocked(rawID, on: c)
-        if try await isSuppressed(rawID, .profile, on: c) { return skipped(op, "suppressed") }
-        if id != rawID, try await isSuppressed(id, .profile, on: c) { return skipped(op, "suppressed") }
+        let (id, loaded, suppressed) = try await loadResolved(rawID, on: c)
+        if suppressed { return skipped(op, "suppressed") }
         for identity in identities {
             let channel: AddressHasher.Channel = switch identity.kind {
             case .email: .email
             case .phone: .sms
             case .crmID, .anonymousID: .profile
             }
-            if try await isSuppressed(identity.value, channel, on: c) { return skipped(op, "suppressed") }
-            if let owner = try await identityOwner(identity.kind.rawValue, identity.value, on: c), owner != id {
-                throw ProfileStoreError.identityConflict(identity.kind.rawValue)
+            // One round trip per identity: suppressed, and whose it is.
+            let hash = ByteBuffer(bytes: AddressHasher.hash(identity.value, channel: channel))
+            var check: (Bool, String?) = (false, nil)
+            for try await r in try await c.query("""
+                SELECT EXISTS (SELECT 1 FROM suppressions WHERE address_hash = \(hash) AND channel = \(channel.rawValue)),
+                       (SELECT profile_id FROM identities WHERE type = \(identity.kind.rawValue) AND value = \(identity.value))
+                """, logger: logger).decode((Bool, String?).self) {
+                check = r
             }
+            if check.0 { return skipped(op, "suppressed") }
+            if let owner = check.1, owner != id { throw ProfileStoreError.identityConflict(identity.kind.rawValue) }
         }
-        var row = try await loadRow(id, on: c) ?? .new(id: id, at: op.timestamp)
+        var row = loaded ?? .new(id: id, at: op.timestamp)
         var changed = !row.exists
         var stale: [String] = []
         for (key, value) in traits {
@@ -442,6 +449,32 @@ public final class PostgresProfileStore: ProfileOperationStore {
             : applied(op)
     }
 
+    // MARK: - Compacting after an erase
+
+    /// The tables that hold a person's data.
+    static let personTables = ["profiles", "identities", "events", "consents", "devices"]
+
+    /// What `fleet profiles erase` runs after an erase: `VACUUM` of the person's tables (their dead rows' space made
+    /// reusable), or with `full` `VACUUM FULL` (the tables rewritten into new files, under an exclusive lock: no byte
+    /// of a deleted row stays in them), then `CHECKPOINT` (the WAL written so far may be recycled; needs the
+    /// `pg_checkpoint` role or superuser). Returns whether the checkpoint ran.
+    @discardableResult
+    public func compact(full: Bool) async throws -> Bool {
+        try await ready()
+        do {
+            let sql = (full ? "VACUUM FULL " : "VACUUM ") + Self.personTables.joined(separator: ", ")
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        } catch {
+            throw Self.unavailable(error)
+        }
+        do {
+            try await client.query("CHECKPOINT", logger: logger)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     // MARK: - Reading
 
     public func view(id: String) async throws -> ProfileView? {
@@ -510,6 +543,36 @@ public final class PostgresProfileStore: ProfileOperationStore {
     }
 
     // MARK: - Helpers
+
+    /// What an identify needs first, in one round trip when the id is not merged (the usual case; its lock is held
+    /// from the transaction's start): the profile `rawID` resolves to, its row, and whether it is suppressed. A merged
+    /// id's profile is locked, then read.
+    private func loadResolved(_ rawID: String, on c: PostgresConnection) async throws -> (id: String, row: ProfileRow?, suppressed: Bool) {
+        let hash = ByteBuffer(bytes: AddressHasher.hash(rawID, channel: .profile))
+        var out: (String, ProfileRow?, Bool) = (rawID, nil, false)
+        for try await r in try await c.query("""
+            SELECT m.profile_id, p.email, p.phone, p.fields, p.created_at, p.updated_at,
+                   EXISTS (SELECT 1 FROM suppressions WHERE address_hash = \(hash) AND channel = 'profile')
+            FROM (SELECT 1) AS one
+            LEFT JOIN identities AS m ON m.type = 'merged' AND m.value = \(rawID)
+            LEFT JOIN profiles AS p ON p.id = \(rawID) AND m.profile_id IS NULL
+            """, logger: logger).decode((String?, String?, String?, ByteBuffer?, Int64?, Int64?, Bool).self) {
+            if let merged = r.0, merged != rawID {
+                out = (merged, nil, r.6)
+            } else if let fields = r.3, let created = r.4, let updated = r.5 {
+                out = (rawID, ProfileRow(id: rawID, exists: true, email: r.1, phone: r.2,
+                                         fields: try PackedFields.decodeFields(Array(fields.readableBytesView)),
+                                         createdAt: created, updatedAt: updated), r.6)
+            } else {
+                out = (rawID, nil, r.6)
+            }
+        }
+        guard out.0 != rawID else { return out }
+        // Merged: the profile it went into, under its own lock, checked under its own id.
+        let id = try await resolveLocked(rawID, on: c)
+        if out.2 { return (id, nil, true) }
+        return (id, try await loadRow(id, on: c), try await isSuppressed(id, .profile, on: c))
+    }
 
     /// The profile `rawID` resolves to (following a merge), with that profile's lock taken too when it is another.
     private func resolveLocked(_ rawID: String, on c: PostgresConnection) async throws -> String {

@@ -2,8 +2,11 @@ import AMQPClient
 import ArgumentParser
 import FleetAMQP
 import FleetCore
+import FleetPostgres
 import Foundation
 import Logging
+import PostgresNIO
+import ProfileStore
 
 /// Options every command takes: where the broker and the store are, and the config file.
 struct GlobalOptions: ParsableArguments {
@@ -56,12 +59,59 @@ struct GlobalOptions: ParsableArguments {
         try store ?? env("FLEET_STORE") ?? settings().string("store") ?? "fleet.sqlite"
     }
 
+    /// Runs `body` with the CRM side of the profile store: the SQLite `ProfileStore` of the file (closed afterwards),
+    /// or on a `postgres://` URL a `PostgresProfileStore` with a connection pool of its own for the command's duration.
+    func withProfileStore<T: Sendable>(readers: Int = 2, _ body: (any ProfileOperationStore) async throws -> T) async throws -> T {
+        let location = try storeLocation()
+        guard PostgresURL.isPostgres(location) else {
+            let store = ProfileStore(path: location, readers: readers)
+            defer { store.close() }
+            return try await body(store)
+        }
+        let url: PostgresURL
+        do { url = try PostgresURL(location) } catch { throw CLIError.usage("FLEET_STORE: \(error)") }
+        var logger = Logger(label: "fleet.profiles")
+        logger.logLevel = .error
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await Self.reach(client, url: url, logger: logger)
+            return try await body(PostgresProfileStore(client: client, logger: logger))
+        }
+    }
+
+    /// One query within 10 s, else exit 69 in one line naming the server (not the URL: it may hold a password). The
+    /// pool retries a server that refuses or does not answer; a command should not wait for it.
+    private static func reach(_ client: PostgresClient, url: PostgresURL, logger: Logger) async throws {
+        let reached = try await withThrowingTaskGroup(of: Bool.self) { probe in
+            probe.addTask {
+                try await client.query("SELECT 1", logger: logger)
+                return true
+            }
+            probe.addTask {
+                try await Task.sleep(for: .seconds(10))
+                return false
+            }
+            defer { probe.cancelAll() }
+            do {
+                return try await probe.next() ?? false
+            } catch let error as PSQLError {
+                let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+                throw CLIError("cannot use the PostgreSQL server at \(url.host):\(url.port): \(error.code)\(state)", exitCode: 69)
+            }
+        }
+        guard reached else {
+            throw CLIError("cannot connect to the PostgreSQL server at \(url.host):\(url.port) within 10 s", exitCode: 69)
+        }
+    }
+
     /// The SQLite file of the profile store and ledger. A PostgreSQL URL is refused in one line (without the URL,
-    /// which may hold a password): only `fleet worker` (kinds crm and noop) runs on one so far.
+    /// which may hold a password): only `fleet worker` (kinds crm and noop) and `fleet profiles` run on one so far.
     func storePath() throws -> String {
         let location = try storeLocation()
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (fleet worker --kinds noop runs its ledger on PostgreSQL)")
+            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (on PostgreSQL so far: fleet worker --kinds crm,noop and fleet profiles)")
         }
         return location
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FleetCore
 import Foundation
+import FleetPostgres
 import ProfileStore
 
 /// `fleet profiles import|show|erase`: the shared profile store from the command line.
@@ -48,8 +49,10 @@ struct ProfilesCommand: AsyncParsableCommand {
                 guard let date = Timestamp.parse(timestamp) else { throw CLIError.usage("--timestamp must be RFC 3339") }
                 millis = Int64((date.timeIntervalSince1970 * 1000).rounded())
             }
-            let store = ProfileStore(path: try global.storePath())
-            defer { store.close() }
+            try await global.withProfileStore { store in try await importRecords(reader, millis: millis, into: store) }
+        }
+
+        private func importRecords(_ reader: RecordReader, millis: Int64, into store: any ProfileOperationStore) async throws {
             let progress = ProgressBar(total: reader.lineCount(), enabled: !noProgress && isatty(STDERR_FILENO) == 1, label: "import")
             // The ops of each line (its identify first, then its consents) and the line's number.
             var pending: [([ProfileOperation], Int)] = []
@@ -193,10 +196,12 @@ struct ProfilesCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try global.bootstrapLogging()
-            let store = ProfileStore(path: try global.storePath(), readers: 1)
-            defer { store.close() }
             let key = self.key
-            guard let view = try await store.read({ try $0.view(idOrEmail: key) }) else {
+            let found = try await global.withProfileStore(readers: 1) { store -> ProfileView? in
+                if let view = try await store.view(id: key) { return view }
+                return key.contains("@") ? try await store.view(email: key) : nil
+            }
+            guard let view = found else {
                 throw CLIError("no profile \(key.contains("@") ? "with that email" : "'\(key)'")", exitCode: CLIError.notFound)
             }
             print(view.json.prettyPrinted())
@@ -213,22 +218,29 @@ struct ProfilesCommand: AsyncParsableCommand {
         @Argument(help: "A profile id or an email address.")
         var key: String
 
-        @Flag(help: "Also VACUUM the file (rewrites it; slow on large stores).")
+        @Flag(help: "Also VACUUM the file (rewrites it; slow on large stores). On PostgreSQL: VACUUM FULL of the person's tables (rewrites them under an exclusive lock).")
         var vacuum = false
 
         func run() async throws {
             _ = try global.bootstrapLogging()
-            let store = ProfileStore(path: try global.storePath())
-            defer { store.close() }
-            let result = try await store.erase(key.contains("@") ? .email(key) : .id(key))
-            let emptied = try await store.compact(vacuum: vacuum)
+            let key = self.key
+            let vacuum = self.vacuum
+            let (result, emptied) = try await global.withProfileStore { store -> (OperationResult, Bool) in
+                let result = try await store.erase(key.contains("@") ? .email(key) : .id(key))
+                if let sqlite = store as? ProfileStore { return (result, try await sqlite.compact(vacuum: vacuum)) }
+                if let postgres = store as? PostgresProfileStore { return (result, try await postgres.compact(full: vacuum)) }
+                return (result, true)
+            }
             if result.reason == "not_found" {
                 print("no such profile; the address is suppressed")
             } else {
                 print("erased; the person's addresses are suppressed (hashed)")
             }
             if !emptied {
-                FileHandle.standardError.write(Data("fleet: warning: other processes hold the WAL; run 'fleet profiles erase' again or wait for their next checkpoint\n".utf8))
+                let warning = PostgresURL.isPostgres(try global.storeLocation())
+                    ? "fleet: warning: CHECKPOINT was refused (it needs the pg_checkpoint role): the WAL keeps the erased rows until the server's next checkpoint recycles it\n"
+                    : "fleet: warning: other processes hold the WAL; run 'fleet profiles erase' again or wait for their next checkpoint\n"
+                FileHandle.standardError.write(Data(warning.utf8))
             }
         }
     }

@@ -1,5 +1,6 @@
 import FleetTestSupport
 import Foundation
+import PostgresNIO
 import Testing
 
 /// `fleet profiles`, `fleet catalog` and `fleet segment`, run as the built binary on a real store file (no broker).
@@ -41,10 +42,23 @@ struct ProfileCLITests {
     }
 
     @Test("profiles import (the shared NDJSON), show by id and by email, re-import skips, nothing personal logged",
-          .enabled(if: FileManager.default.fileExists(atPath: makeData)))
-    func importAndShow() throws {
-        let (dir, store, profiles) = try Self.workload()
-        defer { try? FileManager.default.removeItem(at: dir) }
+          .enabled(if: FileManager.default.fileExists(atPath: makeData)), arguments: CRMWorkerIntegrationTests.Backend.allCases)
+    func importAndShow(_ backend: CRMWorkerIntegrationTests.Backend) async throws {
+        switch backend {
+        case .sqlite:
+            let (dir, store, profiles) = try Self.workload()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try Self.importAndShow(dir: dir, store: store, profiles: profiles)
+        case .postgres:
+            let (dir, _, profiles) = try Self.workload()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try await PostgresDatabase.withFresh { url in
+                try Self.importAndShow(dir: dir, store: PostgresDatabase.string(url), profiles: profiles)
+            }
+        }
+    }
+
+    static func importAndShow(dir: URL, store: String, profiles: URL) throws {
         let records = try Self.records(profiles)
         #expect(records.count == 2000)
 
@@ -92,6 +106,51 @@ struct ProfileCLITests {
         #expect(missing.status == 66)
         #expect(missing.stderr.contains("no profile with that email"))
         #expect(!missing.stderr.contains("nobody@example.org"), "the error must not echo the email")
+    }
+
+    @Test("on PostgreSQL, profiles erase --vacuum leaves no byte of the person in the database's files (VACUUM FULL, CHECKPOINT), and suppresses them")
+    func eraseOnPostgres() async throws {
+        let dir = try TestEnvironment.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let secrets = ["zelda.secret@example.org", "ZeldaFirstName", "Zeldastrasse 42"]
+        let ndjson = dir.appendingPathComponent("people.ndjson")
+        var lines = ["{\"id\":\"zelda\",\"email\":\"\(secrets[0])\",\"first_name\":\"\(secrets[1])\",\"street\":\"\(secrets[2])\"}"]
+        for i in 0..<50 { lines.append("{\"id\":\"p\(i)\",\"email\":\"p\(i)@example.com\",\"first_name\":\"bob\"}") }
+        try (lines.joined(separator: "\n") + "\n").write(to: ndjson, atomically: true, encoding: .utf8)
+        try await PostgresDatabase.withFresh { url in
+            let store = PostgresDatabase.string(url)
+            #expect(try FleetCommand.run(["profiles", "import", ndjson.path, "--no-progress"], store: store, in: dir).status == 0)
+            // The database's own files (a fresh database: only the store's tables and the catalog).
+            let files = try await PostgresDatabase.withClient(url) { client -> [URL] in
+                try await client.query("CHECKPOINT")
+                var directory = "", oid = 0
+                for try await d in try await client.query("SHOW data_directory").decode(String.self) { directory = d }
+                for try await o in try await client.query("SELECT oid::int8 FROM pg_database WHERE datname = current_database()").decode(Int.self) { oid = o }
+                let base = URL(fileURLWithPath: directory).appendingPathComponent("base/\(oid)")
+                return try FileManager.default.contentsOfDirectory(at: base, includingPropertiesForKeys: nil)
+            }
+            func holding(_ secret: String) -> [String] {
+                files.compactMap { f in
+                    guard let data = FileManager.default.contents(atPath: f.path), data.range(of: Data(secret.utf8)) != nil else { return nil }
+                    return f.lastPathComponent
+                }
+            }
+            // Not vacuous: before the erase, every value is in the files.
+            for secret in secrets { #expect(!holding(secret).isEmpty, "the value was never written: \(secret)") }
+            let erase = try FleetCommand.run(["profiles", "erase", secrets[0].uppercased(), "--vacuum"], store: store, in: dir)
+            #expect(erase.status == 0, "\(erase.stderr)")
+            #expect(erase.stdout.contains("erased"), "\(erase.stdout)")
+            #expect(!erase.stderr.contains("zelda"), "\(erase.stderr)")
+            for secret in secrets + ["zelda.secret"] {
+                #expect(holding(secret).isEmpty, "still in the database's files: \(holding(secret))")
+            }
+            #expect(try FleetCommand.run(["profiles", "show", "zelda"], store: store, in: dir).status == 66)
+            #expect(try FleetCommand.run(["profiles", "show", "p7"], store: store, in: dir).status == 0)
+            // A later import of the person is skipped: suppressed.
+            let again = try FleetCommand.run(["profiles", "import", ndjson.path, "--no-progress"], store: store, in: dir)
+            #expect(again.stdout.contains("applied 0, skipped 51"), "\(again.stdout)")
+            #expect(try FleetCommand.run(["profiles", "show", "zelda"], store: store, in: dir).status == 66)
+        }
     }
 
     @Test("profiles import: consent.<channel>[.<group>] columns become consents; consent-looking traits are refused")
