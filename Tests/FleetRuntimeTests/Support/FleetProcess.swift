@@ -41,11 +41,37 @@ final class FleetProcess: @unchecked Sendable {
 
     /// Waits for the process to exit; returns its status, or nil after the timeout.
     func waitForExit(timeout: Duration = .seconds(60)) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
+        let start = ContinuousClock.now
+        let deadline = start + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
+            // Foundation learns of the exit from SIGCHLD; a full run of the suite once had a process that had exited
+            // (it printed its last line) still "running" two minutes later. A child that has been a zombie for a
+            // while is reaped here, and its own exit status returned.
+            if start.duration(to: .now) > .seconds(5), kernelState.contains("zombie"), let status = reap() { return status }
         }
         return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// `waitpid` for this child if it has exited: its exit status (128 + the signal when killed), else nil.
+    private func reap() -> Int32? {
+        var status: Int32 = 0
+        guard waitpid(process.processIdentifier, &status, WNOHANG) == process.processIdentifier else {
+            return process.isRunning ? nil : process.terminationStatus
+        }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+
+    /// The kernel's view of the process (`/proc/<pid>/status` State and `wchan`), for a timeout's message: a
+    /// process that hangs (`S`, `D`) differs from one that exited but was not reaped (`Z`).
+    var kernelState: String {
+        let pid = process.processIdentifier
+        let state = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? "no /proc entry"
+        let wchan = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"))?.count ?? 0
+        return "\(state), wchan \(wchan), \(threads) threads"
     }
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
@@ -69,8 +95,9 @@ final class FleetProcess: @unchecked Sendable {
             try p.process.run()
         }
         guard let status = await p.waitForExit(timeout: timeout) else {
+            let state = p.kernelState
             p.signal(SIGKILL)
-            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish; log: \(p.log)")
+            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish (\(state)); log: \(p.log)")
         }
         return (status, p.log)
     }
@@ -83,8 +110,9 @@ final class FleetProcess: @unchecked Sendable {
         let p = try FleetProcess(arguments, environment: environment, logDirectory: dir, separateStderr: true)
         try p.process.run()
         guard let status = await p.waitForExit(timeout: timeout) else {
+            let state = p.kernelState
             p.signal(SIGKILL)
-            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish; stdout: \(p.log); stderr: \(p.errorLog)")
+            throw TestBroker.SetupError(description: "fleet \(arguments.joined(separator: " ")) did not finish (\(state)); stdout: \(p.log); stderr: \(p.errorLog)")
         }
         return (status, p.log, p.errorLog)
     }
