@@ -36,7 +36,7 @@ public struct FrequencyCap: Sendable {
     /// Counts the job on `channel` if every cap has room: nil to go on, else the outcome: `deferred` (reason
     /// `frequency_cap`) to 00:01 of the person's next local day when `deferWhenCapped`, else `suppressed` /
     /// `frequency_cap` with the limit and the day.
-    public func admit(store: ProfileStore, channel: String, jobID: String, profileID: String, timezone: String?,
+    public func admit(store: any FrequencyCapStore, channel: String, jobID: String, profileID: String, timezone: String?,
                       deferWhenCapped: Bool, now: Date, output: JSONObject = JSONObject()) async throws -> JobOutcome? {
         guard channelLimit > 0 || allChannelsLimit > 0 else { return nil }
         let local = LocalDay(timezone: timezone)

@@ -24,7 +24,7 @@ import Synchronization
 /// not overwrite deleted rows at once: their bytes stay in the table files as dead tuples until `VACUUM` makes the
 /// space reusable and later writes overwrite it, and in the WAL until its segments are recycled (README, "The
 /// profile store on PostgreSQL").
-public final class PostgresProfileStore: ProfileOperationStore {
+public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStore {
     public let client: PostgresClient
     private let logger: Logger
     private let migrated = Atomic<Bool>(false)
@@ -88,6 +88,18 @@ public final class PostgresProfileStore: ProfileOperationStore {
             )
             """,
             "CREATE TABLE applied_ops (op_hash BYTEA PRIMARY KEY, status TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        ]),
+        // The SQLite store's `caps`: one row per job and channel counted against a person's day.
+        .init("frequency caps", [
+            """
+            CREATE TABLE caps (
+                job_id TEXT NOT NULL, channel TEXT NOT NULL, profile_id TEXT NOT NULL, day TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (job_id, channel)
+            )
+            """,
+            "CREATE INDEX caps_profile ON caps (profile_id, day)",
+            "CREATE INDEX caps_created ON caps (created_at)",
         ]),
     ])
 
@@ -447,6 +459,67 @@ public final class PostgresProfileStore: ProfileOperationStore {
             ? OperationResult(opID: op.opID, op: op.body.name, status: .applied, reason: "not_found",
                               message: "no such profile; the address is suppressed")
             : applied(op)
+    }
+
+    // MARK: - Frequency caps
+
+    public func reserveCap(jobID: String, profileID: String, channel: String, day: String, limits: [CapLimit]) async throws -> Bool {
+        try await ready()
+        let now = Self.nowMillis()
+        var attempt = 0
+        while true {
+            do {
+                return try await client.withTransaction(logger: logger) { c in
+                    // The person's lock (the one their profile operations take): two hosts counting messages for one
+                    // person take turns, so a cap is never exceeded by counts made at once.
+                    try await Self.lock([Self.lockKey("p", profileID)], on: c, logger: self.logger)
+                    let counted = try await self.exists(c.query(
+                        "SELECT 1 FROM caps WHERE job_id = \(jobID) AND channel = \(channel)", logger: self.logger))
+                    if counted { return true }
+                    for cap in limits where cap.limit > 0 {
+                        let channels = cap.channels.isEmpty ? [channel] : cap.channels
+                        var count = 0
+                        for try await n in try await c.query("""
+                            SELECT count(*)::int8 FROM caps WHERE profile_id = \(profileID) AND day = \(day) AND channel = ANY(\(channels))
+                            """, logger: self.logger).decode(Int.self) {
+                            count = n
+                        }
+                        guard count < cap.limit else { return false }
+                    }
+                    try await c.query("""
+                        INSERT INTO caps (job_id, channel, profile_id, day, created_at)
+                        VALUES (\(jobID), \(channel), \(profileID), \(day), \(now))
+                        """, logger: self.logger)
+                    return true
+                }
+            } catch let error as PSQLError where Self.isTransient(error) && attempt < 8 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...20) * attempt))
+            } catch {
+                throw Self.unavailable(error)
+            }
+        }
+    }
+
+    public func releaseCap(jobID: String, channel: String) async throws {
+        try await ready()
+        do {
+            try await client.query("DELETE FROM caps WHERE job_id = \(jobID) AND channel = \(channel)", logger: logger)
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func pruneCaps(before date: Date) async throws -> Int {
+        try await ready()
+        let millis = Int64(date.timeIntervalSince1970 * 1000)
+        do {
+            var n = 0
+            for try await _ in try await client.query("DELETE FROM caps WHERE created_at < \(millis) RETURNING 1", logger: logger) { n += 1 }
+            return n
+        } catch {
+            throw Self.unavailable(error)
+        }
     }
 
     // MARK: - Compacting after an erase

@@ -187,6 +187,43 @@ struct ProfileBackendTests {
         }
     }
 
+    @Test("frequency caps: across two hosts at once a cap is never exceeded; a job counts once; the cross-channel cap; release and prune",
+          arguments: Backend.allCases)
+    func frequencyCaps(_ backend: Backend) async throws {
+        try await Self.withStores(backend) { a, b in
+            let ca = try #require(a as? any FrequencyCapStore), cb = try #require(b as? any FrequencyCapStore)
+            let day = "2026-12-06"
+            let email = [CapLimit(channels: ["email"], limit: 3), CapLimit(channels: ["email", "push"], limit: 4)]
+            // 20 jobs for one person at once, through both hosts: the email cap lets 3 through.
+            let allowed = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        (i, try await (i % 2 == 0 ? ca : cb).reserveCap(jobID: "j\(i)", profileID: "p1", channel: "email", day: day, limits: email))
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { if $1.1 { $0.append($1.0) } }
+            }
+            #expect(allowed.count == 3, "\(allowed)")
+            let first = try #require(allowed.first)
+            // A retry of a counted job, on the other host: allowed, and not counted again.
+            #expect(try await cb.reserveCap(jobID: "j\(first)", profileID: "p1", channel: "email", day: day, limits: email))
+            #expect(try await !ca.reserveCap(jobID: "j-more", profileID: "p1", channel: "email", day: day, limits: email))
+            // Across channels: 4 a day in all, so one push goes and a second does not.
+            let push = [CapLimit(channels: ["push"], limit: 5), CapLimit(channels: ["email", "push"], limit: 4)]
+            #expect(try await ca.reserveCap(jobID: "push1", profileID: "p1", channel: "push", day: day, limits: push))
+            #expect(try await !cb.reserveCap(jobID: "push2", profileID: "p1", channel: "push", day: day, limits: push))
+            // Another day, another person: room.
+            #expect(try await ca.reserveCap(jobID: "j-next", profileID: "p1", channel: "email", day: "2026-12-07", limits: email))
+            #expect(try await cb.reserveCap(jobID: "j-other", profileID: "p2", channel: "email", day: day, limits: email))
+            // A released job (its message refused for good) frees its place.
+            try await cb.releaseCap(jobID: "j\(first)", channel: "email")
+            #expect(try await ca.reserveCap(jobID: "j-late", profileID: "p1", channel: "email", day: day, limits: email))
+            #expect(try await ca.pruneCaps(before: Date(timeIntervalSinceNow: -3600)) == 0)
+            #expect(try await cb.pruneCaps(before: Date(timeIntervalSinceNow: 60)) == 6)
+            #expect(try await ca.reserveCap(jobID: "j-after", profileID: "p1", channel: "email", day: day, limits: email))
+        }
+    }
+
     /// 400 identify and consent ops on 8 people, with colliding timestamps (ties are broken by value), in random
     /// batches: the expected state is that of the ops applied one by one in order on a fresh SQLite store.
     static func concurrentWorkload() -> [ProfileOperation] {
