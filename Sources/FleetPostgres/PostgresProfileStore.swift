@@ -24,7 +24,7 @@ import Synchronization
 /// not overwrite deleted rows at once: their bytes stay in the table files as dead tuples until `VACUUM` makes the
 /// space reusable and later writes overwrite it, and in the WAL until its segments are recycled (README, "The
 /// profile store on PostgreSQL").
-public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStore {
+public final class PostgresProfileStore: ProfileBackend {
     public let client: PostgresClient
     private let logger: Logger
     private let migrated = Atomic<Bool>(false)
@@ -101,6 +101,7 @@ public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStor
             "CREATE INDEX caps_profile ON caps (profile_id, day)",
             "CREATE INDEX caps_created ON caps (created_at)",
         ]),
+        .init("segments", ["CREATE TABLE segments (name TEXT PRIMARY KEY, rule TEXT NOT NULL, updated_at BIGINT NOT NULL)"]),
     ])
 
     /// A store on `client` (which the caller runs).
@@ -522,6 +523,107 @@ public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStor
         }
     }
 
+    // MARK: - Segments
+
+    public func defineSegment(name: String, rule: JSONValue) async throws {
+        _ = try SegmentRule(json: rule)
+        try await ready()
+        let text = rule.jsonString
+        do {
+            try await client.query("""
+                INSERT INTO segments (name, rule, updated_at) VALUES (\(name), \(text), \(Self.nowMillis()))
+                ON CONFLICT (name) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at
+                """, logger: logger)
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func removeSegment(name: String) async throws -> Bool {
+        try await ready()
+        do {
+            return try await exists(client.query("DELETE FROM segments WHERE name = \(name) RETURNING 1", logger: logger))
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func segmentMembers(named name: String, limit: Int) async throws -> (count: Int, ids: [String])? {
+        try await ready()
+        do {
+            return try await client.withConnection { c -> (Int, [String])? in
+                guard let segment = try await self.definedSegments(on: c).first(where: { $0.name == name }) else { return nil }
+                let now = Self.nowMillis()
+                var count = 0
+                var ids: [String] = []
+                var after = ""
+                while true {
+                    var page: [String] = []
+                    for try await id in try await c.query("SELECT id FROM profiles WHERE id > \(after) ORDER BY id LIMIT 1000", logger: self.logger)
+                        .decode(String.self) {
+                        page.append(id)
+                    }
+                    for id in page {
+                        guard let view = try await self.loadView(id, on: c) else { continue }
+                        if try await !self.evaluate([segment], for: view, now: now, on: c).isEmpty {
+                            count += 1
+                            if ids.count < limit { ids.append(id) }
+                        }
+                    }
+                    guard let last = page.last, page.count == 1000 else { break }
+                    after = last
+                }
+                return (count, ids)
+            }
+        } catch let error as ProfileStoreError {
+            throw error
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    /// The defined segments, by name (a rule that no longer parses is left out, as the SQLite store does).
+    private func definedSegments(on c: PostgresConnection) async throws -> [Segment] {
+        var out: [Segment] = []
+        for try await (name, text) in try await c.query("SELECT name, rule FROM segments ORDER BY name", logger: logger).decode((String, String).self) {
+            guard let json = try? JSONValue(parsing: text), let rule = try? SegmentRule(json: json) else { continue }
+            out.append(Segment(name: name, rule: rule))
+        }
+        return out
+    }
+
+    /// The names of the segments among `segments` that `view` is in. The rules ask for event counts as they go
+    /// (synchronously); each count they ask for is read, then the rule is evaluated again, until it needs no other.
+    private func evaluate(_ segments: [Segment], for view: ProfileView, now: Int64, on c: PostgresConnection) async throws -> [String] {
+        struct Missing: Error { var name: String; var since: Int64? }
+        var counts: [String: Int64] = [:]
+        func key(_ name: String, _ since: Int64?) -> String { "\(since.map(String.init) ?? "-")\u{0}\(name)" }
+        var names: [String] = []
+        for segment in segments {
+            while true {
+                do {
+                    if try segment.rule.matches(view, now: now, eventCount: { name, since in
+                        guard let n = counts[key(name, since)] else { throw Missing(name: name, since: since) }
+                        return n
+                    }) {
+                        names.append(segment.name)
+                    }
+                    break
+                } catch let missing as Missing {
+                    var n: Int64 = 0
+                    let since = missing.since ?? Int64.min
+                    for try await value in try await c.query("""
+                        SELECT count(*)::int8 FROM events WHERE profile_id = \(view.id) AND name = \(missing.name) AND occurred_at >= \(since)
+                        """, logger: logger).decode(Int64.self) {
+                        n = value
+                    }
+                    counts[key(missing.name, missing.since)] = n
+                }
+            }
+        }
+        return names
+    }
+
     // MARK: - Compacting after an erase
 
     /// The tables that hold a person's data.
@@ -554,9 +656,14 @@ public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStor
         try await ready()
         do {
             return try await client.withConnection { c in
-                if let view = try await self.loadView(id, on: c) { return view }
-                guard let merged = try await self.identityOwner("merged", id, on: c) else { return nil }
-                return try await self.loadView(merged, on: c)
+                var found = try await self.loadView(id, on: c)
+                if found == nil, let merged = try await self.identityOwner("merged", id, on: c) {
+                    found = try await self.loadView(merged, on: c)
+                }
+                guard var view = found else { return nil }
+                let segments = try await self.definedSegments(on: c)
+                if !segments.isEmpty { view.segments = try await self.evaluate(segments, for: view, now: Self.nowMillis(), on: c) }
+                return view
             }
         } catch let error as ProfileStoreError {
             throw error
@@ -588,7 +695,7 @@ public final class PostgresProfileStore: ProfileOperationStore, FrequencyCapStor
         }
     }
 
-    /// The read model without segments (segments are evaluated by the SQLite store only, so far).
+    /// The read model without segments (``view(id:)`` adds them).
     private func loadView(_ id: String, on c: PostgresConnection) async throws -> ProfileView? {
         let rows = try await c.query("""
             SELECT email, phone, fields, created_at, updated_at, order_count, lifetime_value, last_purchase_at,

@@ -59,9 +59,9 @@ struct GlobalOptions: ParsableArguments {
         try store ?? env("FLEET_STORE") ?? settings().string("store") ?? "fleet.sqlite"
     }
 
-    /// Runs `body` with the CRM side of the profile store: the SQLite `ProfileStore` of the file (closed afterwards),
+    /// Runs `body` with what both backends of the profile store offer (``ProfileBackend``): the SQLite `ProfileStore` of the file (closed afterwards),
     /// or on a `postgres://` URL a `PostgresProfileStore` with a connection pool of its own for the command's duration.
-    func withProfileStore<T: Sendable>(readers: Int = 2, _ body: (any ProfileOperationStore) async throws -> T) async throws -> T {
+    func withProfileStore<T: Sendable>(readers: Int = 2, _ body: (any ProfileBackend) async throws -> T) async throws -> T {
         let location = try storeLocation()
         guard PostgresURL.isPostgres(location) else {
             let store = ProfileStore(path: location, readers: readers)
@@ -107,11 +107,11 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The SQLite file of the profile store and ledger. A PostgreSQL URL is refused in one line (without the URL,
-    /// which may hold a password): only `fleet worker` (kinds crm and noop) and `fleet profiles` run on one so far.
+    /// which may hold a password): only `fleet worker` (kinds crm and noop), `fleet profiles` and `fleet segment` run on one so far.
     func storePath() throws -> String {
         let location = try storeLocation()
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (on PostgreSQL so far: fleet worker --kinds crm,noop and fleet profiles)")
+            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (on PostgreSQL so far: fleet worker --kinds crm,noop, fleet profiles and fleet segment)")
         }
         return location
     }

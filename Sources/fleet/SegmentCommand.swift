@@ -22,9 +22,8 @@ struct SegmentCommand: AsyncParsableCommand {
             let json: JSONValue
             do { json = try JSONValue(parsing: rule) } catch { throw CLIError.usage("the rule is not JSON: \(error)") }
             do { _ = try SegmentRule(json: json) } catch { throw CLIError.usage("bad rule: \(error.message)") }
-            let store = ProfileStore(path: try global.storePath())
-            defer { store.close() }
-            try await store.defineSegment(name: name, rule: json)
+            let name = self.name
+            try await global.withProfileStore { store in try await store.defineSegment(name: name, rule: json) }
             print("defined segment \(name)")
         }
     }
@@ -62,19 +61,15 @@ struct SegmentCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try global.bootstrapLogging()
-            let store = ProfileStore(path: try global.storePath())
-            defer { store.close() }
-            guard try await store.removeSegment(name: name) else { throw CLIError("no segment '\(name)'", exitCode: CLIError.notFound) }
+            let name = self.name
+            guard try await global.withProfileStore({ store in try await store.removeSegment(name: name) }) else {
+                throw CLIError("no segment '\(name)'", exitCode: CLIError.notFound)
+            }
         }
     }
 
     static func members(global: GlobalOptions, name: String, limit: Int) async throws -> (count: Int, ids: [String]) {
-        let store = ProfileStore(path: try global.storePath(), readers: 1)
-        defer { store.close() }
-        let found = try await store.read { reader -> (Int, [String])? in
-            guard let segment = try reader.segment(named: name) else { return nil }
-            return try reader.members(of: segment, limit: limit)
-        }
+        let found = try await global.withProfileStore(readers: 1) { store in try await store.segmentMembers(named: name, limit: limit) }
         guard let found else { throw CLIError("no segment '\(name)'", exitCode: CLIError.notFound) }
         return found
     }

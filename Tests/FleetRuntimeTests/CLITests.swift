@@ -89,7 +89,7 @@ struct CLITests {
         let bad = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://127.0.0.1/x"], timeout: .seconds(30))
         #expect(bad.status == 64 && bad.output.contains("no user name"), "\(bad.output)")
         // Commands on the profile store's other tables refuse it in one line, without the URL (it may hold a password).
-        let other = try await FleetProcess.run(["segment", "count", "all"], environment: ["FLEET_STORE": "postgres://u:secretpw@127.0.0.1/x"],
+        let other = try await FleetProcess.run(["campaign", "status", "c1"], environment: ["FLEET_STORE": "postgres://u:secretpw@127.0.0.1/x"],
                                                timeout: .seconds(30))
         #expect(other.status == 64 && other.output.split(separator: "\n").count == 1 && !other.output.contains("secretpw"), "\(other.output)")
         // fleet profiles runs on PostgreSQL: a server that is not there is one line and exit 69, the password not shown.

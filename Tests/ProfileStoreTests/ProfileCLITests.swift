@@ -108,7 +108,7 @@ struct ProfileCLITests {
         #expect(!missing.stderr.contains("nobody@example.org"), "the error must not echo the email")
     }
 
-    @Test("on PostgreSQL, profiles erase --vacuum leaves no byte of the person in the database's files (VACUUM FULL, CHECKPOINT), and suppresses them")
+    @Test("on PostgreSQL: segment define/count/list/remove; profiles erase --vacuum leaves no byte of the person in the database's files (VACUUM FULL, CHECKPOINT), and suppresses them")
     func eraseOnPostgres() async throws {
         let dir = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -120,6 +120,13 @@ struct ProfileCLITests {
         try await PostgresDatabase.withFresh { url in
             let store = PostgresDatabase.string(url)
             #expect(try FleetCommand.run(["profiles", "import", ndjson.path, "--no-progress"], store: store, in: dir).status == 0)
+            // fleet segment on the same database.
+            #expect(try FleetCommand.run(["segment", "define", "bobs", #"{"trait": "first_name", "value": "bob"}"#], store: store, in: dir).status == 0)
+            let count = try FleetCommand.run(["segment", "count", "bobs"], store: store, in: dir)
+            #expect(count.status == 0 && count.stdout == "50\n", "\(count.stdout) \(count.stderr)")
+            #expect(try FleetCommand.run(["segment", "list", "bobs", "--limit", "2"], store: store, in: dir).stdout == "p0\np1\n")
+            #expect(try FleetCommand.run(["segment", "count", "nobody"], store: store, in: dir).status == 66)
+            #expect(try FleetCommand.run(["segment", "remove", "bobs"], store: store, in: dir).status == 0)
             // The database's own files (a fresh database: only the store's tables and the catalog).
             let files = try await PostgresDatabase.withClient(url) { client -> [URL] in
                 try await client.query("CHECKPOINT")

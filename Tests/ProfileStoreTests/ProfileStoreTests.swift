@@ -69,36 +69,4 @@ struct ProfileStoreTests {
         let again2 = try await store.apply([Self.identify("z-again2", "zelda-2", at: 9000, ["first_name": "zelda"], email: secrets[0])])
         #expect(again2[0].status == .skipped && again2[0].reason == "suppressed")
     }
-
-    @Test("segments: traits, events in a window, consent; for one profile and over the store")
-    func segments() async throws {
-        let (store, dir) = try Self.store()
-        defer { store.close(); try? FileManager.default.removeItem(at: dir) }
-        let now = ProfileStore.nowMillis()
-        var ops: [ProfileOperation] = []
-        for i in 0..<20 {
-            ops.append(Self.identify("i\(i)", "p\(i)", at: 1000, ["tier": i % 2 == 0 ? "gold" : "silver", "points": .int(Int64(i * 10))]))
-            for j in 0..<(i % 4) {
-                ops.append(ProfileOperation(opID: "t\(i)-\(j)", timestampMillis: now, body: .track(profileID: "p\(i)", event: TrackedEvent(
-                    eventID: "ev\(i)-\(j)", name: "purchase", occurredAt: now - Int64(j) * 86_400_000 * 10, amount: 10))))
-            }
-            if i % 5 == 0 {
-                ops.append(ProfileOperation(opID: "c\(i)", timestampMillis: 1000, body: .consent(profileID: "p\(i)", channel: "email", topic: "", optedIn: true, source: nil)))
-            }
-        }
-        _ = try await store.apply(ops)
-        try await store.defineSegment(name: "gold_buyers", rule: [
-            "all": [["trait": "tier", "op": "eq", "value": "gold"], ["event": "purchase", "op": "gte", "count": 1, "within_days": 15]],
-        ])
-        try await store.defineSegment(name: "email_ok", rule: ["consent": "email"])
-        // gold: even i; purchases within 15 days: i % 4 >= 1 (the first is now) -> even with i%4 == 2: 2, 6, 10, 14, 18
-        let gold = try await store.read { reader in
-            try reader.members(of: try #require(try reader.segment(named: "gold_buyers")))
-        }
-        #expect(gold.count == 5)
-        #expect(gold.ids == ["p10", "p14", "p18", "p2", "p6"])
-        let view = try #require(try await store.view(id: "p10"))
-        #expect(view.segments == ["email_ok", "gold_buyers"])
-        #expect(try await store.view(id: "p1")?.segments == [])
-    }
 }
