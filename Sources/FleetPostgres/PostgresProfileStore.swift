@@ -102,6 +102,12 @@ public final class PostgresProfileStore: ProfileBackend {
             "CREATE INDEX caps_created ON caps (created_at)",
         ]),
         .init("segments", ["CREATE TABLE segments (name TEXT PRIMARY KEY, rule TEXT NOT NULL, updated_at BIGINT NOT NULL)"]),
+        .init("catalog", ["""
+            CREATE TABLE catalog (
+                sku TEXT PRIMARY KEY, name TEXT NOT NULL, price DOUBLE PRECISION, currency TEXT, category TEXT,
+                tags TEXT NOT NULL, url TEXT, updated_at BIGINT NOT NULL
+            )
+            """]),
     ])
 
     /// A store on `client` (which the caller runs).
@@ -523,6 +529,78 @@ public final class PostgresProfileStore: ProfileBackend {
         }
     }
 
+    // MARK: - Catalog
+
+    public func importCatalog(_ products: [CatalogProduct]) async throws -> Int {
+        guard !products.isEmpty else { return 0 }
+        try await ready()
+        let now = Self.nowMillis()
+        do {
+            return try await client.withTransaction(logger: logger) { c in
+                for p in products {
+                    let tags = JSONValue.array(p.tags.map { .string($0) }).jsonString
+                    try await c.query("""
+                        INSERT INTO catalog (sku, name, price, currency, category, tags, url, updated_at)
+                        VALUES (\(p.sku), \(p.name), \(p.price), \(p.currency), \(p.category), \(tags), \(p.url), \(now))
+                        ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price = excluded.price, currency = excluded.currency,
+                          category = excluded.category, tags = excluded.tags, url = excluded.url, updated_at = excluded.updated_at
+                        """, logger: self.logger)
+                }
+                return products.count
+            }
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func product(sku: String) async throws -> CatalogProduct? {
+        try await ready()
+        do {
+            var found: CatalogProduct?
+            for try await r in try await client.query("""
+                SELECT sku, name, price, currency, category, tags, url FROM catalog WHERE sku = \(sku)
+                """, logger: logger).decode((String, String, Double?, String?, String?, String, String?).self) {
+                let tags = (try? JSONValue(parsing: r.5))?.arrayValue?.compactMap(\.stringValue) ?? []
+                found = CatalogProduct(sku: r.0, name: r.1, price: r.2, currency: r.3, category: r.4, tags: tags, url: r.6)
+            }
+            return found
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func topSellers(sinceMillis: Int64, limit: Int) async throws -> [(product: JSONValue, category: String?)] {
+        try await ready()
+        do {
+            var out: [(product: JSONValue, category: String?)] = []
+            for try await r in try await client.query("""
+                WITH sales AS (
+                    SELECT i->>'sku' AS sku, count(*) AS n
+                    FROM events e CROSS JOIN LATERAL jsonb_array_elements(
+                        CASE WHEN jsonb_typeof(e.properties::jsonb -> 'items') = 'array' THEN e.properties::jsonb -> 'items'
+                             ELSE '[]'::jsonb END) AS i
+                    WHERE e.amount IS NOT NULL AND e.occurred_at >= \(sinceMillis) AND jsonb_typeof(i) = 'object'
+                    GROUP BY 1)
+                SELECT c.sku, c.name, c.price, c.currency, c.category, c.url, coalesce(s.n, 0)::int8 AS n
+                FROM catalog c LEFT JOIN sales s ON s.sku = c.sku
+                ORDER BY n DESC, c.sku COLLATE "C" LIMIT \(Int64(limit))
+                """, logger: logger).decode((String, String, Double?, String?, String?, String?, Int64).self) {
+                var o = JSONObject()
+                o["sku"] = .string(r.0)
+                o["name"] = .string(r.1)
+                o["price"] = r.2.map { .double($0) } ?? .null
+                o["currency"] = r.3.map { .string($0) } ?? .null
+                o["category"] = r.4.map { .string($0) } ?? .null
+                o["url"] = r.5.map { .string($0) } ?? .null
+                o["sales"] = .int(r.6)
+                out.append((.object(o), r.4))
+            }
+            return out
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
     // MARK: - Segments
 
     public func defineSegment(name: String, rule: JSONValue) async throws {
@@ -559,7 +637,7 @@ public final class PostgresProfileStore: ProfileBackend {
                 var after = ""
                 while true {
                     var page: [String] = []
-                    for try await id in try await c.query("SELECT id FROM profiles WHERE id > \(after) ORDER BY id LIMIT 1000", logger: self.logger)
+                    for try await id in try await c.query("SELECT id FROM profiles WHERE id COLLATE \"C\" > \(after) ORDER BY id COLLATE \"C\" LIMIT 1000", logger: self.logger)
                         .decode(String.self) {
                         page.append(id)
                     }

@@ -9,7 +9,7 @@ extension ProfileReader {
         let sql = """
             SELECT e.profile_id, json_extract(i.value, '$.sku'), e.occurred_at, e.name, e.amount IS NOT NULL
             FROM events e, json_each(e.properties, '$.items') i
-            WHERE (e.name IN (\(marks)) OR e.amount IS NOT NULL)\(profileID == nil ? "" : " AND e.profile_id = ?")
+            WHERE (e.name IN (\(marks)) OR e.amount IS NOT NULL) AND i.type = 'object'\(profileID == nil ? "" : " AND e.profile_id = ?")
             """
         return try database.withStatement(sql) { s in
             for (n, name) in names.enumerated() { try s.bind(name, at: n + 1) }

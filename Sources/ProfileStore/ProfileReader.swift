@@ -86,7 +86,7 @@ public final class ProfileReader {
             WITH sales AS (
                 SELECT json_extract(i.value, '$.sku') AS sku, count(*) AS n
                 FROM events e, json_each(e.properties, '$.items') i
-                WHERE e.amount IS NOT NULL AND e.occurred_at >= ?
+                WHERE e.amount IS NOT NULL AND e.occurred_at >= ? AND i.type = 'object'
                 GROUP BY 1)
             SELECT c.sku, c.name, c.price, c.currency, c.category, c.url, coalesce(s.n, 0) AS n
             FROM catalog c LEFT JOIN sales s ON s.sku = c.sku

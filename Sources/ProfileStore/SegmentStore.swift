@@ -26,5 +26,5 @@ extension ProfileStore: SegmentStore {
     }
 }
 
-/// Everything both backends of the profile store offer so far (the CRM side, frequency caps, segments).
-public typealias ProfileBackend = ProfileOperationStore & FrequencyCapStore & SegmentStore
+/// Everything both backends of the profile store offer so far (the CRM side, frequency caps, segments, the catalog).
+public typealias ProfileBackend = ProfileOperationStore & FrequencyCapStore & SegmentStore & CatalogStore

@@ -21,8 +21,10 @@ struct CatalogCommand: AsyncParsableCommand {
         func run() async throws {
             _ = try global.bootstrapLogging()
             let reader = try RecordReader(path: file)
-            let store = ProfileStore(path: try global.storePath())
-            defer { store.close() }
+            try await global.withProfileStore { store in try await importProducts(reader, into: store) }
+        }
+
+        private func importProducts(_ reader: RecordReader, into store: any ProfileBackend) async throws {
             var batch: [CatalogProduct] = []
             var imported = 0
             var bad = 0

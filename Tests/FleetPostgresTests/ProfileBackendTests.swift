@@ -265,6 +265,49 @@ struct ProfileBackendTests {
         }
     }
 
+    @Test("the catalog: import (a sku again replaces it), read by sku, top sellers by purchases since a time, ties by sku",
+          arguments: Backend.allCases)
+    func catalog(_ backend: Backend) async throws {
+        try await Self.withStores(backend) { a, b in
+            let store = try #require(a as? any ProfileBackend), other = try #require(b as? any ProfileBackend)
+            #expect(try await store.importCatalog([
+                CatalogProduct(sku: "b-2", name: "Boots", price: 80, currency: "EUR", category: "shoes", tags: ["winter"], url: "https://shop.example/b2"),
+                CatalogProduct(sku: "a-1", name: "Apron", price: nil, category: "home"),
+                CatalogProduct(sku: "c-3", name: "Cap", price: 12.5, currency: "EUR", category: "hats"),
+                CatalogProduct(sku: "Z-9", name: "Zither"),
+            ]) == 4)
+            #expect(try await other.importCatalog([CatalogProduct(sku: "b-2", name: "Boots II", price: 90, currency: "EUR", category: "shoes",
+                                                                  tags: ["winter", "sale"], url: "https://shop.example/b2")]) == 1)
+            let boots = try #require(try await store.product(sku: "b-2"))
+            #expect(boots.name == "Boots II" && boots.price == 90 && boots.tags == ["winter", "sale"] && boots.category == "shoes")
+            #expect(try await other.product(sku: "a-1")?.price == nil)
+            #expect(try await other.product(sku: "nope") == nil)
+            func purchase(_ op: String, _ at: Int64, _ skus: [String]) -> ProfileOperation {
+                ProfileOperation(opID: op, timestampMillis: at, body: .track(profileID: "p1", event: TrackedEvent(
+                    eventID: op, name: "purchase", occurredAt: at, amount: 10, items: skus.map { ["sku": .string($0)] })))
+            }
+            _ = try await store.apply([
+                purchase("o1", 1000, ["c-3"]), purchase("o2", 5000, ["c-3", "a-1"]), purchase("o3", 6000, ["a-1"]),
+                purchase("o4", 7000, ["a-1"]),
+                // Not counted: a view with items, a purchase whose items are not a list, items that are not objects
+                // (CRM input allows all three: none may break the ranking).
+                ProfileOperation(opID: "v1", timestampMillis: 7000, body: .track(profileID: "p1", event: TrackedEvent(
+                    eventID: "v1", name: "viewed", occurredAt: 7000, items: [["sku": "b-2"]]))),
+                ProfileOperation(opID: "o5", timestampMillis: 7000, body: .track(profileID: "p1", event: TrackedEvent(
+                    eventID: "o5", name: "purchase", properties: ["items": "c-3"], occurredAt: 7000, amount: 5))),
+                ProfileOperation(opID: "o6", timestampMillis: 7000, body: .track(profileID: "p1", event: TrackedEvent(
+                    eventID: "o6", name: "purchase", occurredAt: 7000, amount: 5, items: ["c-3", 4, .null]))),
+            ])
+            let all = try await other.topSellers(sinceMillis: 0, limit: 10)
+            #expect(all.map { $0.product["sku"]?.stringValue ?? "" } == ["a-1", "c-3", "Z-9", "b-2"])
+            #expect(all.map { $0.product["sales"]?.intValue ?? -1 } == [3, 2, 0, 0])
+            #expect(all.map(\.category) == ["home", "hats", nil, "shoes"])
+            #expect(all[1].product["price"] == .double(12.5) && all[0].product["price"] == .null)
+            let recent = try await store.topSellers(sinceMillis: 5500, limit: 2)
+            #expect(recent.map { $0.product["sku"]?.stringValue ?? "" } == ["a-1", "Z-9"])
+        }
+    }
+
     /// 400 identify and consent ops on 8 people, with colliding timestamps (ties are broken by value), in random
     /// batches: the expected state is that of the ops applied one by one in order on a fresh SQLite store.
     static func concurrentWorkload() -> [ProfileOperation] {

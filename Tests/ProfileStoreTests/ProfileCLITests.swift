@@ -108,7 +108,7 @@ struct ProfileCLITests {
         #expect(!missing.stderr.contains("nobody@example.org"), "the error must not echo the email")
     }
 
-    @Test("on PostgreSQL: segment define/count/list/remove; profiles erase --vacuum leaves no byte of the person in the database's files (VACUUM FULL, CHECKPOINT), and suppresses them")
+    @Test("on PostgreSQL: segment define/count/list/remove, catalog import; profiles erase --vacuum leaves no byte of the person in the database's files (VACUUM FULL, CHECKPOINT), and suppresses them")
     func eraseOnPostgres() async throws {
         let dir = try TestEnvironment.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -127,6 +127,12 @@ struct ProfileCLITests {
             #expect(try FleetCommand.run(["segment", "list", "bobs", "--limit", "2"], store: store, in: dir).stdout == "p0\np1\n")
             #expect(try FleetCommand.run(["segment", "count", "nobody"], store: store, in: dir).status == 66)
             #expect(try FleetCommand.run(["segment", "remove", "bobs"], store: store, in: dir).status == 0)
+            // fleet catalog import too.
+            let products = dir.appendingPathComponent("catalog.ndjson")
+            try "{\"sku\":\"s1\",\"name\":\"Boots\",\"price\":80}\n{\"sku\":\"s2\",\"name\":\"Cap\"}\n{\"name\":\"no sku\"}\n"
+                .write(to: products, atomically: true, encoding: .utf8)
+            let catalog = try FleetCommand.run(["catalog", "import", products.path], store: store, in: dir)
+            #expect(catalog.status == 65 && catalog.stdout.contains("imported 2 products"), "\(catalog.stdout) \(catalog.stderr)")
             // The database's own files (a fresh database: only the store's tables and the catalog).
             let files = try await PostgresDatabase.withClient(url) { client -> [URL] in
                 try await client.query("CHECKPOINT")

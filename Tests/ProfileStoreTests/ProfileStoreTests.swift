@@ -25,6 +25,22 @@ struct ProfileStoreTests {
         #expect(Digests.sha256Hex(String(repeating: "a", count: 1000)).hasPrefix("41edece42d63e8d9bf515a9ba6932e1c"))
     }
 
+    @Test("events whose items are not objects (CRM input allows them) are left out of the content worker's interactions, not an error")
+    func interactionsSkipOddItems() async throws {
+        let (store, dir) = try Self.store()
+        defer { store.close(); try? FileManager.default.removeItem(at: dir) }
+        func track(_ id: String, _ event: TrackedEvent) -> ProfileOperation {
+            ProfileOperation(opID: id, timestampMillis: 1000, body: .track(profileID: "p1", event: event))
+        }
+        _ = try await store.apply([
+            track("a", TrackedEvent(eventID: "a", name: "viewed", occurredAt: 1000, items: [["sku": "s1"], "s2", 3, .null])),
+            track("b", TrackedEvent(eventID: "b", name: "viewed", properties: ["items": "s3"], occurredAt: 1000)),
+            track("c", TrackedEvent(eventID: "c", name: "purchase", occurredAt: 1000, amount: 5, items: [["sku": "s4"]])),
+        ])
+        let interactions = try await store.read { try $0.interactions(weights: ["viewed": 1], purchaseWeight: 5) }
+        #expect(interactions.map(\.sku).sorted() == ["s1", "s4"])
+    }
+
     @Test("erase leaves none of the person's data in the file's bytes, and suppresses the addresses")
     func erase() async throws {
         let (store, dir) = try Self.store()
