@@ -233,7 +233,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "EmailWorkerTests",
-            dependencies: ["EmailWorker", "FleetMarketing", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport"],
+            dependencies: ["EmailWorker", "FleetMarketing", "Liquid", "ProfileStore", "FleetCore", "FleetAMQP", "FleetStore", "AMQPClient", "FleetTestSupport",
+                           "FleetPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
             exclude: ["inspect_maildir.py", "starttls_injector.py"],  // run by the tests with python3
             swiftSettings: strict),
         .testTarget(

@@ -2,6 +2,7 @@ import EmailWorker
 import FleetCore
 import FleetRuntime
 import Foundation
+import ProfileStore
 import Logging
 
 /// The email job's own work without a broker: decode the job, run `EmailHandler`, encode the result as the
@@ -17,7 +18,7 @@ struct EmailHandlerLoop {
     func run(_ jobs: [(id: String, body: [UInt8])], count: Int) async throws -> Double {
         let settings = EmailSettings(templatesDirectory: templates, delivery: .result, secret: "fleet-bench-secret")
         let handler = EmailHandler(storePath: store, settings: settings, logger: Logger(label: "fleet.bench.email"))
-        defer { handler.store.close() }
+        defer { (handler.store as? ProfileStore)?.close() }
         let logger = Logger(label: "fleet.bench.email")
         let worker = "bench-in-process"
         var bytes = 0

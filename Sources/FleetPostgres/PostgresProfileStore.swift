@@ -24,7 +24,7 @@ import Synchronization
 /// not overwrite deleted rows at once: their bytes stay in the table files as dead tuples until `VACUUM` makes the
 /// space reusable and later writes overwrite it, and in the WAL until its segments are recycled (README, "The
 /// profile store on PostgreSQL").
-public final class PostgresProfileStore: ProfileBackend {
+public final class PostgresProfileStore: ProfileBackend, MarketingStore {
     public let client: PostgresClient
     private let logger: Logger
     private let migrated = Atomic<Bool>(false)
@@ -108,6 +108,23 @@ public final class PostgresProfileStore: ProfileBackend {
                 tags TEXT NOT NULL, url TEXT, updated_at BIGINT NOT NULL
             )
             """]),
+        // Read by the email kind (a cancelled campaign, the content worker's blocks); written on SQLite only so far
+        // (`fleet campaign send|cancel`, the content worker).
+        .init("campaigns and content blocks", [
+            """
+            CREATE TABLE campaigns (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, template TEXT NOT NULL, segment TEXT NOT NULL, name TEXT,
+                created_at BIGINT NOT NULL, cancelled_at BIGINT
+            )
+            """,
+            """
+            CREATE TABLE content_blocks (
+                profile_id TEXT NOT NULL, slot TEXT NOT NULL, block TEXT NOT NULL, model_version BIGINT,
+                generated_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+                PRIMARY KEY (profile_id, slot)
+            )
+            """,
+        ]),
     ])
 
     /// A store on `client` (which the caller runs).
@@ -524,6 +541,50 @@ public final class PostgresProfileStore: ProfileBackend {
             var n = 0
             for try await _ in try await client.query("DELETE FROM caps WHERE created_at < \(millis) RETURNING 1", logger: logger) { n += 1 }
             return n
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    // MARK: - What a send reads
+
+    public func person(id: String, campaignID: String?, now: Int64) async throws -> PersonRead {
+        let view = try await self.view(id: id)
+        do {
+            return try await client.withConnection { c in
+                let profileSuppressed = view == nil ? try await self.isSuppressed(id, .profile, on: c) : false
+                var emailSuppressed = false
+                if let email = view?.email { emailSuppressed = try await self.isSuppressed(email, .email, on: c) }
+                var cancelled = false
+                if let campaignID {
+                    cancelled = try await self.exists(c.query(
+                        "SELECT 1 FROM campaigns WHERE id = \(campaignID) AND cancelled_at IS NOT NULL", logger: self.logger))
+                }
+                var content: [String: JSONValue] = [:]
+                if let view {
+                    for try await (slot, block) in try await c.query("""
+                        SELECT slot, block FROM content_blocks WHERE profile_id = \(view.id) AND expires_at > \(now)
+                        """, logger: self.logger).decode((String, String).self) {
+                        if let json = try? JSONValue(parsing: block) { content[slot] = json }
+                    }
+                }
+                return PersonRead(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed,
+                                  campaignCancelled: cancelled, content: content)
+            }
+        } catch {
+            throw Self.unavailable(error)
+        }
+    }
+
+    public func suppress(address: String, channel: AddressHasher.Channel, reason: String) async throws {
+        try await ready()
+        let hash = ByteBuffer(bytes: AddressHasher.hash(address, channel: channel))
+        do {
+            try await client.query("""
+                INSERT INTO suppressions (address_hash, channel, reason, created_at)
+                VALUES (\(hash), \(channel.rawValue), \(reason), \(Self.nowMillis()))
+                ON CONFLICT (address_hash, channel) DO NOTHING
+                """, logger: logger)
         } catch {
             throw Self.unavailable(error)
         }

@@ -107,11 +107,11 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The SQLite file of the profile store and ledger. A PostgreSQL URL is refused in one line (without the URL,
-    /// which may hold a password): only `fleet worker` (kinds crm and noop), `fleet profiles`, `fleet segment` and `fleet catalog` run on one so far.
+    /// which may hold a password): only `fleet worker` (kinds crm, email and noop), `fleet profiles`, `fleet segment` and `fleet catalog` run on one so far.
     func storePath() throws -> String {
         let location = try storeLocation()
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (on PostgreSQL so far: fleet worker --kinds crm,noop, fleet profiles, fleet segment and fleet catalog)")
+            throw CLIError.usage("FLEET_STORE is a PostgreSQL URL: this command works on the SQLite profile store only so far (on PostgreSQL so far: fleet worker --kinds crm,email,noop, fleet profiles, fleet segment and fleet catalog)")
         }
         return location
     }

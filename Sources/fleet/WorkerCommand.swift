@@ -160,11 +160,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var handlers: [any JobHandler] = []
         var store: ProfileStore?
-        // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts, and the CRM
-        // side of the profile store (kind crm). The other kinds' store (templates' reads, caps, content, campaigns) is
-        // not on PostgreSQL yet: they are refused there.
+        // FLEET_STORE=postgres://...: the job ledger and effects journal on PostgreSQL, shared across hosts, and the
+        // profile store's tables that kinds crm and email use. The push and content kinds' (devices' hygiene, models,
+        // the LLM cache) are not on PostgreSQL yet: they are refused there.
         let storeText = try global.storeLocation()
         var postgres: PostgresJobLedger?
+        var pgStore: PostgresProfileStore?
         if PostgresURL.isPostgres(storeText) {
             do { postgres = PostgresJobLedger(url: try PostgresURL(storeText), logger: logger) } catch {
                 throw CLIError.usage("FLEET_STORE: \(error)")
@@ -173,11 +174,21 @@ struct WorkerCommand: AsyncParsableCommand {
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {
                 if let postgres {
-                    guard kind == "crm" else {
-                        throw CLIError.usage("kind \(kind) needs the profile store's SQLite side so far: a PostgreSQL FLEET_STORE serves kinds crm and noop")
+                    // One pool per process (the ledger service runs it), one store shared by the handlers.
+                    if pgStore == nil { pgStore = PostgresProfileStore(client: postgres.client, logger: logger) }
+                    switch kind {
+                    case "crm":
+                        handlers.append(CRMHandler(store: pgStore!))
+                    case "email":
+                        do {
+                            handlers.append(EmailHandler(store: pgStore!, settings: try EmailSettings.fromEnvironment(
+                                templatesFallback: try global.templatesDirectory(nil))))
+                        } catch let error as EmailError {
+                            throw CLIError.usage(error.message)
+                        }
+                    default:
+                        throw CLIError.usage("kind \(kind) needs the profile store's SQLite side so far: a PostgreSQL FLEET_STORE serves kinds crm, email and noop")
                     }
-                    // One pool per process: the ledger service runs it.
-                    handlers.append(CRMHandler(store: PostgresProfileStore(client: postgres.client, logger: logger)))
                     continue
                 }
                 if store == nil { store = ProfileStore(path: try global.storePath(), logger: logger) }

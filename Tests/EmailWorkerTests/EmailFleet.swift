@@ -23,7 +23,8 @@ final class EmailFleet: Sendable {
     static let secret = "test-secret"
 
     /// `sink`: options of `smtp-sink.sh start` (`FLEET_SMTP_SINK_TLS_CERT`, `_TLS_KEY`, `_REQUIRE_STARTTLS`, `_AUTH`).
-    init(_ name: String, sink: [String: String] = [:]) async throws {
+    /// `environment`: added to the workers' (say, `FLEET_STORE=postgres://...`).
+    init(_ name: String, sink: [String: String] = [:], environment extra: [String: String] = [:]) async throws {
         let directory = try TestEnvironment.temporaryDirectory()
         // The repository's templates plus the tests' own.
         try FileManager.default.copyItem(at: TestEnvironment.repo.appendingPathComponent("Templates"), to: directory.appendingPathComponent("Templates"))
@@ -40,7 +41,7 @@ final class EmailFleet: Sendable {
             "FLEET_EMAIL_TEMPLATES": directory.appendingPathComponent("Templates").path,
             "FLEET_EMAIL_SECRET": Self.secret, "FLEET_EMAIL_DELIVERY": "smtp", "FLEET_EMAIL_SMTP_HOST": "127.0.0.1",
             "FLEET_EMAIL_SMTP_PORT": "\(port)", "FLEET_EMAIL_SMTP_POOL": "8",
-        ])
+        ].merging(extra) { $1 })
     }
 
     var environment: [String: String] { base.environment }
@@ -89,6 +90,11 @@ final class EmailFleet: Sendable {
     func importProfiles(_ profiles: [JSONObject], optedOut: [String: String] = [:]) async throws {
         let store = ProfileStore(path: self.store)
         defer { store.close() }
+        try await Self.importProfiles(profiles, optedOut: optedOut, into: store)
+    }
+
+    /// Imports profiles into `store` (either backend).
+    static func importProfiles(_ profiles: [JSONObject], optedOut: [String: String] = [:], into store: any ProfileOperationStore) async throws {
         var ops: [ProfileOperation] = []
         for (i, p) in profiles.enumerated() {
             let id = p["id"]!.stringValue!

@@ -1,6 +1,7 @@
 import EmailWorker
 import FleetCore
 import FleetTestSupport
+import FleetPostgres
 import Foundation
 import Testing
 
@@ -93,6 +94,15 @@ struct EmailWorkerIntegrationTests {
             inWindow = try fleet.uncertainEffects()
         }
         try fleet.startWorker()
+        let (arrived, uncertain) = try await Self.finishAndCheckOnce(fleet, jobs: jobs)
+        print("sigkill: \(atKills) messages at the kills, \(inWindow) intents without completion after them, \(uncertain.count) jobs uncertain, \(arrived.count) messages in all")
+        #expect(atKills.last! < count, "the kills came after the campaign")
+        #expect(uncertain.count <= inWindow, "more jobs reported uncertain than intents were left")
+    }
+
+    /// Waits for every job's final result, stops the workers, and checks what arrived: no message twice, none missing
+    /// but those whose result says `effect_uncertain`, every job succeeded. Returns the messages and the uncertain jobs.
+    static func finishAndCheckOnce(_ fleet: EmailFleet, jobs: [JSONObject]) async throws -> (arrived: [EmailFleet.Arrived], uncertain: Set<String>) {
         let ids = Set(jobs.map { $0["id"]!.stringValue! })
         #expect(await fleet.waitForFinals(ids))
         await fleet.stopWorkers()
@@ -100,14 +110,49 @@ struct EmailWorkerIntegrationTests {
         var perJob: [String: Int] = [:]
         for m in arrived { perJob[m.jobID, default: 0] += 1 }
         let uncertain = Set(fleet.finals.values.filter { $0.output["effect_uncertain"] != nil }.map(\.jobID))
-        print("sigkill: \(atKills) messages at the kills, \(inWindow) intents without completion after them, \(uncertain.count) jobs uncertain, \(arrived.count) messages in all")
-        #expect(atKills.last! < count, "the kills came after the campaign")
         let duplicated = perJob.filter { $0.value > 1 }
         #expect(duplicated.isEmpty, "duplicated: \(duplicated.keys.sorted())")
         let missing = ids.subtracting(perJob.keys)
         #expect(missing.isSubset(of: uncertain), "missing and not reported uncertain: \(missing.subtracting(uncertain).sorted().prefix(5))")
-        #expect(uncertain.count <= inWindow, "more jobs reported uncertain than intents were left")
         #expect(fleet.finals.values.allSatisfy { $0.status == .succeeded })
+        return (arrived, uncertain)
+    }
+
+    @Test("two workers as two hosts on one PostgreSQL store and ledger, one SIGKILLed twice mid-campaign: no message twice; none missing but those reported effect_uncertain")
+    func twoHostsOnPostgres() async throws {
+        try await PostgresDatabase.withFresh { url in
+            let fleet = try await EmailFleet("pg-kill", environment: ["FLEET_STORE": PostgresDatabase.string(url)])
+            defer { Task { await fleet.tearDown() } }
+            try fleet.addTemplate("t-news", meta: Self.meta, subject: "Hello {{ profile.first_name }}", html: Self.html)
+            let count = ProcessInfo.processInfo.environment["FLEET_TEST_SIGKILL_MAILS"].flatMap { Int($0) }.map { max($0, 60) } ?? 2000
+            let people = Self.profiles(count, prefix: "h")
+            try await PostgresDatabase.withClient(url) { client in
+                try await EmailFleet.importProfiles(people, into: PostgresProfileStore(client: client))
+            }
+            let jobs = Self.jobs(people.map { $0["id"]!.stringValue! }, template: "t-news", prefix: "h")
+            try await fleet.publish(jobs)
+            // Host B runs throughout; host A is killed twice and started again.
+            try fleet.startWorker()
+            var atKills: [Int] = []
+            for round in 1...2 {
+                let hostA = try fleet.startWorker()
+                let started = await TestEnvironment.eventually(timeout: .seconds(120), every: .milliseconds(5)) { fleet.messageCount() >= count / 6 * round }
+                #expect(started)
+                kill(hostA.processIdentifier, SIGKILL)
+                hostA.waitUntilExit()
+                atKills.append(fleet.messageCount())
+            }
+            try fleet.startWorker()
+            let (arrived, uncertain) = try await Self.finishAndCheckOnce(fleet, jobs: jobs)
+            let workers = Set(fleet.finals.values.map(\.worker))
+            print("two hosts on PostgreSQL: \(atKills) messages at the kills, \(uncertain.count) jobs uncertain, \(arrived.count) messages in all, results from \(workers.count) worker processes")
+            #expect(atKills.last! < count, "the kills came after the campaign")
+            #expect(workers.count >= 2, "one host did all the work")
+            // Personalized from the PostgreSQL store.
+            if let m = arrived.first, let i = Int(m.to.prefix { $0 != "@" }.dropFirst()) {
+                #expect(m.subject == "Hello \(people[i]["first_name"]!.stringValue!)")
+            }
+        }
     }
 
     @Test("a template error fails only the jobs of that template, with the error's location in the result")

@@ -308,6 +308,27 @@ struct ProfileBackendTests {
         }
     }
 
+    @Test("what a send reads of a person: the view, a suppressed address (after suppress, on the other host), an erased person, no campaign",
+          arguments: Backend.allCases)
+    func personRead(_ backend: Backend) async throws {
+        try await Self.withStores(backend) { a, b in
+            let store = try #require(a as? any EmailStore & ProfileOperationStore), other = try #require(b as? any EmailStore)
+            _ = try await store.apply([Self.identify("i1", "p1", at: 1000, ["first_name": "anna"], email: "anna@example.com"),
+                                       Self.identify("i2", "p2", at: 1000, ["first_name": "bob"], email: "bob@example.com")])
+            let p1 = try await other.person(id: "p1", campaignID: "c-unknown", now: ProfileStore.nowMillis())
+            #expect(p1.view?.traits["first_name"] == "anna" && !p1.emailSuppressed && !p1.profileSuppressed && !p1.campaignCancelled)
+            #expect(p1.content.isEmpty)
+            try await other.suppress(address: " ANNA@example.com", channel: .email, reason: "hard_bounce")
+            try await store.suppress(address: "anna@example.com", channel: .email, reason: "again")
+            #expect(try await store.person(id: "p1", campaignID: nil, now: 0).emailSuppressed)
+            _ = try await store.erase(.id("p2"))
+            let p2 = try await other.person(id: "p2", campaignID: nil, now: 0)
+            #expect(p2.view == nil && p2.profileSuppressed)
+            let nobody = try await other.person(id: "nobody", campaignID: nil, now: 0)
+            #expect(nobody.view == nil && !nobody.profileSuppressed)
+        }
+    }
+
     /// 400 identify and consent ops on 8 people, with colliding timestamps (ties are broken by value), in random
     /// batches: the expected state is that of the ops applied one by one in order on a fresh SQLite store.
     static func concurrentWorkload() -> [ProfileOperation] {

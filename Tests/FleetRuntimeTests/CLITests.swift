@@ -83,7 +83,7 @@ struct CLITests {
             workers.append(results.first?.worker ?? "")
         }
         #expect(!workers[0].isEmpty && workers[0] == workers[1], "the second process answers with the first one's results: \(workers)")
-        let refused = try await FleetProcess.run(["worker", "--kinds", "email"], environment: ["FLEET_STORE": url], timeout: .seconds(30))
+        let refused = try await FleetProcess.run(["worker", "--kinds", "push"], environment: ["FLEET_STORE": url], timeout: .seconds(30))
         #expect(refused.status == 64 && refused.output.split(separator: "\n").count == 1, "\(refused.output)")
         #expect(refused.output.contains("profile store") && !refused.output.contains("postgres://"))
         let bad = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://127.0.0.1/x"], timeout: .seconds(30))

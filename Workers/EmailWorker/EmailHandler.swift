@@ -26,14 +26,16 @@ public struct EmailHandler: JobHandler {
     public typealias Parameters = EmailParameters
 
     public let kind = "email"
-    public let store: ProfileStore
+    /// The profile store: SQLite (`ProfileStore`) or PostgreSQL (`FLEET_STORE=postgres://`).
+    public let store: any EmailStore
     public let settings: EmailSettings
     public let catalog: EmailTemplateCatalog
     /// Signs the mails' links (`fleet serve` answers them).
     public let links: LinkSigner
     public let recommender: CatalogRecommender
-    /// The campaigns' results so far, for `"variants": "bandit"`.
-    let banditStats: BanditStats
+    /// The campaigns' results so far, for `"variants": "bandit"` (read from the campaign report, SQLite only so far:
+    /// nil on PostgreSQL, where a bandit campaign's variants are split as a fixed A/B test's).
+    let banditStats: BanditStats?
     let composer: EmailComposer
     let pool: SMTPPool?
     /// The relay's sending rate (`FLEET_EMAIL_SMTP_RATE`), per worker process.
@@ -49,13 +51,13 @@ public struct EmailHandler: JobHandler {
         self.init(store: ProfileStore(path: storePath, logger: logger), settings: settings)
     }
 
-    public init(store: ProfileStore, settings: EmailSettings) {
+    public init(store: any EmailStore, settings: EmailSettings) {
         self.store = store
         self.settings = settings
         catalog = EmailTemplateCatalog(directory: settings.templatesDirectory)
         links = settings.links
         recommender = CatalogRecommender(store: store)
-        banditStats = BanditStats(store: store)
+        banditStats = (store as? ProfileStore).map { BanditStats(store: $0) }
         composer = EmailComposer(
             catalog: catalog, decorator: LinkDecorator(parameters: settings.utm, skipPrefixes: [links.publicURL + "/"]))
         switch settings.delivery {
@@ -79,15 +81,9 @@ public struct EmailHandler: JobHandler {
     /// Reads the person. A store that cannot be read is `store_unavailable` (retried), by its errors' mapping.
     /// With a campaign id, also whether that campaign was cancelled (the same read).
     func person(_ profileID: String, campaignID: String? = nil) async throws -> Person {
-        try await store.read { reader in
-            let view = try reader.view(id: profileID)
-            let profileSuppressed = view == nil ? try reader.isSuppressed(address: profileID, channel: .profile) : false
-            let emailSuppressed = try view?.email.map { try reader.isSuppressed(address: $0, channel: .email) } ?? false
-            let cancelled = try campaignID.map { try reader.isCampaignCancelled($0) } ?? false
-            let content = try view.map { try reader.contentBlocks(profileID: $0.id, now: ProfileStore.nowMillis()) } ?? [:]
-            return Person(view: view, profileSuppressed: profileSuppressed, emailSuppressed: emailSuppressed, campaignCancelled: cancelled,
-                          content: content)
-        }
+        let read = try await store.person(id: profileID, campaignID: campaignID, now: ProfileStore.nowMillis())
+        return Person(view: read.view, profileSuppressed: read.profileSuppressed, emailSuppressed: read.emailSuppressed,
+                      campaignCancelled: read.campaignCancelled, content: read.content)
     }
 
     public func handle(_ request: EmailParameters, context: JobContext) async throws -> JobOutcome {
@@ -204,6 +200,7 @@ public struct EmailHandler: JobHandler {
     /// `"variants": "bandit"`: the arm Thompson sampling picks for the person over the campaign's results so far.
     func banditVariant(_ request: EmailParameters, profileID: String) async throws -> VariantAssigner.Variant? {
         let assigner = request.assigner
+        guard let banditStats else { return nil }
         let arms = try await banditStats.arms(campaignID: request.campaignID, names: assigner.variants.map(\.name),
                                               metric: BanditStats.Metric(rawValue: assigner.banditMetric) ?? .clicks)
         guard let chosen = ThompsonBandit(explore: assigner.explore).choose(arms, campaignID: request.campaignID, profileID: profileID) else { return nil }

@@ -17,11 +17,11 @@ public final class CatalogRecommender: Sendable {
         var loadedAt: ContinuousClock.Instant
     }
 
-    private let store: ProfileStore
+    private let store: any CatalogStore
     private let refresh: Duration
     private let cache = Mutex<Ranking?>(nil)
 
-    public init(store: ProfileStore, refresh: Duration = .seconds(60)) {
+    public init(store: any CatalogStore, refresh: Duration = .seconds(60)) {
         self.store = store
         self.refresh = refresh
     }
@@ -46,7 +46,7 @@ public final class CatalogRecommender: Sendable {
     private func current() async throws -> Ranking {
         if let r = cache.withLock({ $0 }), ContinuousClock.now - r.loadedAt < refresh { return r }
         let since = Int64(Date().timeIntervalSince1970 * 1000) - 90 * 86_400_000
-        let rows = try await store.read { try $0.topSellers(sinceMillis: since) }
+        let rows = try await store.topSellers(sinceMillis: since, limit: 5000)
         var byCategory: [String: [JSONValue]] = [:]
         for (p, category) in rows {
             if let category, byCategory[category, default: []].count < 20 { byCategory[category, default: []].append(p) }
