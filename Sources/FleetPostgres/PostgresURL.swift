@@ -2,8 +2,9 @@ import Foundation
 import NIOSSL
 import PostgresNIO
 
-/// A `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...` URL as a ``PostgresClient``
-/// configuration (`postgresql://` too). `sslmode`, as libpq's: `disable`; `prefer` (the default: TLS when the server
+/// A `postgres://user:password@host:port/database?sslmode=...&sslrootcert=...&pool_size=...` URL as a
+/// ``PostgresClient`` configuration (`postgresql://` too). `pool_size`: the most connections the process opens
+/// (default 20, postgres-nio's), so a fleet needs at most replicas x pool_size of the server's `max_connections`. `sslmode`, as libpq's: `disable`; `prefer` (the default: TLS when the server
 /// offers it, its certificate not checked); `require` (TLS, certificate not checked); `verify-full` (TLS, the
 /// certificate checked against the system's CAs, or the PEM file `sslrootcert`, and the host name).
 public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
@@ -15,6 +16,8 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     public var sslMode: String
     /// A PEM file of CAs for `verify-full`.
     public var sslRootCert: String?
+    /// The most connections of the process's pool.
+    public var poolSize: Int = 20
 
     /// Whether `text` names a PostgreSQL server rather than a file.
     public static func isPostgres(_ text: String) -> Bool {
@@ -38,6 +41,10 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
         self.database = database
         sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
         sslRootCert = components.queryItems?.first { $0.name == "sslrootcert" }?.value
+        if let text = components.queryItems?.first(where: { $0.name == "pool_size" })?.value {
+            guard let n = Int(text), (1...1000).contains(n) else { throw PostgresURLError("pool_size must be from 1 to 1000") }
+            poolSize = n
+        }
         guard ["disable", "prefer", "require", "verify-full"].contains(sslMode) else {
             throw PostgresURLError("sslmode must be disable, prefer, require or verify-full")
         }
@@ -57,7 +64,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
             if let sslRootCert { checked.trustRoots = .file(sslRootCert) }
             tls = .require(checked)
         }
-        return PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        configuration.options.maximumConnections = poolSize
+        return configuration
     }
 
     /// The URL without its password (for logs and messages).

@@ -81,9 +81,22 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// A worker's check before it starts: exit 69 in one line unless the server answers within 10 s (a supervisor
+    /// restarts it after its own delay, rather than a worker waiting without a word for a server that is not there).
+    static func checkPostgres(_ url: PostgresURL) async throws {
+        var logger = Logger(label: "fleet.store")
+        logger.logLevel = .error
+        let client = PostgresClient(configuration: url.configuration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await reach(client, url: url, logger: logger)
+        }
+    }
+
     /// One query within 10 s, else exit 69 in one line naming the server (not the URL: it may hold a password). The
     /// pool retries a server that refuses or does not answer; a command should not wait for it.
-    private static func reach(_ client: PostgresClient, url: PostgresURL, logger: Logger) async throws {
+    static func reach(_ client: PostgresClient, url: PostgresURL, logger: Logger) async throws {
         let reached = try await withThrowingTaskGroup(of: Bool.self) { probe in
             probe.addTask {
                 try await client.query("SELECT 1", logger: logger)

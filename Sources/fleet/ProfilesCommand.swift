@@ -238,7 +238,7 @@ struct ProfilesCommand: AsyncParsableCommand {
             }
             if !emptied {
                 let warning = PostgresURL.isPostgres(try global.storeLocation())
-                    ? "fleet: warning: CHECKPOINT was refused (it needs the pg_checkpoint role): the WAL keeps the erased rows until the server's next checkpoint recycles it\n"
+                    ? "fleet: warning: a transaction older than the erase stayed open for 30 s, or VACUUM FULL pg_statistic or CHECKPOINT was refused (they need the database's owner and the pg_checkpoint role): the files or the WAL may keep erased values; run 'fleet profiles erase --vacuum' again later\n"
                     : "fleet: warning: other processes hold the WAL; run 'fleet profiles erase' again or wait for their next checkpoint\n"
                 FileHandle.standardError.write(Data(warning.utf8))
             }

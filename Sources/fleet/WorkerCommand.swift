@@ -167,9 +167,10 @@ struct WorkerCommand: AsyncParsableCommand {
         var postgres: PostgresJobLedger?
         var pgStore: PostgresProfileStore?
         if PostgresURL.isPostgres(storeText) {
-            do { postgres = PostgresJobLedger(url: try PostgresURL(storeText), logger: logger) } catch {
-                throw CLIError.usage("FLEET_STORE: \(error)")
-            }
+            let url: PostgresURL
+            do { url = try PostgresURL(storeText) } catch { throw CLIError.usage("FLEET_STORE: \(error)") }
+            try await GlobalOptions.checkPostgres(url)
+            postgres = PostgresJobLedger(url: url, logger: logger)
         }
         for kind in kinds.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !kind.isEmpty {
             if let make = Self.storeBacked[kind] {

@@ -97,6 +97,14 @@ struct CLITests {
         let down = try await FleetProcess.run(["profiles", "show", "p1"], environment: ["FLEET_STORE": "postgres://u:secretpw@127.0.0.1:\(dead)/x"],
                                               timeout: .seconds(30))
         #expect(down.status == 69 && down.output.split(separator: "\n").count == 1 && !down.output.contains("secretpw"), "\(down.output)")
+        // A worker checks the server before it starts: not there, one line and exit 69 (its supervisor restarts it).
+        let deadWorker = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://u:secretpw@127.0.0.1:\(dead)/x"],
+                                                    timeout: .seconds(30))
+        #expect(deadWorker.status == 69 && deadWorker.output.split(separator: "\n").count == 1 && !deadWorker.output.contains("secretpw"),
+                "\(deadWorker.output)")
+        let pool = try await FleetProcess.run(["worker", "--kinds", "noop"], environment: ["FLEET_STORE": "postgres://u@127.0.0.1/x?pool_size=0"],
+                                              timeout: .seconds(30))
+        #expect(pool.status == 64 && pool.output.contains("pool_size must be from 1 to 1000"), "\(pool.output)")
     }
 
     @Test("an unreachable broker is one line and exit 69")

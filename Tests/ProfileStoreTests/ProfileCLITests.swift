@@ -133,30 +133,49 @@ struct ProfileCLITests {
                 .write(to: products, atomically: true, encoding: .utf8)
             let catalog = try FleetCommand.run(["catalog", "import", products.path], store: store, in: dir)
             #expect(catalog.status == 65 && catalog.stdout.contains("imported 2 products"), "\(catalog.stdout) \(catalog.stderr)")
-            // The database's own files (a fresh database: only the store's tables and the catalog).
-            let files = try await PostgresDatabase.withClient(url) { client -> [URL] in
+            // The database's own files (a fresh database: only the store's tables and the catalog), listed again at
+            // each look (VACUUM FULL writes new ones). ANALYZE first, as autovacuum does at its own time: the planner's
+            // statistics (pg_statistic) then hold sampled values of the columns, the person's among them.
+            let base = try await PostgresDatabase.withClient(url) { client -> URL in
+                try await client.query("ANALYZE")
                 try await client.query("CHECKPOINT")
                 var directory = "", oid = 0
                 for try await d in try await client.query("SHOW data_directory").decode(String.self) { directory = d }
                 for try await o in try await client.query("SELECT oid::int8 FROM pg_database WHERE datname = current_database()").decode(Int.self) { oid = o }
-                let base = URL(fileURLWithPath: directory).appendingPathComponent("base/\(oid)")
-                return try FileManager.default.contentsOfDirectory(at: base, includingPropertiesForKeys: nil)
+                return URL(fileURLWithPath: directory).appendingPathComponent("base/\(oid)")
+            }
+            let statistics = try await PostgresDatabase.withClient(url) { client -> String in
+                var path = ""
+                for try await p in try await client.query("SELECT pg_relation_filepath('pg_statistic')").decode(String.self) { path = p }
+                return URL(fileURLWithPath: path).lastPathComponent
             }
             func holding(_ secret: String) -> [String] {
-                files.compactMap { f in
+                let files = (try? FileManager.default.contentsOfDirectory(at: base, includingPropertiesForKeys: nil)) ?? []
+                return files.compactMap { f in
                     guard let data = FileManager.default.contents(atPath: f.path), data.range(of: Data(secret.utf8)) != nil else { return nil }
                     return f.lastPathComponent
                 }
             }
             // Not vacuous: before the erase, every value is in the files.
             for secret in secrets { #expect(!holding(secret).isEmpty, "the value was never written: \(secret)") }
+            #expect(holding(secrets[0]).contains(statistics), "the statistics were expected to hold a sampled email")
             let erase = try FleetCommand.run(["profiles", "erase", secrets[0].uppercased(), "--vacuum"], store: store, in: dir)
             #expect(erase.status == 0, "\(erase.stderr)")
             #expect(erase.stdout.contains("erased"), "\(erase.stdout)")
             #expect(!erase.stderr.contains("zelda"), "\(erase.stderr)")
-            for secret in secrets + ["zelda.secret"] {
-                #expect(holding(secret).isEmpty, "still in the database's files: \(holding(secret))")
+            // PostgreSQL keeps a deleted row through VACUUM FULL while a snapshot that may see it exists; on a server
+            // as busy as this suite's (other tests' databases) that sometimes outlasts the command, which is then run
+            // again, as the README tells operators (at most 10 times, 2 s apart).
+            var runs = 1
+            while runs < 10, secrets.contains(where: { !holding($0).isEmpty }) {
+                try await Task.sleep(for: .seconds(2))
+                #expect(try FleetCommand.run(["profiles", "erase", secrets[0], "--vacuum"], store: store, in: dir).status == 0)
+                runs += 1
             }
+            for secret in secrets + ["zelda.secret"] {
+                #expect(holding(secret).isEmpty, "still in the database's files after \(runs) runs: \(holding(secret))")
+            }
+            if runs > 1 { print("postgres erase test: the bytes were gone after \(runs) runs of erase --vacuum") }
             #expect(try FleetCommand.run(["profiles", "show", "zelda"], store: store, in: dir).status == 66)
             #expect(try FleetCommand.run(["profiles", "show", "p7"], store: store, in: dir).status == 0)
             // A later import of the person is skipped: suppressed.
