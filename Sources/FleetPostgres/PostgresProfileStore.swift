@@ -153,7 +153,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
     public func apply(_ operations: [ProfileOperation]) async throws -> [OperationResult] {
         guard !operations.isEmpty else { return [] }
         try await ready()
-        let now = Self.nowMillis()
+        let now = ProfileStore.nowMillis()
         let keys = Self.lockKeys(operations)
         var attempt = 0
         while true {
@@ -181,7 +181,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
     }
 
     public func erase(_ key: ProfileKey) async throws -> OperationResult {
-        let op = ProfileOperation(opID: "erase:\(UUID().uuidString)", timestampMillis: Self.nowMillis(), body: .erase(key))
+        let op = ProfileOperation(opID: "erase:\(UUID().uuidString)", timestampMillis: ProfileStore.nowMillis(), body: .erase(key))
         return try await apply([op])[0]
     }
 
@@ -263,16 +263,8 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
             if let owner = check.1, owner != id { throw ProfileStoreError.identityConflict(identity.kind.rawValue) }
         }
         var row = loaded ?? .new(id: id, at: op.timestamp)
-        var changed = !row.exists
-        var stale: [String] = []
-        for (key, value) in traits {
-            if row.wins(key, at: op.timestamp, value: value) {
-                row.set(key, value, at: op.timestamp)
-                changed = true
-            } else {
-                stale.append(key)
-            }
-        }
+        var (changed, stale) = row.apply(traits: traits, at: op.timestamp)
+        if !row.exists { changed = true }
         for identity in identities {
             let inserted = try await exists(c.query("""
                 INSERT INTO identities (type, value, profile_id, updated_at)
@@ -281,16 +273,10 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
                 WHERE excluded.updated_at > identities.updated_at
                 RETURNING 1
                 """, logger: logger))
-            let field: String? = identity.kind == .email ? "$email" : identity.kind == .phone ? "$phone" : nil
-            if let field {
-                if row.wins(field, at: op.timestamp, value: .string(identity.value)) {
-                    row.set(field, .string(identity.value), at: op.timestamp)
-                    changed = true
-                } else {
-                    stale.append(identity.kind.rawValue)
-                }
-            } else if inserted {
-                changed = true
+            switch row.apply(identity: identity, at: op.timestamp) {
+            case true?: changed = true
+            case false?: stale.append(identity.kind.rawValue)
+            case nil: if inserted { changed = true }
             }
         }
         guard changed else {
@@ -489,7 +475,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
 
     public func reserveCap(jobID: String, profileID: String, channel: String, day: String, limits: [CapLimit]) async throws -> Bool {
         try await ready()
-        let now = Self.nowMillis()
+        let now = ProfileStore.nowMillis()
         var attempt = 0
         while true {
             do {
@@ -582,7 +568,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
         do {
             try await client.query("""
                 INSERT INTO suppressions (address_hash, channel, reason, created_at)
-                VALUES (\(hash), \(channel.rawValue), \(reason), \(Self.nowMillis()))
+                VALUES (\(hash), \(channel.rawValue), \(reason), \(ProfileStore.nowMillis()))
                 ON CONFLICT (address_hash, channel) DO NOTHING
                 """, logger: logger)
         } catch {
@@ -595,7 +581,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
     public func importCatalog(_ products: [CatalogProduct]) async throws -> Int {
         guard !products.isEmpty else { return 0 }
         try await ready()
-        let now = Self.nowMillis()
+        let now = ProfileStore.nowMillis()
         do {
             return try await client.withTransaction(logger: logger) { c in
                 for p in products {
@@ -670,7 +656,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
         let text = rule.jsonString
         do {
             try await client.query("""
-                INSERT INTO segments (name, rule, updated_at) VALUES (\(name), \(text), \(Self.nowMillis()))
+                INSERT INTO segments (name, rule, updated_at) VALUES (\(name), \(text), \(ProfileStore.nowMillis()))
                 ON CONFLICT (name) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at
                 """, logger: logger)
         } catch {
@@ -692,7 +678,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
         do {
             return try await client.withConnection { c -> (Int, [String])? in
                 guard let segment = try await self.definedSegments(on: c).first(where: { $0.name == name }) else { return nil }
-                let now = Self.nowMillis()
+                let now = ProfileStore.nowMillis()
                 var count = 0
                 var ids: [String] = []
                 var after = ""
@@ -839,7 +825,7 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
                 }
                 guard var view = found else { return nil }
                 let segments = try await self.definedSegments(on: c)
-                if !segments.isEmpty { view.segments = try await self.evaluate(segments, for: view, now: Self.nowMillis(), on: c) }
+                if !segments.isEmpty { view.segments = try await self.evaluate(segments, for: view, now: ProfileStore.nowMillis(), on: c) }
                 return view
             }
         } catch let error as ProfileStoreError {
@@ -1042,9 +1028,5 @@ public final class PostgresProfileStore: ProfileBackend, MarketingStore {
             return ProfileStoreError(code: "store_unavailable", message: "PostgreSQL: \(error.code)\(state)")
         }
         return ProfileStoreError(code: "store_unavailable", message: "PostgreSQL: \(String(reflecting: type(of: error)))")
-    }
-
-    static func nowMillis() -> Int64 {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded())
     }
 }

@@ -81,4 +81,33 @@ package struct ProfileRow: Sendable {
             fields.append(PackedFields.Field(key: key, time: time, value: stored))
         }
     }
+
+    /// An identify's traits, each last-writer-wins at `time`: whether any won, and the keys that lost (stale).
+    package mutating func apply(traits: JSONObject, at time: Int64) -> (changed: Bool, stale: [String]) {
+        var changed = false
+        var stale: [String] = []
+        for (key, value) in traits {
+            if wins(key, at: time, value: value) {
+                set(key, value, at: time)
+                changed = true
+            } else {
+                stale.append(key)
+            }
+        }
+        return (changed, stale)
+    }
+
+    /// An identity that is also a field (email: `$email`, phone: `$phone`), last-writer-wins at `time`: whether it
+    /// won; nil for an identity without a field (crm_id, anonymous_id).
+    package mutating func apply(identity: ProfileIdentity, at time: Int64) -> Bool? {
+        let field: String
+        switch identity.kind {
+        case .email: field = "$email"
+        case .phone: field = "$phone"
+        case .crmID, .anonymousID: return nil
+        }
+        guard wins(field, at: time, value: .string(identity.value)) else { return false }
+        set(field, .string(identity.value), at: time)
+        return true
+    }
 }

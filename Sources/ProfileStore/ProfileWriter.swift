@@ -131,28 +131,14 @@ final class ProfileWriter {
             }
         }
         var row = loaded ?? .new(id: id, at: op.timestamp)
-        var changed = !row.exists
-        var stale: [String] = []
-        for (key, value) in traits {
-            if row.wins(key, at: op.timestamp, value: value) {
-                row.set(key, value, at: op.timestamp)
-                changed = true
-            } else {
-                stale.append(key)
-            }
-        }
+        var (changed, stale) = row.apply(traits: traits, at: op.timestamp)
+        if !row.exists { changed = true }
         for identity in identities {
             let inserted = try upsertIdentity(identity.kind.rawValue, identity.value, profileID: id, at: op.timestamp)
-            let field: String? = identity.kind == .email ? "$email" : identity.kind == .phone ? "$phone" : nil
-            if let field {
-                if row.wins(field, at: op.timestamp, value: .string(identity.value)) {
-                    row.set(field, .string(identity.value), at: op.timestamp)
-                    changed = true
-                } else {
-                    stale.append(identity.kind.rawValue)
-                }
-            } else if inserted {
-                changed = true
+            switch row.apply(identity: identity, at: op.timestamp) {
+            case true?: changed = true
+            case false?: stale.append(identity.kind.rawValue)
+            case nil: if inserted { changed = true }
             }
         }
         guard changed else {
